@@ -1,0 +1,410 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, SELECT, SWAPDB, AUTH, HELLO
+//! and CLIENT. They change the calling client's state more than the keyspace.
+
+use super::keys::{container_help, reply_help};
+use super::table::{flags::*, CommandSpec, Group};
+use super::{eq_ic, CmdError, CmdResult, Ctx};
+use crate::server::REDIS_COMPAT_VERSION;
+use std::sync::atomic::Ordering;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, Group::Connection, ping).flags(FAST)
+        .doc("1.0.0", "Returns the server's liveliness response.", "O(1)").syntax("[message]"),
+    CommandSpec::new("echo", 2, Group::Connection, echo).flags(FAST)
+        .doc("1.0.0", "Returns the given string.", "O(1)").syntax("message"),
+    CommandSpec::new("quit", -1, Group::Connection, quit).flags(ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH)
+        .doc("1.0.0", "Closes the connection.", "O(1)"),
+    CommandSpec::new("reset", 1, Group::Connection, reset).flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY)
+        .doc("6.2.0", "Resets the connection.", "O(1)"),
+    CommandSpec::new("select", 2, Group::Connection, select).flags(LOADING | STALE | FAST)
+        .doc("1.0.0", "Changes the selected database.", "O(1)").syntax("index"),
+    CommandSpec::new("swapdb", 3, Group::Server, swapdb).flags(WRITE | FAST | ALL_DBS).acl(&["keyspace", "dangerous"])
+        .doc("4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.")
+        .syntax("index1 index2"),
+    CommandSpec::new("auth", -2, Group::Connection, auth).flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY)
+        .doc("1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user")
+        .syntax("[username] password"),
+    CommandSpec::new("hello", -1, Group::Connection, hello).flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY)
+        .doc("6.0.0", "Handshakes with the Redis server.", "O(1)")
+        .syntax("[protover [AUTH username password] [SETNAME clientname]]"),
+    CommandSpec::new("client", -2, Group::Connection, container_help)
+        .doc("2.4.0", "A container for client connection commands.", "Depends on subcommand.")
+        .subcommands(CLIENT_SUBCOMMANDS),
+];
+
+const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("id", 2, Group::Connection, client_id).flags(NOSCRIPT | LOADING | STALE)
+        .doc("5.0.0", "Returns the unique client ID of the connection.", "O(1)"),
+    CommandSpec::new("setname", 3, Group::Connection, client_setname).flags(NOSCRIPT | LOADING | STALE)
+        .doc("2.6.9", "Sets the connection name.", "O(1)").syntax("connection-name"),
+    CommandSpec::new("getname", 2, Group::Connection, client_getname).flags(NOSCRIPT | LOADING | STALE)
+        .doc("2.6.9", "Returns the name of the connection.", "O(1)"),
+    CommandSpec::new("list", -2, Group::Connection, client_list).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .doc("2.4.0", "Lists open connections.", "O(N) where N is the number of client connections")
+        .syntax("[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]"),
+    CommandSpec::new("info", 2, Group::Connection, client_info).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.2.0", "Returns information about the connection.", "O(1)"),
+    CommandSpec::new("kill", -3, Group::Connection, client_kill).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .doc("2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections")
+        .syntax("<ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>]> [[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] ...]>"),
+    CommandSpec::new("help", 2, Group::Connection, client_help).flags(LOADING | STALE)
+        .doc("5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
+];
+
+fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    match argv.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(argv[1]),
+        _ => {
+            return Err(CmdError::err(
+                "ERR wrong number of arguments for 'ping' command",
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn echo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    ctx.out.bulk(argv[1]);
+    Ok(())
+}
+
+fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    ctx.client.close = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    ctx.client.set_multi(false);
+    super::tx::unwatch_all(ctx.srv, ctx.client);
+    ctx.client.select(0);
+    ctx.out.resp3 = false;
+    ctx.client.shared.resp.store(2, Ordering::Relaxed);
+    *ctx.client.shared.name.lock() = None;
+    ctx.client.authenticated = !ctx.srv.auth_required();
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+/// A database index argument with Redis's error texts for SELECT/SWAPDB.
+fn db_arg(ctx: &Ctx, arg: &[u8], invalid: &'static str) -> Result<usize, CmdError> {
+    let id = crate::util::num::parse_i64(arg)
+        .filter(|v| *v >= i32::MIN as i64 && *v <= i32::MAX as i64)
+        .ok_or(CmdError::err(invalid))?;
+    if id < 0 || id as usize >= ctx.srv.store.databases() {
+        return Err(CmdError::err("ERR DB index is out of range"));
+    }
+    Ok(id as usize)
+}
+
+fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let db = db_arg(ctx, argv[1], "ERR invalid DB index")?;
+    ctx.client.select(db);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let a = db_arg(ctx, argv[1], "ERR invalid first DB index")?;
+    let b = db_arg(ctx, argv[2], "ERR invalid second DB index")?;
+    ctx.ks.swap_dbs(a, b);
+    ctx.out.ok();
+    Ok(())
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Checks credentials for AUTH and HELLO AUTH. Only the `default` user exists.
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
+    let ok = user == b"default" && (!ctx.srv.auth_required() || ctx.srv.check_password(pass));
+    if !ok {
+        return Err(CmdError::err(WRONGPASS));
+    }
+    ctx.client.authenticated = true;
+    Ok(())
+}
+
+fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (user, pass) = match argv.len() {
+        2 => {
+            if !ctx.srv.auth_required() {
+                return Err(CmdError::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+            }
+            (&b"default"[..], argv[1])
+        }
+        3 => (argv[1], argv[2]),
+        _ => return Err(CmdError::Syntax),
+    };
+    authenticate(ctx, user, pass)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut ver = None;
+    let mut j = 1;
+    if argv.len() >= 2 {
+        let v = crate::util::num::parse_i64(argv[1]).ok_or(CmdError::err(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::err("NOPROTO unsupported protocol version"));
+        }
+        ver = Some(v);
+        j = 2;
+    }
+    let mut creds = None;
+    let mut name = None;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if eq_ic(argv[j], "auth") && more >= 2 {
+            creds = Some((argv[j + 1], argv[j + 2]));
+            j += 3;
+        } else if eq_ic(argv[j], "setname") && more >= 1 {
+            name = Some(argv[j + 1]);
+            j += 2;
+        } else {
+            return Err(CmdError::owned(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(argv[j])
+            )));
+        }
+    }
+    if let Some((u, p)) = creds {
+        authenticate(ctx, u, p)?;
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(n) = name {
+        set_client_name(ctx, n)?;
+    }
+    if let Some(v) = ver {
+        ctx.out.resp3 = v == 3;
+        ctx.client.shared.resp.store(v as u8, Ordering::Relaxed);
+    }
+    let proto = if ctx.out.resp3 { 3 } else { 2 };
+    ctx.out.map(7);
+    ctx.out.bulk(b"server");
+    ctx.out.bulk(b"redis");
+    ctx.out.bulk(b"version");
+    ctx.out.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    ctx.out.bulk(b"proto");
+    ctx.out.int(proto);
+    ctx.out.bulk(b"id");
+    ctx.out.int(ctx.client.id() as i64);
+    ctx.out.bulk(b"mode");
+    ctx.out.bulk(b"standalone");
+    ctx.out.bulk(b"role");
+    ctx.out.bulk(b"master");
+    ctx.out.bulk(b"modules");
+    ctx.out.array(0);
+    Ok(())
+}
+
+fn client_id(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.client.id() as i64);
+    Ok(())
+}
+
+/// Names may not contain spaces or special characters (they appear in CLIENT LIST).
+fn set_client_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CmdError::err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *ctx.client.shared.name.lock() = if name.is_empty() {
+        None
+    } else {
+        Some(name.to_vec())
+    };
+    Ok(())
+}
+
+fn client_setname(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    set_client_name(ctx, argv[2])?;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let name = ctx.client.shared.name.lock().clone();
+    match name {
+        Some(n) => ctx.out.bulk(&n),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+fn check_client_type(t: &[u8]) -> Result<bool, CmdError> {
+    // Every Ember client is "normal" until replication and pub/sub land.
+    for known in ["normal", "master", "replica", "slave", "pubsub"] {
+        if eq_ic(t, known) {
+            return Ok(eq_ic(t, "normal"));
+        }
+    }
+    Err(CmdError::owned(format!(
+        "ERR Unknown client type '{}'",
+        String::from_utf8_lossy(t)
+    )))
+}
+
+fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut type_ok = true;
+    if argv.len() == 4 && eq_ic(argv[2], "type") {
+        type_ok = check_client_type(argv[3])?;
+    } else if argv.len() >= 4 && eq_ic(argv[2], "id") {
+        let mut v = Vec::new();
+        for a in &argv[3..] {
+            match crate::util::num::parse_i64(a) {
+                Some(id) if id > 0 => v.push(id as u64),
+                _ => return Err(CmdError::err("ERR Invalid client ID")),
+            }
+        }
+        ids = Some(v);
+    } else if argv.len() != 2 {
+        return Err(CmdError::Syntax);
+    }
+    let mut text = String::new();
+    if type_ok {
+        for c in ctx.srv.clients.all() {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+                continue;
+            }
+            text.push_str(&c.info_line());
+            text.push('\n');
+        }
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+fn client_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let mut line = ctx.client.shared.info_line();
+    line.push('\n');
+    ctx.out.verbatim(line.as_bytes());
+    Ok(())
+}
+
+fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    // Old form: CLIENT KILL addr:port.
+    if argv.len() == 3 {
+        let addr = String::from_utf8_lossy(argv[2]);
+        let target = ctx
+            .srv
+            .clients
+            .all()
+            .into_iter()
+            .find(|c| c.addr.to_string() == addr);
+        let Some(target) = target else {
+            return Err(CmdError::err("ERR No such client"));
+        };
+        kill(ctx, &target);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let (mut id, mut addr, mut laddr, mut skipme, mut type_normal) = (None, None, None, true, None);
+    let mut j = 2;
+    while j < argv.len() {
+        let Some(val) = argv.get(j + 1) else {
+            return Err(CmdError::Syntax);
+        };
+        let opt = argv[j];
+        if eq_ic(opt, "id") {
+            match crate::util::num::parse_i64(val) {
+                Some(v) if v >= 1 => id = Some(v as u64),
+                Some(_) => return Err(CmdError::err("ERR client-id should be greater than 0")),
+                None => return Err(CmdError::NotInteger),
+            }
+        } else if eq_ic(opt, "type") {
+            type_normal = Some(check_client_type(val)?);
+        } else if eq_ic(opt, "addr") {
+            addr = Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "laddr") {
+            laddr = Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "user") {
+            if *val != b"default" {
+                return Err(CmdError::owned(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(val)
+                )));
+            }
+        } else if eq_ic(opt, "skipme") {
+            if eq_ic(val, "yes") {
+                skipme = true;
+            } else if eq_ic(val, "no") {
+                skipme = false;
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 2;
+    }
+    let me = ctx.client.id();
+    let mut killed = 0;
+    for c in ctx.srv.clients.all() {
+        let matches = id.is_none_or(|i| c.id == i)
+            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
+            && type_normal.unwrap_or(true)
+            && !(skipme && c.id == me);
+        if matches {
+            kill(ctx, &c);
+            killed += 1;
+        }
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+/// Closes a client: ourselves after this reply, others right away.
+fn kill(ctx: &mut Ctx, target: &crate::server::client::ClientShared) {
+    if target.id == ctx.client.id() {
+        ctx.client.close = true;
+    } else {
+        target.kill();
+    }
+}
+
+fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    reply_help(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+        ],
+    );
+    Ok(())
+}

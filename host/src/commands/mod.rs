@@ -1,0 +1,249 @@
+//! Command dispatch: look a command up in the [`table`], check arity and
+//! authentication, queue it inside MULTI, take the locks its keys need, run its
+//! handler, and record its statistics. One file per command family holds the
+//! handlers, the way Redis keeps t_string.c and friends.
+
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+pub mod table;
+pub mod tx;
+
+use crate::server::client::Client;
+use crate::server::reply::Out;
+use crate::server::Server;
+use crate::store::{LockPlan, Locked};
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use table::{flags, Command, CommandSpec};
+
+/// Everything a handler may touch: the server, the calling client, its output
+/// buffer and the keyspace shards the dispatcher locked for it.
+pub struct Ctx<'a, 'b> {
+    pub srv: &'a Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Out,
+    pub ks: &'a mut Locked<'b>,
+}
+
+impl Ctx<'_, '_> {
+    /// The client's selected database.
+    #[inline]
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    /// The command's clock in unix milliseconds.
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        self.ks.now_ms
+    }
+}
+
+/// A command error; [`CmdError::text`] is what goes after the `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    WrongType,
+    NotInteger,
+    NotFloat,
+    Syntax,
+    /// Full error text, prefix included ("ERR ...", "NOAUTH ...").
+    Msg(Cow<'static, str>),
+}
+
+impl CmdError {
+    pub fn text(&self) -> &str {
+        match self {
+            CmdError::WrongType => {
+                "WRONGTYPE Operation against a key holding the wrong kind of value"
+            }
+            CmdError::NotInteger => "ERR value is not an integer or out of range",
+            CmdError::NotFloat => "ERR value is not a valid float",
+            CmdError::Syntax => "ERR syntax error",
+            CmdError::Msg(m) => m,
+        }
+    }
+
+    /// An `ERR`-prefixed error from a static text.
+    pub const fn err(text: &'static str) -> CmdError {
+        CmdError::Msg(Cow::Borrowed(text))
+    }
+
+    pub fn owned(text: String) -> CmdError {
+        CmdError::Msg(Cow::Owned(text))
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// Every built-in command family, for the command table.
+pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
+    vec![
+        connection::COMMANDS,
+        keys::COMMANDS,
+        server::COMMANDS,
+        strings::COMMANDS,
+        tx::COMMANDS,
+    ]
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Resolves argv to a command (or subcommand), or the error Redis gives.
+pub fn resolve<'t>(srv: &'t Server, argv: &[&[u8]]) -> Result<&'t Arc<Command>, CmdError> {
+    let Some(cmd) = srv.commands.get(argv[0]) else {
+        return Err(unknown_command(argv));
+    };
+    if cmd.subcommands.is_empty() || argv.len() < 2 {
+        return Ok(cmd);
+    }
+    let sub = argv[1].to_ascii_lowercase();
+    match cmd.subcommands.get(&sub) {
+        Some(s) => Ok(s),
+        None => Err(CmdError::owned(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            truncate_c(argv[1], 128),
+            cmd.spec.name.to_ascii_uppercase()
+        ))),
+    }
+}
+
+/// `%.Ns` of a C string: stops at NUL, at most N bytes.
+fn truncate_c(s: &[u8], n: usize) -> Cow<'_, str> {
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len()).min(n);
+    String::from_utf8_lossy(&s[..end])
+}
+
+fn unknown_command(argv: &[&[u8]]) -> CmdError {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push('\'');
+        args.push_str(&truncate_c(a, room));
+        args.push_str("' ");
+    }
+    CmdError::owned(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        truncate_c(argv[0], 128),
+        args
+    ))
+}
+
+pub fn arity_error(cmd: &Command) -> CmdError {
+    CmdError::owned(format!(
+        "ERR wrong number of arguments for '{}' command",
+        cmd.full_name
+    ))
+}
+
+/// The shards a command needs when run from database `db`.
+pub fn lock_plan(srv: &Server, db: usize, spec: &CommandSpec, argv: &[&[u8]]) -> LockPlan {
+    if spec.has(flags::ALL_DBS) {
+        return LockPlan::All;
+    }
+    if spec.has(flags::WHOLE_DB) {
+        return LockPlan::Db(db);
+    }
+    let idx = spec.key_indexes(argv);
+    if idx.is_empty() {
+        return LockPlan::None;
+    }
+    LockPlan::Shards(
+        idx.into_iter()
+            .filter_map(|i| argv.get(i))
+            .map(|k| srv.store.slot(db, k))
+            .collect(),
+    )
+}
+
+/// Runs one command from a client: the entry point of the connection loop.
+pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]]) {
+    let cmd = match resolve(srv, argv) {
+        Ok(c) => c.clone(),
+        Err(e) => {
+            client.flag_multi_error();
+            out.error(e.text());
+            return;
+        }
+    };
+    if !cmd.arity_ok(argv.len()) {
+        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        client.flag_multi_error();
+        out.error(arity_error(&cmd).text());
+        return;
+    }
+    if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
+        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        client.flag_multi_error();
+        out.error("NOAUTH Authentication required.");
+        return;
+    }
+    client.shared.set_last_command(&cmd.full_name);
+    if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
+        if cmd.spec.has(flags::NO_MULTI) {
+            cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            client.flag_multi_error();
+            out.error("ERR Command not allowed inside a transaction");
+            return;
+        }
+        client.queue(cmd, argv);
+        out.simple("QUEUED");
+        return;
+    }
+    let plan = lock_plan(srv, client.db, &cmd.spec, argv);
+    let mut ks = srv.store.lock(&plan, unix_ms());
+    run(srv, client, out, &mut ks, &cmd, argv);
+}
+
+/// Runs a resolved, checked command with the locks already held (also used by
+/// EXEC for each queued command), recording its statistics.
+pub fn run(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    ks: &mut Locked<'_>,
+    cmd: &Command,
+    argv: &[&[u8]],
+) {
+    let started = Instant::now();
+    let result = {
+        let mut ctx = Ctx {
+            srv,
+            client,
+            out,
+            ks,
+        };
+        (cmd.spec.handler)(&mut ctx, argv)
+    };
+    if let Err(e) = result {
+        cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
+        out.error(e.text());
+    }
+    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+    cmd.stats
+        .usec
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+#[inline]
+pub fn eq_ic(arg: &[u8], name: &str) -> bool {
+    arg.eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// Parses an integer argument, or Redis's "not an integer" error.
+pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
+    crate::util::num::parse_i64(arg).ok_or(CmdError::NotInteger)
+}

@@ -1,0 +1,759 @@
+//! Server commands: DBSIZE, FLUSHDB/FLUSHALL, TIME, SHUTDOWN, CONFIG, INFO and
+//! COMMAND (the command table's introspection).
+
+use super::keys::{container_help, reply_help};
+use super::table::{flags::*, Command, CommandSpec, Group};
+use super::{eq_ic, CmdError, CmdResult, Ctx};
+use crate::server::REDIS_COMPAT_VERSION;
+use crate::store::{ShardStats, SHARDS};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("dbsize", 1, Group::Server, dbsize).flags(READONLY | FAST | WHOLE_DB).acl(&["keyspace"])
+        .doc("1.0.0", "Returns the number of keys in the database.", "O(1)"),
+    CommandSpec::new("flushdb", -1, Group::Server, flushdb).flags(WRITE | WHOLE_DB).acl(&["keyspace", "dangerous"])
+        .doc("1.0.0", "Remove all keys from the current database.", "O(N) where N is the number of keys in the selected database")
+        .syntax("[ASYNC | SYNC]"),
+    CommandSpec::new("flushall", -1, Group::Server, flushall).flags(WRITE | ALL_DBS).acl(&["keyspace", "dangerous"])
+        .doc("1.0.0", "Removes all keys from all databases.", "O(N) where N is the total number of keys in all databases")
+        .syntax("[ASYNC | SYNC]"),
+    CommandSpec::new("time", 1, Group::Server, time).flags(LOADING | STALE | FAST)
+        .doc("2.6.0", "Returns the server time.", "O(1)"),
+    CommandSpec::new("shutdown", -1, Group::Server, shutdown).flags(ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY)
+        .doc("1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)")
+        .syntax("[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]"),
+    CommandSpec::new("info", -1, Group::Server, info).flags(LOADING | STALE).acl(&["dangerous"])
+        .doc("1.0.0", "Returns information and statistics about the server.", "O(1)").syntax("[section [section ...]]"),
+    CommandSpec::new("config", -2, Group::Server, container_help)
+        .doc("2.0.0", "A container for server configuration commands.", "Depends on subcommand.")
+        .subcommands(CONFIG_SUBCOMMANDS),
+    CommandSpec::new("command", -1, Group::Server, command).flags(LOADING | STALE).acl(&["connection"])
+        .doc("2.8.13", "Returns detailed information about all commands.", "O(N) where N is the total number of Redis commands")
+        .subcommands(COMMAND_SUBCOMMANDS),
+];
+
+const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("get", -3, Group::Server, config_get)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .doc(
+            "2.0.0",
+            "Returns the effective values of configuration parameters.",
+            "O(N) when N is the number of configuration parameters provided",
+        )
+        .syntax("parameter [parameter ...]"),
+    CommandSpec::new("set", -4, Group::Server, config_set)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .doc(
+            "2.0.0",
+            "Sets configuration parameters in-flight.",
+            "O(N) when N is the number of configuration parameters provided",
+        )
+        .syntax("parameter value [parameter value ...]"),
+    CommandSpec::new("resetstat", 2, Group::Server, config_resetstat)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .doc("2.0.0", "Resets the server's statistics.", "O(1)"),
+    CommandSpec::new("rewrite", 2, Group::Server, config_rewrite)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .doc(
+            "2.8.0",
+            "Persists the effective configuration to file.",
+            "O(1)",
+        ),
+    CommandSpec::new("help", 2, Group::Server, config_help)
+        .flags(LOADING | STALE)
+        .doc(
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+            "O(1)",
+        ),
+];
+
+const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("count", 2, Group::Server, command_count)
+        .flags(LOADING | STALE)
+        .acl(&["connection"])
+        .doc("2.8.13", "Returns a count of commands.", "O(1)"),
+    CommandSpec::new("info", -2, Group::Server, command_info)
+        .flags(LOADING | STALE)
+        .acl(&["connection"])
+        .doc(
+            "2.8.13",
+            "Returns information about one, multiple or all commands.",
+            "O(N) where N is the number of commands to look up",
+        )
+        .syntax("[command-name [command-name ...]]"),
+    CommandSpec::new("docs", -2, Group::Server, command_docs)
+        .flags(LOADING | STALE)
+        .acl(&["connection"])
+        .doc(
+            "7.0.0",
+            "Returns documentary information about one, multiple or all commands.",
+            "O(N) where N is the number of commands to look up",
+        )
+        .syntax("[command-name [command-name ...]]"),
+    CommandSpec::new("list", -2, Group::Server, command_list)
+        .flags(LOADING | STALE)
+        .acl(&["connection"])
+        .doc(
+            "7.0.0",
+            "Returns a list of command names.",
+            "O(N) where N is the total number of Redis commands",
+        )
+        .syntax("[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]"),
+    CommandSpec::new("getkeys", -3, Group::Server, command_getkeys)
+        .flags(LOADING | STALE)
+        .acl(&["connection"])
+        .doc(
+            "2.8.13",
+            "Extracts the key names from an arbitrary command.",
+            "O(N) where N is the number of arguments to the command",
+        )
+        .syntax("command [arg [arg ...]]"),
+    CommandSpec::new("help", 2, Group::Server, command_help)
+        .flags(LOADING | STALE)
+        .acl(&["connection"])
+        .doc(
+            "5.0.0",
+            "Returns helpful text about the different subcommands.",
+            "O(1)",
+        ),
+];
+
+fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let db = ctx.db();
+    let n = ctx.ks.dbsize(db);
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// FLUSHDB/FLUSHALL's optional ASYNC|SYNC. ASYNC frees memory on another thread.
+fn flush_mode(argv: &[&[u8]]) -> Result<bool, CmdError> {
+    match argv.len() {
+        1 => Ok(false),
+        2 if eq_ic(argv[1], "async") => Ok(true),
+        2 if eq_ic(argv[1], "sync") => Ok(false),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+fn free_garbage<T: Send + 'static>(garbage: Vec<T>, async_free: bool) {
+    if async_free && !garbage.is_empty() {
+        std::thread::spawn(move || drop(garbage));
+    } else {
+        drop(garbage);
+    }
+}
+
+fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let async_free = flush_mode(argv)?;
+    let db = ctx.db();
+    let garbage = ctx.ks.flush_db(db);
+    free_garbage(garbage, async_free);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let async_free = flush_mode(argv)?;
+    let mut garbage = Vec::new();
+    for db in 0..ctx.srv.store.databases() {
+        garbage.extend(ctx.ks.flush_db(db));
+    }
+    free_garbage(garbage, async_free);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk_int(now.as_secs() as i64);
+    ctx.out.bulk_int(now.subsec_micros() as i64);
+    Ok(())
+}
+
+fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut save = false;
+    for a in &argv[1..] {
+        if eq_ic(a, "save") {
+            save = true;
+        } else if eq_ic(a, "nosave") || eq_ic(a, "now") || eq_ic(a, "force") {
+        } else if eq_ic(a, "abort") {
+            return Err(CmdError::err("ERR No shutdown in progress."));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if save {
+        // Persistence has not landed: refuse rather than pretend the data was saved.
+        return Err(CmdError::err("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    crate::log::warning("User requested shutdown...");
+    ctx.client.close = true;
+    ctx.srv.shutdown.notify_one();
+    Ok(())
+}
+
+fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let pairs = ctx.srv.config.read().get(&argv[2..]);
+    ctx.out.map(pairs.len());
+    for (k, v) in pairs {
+        ctx.out.bulk(k.as_bytes());
+        ctx.out.bulk(v.as_bytes());
+    }
+    Ok(())
+}
+
+fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (p[0], p[1])).collect();
+    let local = ctx.client.shared.addr.ip().is_loopback();
+    ctx.srv
+        .config
+        .write()
+        .set_from(&pairs, local)
+        .map_err(CmdError::owned)?;
+    ctx.srv.config_changed();
+    let cfg = ctx.srv.config.read();
+    let _ = crate::log::configure(&cfg.loglevel, &cfg.logfile);
+    drop(cfg);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    for cmd in ctx.srv.commands.all() {
+        cmd.stats.reset();
+        cmd.subcommands.values().for_each(|s| s.stats.reset());
+    }
+    let s = &ctx.srv.stats;
+    for c in [
+        &s.connections_received,
+        &s.commands_processed,
+        &s.rejected_connections,
+        &s.net_input_bytes,
+        &s.net_output_bytes,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    for db in 0..ctx.srv.store.databases() {
+        for shard in (0..SHARDS).filter(|&s| !ctx.ks.holds(db, s)) {
+            let mut sh = ctx.srv.store.lock_shard(db, shard);
+            sh.stats = ShardStats {
+                changes: sh.stats.changes,
+                ..ShardStats::default()
+            };
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let _ = ctx;
+    Err(CmdError::err(
+        "ERR The server is running without a config file",
+    ))
+}
+
+fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    reply_help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{}B", n as u64)
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Resident set size from /proc (Linux), 0 elsewhere.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let sections: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let text = info_text(ctx, &sections);
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Builds INFO's text: `# Section` headers, `field:value` lines, CRLF line ends.
+pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
+    let everything = requested.iter().any(|s| s == "all" || s == "everything");
+    let default = requested.is_empty() || requested.iter().any(|s| s == "default");
+    let wants = |name: &str| {
+        everything
+            || (default && DEFAULT_SECTIONS.contains(&name))
+            || requested.iter().any(|s| s == name)
+    };
+    let srv = ctx.srv;
+    let cfg = srv.config.read();
+    let mut sections: Vec<String> = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let uptime = srv.started.elapsed().as_secs();
+    if wants("server") {
+        let mut s = String::from("# Server\r\n");
+        let _ = write!(
+            s,
+            "redis_version:{REDIS_COMPAT_VERSION}\r\nember_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            srv.run_id,
+            srv.port.load(Ordering::Relaxed),
+            now.as_micros(),
+            uptime,
+            uptime / 86400,
+            cfg.hz,
+            cfg.hz,
+            now.as_secs() & ((1 << 24) - 1),
+            srv.executable,
+            srv.config_file.as_deref().unwrap_or(""),
+        );
+        sections.push(s);
+    }
+    if wants("clients") {
+        sections.push(format!(
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            srv.clients.count(),
+            cfg.maxclients
+        ));
+    }
+    let totals = shard_totals(ctx);
+    if wants("memory") {
+        let used = crate::alloc::used_memory() as u64;
+        let rss = rss_bytes();
+        sections.push(format!(
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
+            human_bytes(used),
+            human_bytes(rss),
+            cfg.maxmemory,
+            human_bytes(cfg.maxmemory),
+            cfg.maxmemory_policy,
+            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+        ));
+    }
+    if wants("persistence") {
+        sections.push(format!(
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
+            totals.changes,
+            now.as_secs() - uptime
+        ));
+    }
+    if wants("stats") {
+        let s = &srv.stats;
+        sections.push(format!(
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            s.connections_received.load(Ordering::Relaxed),
+            s.commands_processed.load(Ordering::Relaxed),
+            srv.ops_per_sec(),
+            s.net_input_bytes.load(Ordering::Relaxed),
+            s.net_output_bytes.load(Ordering::Relaxed),
+            s.rejected_connections.load(Ordering::Relaxed),
+            totals.expired,
+            totals.hits,
+            totals.misses,
+        ));
+    }
+    if wants("replication") {
+        sections.push(format!(
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+            srv.run_id
+        ));
+    }
+    if wants("cpu") {
+        sections.push(cpu_section());
+    }
+    if wants("modules") {
+        sections.push("# Modules\r\n".to_string());
+    }
+    if wants("errorstats") {
+        sections.push("# Errorstats\r\n".to_string());
+    }
+    if wants("cluster") {
+        sections.push("# Cluster\r\ncluster_enabled:0\r\n".to_string());
+    }
+    if everything || requested.iter().any(|s| s == "commandstats") {
+        let mut s = String::from("# Commandstats\r\n");
+        let mut cmds: Vec<&Command> = Vec::new();
+        for c in srv.commands.all() {
+            cmds.push(c);
+            let mut subs: Vec<&Command> = c.subcommands.values().map(|s| &**s).collect();
+            subs.sort_by(|a, b| a.full_name.cmp(&b.full_name));
+            cmds.extend(subs);
+        }
+        for c in cmds {
+            let calls = c.stats.calls.load(Ordering::Relaxed);
+            let rejected = c.stats.rejected.load(Ordering::Relaxed);
+            let failed = c.stats.failed.load(Ordering::Relaxed);
+            if calls == 0 && rejected == 0 && failed == 0 {
+                continue;
+            }
+            let usec = c.stats.usec.load(Ordering::Relaxed);
+            let per = if calls > 0 {
+                usec as f64 / calls as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                s,
+                "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                c.full_name
+            );
+        }
+        sections.push(s);
+    }
+    if wants("keyspace") {
+        let mut s = String::from("# Keyspace\r\n");
+        for (db, (keys, expires)) in db_counts(ctx).into_iter().enumerate() {
+            if keys > 0 {
+                let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+        sections.push(s);
+    }
+    sections.join("\r\n")
+}
+
+fn cpu_section() -> String {
+    // utime and stime from /proc/self/stat, in clock ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    format!(
+        "# CPU\r\nused_cpu_sys:{:.6}\r\nused_cpu_user:{:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
+        tick(12),
+        tick(11)
+    )
+}
+
+/// Statistics summed over every shard.
+fn shard_totals(ctx: &Ctx) -> ShardStats {
+    let mut t = ShardStats::default();
+    for db in 0..ctx.srv.store.databases() {
+        for shard in 0..SHARDS {
+            if ctx.ks.holds(db, shard) {
+                // Already locked by this EXEC (INFO queued with KEYS, say): locks
+                // don't nest, so this shard is left out of the totals.
+                continue;
+            }
+            let s = ctx.srv.store.lock_shard(db, shard).stats;
+            t.hits += s.hits;
+            t.misses += s.misses;
+            t.expired += s.expired;
+            t.changes += s.changes;
+        }
+    }
+    t
+}
+
+/// (keys, keys with a TTL) per database.
+fn db_counts(ctx: &Ctx) -> Vec<(usize, usize)> {
+    (0..ctx.srv.store.databases())
+        .map(|db| {
+            (0..SHARDS)
+                .filter(|&shard| !ctx.ks.holds(db, shard))
+                .map(|shard| {
+                    let s = ctx.srv.store.lock_shard(db, shard);
+                    (s.table.len(), s.ttl_keys())
+                })
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
+        .collect()
+}
+
+fn command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 1 {
+        // A container with an unknown subcommand is answered by the dispatcher.
+        return Err(CmdError::Syntax);
+    }
+    let all = ctx.srv.commands.all();
+    ctx.out.array(all.len());
+    for c in all {
+        write_command_info(ctx, c);
+    }
+    Ok(())
+}
+
+fn command_count(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    ctx.out.int(ctx.srv.commands.len() as i64);
+    Ok(())
+}
+
+/// One COMMAND INFO entry: name, arity, flags, first/last/step, ACL
+/// categories, tips, key specs, subcommands.
+fn write_command_info(ctx: &mut Ctx, c: &Command) {
+    let spec = &c.spec;
+    ctx.out.array(10);
+    ctx.out.bulk(c.full_name.as_bytes());
+    ctx.out.int(spec.arity as i64);
+    let flags = spec.flag_names();
+    ctx.out.set(flags.len());
+    for f in flags {
+        ctx.out.simple(f);
+    }
+    ctx.out.int(spec.first_key as i64);
+    ctx.out.int(spec.last_key as i64);
+    ctx.out.int(spec.key_step as i64);
+    let cats = spec.acl_categories();
+    ctx.out.set(cats.len());
+    for cat in cats {
+        ctx.out.simple(&format!("@{cat}"));
+    }
+    ctx.out.set(0);
+    if spec.first_key > 0 {
+        ctx.out.array(1);
+        ctx.out.map(4);
+        ctx.out.bulk(b"flags");
+        let key_flags: &[&str] = if spec.has(WRITE) {
+            &["RW", "update"]
+        } else {
+            &["RO", "access"]
+        };
+        ctx.out.set(key_flags.len());
+        for f in key_flags {
+            ctx.out.simple(f);
+        }
+        ctx.out.bulk(b"begin_search");
+        ctx.out.map(2);
+        ctx.out.bulk(b"type");
+        ctx.out.bulk(b"index");
+        ctx.out.bulk(b"spec");
+        ctx.out.map(1);
+        ctx.out.bulk(b"index");
+        ctx.out.int(spec.first_key as i64);
+        ctx.out.bulk(b"find_keys");
+        ctx.out.map(2);
+        ctx.out.bulk(b"type");
+        ctx.out.bulk(b"range");
+        ctx.out.bulk(b"spec");
+        ctx.out.map(3);
+        ctx.out.bulk(b"lastkey");
+        let last = if spec.last_key < 0 {
+            spec.last_key as i64
+        } else {
+            (spec.last_key - spec.first_key) as i64
+        };
+        ctx.out.int(last);
+        ctx.out.bulk(b"keystep");
+        ctx.out.int(spec.key_step as i64);
+        ctx.out.bulk(b"limit");
+        ctx.out.int(0);
+    } else {
+        ctx.out.array(0);
+    }
+    let mut subs: Vec<_> = c.subcommands.values().collect();
+    subs.sort_by(|a, b| a.full_name.cmp(&b.full_name));
+    ctx.out.array(subs.len());
+    for s in subs {
+        write_command_info(ctx, s);
+    }
+}
+
+fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() == 2 {
+        return command(ctx, &argv[..1]);
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in &argv[2..] {
+        match ctx.srv.commands.get(name).cloned() {
+            Some(c) => write_command_info(ctx, &c),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+fn write_command_docs(ctx: &mut Ctx, c: &Command) {
+    let spec = &c.spec;
+    let has_subs = !c.subcommands.is_empty();
+    ctx.out.map(4 + has_subs as usize);
+    ctx.out.bulk(b"summary");
+    ctx.out.bulk(spec.summary.as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(spec.since.as_bytes());
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(spec.group.name().as_bytes());
+    ctx.out.bulk(b"complexity");
+    ctx.out.bulk(spec.complexity.as_bytes());
+    if has_subs {
+        ctx.out.bulk(b"subcommands");
+        let mut subs: Vec<_> = c.subcommands.values().collect();
+        subs.sort_by(|a, b| a.full_name.cmp(&b.full_name));
+        ctx.out.map(subs.len());
+        for s in subs {
+            ctx.out.bulk(s.full_name.as_bytes());
+            write_command_docs(ctx, s);
+        }
+    }
+}
+
+fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let cmds: Vec<_> = if argv.len() == 2 {
+        ctx.srv.commands.all().into_iter().cloned().collect()
+    } else {
+        argv[2..]
+            .iter()
+            .filter_map(|n| ctx.srv.commands.get(n).cloned())
+            .collect()
+    };
+    ctx.out.map(cmds.len());
+    for c in cmds {
+        ctx.out.bulk(c.full_name.as_bytes());
+        write_command_docs(ctx, &c);
+    }
+    Ok(())
+}
+
+fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut names: Vec<String> = Vec::new();
+    for c in ctx.srv.commands.all() {
+        names.push(c.full_name.clone());
+        names.extend(c.subcommands.values().map(|s| s.full_name.clone()));
+    }
+    match argv.len() {
+        2 => {}
+        5 if eq_ic(argv[2], "filterby") => {
+            let (kind, arg) = (argv[3], argv[4]);
+            if eq_ic(kind, "pattern") {
+                names.retain(|n| crate::util::glob::glob_match(arg, n.as_bytes(), true));
+            } else if eq_ic(kind, "aclcat") {
+                let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
+                let mut keep = Vec::new();
+                for c in ctx.srv.commands.all() {
+                    for cmd in std::iter::once(c).chain(c.subcommands.values()) {
+                        if cmd.spec.acl_categories().contains(&cat.as_str()) {
+                            keep.push(cmd.full_name.clone());
+                        }
+                    }
+                }
+                names = keep;
+            } else if eq_ic(kind, "module") {
+                names.clear();
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        _ => return Err(CmdError::Syntax),
+    }
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let target = &argv[2..];
+    let cmd = super::resolve(ctx.srv, target)
+        .map_err(|_| CmdError::err("ERR Invalid command specified"))?
+        .clone();
+    if !cmd.arity_ok(target.len()) {
+        return Err(CmdError::err(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let idx = cmd.spec.key_indexes(target);
+    if idx.is_empty() {
+        return Err(CmdError::err("ERR The command has no key arguments"));
+    }
+    ctx.out.array(idx.len());
+    for i in idx {
+        ctx.out.bulk(target[i]);
+    }
+    Ok(())
+}
+
+fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    reply_help(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! The one command table (DESIGN.md): name, arity, flags, key positions, ACL
+//! categories and handler of every command. Dispatch, arity errors, COMMAND,
+//! lock planning, MULTI/EXEC key sets and INFO commandstats all read it, and
+//! nothing else re-derives that information.
+//!
+//! Each family file (strings.rs, keys.rs, ...) declares its commands in a
+//! `pub const COMMANDS: &[CommandSpec]` next to their code, so a command's
+//! metadata sits beside its implementation; [`CommandTable::new`] collects them.
+
+use super::{CmdResult, Ctx};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A command's implementation: reads `argv` (argv[0] is the name), writes its
+/// reply into `ctx.out`, or returns an error for the dispatcher to send.
+pub type Handler = for<'a, 'b, 'c> fn(&'c mut Ctx<'a, 'b>, &[&[u8]]) -> CmdResult;
+
+/// Custom key finder for commands whose key positions depend on their
+/// arguments (numkeys-style commands). Returns argument indexes.
+pub type KeyFinder = fn(&[&[u8]]) -> Vec<usize>;
+
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 14;
+    pub const NO_MULTI: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Ember-internal, not shown by COMMAND: holds every shard of the client's db.
+    pub const WHOLE_DB: u32 = 1 << 24;
+    /// Ember-internal: holds every shard of every db.
+    pub const ALL_DBS: u32 = 1 << 25;
+
+    /// Names COMMAND shows, in Redis's order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Command groups, as COMMAND DOCS names them; each implies an ACL category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Generic,
+    String,
+    Connection,
+    Server,
+    Transactions,
+    Hash,
+    List,
+    Set,
+    SortedSet,
+    HyperLogLog,
+    Bitmap,
+    PubSub,
+    Scripting,
+    Stream,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Connection => "connection",
+            Group::Server => "server",
+            Group::Transactions => "transactions",
+            Group::Hash => "hash",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
+            Group::HyperLogLog => "hyperloglog",
+            Group::Bitmap => "bitmap",
+            Group::PubSub => "pubsub",
+            Group::Scripting => "scripting",
+            Group::Stream => "stream",
+        }
+    }
+
+    fn acl_category(self) -> Option<&'static str> {
+        Some(match self {
+            Group::Generic => "keyspace",
+            Group::String => "string",
+            Group::Connection => "connection",
+            Group::Transactions => "transaction",
+            Group::Hash => "hash",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::SortedSet => "sortedset",
+            Group::HyperLogLog => "hyperloglog",
+            Group::Bitmap => "bitmap",
+            Group::PubSub => "pubsub",
+            Group::Scripting => "scripting",
+            Group::Stream => "stream",
+            Group::Server => return None,
+        })
+    }
+}
+
+/// Redis's ACL categories in the order COMMAND lists them.
+const ACL_ORDER: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// The static description of a command.
+#[derive(Clone, Copy)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    /// Redis convention: N = exactly N arguments (name included), -N = at least N.
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub key_step: i32,
+    pub key_finder: Option<KeyFinder>,
+    pub group: Group,
+    /// Extra ACL categories beyond those implied by flags and group (e.g. "dangerous").
+    pub acl: &'static [&'static str],
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    /// Argument synopsis as Redis documents it, e.g. "key value [NX | XX]";
+    /// used for COMMAND DOCS and the generated command list.
+    pub syntax: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub const fn new(name: &'static str, arity: i32, group: Group, handler: Handler) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags: 0,
+            first_key: 0,
+            last_key: 0,
+            key_step: 0,
+            key_finder: None,
+            group,
+            acl: &[],
+            since: "1.0.0",
+            summary: "",
+            complexity: "",
+            syntax: "",
+            handler,
+            subcommands: &[],
+        }
+    }
+    pub const fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+    /// Keys at positions first..=last (negative last counts from the end) every `step`.
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Self {
+        self.first_key = first;
+        self.last_key = last;
+        self.key_step = step;
+        self
+    }
+    pub const fn key_finder(mut self, f: KeyFinder) -> Self {
+        self.key_finder = Some(f);
+        self
+    }
+    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
+        self.acl = acl;
+        self
+    }
+    pub const fn doc(
+        mut self,
+        since: &'static str,
+        summary: &'static str,
+        complexity: &'static str,
+    ) -> Self {
+        self.since = since;
+        self.summary = summary;
+        self.complexity = complexity;
+        self
+    }
+    pub const fn syntax(mut self, syntax: &'static str) -> Self {
+        self.syntax = syntax;
+        self
+    }
+    pub const fn subcommands(mut self, subs: &'static [CommandSpec]) -> Self {
+        self.subcommands = subs;
+        self
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Argument indexes of the keys in `argv`.
+    pub fn key_indexes(&self, argv: &[&[u8]]) -> Vec<usize> {
+        if let Some(f) = self.key_finder {
+            return f(argv);
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let argc = argv.len() as i32;
+        let last = if self.last_key < 0 {
+            argc + self.last_key
+        } else {
+            self.last_key
+        };
+        let step = self.key_step.max(1);
+        let mut out = Vec::new();
+        let mut i = self.first_key;
+        while i <= last && i < argc {
+            out.push(i as usize);
+            i += step;
+        }
+        out
+    }
+
+    /// ACL categories: the explicit ones plus those Redis implies from flags and group.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut cats: Vec<&'static str> = self.acl.to_vec();
+        if self.has(flags::WRITE) {
+            cats.push("write");
+        }
+        if self.has(flags::READONLY) && self.group != Group::Scripting {
+            cats.push("read");
+        }
+        if self.has(flags::ADMIN) {
+            cats.push("admin");
+            cats.push("dangerous");
+        }
+        if self.has(flags::PUBSUB) {
+            cats.push("pubsub");
+        }
+        if self.has(flags::FAST) {
+            cats.push("fast");
+        }
+        if self.has(flags::BLOCKING) {
+            cats.push("blocking");
+        }
+        if !self.has(flags::FAST) {
+            cats.push("slow");
+        }
+        if let Some(c) = self.group.acl_category() {
+            cats.push(c);
+        }
+        cats.sort_by_key(|c| ACL_ORDER.iter().position(|o| o == c).unwrap_or(usize::MAX));
+        cats.dedup();
+        cats
+    }
+
+    /// Flag names as COMMAND shows them.
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        flags::NAMES
+            .iter()
+            .filter(|(f, _)| self.flags & f != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default)]
+pub struct CommandStats {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl CommandStats {
+    pub fn reset(&self) {
+        for c in [&self.calls, &self.usec, &self.rejected, &self.failed] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A command as registered: its spec, its full name ("config|get") and counters.
+pub struct Command {
+    pub spec: CommandSpec,
+    pub full_name: String,
+    pub stats: CommandStats,
+    pub subcommands: HashMap<Vec<u8>, Arc<Command>>,
+}
+
+impl Command {
+    fn new(spec: CommandSpec, parent: Option<&str>) -> Arc<Command> {
+        let full_name = match parent {
+            Some(p) => format!("{p}|{}", spec.name),
+            None => spec.name.to_string(),
+        };
+        let subcommands = spec
+            .subcommands
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_bytes().to_vec(),
+                    Command::new(*s, Some(spec.name)),
+                )
+            })
+            .collect();
+        Arc::new(Command {
+            spec,
+            full_name,
+            stats: CommandStats::default(),
+            subcommands,
+        })
+    }
+
+    /// Arity check as Redis does it.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.spec.arity;
+        if a >= 0 {
+            argc as i32 == a
+        } else {
+            argc as i32 >= -a
+        }
+    }
+}
+
+/// Name → command, with lookups that ignore case without allocating.
+pub struct CommandTable {
+    commands: HashMap<Vec<u8>, Arc<Command>>,
+}
+
+impl CommandTable {
+    pub fn new(families: &[&'static [CommandSpec]]) -> Self {
+        let mut commands = HashMap::new();
+        for family in families {
+            for spec in *family {
+                let prev =
+                    commands.insert(spec.name.as_bytes().to_vec(), Command::new(*spec, None));
+                assert!(prev.is_none(), "command {} declared twice", spec.name);
+            }
+        }
+        CommandTable { commands }
+    }
+
+    /// Finds a command by name, case-insensitively.
+    pub fn get(&self, name: &[u8]) -> Option<&Arc<Command>> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.commands.get(&*lower)
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Every command, sorted by name (stable output for COMMAND and docs).
+    pub fn all(&self) -> Vec<&Arc<Command>> {
+        let mut v: Vec<_> = self.commands.values().collect();
+        v.sort_by(|a, b| a.spec.name.cmp(b.spec.name));
+        v
+    }
+}

@@ -1,0 +1,11 @@
+//! Ember: a Redis-compatible in-memory data store. See DESIGN.md for the map:
+//! `server` speaks RESP, `commands` holds the command table and one file per
+//! command family, `store` is the sharded keyspace, `config` the directives.
+
+pub mod alloc;
+pub mod commands;
+pub mod config;
+pub mod log;
+pub mod server;
+pub mod store;
+pub mod util;

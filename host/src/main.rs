@@ -1,0 +1,68 @@
+//! `ember-server [config-file] [--directive value ...]`: loads the configuration
+//! and serves until SHUTDOWN or SIGINT/SIGTERM.
+
+use ember::config::Config;
+use ember::server::{self, Server};
+
+#[global_allocator]
+static GLOBAL: ember::alloc::CountingAlloc = ember::alloc::CountingAlloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!(
+            "Ember server v={} (Redis {} compatible)",
+            env!("CARGO_PKG_VERSION"),
+            server::REDIS_COMPAT_VERSION
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("Usage: ember-server [/path/to/ember.conf] [--directive value ...]");
+        println!("Directives use redis.conf names, e.g. ember-server --port 7777 --databases 32");
+        return;
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = ember::log::configure(&config.loglevel, &config.logfile) {
+        eprintln!("Can't open the log file: {e}");
+        std::process::exit(1);
+    }
+    let config_file = args.first().filter(|a| !a.starts_with("--")).cloned();
+    let threads = config.threads.max(1);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Can't start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let srv = Server::new(config, config_file);
+    ember::log::notice(&format!(
+        "Ember {} starting, {} thread(s), pid {}",
+        env!("CARGO_PKG_VERSION"),
+        threads,
+        std::process::id()
+    ));
+    if let Err(e) = runtime.block_on(server::serve(srv)) {
+        ember::log::warning(&format!("{e:#}"));
+        std::process::exit(1);
+    }
+    // Connections may still be running: exit without waiting for them, as Redis does.
+    std::process::exit(0);
+}

@@ -1,0 +1,208 @@
+//! Client state: what a connection carries between commands (selected db,
+//! protocol, MULTI queue, WATCHed keys), and the registry of live clients that
+//! CLIENT LIST/KILL and INFO read.
+
+use crate::commands::table::Command;
+use crate::store::WatchFlag;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A command queued inside MULTI, with its arguments copied out of the read buffer.
+pub struct Queued {
+    pub cmd: Arc<Command>,
+    pub argv: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+pub struct Multi {
+    pub queue: Vec<Queued>,
+    /// An error while queueing: EXEC answers EXECABORT.
+    pub aborted: bool,
+}
+
+/// The connection task's private state.
+pub struct Client {
+    pub db: usize,
+    pub authenticated: bool,
+    pub multi: Option<Multi>,
+    pub watched: Vec<(usize, Vec<u8>)>,
+    pub watch_flag: Arc<WatchFlag>,
+    /// Close once the pending replies are written (QUIT, protocol errors).
+    pub close: bool,
+    pub shared: Arc<ClientShared>,
+}
+
+impl Client {
+    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Self {
+        Client {
+            db: 0,
+            authenticated,
+            multi: None,
+            watched: Vec::new(),
+            watch_flag: Arc::new(WatchFlag::default()),
+            close: false,
+            shared,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.shared.db.store(db, Ordering::Relaxed);
+    }
+
+    /// Marks the open transaction as failed (an error while queueing).
+    pub fn flag_multi_error(&mut self) {
+        if let Some(m) = &mut self.multi {
+            m.aborted = true;
+        }
+    }
+
+    pub fn queue(&mut self, cmd: Arc<Command>, argv: &[&[u8]]) {
+        if let Some(m) = &mut self.multi {
+            m.queue.push(Queued {
+                cmd,
+                argv: argv.iter().map(|a| a.to_vec()).collect(),
+            });
+        }
+    }
+
+    pub fn set_multi(&mut self, on: bool) {
+        self.multi = if on { Some(Multi::default()) } else { None };
+        self.shared.set_flag(FLAG_MULTI, on);
+    }
+}
+
+pub const FLAG_MULTI: u32 = 1;
+
+/// The part of a client other tasks can see.
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub fd: i32,
+    pub created: Instant,
+    pub name: Mutex<Option<Vec<u8>>>,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    pub last_cmd: Mutex<String>,
+    /// Bytes waiting in the query buffer, for CLIENT LIST.
+    pub qbuf: AtomicUsize,
+    pub flags: AtomicU32,
+    pub killed: AtomicBool,
+    pub kill_notify: tokio::sync::Notify,
+}
+
+impl ClientShared {
+    pub fn set_flag(&self, flag: u32, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
+    pub fn set_last_command(&self, name: &str) {
+        self.last_active_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let mut last = self.last_cmd.lock();
+        if last.as_str() != name {
+            last.clear();
+            last.push_str(name);
+        }
+    }
+
+    /// Asks the connection to close (CLIENT KILL, shutdown).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill_notify.notify_one();
+    }
+
+    /// One CLIENT LIST line, Redis 7.0's format.
+    pub fn info_line(&self) -> String {
+        let now = self.created.elapsed();
+        let age = now.as_secs();
+        let idle = now
+            .as_millis()
+            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed) as u128)
+            / 1000;
+        let name = self.name.lock().clone().unwrap_or_default();
+        let flags = self.flags.load(Ordering::Relaxed);
+        let multi = flags & FLAG_MULTI != 0;
+        let qbuf = self.qbuf.load(Ordering::Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            String::from_utf8_lossy(&name),
+            age,
+            idle,
+            if multi { "x" } else { "N" },
+            self.db.load(Ordering::Relaxed),
+            if multi { 0 } else { -1 },
+            qbuf,
+            16384usize.saturating_sub(qbuf),
+            16384 + qbuf,
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Every connected client, by id (ids grow, so iteration is in connection order).
+#[derive(Default)]
+pub struct ClientRegistry {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<ClientShared>>>,
+}
+
+impl ClientRegistry {
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, fd: i32) -> Arc<ClientShared> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let shared = Arc::new(ClientShared {
+            id,
+            addr,
+            laddr,
+            fd,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: Mutex::new(String::from("NULL")),
+            qbuf: AtomicUsize::new(0),
+            flags: AtomicU32::new(0),
+            killed: AtomicBool::new(false),
+            kill_notify: tokio::sync::Notify::new(),
+        });
+        self.clients.lock().insert(id, shared.clone());
+        shared
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClientShared>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
+        self.clients.lock().get(&id).cloned()
+    }
+}

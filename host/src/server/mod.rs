@@ -1,0 +1,228 @@
+//! The network side: the shared [`Server`] state, the listener and accept loop
+//! (with maxclients), and the per-connection task in [`connection`].
+
+pub mod client;
+pub mod connection;
+pub mod protocol;
+pub mod reply;
+
+use crate::commands::table::CommandTable;
+use crate::config::Config;
+use crate::store::Store;
+use client::ClientRegistry;
+use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+/// The Redis version we are compatible with, reported where clients look for it
+/// (INFO redis_version, HELLO version) because they gate features on it.
+pub use crate::config::REDIS_COMPAT_VERSION;
+
+/// Server-wide counters for INFO stats.
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+/// State shared by every connection.
+pub struct Server {
+    pub store: Store,
+    pub config: RwLock<Config>,
+    /// Bumped on every CONFIG SET so connections refresh the limits they cache.
+    pub config_epoch: AtomicU64,
+    pub commands: CommandTable,
+    pub clients: ClientRegistry,
+    pub stats: Stats,
+    pub started: Instant,
+    pub run_id: String,
+    pub shutdown: tokio::sync::Notify,
+    /// The port actually listened on (config `port` may be 0 in tests).
+    pub port: AtomicU64,
+    pub executable: String,
+    pub config_file: Option<String>,
+    /// (time, commands processed) samples for instantaneous_ops_per_sec.
+    ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
+}
+
+impl Server {
+    pub fn new(config: Config, config_file: Option<String>) -> Arc<Server> {
+        let store = Store::new(config.databases);
+        let run_id: String = (0..40)
+            .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+            .collect();
+        Arc::new(Server {
+            store,
+            port: AtomicU64::new(config.port as u64),
+            config: RwLock::new(config),
+            config_epoch: AtomicU64::new(0),
+            commands: CommandTable::new(&crate::commands::builtin_families()),
+            clients: ClientRegistry::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            run_id,
+            shutdown: tokio::sync::Notify::new(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_file,
+            ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+        })
+    }
+
+    /// True when clients must AUTH before running commands.
+    pub fn auth_required(&self) -> bool {
+        !self.config.read().requirepass.is_empty()
+    }
+
+    /// Checks a password against `requirepass`.
+    pub fn check_password(&self, password: &[u8]) -> bool {
+        let cfg = self.config.read();
+        !cfg.requirepass.is_empty() && cfg.requirepass.as_bytes() == password
+    }
+
+    /// Records a sample of the command counter (called by the cron thread).
+    pub fn sample_ops(&self) {
+        let mut samples = self.ops_samples.lock();
+        samples.push_back((
+            Instant::now(),
+            self.stats.commands_processed.load(Ordering::Relaxed),
+        ));
+        // About 1.6 s of history at the default hz, like Redis's 16 samples.
+        while samples.len() > 16 {
+            samples.pop_front();
+        }
+    }
+
+    /// Commands per second over the recent samples.
+    pub fn ops_per_sec(&self) -> u64 {
+        let samples = self.ops_samples.lock();
+        match (samples.front(), samples.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                ((b.1 - a.1) as f64 / (b.0 - a.0).as_secs_f64()) as u64
+            }
+            _ => 0,
+        }
+    }
+
+    pub fn config_changed(&self) {
+        self.config_epoch.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Binds every configured address and serves until SHUTDOWN or a signal.
+pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
+    let (binds, port) = {
+        let cfg = srv.config.read();
+        (cfg.bind.clone(), cfg.port)
+    };
+    let mut listeners = Vec::new();
+    for addr in &binds {
+        let addr = addr.trim_start_matches('-');
+        let listener = TcpListener::bind((addr, port)).await.map_err(|e| {
+            anyhow::anyhow!("Could not create server TCP listening socket {addr}:{port}: {e}")
+        })?;
+        srv.port
+            .store(listener.local_addr()?.port() as u64, Ordering::Relaxed);
+        crate::log::notice(&format!(
+            "Ready to accept connections tcp on {}",
+            listener.local_addr()?
+        ));
+        listeners.push(listener);
+    }
+    for listener in listeners {
+        tokio::spawn(accept_loop(srv.clone(), listener));
+    }
+    let expire_srv = srv.clone();
+    std::thread::Builder::new()
+        .name("ember-expire".into())
+        .spawn(move || expire_loop(expire_srv))?;
+    tokio::select! {
+        _ = srv.shutdown.notified() => {}
+        _ = shutdown_signal() => {}
+    }
+    crate::log::notice("Ember is now ready to exit, bye bye...");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+async fn accept_loop(srv: Arc<Server>, listener: TcpListener) {
+    loop {
+        let (mut stream, addr) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                crate::log::warning(&format!("Accepting client connection: {e}"));
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        srv.stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let (maxclients, keepalive) = {
+            let cfg = srv.config.read();
+            (cfg.maxclients, cfg.tcp_keepalive)
+        };
+        if srv.clients.count() as u64 >= maxclients {
+            srv.stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            });
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        if keepalive > 0 {
+            let ka =
+                socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive));
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+        }
+        let srv = srv.clone();
+        tokio::spawn(async move {
+            connection::handle(srv, stream, addr).await;
+        });
+    }
+}
+
+/// The active expiry thread: a tick every 1000/hz ms, each bounded to a
+/// quarter of its period like Redis's slow cycle.
+fn expire_loop(srv: Arc<Server>) {
+    let mut cursor = crate::store::expire::Cursor::default();
+    loop {
+        let hz = srv.config.read().hz.clamp(1, 500) as u64;
+        let period = std::time::Duration::from_millis(1000 / hz);
+        std::thread::sleep(period);
+        srv.sample_ops();
+        crate::store::expire::active_expire_tick(
+            &srv.store,
+            crate::commands::unix_ms(),
+            period / 4,
+            &mut cursor,
+        );
+    }
+}

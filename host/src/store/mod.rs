@@ -1,0 +1,539 @@
+//! The keyspace: databases split into shards by key hash, each shard a
+//! [`KeyTable`] behind its own mutex (DESIGN.md "Keyspace and concurrency").
+//!
+//! A command never touches a shard directly: the dispatcher takes the locks its
+//! keys need, in ascending order (so two commands can never deadlock), and hands
+//! the handler a [`Locked`] view. All mutations that matter to other subsystems
+//! (expiry bookkeeping, WATCH) go through `Locked`'s methods.
+
+pub mod expire;
+pub mod table;
+pub mod value;
+
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub use table::{Entry, KeyHasher, KeyTable};
+pub use value::{SmallBytes, Value};
+
+/// Shards per database. A power of two; 16 keeps lock contention negligible on
+/// the machines we target while keeping whole-db operations cheap.
+pub const SHARDS: usize = 16;
+
+/// Set when a key a client WATCHes is modified; EXEC then fails.
+#[derive(Default, Debug)]
+pub struct WatchFlag(AtomicBool);
+
+impl WatchFlag {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    pub fn clear(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Counters kept per shard (under its lock, so no atomics on the hot path).
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ShardStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub expired: u64,
+    /// Writes since start (INFO's rdb_changes_since_last_save until persistence lands).
+    pub changes: u64,
+}
+
+pub struct Shard {
+    pub table: KeyTable,
+    /// WATCHed keys of this shard and the flags of the clients watching them.
+    watchers: hashbrown::HashMap<Box<[u8]>, SmallVec<[Arc<WatchFlag>; 1]>>,
+    /// Deadlines of keys with a TTL, earliest first, by key hash (see expire.rs).
+    expiry: BinaryHeap<Reverse<(i64, u64)>>,
+    /// Entries with a TTL, so the heap can be compacted when stale items pile up.
+    ttl_keys: usize,
+    pub stats: ShardStats,
+}
+
+impl Shard {
+    fn new(hasher: KeyHasher) -> Self {
+        Shard {
+            table: KeyTable::new(hasher),
+            watchers: hashbrown::HashMap::new(),
+            expiry: BinaryHeap::new(),
+            ttl_keys: 0,
+            stats: ShardStats::default(),
+        }
+    }
+
+    pub fn ttl_keys(&self) -> usize {
+        self.ttl_keys
+    }
+
+    fn touch_watchers(&self, key: &[u8]) {
+        if !self.watchers.is_empty() {
+            if let Some(flags) = self.watchers.get(key) {
+                flags.iter().for_each(|f| f.mark());
+            }
+        }
+    }
+
+    /// Marks every watcher whose key exists here (FLUSHDB, SWAPDB).
+    fn touch_all_existing_watchers(&self, other: Option<&Shard>) {
+        for (key, flags) in &self.watchers {
+            let h = self.table.hash(key);
+            let exists = self.table.find(h, key).is_some()
+                || other.is_some_and(|o| o.table.find(h, key).is_some());
+            if exists {
+                flags.iter().for_each(|f| f.mark());
+            }
+        }
+    }
+
+    fn remove_at(&mut self, pos: usize, hash: u64) -> Entry {
+        let entry = self.table.remove_at(pos, hash);
+        if entry.expire_at != 0 {
+            self.ttl_keys -= 1;
+        }
+        self.touch_watchers(entry.key.as_slice());
+        entry
+    }
+
+    fn set_expire_at(&mut self, pos: usize, hash: u64, at: i64) {
+        let e = self.table.at_mut(pos);
+        match (e.expire_at != 0, at != 0) {
+            (false, true) => self.ttl_keys += 1,
+            (true, false) => self.ttl_keys -= 1,
+            _ => {}
+        }
+        e.expire_at = at;
+        if at != 0 {
+            self.expiry.push(Reverse((at, hash)));
+        }
+    }
+
+    fn clear(&mut self) -> (Vec<Entry>, hashbrown::HashTable<u32>) {
+        self.expiry.clear();
+        self.ttl_keys = 0;
+        self.table.take()
+    }
+}
+
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+/// All databases of the server.
+pub struct Store {
+    dbs: Box<[Db]>,
+    hasher: KeyHasher,
+}
+
+/// Which shards a command needs. Built from the command table's key positions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockPlan {
+    /// No keyspace access (PING, CLIENT ...).
+    None,
+    /// The shards of these (db, shard) pairs; sorted and deduplicated by `lock`.
+    Shards(SmallVec<[(u16, u16); 4]>),
+    /// Every shard of one database (KEYS, DBSIZE, FLUSHDB, SCAN ...).
+    Db(usize),
+    /// Every shard of every database (FLUSHALL, SWAPDB, MOVE, EXEC with SELECT ...).
+    All,
+}
+
+impl LockPlan {
+    /// The union of two plans.
+    pub fn merge(self, other: LockPlan) -> LockPlan {
+        match (self, other) {
+            (LockPlan::None, p) | (p, LockPlan::None) => p,
+            (LockPlan::All, _) | (_, LockPlan::All) => LockPlan::All,
+            (LockPlan::Db(a), LockPlan::Db(b)) if a == b => LockPlan::Db(a),
+            (LockPlan::Db(a), LockPlan::Shards(s)) | (LockPlan::Shards(s), LockPlan::Db(a))
+                if s.iter().all(|&(d, _)| d as usize == a) =>
+            {
+                LockPlan::Db(a)
+            }
+            (LockPlan::Shards(mut a), LockPlan::Shards(b)) => {
+                a.extend(b);
+                LockPlan::Shards(a)
+            }
+            _ => LockPlan::All,
+        }
+    }
+}
+
+impl Store {
+    pub fn new(databases: usize) -> Self {
+        let hasher = KeyHasher::with_seed(rand::random());
+        let dbs = (0..databases.max(1))
+            .map(|_| Db {
+                shards: (0..SHARDS)
+                    .map(|_| Mutex::new(Shard::new(hasher.clone())))
+                    .collect(),
+            })
+            .collect();
+        Store { dbs, hasher }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// Shard of a hash. Uses bits the table's probing does not (it takes the
+    /// low bits for the bucket and the top 7 for tags).
+    #[inline]
+    pub fn shard_of(hash: u64) -> usize {
+        ((hash >> 32) as usize) & (SHARDS - 1)
+    }
+
+    /// The (db, shard) a key lives in, for building a [`LockPlan`].
+    pub fn slot(&self, db: usize, key: &[u8]) -> (u16, u16) {
+        (db as u16, Self::shard_of(self.hash(key)) as u16)
+    }
+
+    /// Takes the locks of `plan` in ascending (db, shard) order.
+    pub fn lock(&self, plan: &LockPlan, now_ms: i64) -> Locked<'_> {
+        let mut guards: SmallVec<[(u32, MutexGuard<'_, Shard>); 4]> = SmallVec::new();
+        match plan {
+            LockPlan::None => {}
+            LockPlan::Shards(slots) => {
+                let mut slots = slots.clone();
+                slots.sort_unstable();
+                slots.dedup();
+                for (db, shard) in slots {
+                    if let Some(d) = self.dbs.get(db as usize) {
+                        guards.push((
+                            slot_id(db as usize, shard as usize),
+                            d.shards[shard as usize].lock(),
+                        ));
+                    }
+                }
+            }
+            LockPlan::Db(db) => {
+                if let Some(d) = self.dbs.get(*db) {
+                    for (i, s) in d.shards.iter().enumerate() {
+                        guards.push((slot_id(*db, i), s.lock()));
+                    }
+                }
+            }
+            LockPlan::All => {
+                for (db, d) in self.dbs.iter().enumerate() {
+                    for (i, s) in d.shards.iter().enumerate() {
+                        guards.push((slot_id(db, i), s.lock()));
+                    }
+                }
+            }
+        }
+        Locked {
+            store: self,
+            guards,
+            now_ms,
+        }
+    }
+
+    /// Locks one shard directly (background jobs: active expiry, INFO).
+    pub fn lock_shard(&self, db: usize, shard: usize) -> MutexGuard<'_, Shard> {
+        self.dbs[db].shards[shard].lock()
+    }
+}
+
+#[inline]
+fn slot_id(db: usize, shard: usize) -> u32 {
+    (db * SHARDS + shard) as u32
+}
+
+/// The shards a command holds, and the keyspace operations on them. Every
+/// lookup applies lazy expiry: an expired key is deleted on sight and never
+/// returned.
+pub struct Locked<'a> {
+    store: &'a Store,
+    guards: SmallVec<[(u32, MutexGuard<'a, Shard>); 4]>,
+    /// The command's clock: one instant for the whole command (or transaction),
+    /// as Redis does, so a key cannot expire halfway through.
+    pub now_ms: i64,
+}
+
+impl<'a> Locked<'a> {
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// The locked shard holding `hash` in `db`. Not holding it is a bug in the
+    /// command table's key specs; tests catch it, release builds answer "no such key".
+    fn shard_mut(&mut self, db: usize, hash: u64) -> Option<&mut Shard> {
+        let id = slot_id(db, Store::shard_of(hash));
+        let idx = if self.guards.len() > 8 {
+            self.guards.binary_search_by_key(&id, |(i, _)| *i).ok()
+        } else {
+            self.guards.iter().position(|(i, _)| *i == id)
+        };
+        debug_assert!(idx.is_some(), "shard {id} not locked");
+        idx.map(|i| &mut *self.guards[i].1)
+    }
+
+    /// Whether this view holds the lock of (`db`, `shard`); code that may run
+    /// inside EXEC checks it before locking a shard itself (locks don't nest).
+    pub fn holds(&self, db: usize, shard: usize) -> bool {
+        let id = slot_id(db, shard);
+        self.guards.iter().any(|(i, _)| *i == id)
+    }
+
+    /// All locked shards of `db` (whole-db commands).
+    pub fn shards_of(&mut self, db: usize) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        let lo = slot_id(db, 0);
+        let hi = slot_id(db, SHARDS - 1);
+        self.guards
+            .iter_mut()
+            .filter(move |(i, _)| *i >= lo && *i <= hi)
+            .map(|(_, g)| &mut **g)
+    }
+
+    /// Finds a live key, deleting it first if it has expired, and records the
+    /// access time.
+    fn find(&mut self, db: usize, key: &[u8]) -> Option<(&mut Shard, usize)> {
+        let now_s = (self.now_ms / 1000) as u32;
+        let (shard, pos) = self.find_untouched(db, key)?;
+        shard.table.at_mut(pos).lru = now_s;
+        Some((shard, pos))
+    }
+
+    /// Like `find` but leaves the access time alone (OBJECT, DEBUG).
+    fn find_untouched(&mut self, db: usize, key: &[u8]) -> Option<(&mut Shard, usize)> {
+        let hash = self.store.hash(key);
+        let now = self.now_ms;
+        let shard = self.shard_mut(db, hash)?;
+        let pos = shard.table.find(hash, key)?;
+        if shard.table.at(pos).is_expired(now) {
+            shard.remove_at(pos, hash);
+            shard.stats.expired += 1;
+            return None;
+        }
+        Some((shard, pos))
+    }
+
+    /// A live key without recording an access (OBJECT IDLETIME must not reset it).
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.find_untouched(db, key)
+            .map(|(shard, pos)| shard.table.at_mut(pos))
+    }
+
+    /// A key for reading; counts a keyspace hit or miss like Redis's lookupKeyRead.
+    pub fn read(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let hash = self.store.hash(key);
+        let found = self.find(db, key).map(|(_, pos)| pos);
+        let shard = self.shard_mut(db, hash)?;
+        match found {
+            Some(pos) => {
+                shard.stats.hits += 1;
+                Some(shard.table.at_mut(pos))
+            }
+            None => {
+                shard.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// A key for writing or inspection, without touching hit/miss statistics.
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.find(db, key)
+            .map(|(shard, pos)| shard.table.at_mut(pos))
+    }
+
+    pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.find(db, key).is_some()
+    }
+
+    /// Stores `value` under `key`. `expire_at`: Some(ms) sets a deadline, None
+    /// removes any; use [`Locked::set_keep_ttl`] to keep the old one.
+    pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) {
+        let at = expire_at.unwrap_or(0);
+        let lru = (self.now_ms / 1000) as u32;
+        let hash = self.store.hash(key);
+        let found = self.find(db, key).map(|(_, p)| p);
+        let Some(shard) = self.shard_mut(db, hash) else {
+            return;
+        };
+        let pos = match found {
+            Some(pos) => {
+                shard.table.at_mut(pos).value = value;
+                pos
+            }
+            None => shard.table.push(
+                hash,
+                Entry {
+                    key: SmallBytes::new(key),
+                    value,
+                    expire_at: 0,
+                    lru,
+                },
+            ),
+        };
+        shard.set_expire_at(pos, hash, at);
+    }
+
+    /// Stores `value`, keeping the key's TTL if it has one (SET KEEPTTL, APPEND ...).
+    pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
+        let lru = (self.now_ms / 1000) as u32;
+        let hash = self.store.hash(key);
+        let found = self.find(db, key).map(|(_, p)| p);
+        let Some(shard) = self.shard_mut(db, hash) else {
+            return;
+        };
+        match found {
+            Some(pos) => shard.table.at_mut(pos).value = value,
+            None => {
+                shard.table.push(
+                    hash,
+                    Entry {
+                        key: SmallBytes::new(key),
+                        value,
+                        expire_at: 0,
+                        lru,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Removes a live key, returning its entry.
+    pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        let hash = self.store.hash(key);
+        let pos = self.find(db, key).map(|(_, p)| p)?;
+        let shard = self.shard_mut(db, hash)?;
+        Some(shard.remove_at(pos, hash))
+    }
+
+    /// Sets (Some) or clears (None) the deadline of a live key; false if absent.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], at: Option<i64>) -> bool {
+        let hash = self.store.hash(key);
+        let Some(pos) = self.find(db, key).map(|(_, p)| p) else {
+            return false;
+        };
+        let Some(shard) = self.shard_mut(db, hash) else {
+            return false;
+        };
+        shard.set_expire_at(pos, hash, at.unwrap_or(0));
+        true
+    }
+
+    /// Tells WATCHers (and, later, blocked clients and keyspace notifications)
+    /// that `key` changed; Redis's signalModifiedKey. Call after every write.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        let hash = self.store.hash(key);
+        if let Some(shard) = self.shard_mut(db, hash) {
+            shard.touch_watchers(key);
+            shard.stats.changes += 1;
+        }
+    }
+
+    /// Registers `flag` to be marked when `key` in `db` changes (WATCH).
+    pub fn watch(&mut self, db: usize, key: &[u8], flag: &Arc<WatchFlag>) {
+        let hash = self.store.hash(key);
+        if let Some(shard) = self.shard_mut(db, hash) {
+            let list = shard.watchers.entry(key.into()).or_default();
+            if !list.iter().any(|f| Arc::ptr_eq(f, flag)) {
+                list.push(flag.clone());
+            }
+        }
+    }
+
+    /// Undoes [`Locked::watch`].
+    pub fn unwatch(&mut self, db: usize, key: &[u8], flag: &Arc<WatchFlag>) {
+        let hash = self.store.hash(key);
+        if let Some(shard) = self.shard_mut(db, hash) {
+            if let Some(list) = shard.watchers.get_mut(key) {
+                list.retain(|f| !Arc::ptr_eq(f, flag));
+                if list.is_empty() {
+                    shard.watchers.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Number of keys in `db` (expired-but-not-yet-collected included, as in Redis).
+    pub fn dbsize(&mut self, db: usize) -> usize {
+        self.shards_of(db).map(|s| s.table.len()).sum()
+    }
+
+    /// Empties `db`; the old entries are returned so the caller may drop them
+    /// elsewhere (FLUSHDB ASYNC).
+    pub fn flush_db(&mut self, db: usize) -> Vec<(Vec<Entry>, hashbrown::HashTable<u32>)> {
+        let mut garbage = Vec::new();
+        for shard in self.shards_of(db) {
+            shard.touch_all_existing_watchers(None);
+            if !shard.table.is_empty() {
+                shard.stats.changes += shard.table.len() as u64;
+                garbage.push(shard.clear());
+            }
+        }
+        garbage
+    }
+
+    /// Exchanges the contents of two databases (SWAPDB); watchers stay with
+    /// their database number, as in Redis, and are told when their key changes.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        for shard in 0..SHARDS {
+            let (ia, ib) = (slot_id(a, shard), slot_id(b, shard));
+            let pa = self.guards.iter().position(|(i, _)| *i == ia);
+            let pb = self.guards.iter().position(|(i, _)| *i == ib);
+            let (Some(pa), Some(pb)) = (pa, pb) else {
+                debug_assert!(false, "swap_dbs without both dbs locked");
+                return;
+            };
+            let Ok([(_, ga), (_, gb)]) = self.guards.get_disjoint_mut([pa, pb]) else {
+                return;
+            };
+            ga.touch_all_existing_watchers(Some(gb));
+            gb.touch_all_existing_watchers(Some(ga));
+            std::mem::swap(&mut ga.table, &mut gb.table);
+            std::mem::swap(&mut ga.expiry, &mut gb.expiry);
+            std::mem::swap(&mut ga.ttl_keys, &mut gb.ttl_keys);
+        }
+    }
+
+    /// A uniformly random live key of `db`, or None when it is empty.
+    pub fn random_key(&mut self, db: usize) -> Option<Vec<u8>> {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        // Bounded retries: a db full of expired keys must not spin forever.
+        for _ in 0..100 {
+            let sizes: SmallVec<[usize; SHARDS]> =
+                self.shards_of(db).map(|s| s.table.len()).collect();
+            let total: usize = sizes.iter().sum();
+            if total == 0 {
+                return None;
+            }
+            let mut pick = rng.random_range(0..total);
+            let mut chosen = None;
+            for (i, shard) in self.shards_of(db).enumerate() {
+                if pick < sizes[i] {
+                    chosen = Some(shard.table.at(pick).key.as_slice().to_vec());
+                    break;
+                }
+                pick -= sizes[i];
+            }
+            let key = chosen?;
+            if self.get(db, &key).is_some() {
+                return Some(key);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,147 @@
+//! Float arithmetic that must print exactly as Redis prints it: INCRBYFLOAT's
+//! long-double sum (through a small C helper, see float.c for why) and `%.17g`
+//! formatting of doubles.
+
+use std::os::raw::{c_char, c_int};
+
+extern "C" {
+    fn ember_ld_incr(
+        cur: *const c_char,
+        cur_len: usize,
+        incr: *const c_char,
+        incr_len: usize,
+        out: *mut c_char,
+        out_len: usize,
+    ) -> c_int;
+}
+
+/// Why a long-double increment failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IncrFloatError {
+    /// The stored value is not a float.
+    BadCurrent,
+    /// The increment is not a float.
+    BadIncrement,
+    /// The result would be NaN or infinite.
+    NanOrInfinity,
+}
+
+/// Adds `incr` to `cur` in long double precision and formats the sum like Redis.
+pub fn incr_long_double(cur: &[u8], incr: &[u8]) -> Result<Vec<u8>, IncrFloatError> {
+    // 5 KiB is Redis's MAX_LONG_DOUBLE_CHARS: any value that fits a long double prints in it.
+    let mut out = vec![0u8; 5 * 1024 + 32];
+    // SAFETY: the pointers and lengths come from live slices; the C side reads at
+    // most `len` bytes of each input (copying into its own NUL-terminated buffer)
+    // and writes at most `out.len()` bytes into `out`.
+    let n = unsafe {
+        ember_ld_incr(
+            cur.as_ptr().cast(),
+            cur.len(),
+            incr.as_ptr().cast(),
+            incr.len(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+        )
+    };
+    match n {
+        -1 => Err(IncrFloatError::BadCurrent),
+        -2 => Err(IncrFloatError::BadIncrement),
+        n if n < 0 => Err(IncrFloatError::NanOrInfinity),
+        n => {
+            out.truncate(n as usize);
+            Ok(out)
+        }
+    }
+}
+
+/// Formats a double the way Redis 7.0's `d2string` does: integral values in the
+/// safe range as integers, otherwise `%.17g`; `inf`/`-inf` spelled out.
+pub fn fmt_double(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    if v > -4503599627370495.0 && v < 4503599627370496.0 && v == (v as i64) as f64 {
+        return (v as i64).to_string();
+    }
+    fmt_g17(v)
+}
+
+/// C's `%.17g`: 17 significant digits, exponent form when exp < -4 or >= 17,
+/// trailing zeros removed.
+pub fn fmt_g17(v: f64) -> String {
+    let sci = format!("{:.16e}", v);
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => return sci,
+    };
+    let neg = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if neg { "-" } else { "" };
+    if !(-4..17).contains(&exp) {
+        let mut m = String::new();
+        m.push_str(&digits[..1]);
+        let rest = digits[1..].trim_end_matches('0');
+        if !rest.is_empty() {
+            m.push('.');
+            m.push_str(rest);
+        }
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{m}e{esign}{:02}", exp.abs())
+    } else if exp >= 0 {
+        let int_len = (exp + 1) as usize;
+        let (ip, fp) = digits.split_at(int_len.min(digits.len()));
+        let fp = fp.trim_end_matches('0');
+        if fp.is_empty() {
+            format!("{sign}{ip}")
+        } else {
+            format!("{sign}{ip}.{fp}")
+        }
+    } else {
+        let zeros = "0".repeat((-exp - 1) as usize);
+        let fp = digits.trim_end_matches('0');
+        format!("{sign}0.{zeros}{fp}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_double_sums_print_like_redis() {
+        assert_eq!(incr_long_double(b"10.5", b"0.1").unwrap(), b"10.6");
+        assert_eq!(incr_long_double(b"5.0e3", b"2.0e2").unwrap(), b"5200");
+        assert_eq!(incr_long_double(b"0", b"-0").unwrap(), b"0");
+        assert_eq!(
+            incr_long_double(b"abc", b"1"),
+            Err(IncrFloatError::BadCurrent)
+        );
+        assert_eq!(
+            incr_long_double(b"1", b" 1"),
+            Err(IncrFloatError::BadIncrement)
+        );
+        assert_eq!(
+            incr_long_double(b"1", b"inf"),
+            Err(IncrFloatError::NanOrInfinity)
+        );
+    }
+
+    #[test]
+    fn g17_formatting() {
+        assert_eq!(fmt_double(1.5), "1.5");
+        assert_eq!(fmt_double(3.0), "3");
+        assert_eq!(fmt_double(0.1), "0.10000000000000001");
+        assert_eq!(fmt_double(1e20), "1e+20");
+        assert_eq!(fmt_double(1.5e-7), "1.4999999999999999e-07");
+    }
+}

@@ -1,0 +1,5 @@
+//! Small shared helpers: glob matching, Redis-exact number parsing and formatting.
+
+pub mod float;
+pub mod glob;
+pub mod num;
