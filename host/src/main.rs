@@ -1,7 +1,7 @@
 //! `ember-server [config-file] [--directive value ...]`: loads the configuration
 //! and serves until SHUTDOWN or SIGINT/SIGTERM.
 
-use ember::config::Config;
+use ember::config::{CliAction, Config};
 use ember::server::{self, Server};
 
 #[global_allocator]
@@ -9,18 +9,20 @@ static GLOBAL: ember::alloc::CountingAlloc = ember::alloc::CountingAlloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-v" || a == "--version") {
-        println!(
-            "Ember server v={} (Redis {} compatible)",
-            env!("CARGO_PKG_VERSION"),
-            server::REDIS_COMPAT_VERSION
-        );
-        return;
-    }
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("Usage: ember-server [/path/to/ember.conf] [--directive value ...]");
-        println!("Directives use redis.conf names, e.g. ember-server --port 7777 --databases 32");
-        return;
+    match Config::cli_action(&args) {
+        Some(CliAction::Version) => {
+            println!(
+                "Ember server v={} (Redis {} compatible)",
+                env!("CARGO_PKG_VERSION"),
+                server::REDIS_COMPAT_VERSION
+            );
+            return;
+        }
+        Some(CliAction::Help) => {
+            println!("{}", ember::config::USAGE);
+            return;
+        }
+        None => {}
     }
     let config = match Config::from_args(&args) {
         Ok(c) => c,
@@ -29,11 +31,16 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Like Redis, run from `dir` so relative file names resolve against it.
+    if let Err(e) = std::env::set_current_dir(&config.dir) {
+        eprintln!("Can't chdir to '{}': {e}", config.dir);
+        std::process::exit(1);
+    }
     if let Err(e) = ember::log::configure(&config.loglevel, &config.logfile) {
         eprintln!("Can't open the log file: {e}");
         std::process::exit(1);
     }
-    let config_file = args.first().filter(|a| !a.starts_with("--")).cloned();
+    let config_file = (!config.config_file.is_empty()).then(|| config.config_file.clone());
     let threads = config.threads.max(1);
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("ping", -1, Group::Connection, ping).flags(FAST)
         .doc("1.0.0", "Returns the server's liveliness response.", "O(1)").syntax("[message]"),
-    CommandSpec::new("echo", 2, Group::Connection, echo).flags(FAST)
+    CommandSpec::new("echo", 2, Group::Connection, echo).flags(LOADING | STALE | FAST)
         .doc("1.0.0", "Returns the given string.", "O(1)").syntax("message"),
     CommandSpec::new("quit", -1, Group::Connection, quit).flags(ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH)
         .doc("1.0.0", "Closes the connection.", "O(1)"),
@@ -99,7 +99,11 @@ fn db_arg(ctx: &Ctx, arg: &[u8], invalid: &'static str) -> Result<usize, CmdErro
 }
 
 fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let db = db_arg(ctx, argv[1], "ERR invalid DB index")?;
+    let id = super::arg_i32(argv[1])?;
+    if id < 0 || id as usize >= ctx.srv.store.databases() {
+        return Err(CmdError::err("ERR DB index is out of range"));
+    }
+    let db = id as usize;
     ctx.client.select(db);
     ctx.out.ok();
     Ok(())

@@ -197,10 +197,7 @@ fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 /// A database index argument: getIntFromObjectOrReply plus the range check.
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, CmdError> {
-    let id = arg_i64(arg)?;
-    if id < i32::MIN as i64 || id > i32::MAX as i64 {
-        return Err(CmdError::NotInteger);
-    }
+    let id = super::arg_i32(arg)?;
     if id < 0 || id as usize >= ctx.srv.store.databases() {
         return Err(CmdError::err("ERR DB index is out of range"));
     }
@@ -371,13 +368,29 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Redis parses SCAN cursors with strtoul: any unsigned 64-bit decimal.
+/// Redis parses SCAN cursors with strtoul: optional sign, decimal digits,
+/// "" is 0, a negative number wraps around, overflow is an error.
 fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    std::str::from_utf8(arg)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CmdError::err("ERR invalid cursor"))
+    let invalid = CmdError::err("ERR invalid cursor");
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if arg.is_empty() {
+        return Ok(0);
+    }
+    if digits.is_empty() || !digits.iter().all(|b| b.is_ascii_digit()) {
+        return Err(invalid);
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or(invalid.clone())?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {

@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod keys;
+pub mod meta;
 pub mod server;
 pub mod strings;
 pub mod table;
@@ -179,15 +180,17 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]])
         }
     };
     if !cmd.arity_ok(argv.len()) {
-        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        client.flag_multi_error();
-        out.error(arity_error(&cmd).text());
+        reject(srv, client, out, &cmd, arity_error(&cmd));
         return;
     }
     if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
-        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        client.flag_multi_error();
-        out.error("NOAUTH Authentication required.");
+        reject(
+            srv,
+            client,
+            out,
+            &cmd,
+            CmdError::err("NOAUTH Authentication required."),
+        );
         return;
     }
     client.shared.set_last_command(&cmd.full_name);
@@ -205,6 +208,24 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]])
     let plan = lock_plan(srv, client.db, &cmd.spec, argv);
     let mut ks = srv.store.lock(&plan, unix_ms());
     run(srv, client, out, &mut ks, &cmd, argv);
+}
+
+/// Refuses a command before it runs (Redis's rejectCommand): the open
+/// transaction is flagged, and a refused EXEC discards it with EXECABORT.
+fn reject(srv: &Server, client: &mut Client, out: &mut Out, cmd: &Command, err: CmdError) {
+    cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+    client.flag_multi_error();
+    if cmd.spec.name == "exec" {
+        client.set_multi(false);
+        tx::unwatch_all(srv, client);
+        let text = err.text();
+        let text = text.strip_prefix("ERR ").unwrap_or(text);
+        out.error(&format!(
+            "EXECABORT Transaction discarded because of: {text}"
+        ));
+    } else {
+        out.error(err.text());
+    }
 }
 
 /// Runs a resolved, checked command with the locks already held (also used by
@@ -246,4 +267,12 @@ pub fn eq_ic(arg: &[u8], name: &str) -> bool {
 /// Parses an integer argument, or Redis's "not an integer" error.
 pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
     crate::util::num::parse_i64(arg).ok_or(CmdError::NotInteger)
+}
+
+/// Parses a C `int` argument like Redis's getIntFromObjectOrReply.
+pub fn arg_i32(arg: &[u8]) -> Result<i32, CmdError> {
+    let v = arg_i64(arg)?;
+    i32::try_from(v).map_err(|_| {
+        CmdError::err("ERR value is out of range, value must between -2147483648 and 2147483647")
+    })
 }

@@ -2,6 +2,7 @@
 //! COMMAND (the command table's introspection).
 
 use super::keys::{container_help, reply_help};
+use super::meta::{BeginSearch, FindKeys, KeySpec};
 use super::table::{flags::*, Command, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
 use crate::server::REDIS_COMPAT_VERSION;
@@ -101,7 +102,7 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
             "O(N) where N is the total number of Redis commands",
         )
         .syntax("[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]"),
-    CommandSpec::new("getkeys", -3, Group::Server, command_getkeys)
+    CommandSpec::new("getkeys", -4, Group::Server, command_getkeys)
         .flags(LOADING | STALE)
         .acl(&["connection"])
         .doc(
@@ -208,7 +209,7 @@ fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (p[0], p[1])).collect();
@@ -566,53 +567,123 @@ fn write_command_info(ctx: &mut Ctx, c: &Command) {
     for cat in cats {
         ctx.out.simple(&format!("@{cat}"));
     }
-    ctx.out.set(0);
-    if spec.first_key > 0 {
-        ctx.out.array(1);
-        ctx.out.map(4);
-        ctx.out.bulk(b"flags");
-        let key_flags: &[&str] = if spec.has(WRITE) {
-            &["RW", "update"]
-        } else {
-            &["RO", "access"]
-        };
-        ctx.out.set(key_flags.len());
-        for f in key_flags {
-            ctx.out.simple(f);
+    match super::meta::lookup(&c.full_name) {
+        Some(meta) => {
+            ctx.out.set(meta.tips.len());
+            for t in meta.tips {
+                ctx.out.bulk(t.as_bytes());
+            }
+            ctx.out.set(meta.key_specs.len());
+            for ks in meta.key_specs {
+                write_key_spec(ctx, ks);
+            }
         }
-        ctx.out.bulk(b"begin_search");
-        ctx.out.map(2);
-        ctx.out.bulk(b"type");
-        ctx.out.bulk(b"index");
-        ctx.out.bulk(b"spec");
-        ctx.out.map(1);
-        ctx.out.bulk(b"index");
-        ctx.out.int(spec.first_key as i64);
-        ctx.out.bulk(b"find_keys");
-        ctx.out.map(2);
-        ctx.out.bulk(b"type");
-        ctx.out.bulk(b"range");
-        ctx.out.bulk(b"spec");
-        ctx.out.map(3);
-        ctx.out.bulk(b"lastkey");
-        let last = if spec.last_key < 0 {
-            spec.last_key as i64
-        } else {
-            (spec.last_key - spec.first_key) as i64
-        };
-        ctx.out.int(last);
-        ctx.out.bulk(b"keystep");
-        ctx.out.int(spec.key_step as i64);
-        ctx.out.bulk(b"limit");
-        ctx.out.int(0);
-    } else {
-        ctx.out.array(0);
+        None => {
+            // No recorded metadata (a command Redis lacks): derive a range spec.
+            ctx.out.set(0);
+            if spec.first_key > 0 {
+                let flags: &'static [&'static str] = if spec.has(WRITE) {
+                    &["RW", "update"]
+                } else {
+                    &["RO", "access"]
+                };
+                let last = if spec.last_key < 0 {
+                    spec.last_key as i64
+                } else {
+                    (spec.last_key - spec.first_key) as i64
+                };
+                let derived = KeySpec {
+                    notes: "",
+                    flags,
+                    begin: BeginSearch::Index(spec.first_key as i64),
+                    find: FindKeys::Range {
+                        lastkey: last,
+                        keystep: spec.key_step as i64,
+                        limit: 0,
+                    },
+                };
+                ctx.out.set(1);
+                write_key_spec(ctx, &derived);
+            } else {
+                ctx.out.set(0);
+            }
+        }
     }
     let mut subs: Vec<_> = c.subcommands.values().collect();
     subs.sort_by(|a, b| a.full_name.cmp(&b.full_name));
-    ctx.out.array(subs.len());
+    ctx.out.set(subs.len());
     for s in subs {
         write_command_info(ctx, s);
+    }
+}
+
+fn write_key_spec(ctx: &mut Ctx, ks: &KeySpec) {
+    let has_notes = !ks.notes.is_empty();
+    ctx.out.map(3 + has_notes as usize);
+    if has_notes {
+        ctx.out.bulk(b"notes");
+        ctx.out.bulk(ks.notes.as_bytes());
+    }
+    ctx.out.bulk(b"flags");
+    ctx.out.set(ks.flags.len());
+    for f in ks.flags {
+        ctx.out.simple(f);
+    }
+    ctx.out.bulk(b"begin_search");
+    ctx.out.map(2);
+    ctx.out.bulk(b"type");
+    match ks.begin {
+        BeginSearch::Index(i) => {
+            ctx.out.bulk(b"index");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(1);
+            ctx.out.bulk(b"index");
+            ctx.out.int(i);
+        }
+        BeginSearch::Keyword { keyword, startfrom } => {
+            ctx.out.bulk(b"keyword");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(2);
+            ctx.out.bulk(b"keyword");
+            ctx.out.bulk(keyword.as_bytes());
+            ctx.out.bulk(b"startfrom");
+            ctx.out.int(startfrom);
+        }
+    }
+    ctx.out.bulk(b"find_keys");
+    ctx.out.map(2);
+    ctx.out.bulk(b"type");
+    match ks.find {
+        FindKeys::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => {
+            ctx.out.bulk(b"range");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(3);
+            ctx.out.bulk(b"lastkey");
+            ctx.out.int(lastkey);
+            ctx.out.bulk(b"keystep");
+            ctx.out.int(keystep);
+            ctx.out.bulk(b"limit");
+            ctx.out.int(limit);
+        }
+        FindKeys::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => {
+            ctx.out.bulk(b"keynum");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(3);
+            ctx.out.bulk(b"keynumidx");
+            ctx.out.int(keynumidx);
+            ctx.out.bulk(b"firstkey");
+            ctx.out.int(firstkey);
+            ctx.out.bulk(b"keystep");
+            ctx.out.int(keystep);
+        }
     }
 }
 
@@ -622,12 +693,22 @@ fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     ctx.out.array(argv.len() - 2);
     for name in &argv[2..] {
-        match ctx.srv.commands.get(name).cloned() {
+        match lookup_full_name(ctx, name) {
             Some(c) => write_command_info(ctx, &c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())
+}
+
+/// A command by full name: "get", or "config|get" for a subcommand.
+fn lookup_full_name(ctx: &Ctx, name: &[u8]) -> Option<std::sync::Arc<Command>> {
+    let mut parts = name.splitn(2, |&b| b == b'|');
+    let top = ctx.srv.commands.get(parts.next()?)?;
+    match parts.next() {
+        None => Some(top.clone()),
+        Some(sub) => top.subcommands.get(&sub.to_ascii_lowercase()).cloned(),
+    }
 }
 
 fn write_command_docs(ctx: &mut Ctx, c: &Command) {

@@ -297,11 +297,9 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.ks.set_expire(db, key, Some(at));
             ctx.ks.touch(db, key);
         }
-        None if o.persist => {
-            if ctx.ks.get(db, key).and_then(|e| e.expire_at()).is_some() {
-                ctx.ks.set_expire(db, key, None);
-                ctx.ks.touch(db, key);
-            }
+        None if o.persist && ctx.ks.get(db, key).and_then(|e| e.expire_at()).is_some() => {
+            ctx.ks.set_expire(db, key, None);
+            ctx.ks.touch(db, key);
         }
         None => {}
     }
@@ -348,7 +346,7 @@ fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn mset_pairs(argv: &[&[u8]], cmd: &str) -> Result<(), CmdError> {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(CmdError::owned(format!(
             "ERR wrong number of arguments for '{cmd}' command"
         )));

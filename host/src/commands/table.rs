@@ -285,7 +285,9 @@ impl CommandSpec {
         if !self.has(flags::FAST) {
             cats.push("slow");
         }
-        if let Some(c) = self.group.acl_category() {
+        // Containers (CONFIG, CLIENT ...) carry only @slow; their subcommands
+        // carry the real categories.
+        if let (Some(c), true) = (self.group.acl_category(), self.subcommands.is_empty()) {
             cats.push(c);
         }
         cats.sort_by_key(|c| ACL_ORDER.iter().position(|o| o == c).unwrap_or(usize::MAX));
@@ -406,5 +408,46 @@ impl CommandTable {
         let mut v: Vec<_> = self.commands.values().collect();
         v.sort_by(|a, b| a.spec.name.cmp(b.spec.name));
         v
+    }
+}
+
+impl CommandTable {
+    /// The README's list of implemented commands, generated from this table so
+    /// it cannot drift from what the server answers (tests/readme.rs checks it).
+    pub fn markdown(&self) -> String {
+        let mut groups: Vec<Group> = Vec::new();
+        for c in self.all() {
+            if !groups.contains(&c.spec.group) {
+                groups.push(c.spec.group);
+            }
+        }
+        groups.sort_by_key(|g| g.name());
+        let mut out = String::new();
+        for g in groups {
+            out.push_str(&format!(
+                "\n**{}**\n\n| Command | Syntax | Summary |\n|---|---|---|\n",
+                g.name()
+            ));
+            for c in self.all().into_iter().filter(|c| c.spec.group == g) {
+                let mut rows = vec![(c.spec.name.to_ascii_uppercase(), c.spec)];
+                let mut subs: Vec<_> = c.subcommands.values().collect();
+                subs.sort_by(|a, b| a.spec.name.cmp(b.spec.name));
+                for s in subs {
+                    rows.push((
+                        format!(
+                            "{} {}",
+                            c.spec.name.to_ascii_uppercase(),
+                            s.spec.name.to_ascii_uppercase()
+                        ),
+                        s.spec,
+                    ));
+                }
+                for (name, spec) in rows {
+                    let syntax = spec.syntax.replace('|', "\\|");
+                    out.push_str(&format!("| {name} | `{syntax}` | {} |\n", spec.summary));
+                }
+            }
+        }
+        out.replace("``", "")
     }
 }
