@@ -278,7 +278,7 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
                 continue;
             }
-            text.push_str(&c.info_line());
+            text.push_str(&c.info_line(&ctx.srv.commands));
             text.push('\n');
         }
     }
@@ -287,7 +287,7 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn client_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let mut line = ctx.client.shared.info_line();
+    let mut line = ctx.client.shared.info_line(&ctx.srv.commands);
     line.push('\n');
     ctx.out.verbatim(line.as_bytes());
     Ok(())

@@ -172,7 +172,7 @@ pub fn lock_plan(srv: &Server, db: usize, spec: &CommandSpec, argv: &[&[u8]]) ->
 /// Runs one command from a client: the entry point of the connection loop.
 pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]]) {
     let cmd = match resolve(srv, argv) {
-        Ok(c) => c.clone(),
+        Ok(c) => c,
         Err(e) => {
             client.flag_multi_error();
             out.error(e.text());
@@ -180,7 +180,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]])
         }
     };
     if !cmd.arity_ok(argv.len()) {
-        reject(srv, client, out, &cmd, arity_error(&cmd));
+        reject(srv, client, out, cmd, arity_error(cmd));
         return;
     }
     if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
@@ -188,12 +188,12 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]])
             srv,
             client,
             out,
-            &cmd,
+            cmd,
             CmdError::err("NOAUTH Authentication required."),
         );
         return;
     }
-    client.shared.set_last_command(&cmd.full_name);
+    client.shared.set_last_command(cmd.id);
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
         if cmd.spec.has(flags::NO_MULTI) {
             cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -201,13 +201,13 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]])
             out.error("ERR Command not allowed inside a transaction");
             return;
         }
-        client.queue(cmd, argv);
+        client.queue(cmd.clone(), argv);
         out.simple("QUEUED");
         return;
     }
     let plan = lock_plan(srv, client.db, &cmd.spec, argv);
     let mut ks = srv.store.lock(&plan, unix_ms());
-    run(srv, client, out, &mut ks, &cmd, argv);
+    run(srv, client, out, &mut ks, cmd, argv);
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

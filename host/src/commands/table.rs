@@ -325,29 +325,34 @@ impl CommandStats {
 /// A command as registered: its spec, its full name ("config|get") and counters.
 pub struct Command {
     pub spec: CommandSpec,
+    /// Index into the table's name list (CLIENT LIST's cmd= without a lock).
+    pub id: u32,
     pub full_name: String,
     pub stats: CommandStats,
     pub subcommands: HashMap<Vec<u8>, Arc<Command>>,
 }
 
 impl Command {
-    fn new(spec: CommandSpec, parent: Option<&str>) -> Arc<Command> {
+    fn new(spec: CommandSpec, parent: Option<&str>, names: &mut Vec<String>) -> Arc<Command> {
         let full_name = match parent {
             Some(p) => format!("{p}|{}", spec.name),
             None => spec.name.to_string(),
         };
+        let id = names.len() as u32;
+        names.push(full_name.clone());
         let subcommands = spec
             .subcommands
             .iter()
             .map(|s| {
                 (
                     s.name.as_bytes().to_vec(),
-                    Command::new(*s, Some(spec.name)),
+                    Command::new(*s, Some(spec.name), names),
                 )
             })
             .collect();
         Arc::new(Command {
             spec,
+            id,
             full_name,
             stats: CommandStats::default(),
             subcommands,
@@ -368,19 +373,29 @@ impl Command {
 /// Name → command, with lookups that ignore case without allocating.
 pub struct CommandTable {
     commands: HashMap<Vec<u8>, Arc<Command>>,
+    names: Vec<String>,
 }
 
 impl CommandTable {
     pub fn new(families: &[&'static [CommandSpec]]) -> Self {
         let mut commands = HashMap::new();
+        let mut names = Vec::new();
         for family in families {
             for spec in *family {
-                let prev =
-                    commands.insert(spec.name.as_bytes().to_vec(), Command::new(*spec, None));
+                let cmd = Command::new(*spec, None, &mut names);
+                let prev = commands.insert(spec.name.as_bytes().to_vec(), cmd);
                 assert!(prev.is_none(), "command {} declared twice", spec.name);
             }
         }
-        CommandTable { commands }
+        CommandTable { commands, names }
+    }
+
+    /// Full name of the command with this id.
+    pub fn name_of(&self, id: u32) -> &str {
+        self.names
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("NULL")
     }
 
     /// Finds a command by name, case-insensitively.

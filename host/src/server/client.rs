@@ -94,12 +94,14 @@ pub struct ClientShared {
     pub resp: AtomicU8,
     /// Milliseconds since `created` of the last command.
     pub last_active_ms: AtomicU64,
-    pub last_cmd: Mutex<String>,
+    /// Id of the last command run (see CommandTable::name_of), u32::MAX before any.
+    pub last_cmd: AtomicU32,
     /// Bytes waiting in the query buffer, for CLIENT LIST.
     pub qbuf: AtomicUsize,
     pub flags: AtomicU32,
     pub killed: AtomicBool,
-    pub kill_notify: tokio::sync::Notify,
+    /// Aborts the connection task (CLIENT KILL); set right after it is spawned.
+    pub abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl ClientShared {
@@ -111,24 +113,23 @@ impl ClientShared {
         }
     }
 
-    pub fn set_last_command(&self, name: &str) {
+    pub fn set_last_command(&self, id: u32) {
         self.last_active_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-        let mut last = self.last_cmd.lock();
-        if last.as_str() != name {
-            last.clear();
-            last.push_str(name);
+        self.last_cmd.store(id, Ordering::Relaxed);
+    }
+
+    /// Closes the connection (CLIENT KILL): the task is aborted at its next
+    /// await, which is never in the middle of a command.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        if let Some(h) = self.abort.lock().as_ref() {
+            h.abort();
         }
     }
 
-    /// Asks the connection to close (CLIENT KILL, shutdown).
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        self.kill_notify.notify_one();
-    }
-
     /// One CLIENT LIST line, Redis 7.0's format.
-    pub fn info_line(&self) -> String {
+    pub fn info_line(&self, commands: &crate::commands::table::CommandTable) -> String {
         let now = self.created.elapsed();
         let age = now.as_secs();
         let idle = now
@@ -154,7 +155,7 @@ impl ClientShared {
             qbuf,
             16384usize.saturating_sub(qbuf),
             16384 + qbuf,
-            self.last_cmd.lock(),
+            commands.name_of(self.last_cmd.load(Ordering::Relaxed)),
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -180,11 +181,11 @@ impl ClientRegistry {
             db: AtomicUsize::new(0),
             resp: AtomicU8::new(2),
             last_active_ms: AtomicU64::new(0),
-            last_cmd: Mutex::new(String::from("NULL")),
+            last_cmd: AtomicU32::new(u32::MAX),
             qbuf: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
-            kill_notify: tokio::sync::Notify::new(),
+            abort: Mutex::new(None),
         });
         self.clients.lock().insert(id, shared.clone());
         shared

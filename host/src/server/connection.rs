@@ -2,7 +2,7 @@
 //! request in it, run each, and write all their replies with one write.
 //! Commands run on this task: no hop to another thread, no channel.
 
-use super::client::Client;
+use super::client::{Client, ClientShared};
 use super::protocol::{Limits, Request, RequestParser};
 use super::reply::Out;
 use super::Server;
@@ -38,17 +38,34 @@ impl Cached {
     }
 }
 
-pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
+/// Registers a new connection; the caller spawns [`handle`] with the result.
+pub fn register(srv: &Server, stream: &TcpStream, addr: SocketAddr) -> Arc<ClientShared> {
     let laddr = stream.local_addr().unwrap_or(addr);
-    let shared = srv.clients.register(addr, laddr, stream.as_raw_fd());
-    let mut client = Client::new(shared.clone(), !srv.auth_required());
+    srv.clients.register(addr, laddr, stream.as_raw_fd())
+}
+
+/// Owns a connection's client state and cleans up when dropped, which also
+/// happens when CLIENT KILL aborts the task.
+struct Connection {
+    srv: Arc<Server>,
+    client: Client,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        commands::tx::unwatch_all(&self.srv, &mut self.client);
+        self.srv.clients.unregister(self.client.id());
+    }
+}
+
+pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientShared>) {
+    let client = Client::new(shared, !srv.auth_required());
+    let mut conn = Connection { srv, client };
     let mut out = Out::new(false);
-    let _ = serve_client(&srv, &mut stream, &mut client, &mut out).await;
+    let _ = serve_client(&conn.srv, &mut stream, &mut conn.client, &mut out).await;
     if !out.is_empty() {
         let _ = stream.write_all(&out.buf).await;
     }
-    commands::tx::unwatch_all(&srv, &mut client);
-    srv.clients.unregister(client.id());
 }
 
 async fn serve_client(
@@ -69,18 +86,11 @@ async fn serve_client(
         if inbuf.capacity() - inbuf.len() < 4096.max(want) {
             inbuf.reserve((16 * 1024).max(want));
         }
-        let read = async {
-            match cached.idle_timeout {
-                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut inbuf))
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-                None => stream.read_buf(&mut inbuf).await,
-            }
-        };
-        let n = tokio::select! {
-            biased;
-            _ = shared.kill_notify.notified() => return Ok(()),
-            r = read => r?,
+        let n = match cached.idle_timeout {
+            Some(t) => tokio::time::timeout(t, stream.read_buf(&mut inbuf))
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?,
+            None => stream.read_buf(&mut inbuf).await?,
         };
         if n == 0 {
             return Ok(());

@@ -202,10 +202,9 @@ async fn accept_loop(srv: Arc<Server>, listener: TcpListener) {
                 socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive));
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
         }
-        let srv = srv.clone();
-        tokio::spawn(async move {
-            connection::handle(srv, stream, addr).await;
-        });
+        let shared = connection::register(&srv, &stream, addr);
+        let task = tokio::spawn(connection::handle(srv.clone(), stream, shared.clone()));
+        *shared.abort.lock() = Some(task.abort_handle());
     }
 }
 
