@@ -157,16 +157,17 @@ pub fn lock_plan(srv: &Server, db: usize, spec: &CommandSpec, argv: &[&[u8]]) ->
     if spec.has(flags::WHOLE_DB) {
         return LockPlan::Db(db);
     }
-    let idx = spec.key_indexes(argv);
-    if idx.is_empty() {
-        return LockPlan::None;
+    let mut slots = smallvec::SmallVec::new();
+    spec.for_each_key_index(argv, |i| {
+        if let Some(k) = argv.get(i) {
+            slots.push(srv.store.slot(db, k));
+        }
+    });
+    if slots.is_empty() {
+        LockPlan::None
+    } else {
+        LockPlan::Shards(slots)
     }
-    LockPlan::Shards(
-        idx.into_iter()
-            .filter_map(|i| argv.get(i))
-            .map(|k| srv.store.slot(db, k))
-            .collect(),
-    )
 }
 
 /// Runs one command from a client: the entry point of the connection loop.

@@ -8,7 +8,7 @@
 //! metadata sits beside its implementation; [`CommandTable::new`] collects them.
 
 use super::{CmdResult, Ctx};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -238,11 +238,21 @@ impl CommandSpec {
 
     /// Argument indexes of the keys in `argv`.
     pub fn key_indexes(&self, argv: &[&[u8]]) -> Vec<usize> {
-        if let Some(f) = self.key_finder {
-            return f(argv);
+        let mut out = Vec::new();
+        self.for_each_key_index(argv, |i| out.push(i));
+        out
+    }
+
+    /// Calls `f` with each key's argument index, without allocating for the
+    /// common first/last/step case (this runs for every command).
+    #[inline]
+    pub fn for_each_key_index(&self, argv: &[&[u8]], mut f: impl FnMut(usize)) {
+        if let Some(finder) = self.key_finder {
+            finder(argv).into_iter().for_each(f);
+            return;
         }
         if self.first_key <= 0 {
-            return Vec::new();
+            return;
         }
         let argc = argv.len() as i32;
         let last = if self.last_key < 0 {
@@ -251,13 +261,11 @@ impl CommandSpec {
             self.last_key
         };
         let step = self.key_step.max(1);
-        let mut out = Vec::new();
         let mut i = self.first_key;
         while i <= last && i < argc {
-            out.push(i as usize);
+            f(i as usize);
             i += step;
         }
-        out
     }
 
     /// ACL categories: the explicit ones plus those Redis implies from flags and group.

@@ -211,8 +211,10 @@ impl Store {
             LockPlan::None => {}
             LockPlan::Shards(slots) => {
                 let mut slots = slots.clone();
-                slots.sort_unstable();
-                slots.dedup();
+                if slots.len() > 1 {
+                    slots.sort_unstable();
+                    slots.dedup();
+                }
                 for (db, shard) in slots {
                     if let Some(d) = self.dbs.get(db as usize) {
                         guards.push((
@@ -301,41 +303,45 @@ impl<'a> Locked<'a> {
             .map(|(_, g)| &mut **g)
     }
 
-    /// Finds a live key, deleting it first if it has expired, and records the
-    /// access time.
-    fn find(&mut self, db: usize, key: &[u8]) -> Option<(&mut Shard, usize)> {
-        let now_s = (self.now_ms / 1000) as u32;
-        let (shard, pos) = self.find_untouched(db, key)?;
-        shard.table.at_mut(pos).lru = now_s;
-        Some((shard, pos))
-    }
-
-    /// Like `find` but leaves the access time alone (OBJECT, DEBUG).
-    fn find_untouched(&mut self, db: usize, key: &[u8]) -> Option<(&mut Shard, usize)> {
+    /// The hash of `key` and the position of its live entry, deleting it first
+    /// if it has expired. `touch` records the access time (OBJECT must not).
+    fn locate(&mut self, db: usize, key: &[u8], touch: bool) -> (u64, Option<usize>) {
         let hash = self.store.hash(key);
         let now = self.now_ms;
-        let shard = self.shard_mut(db, hash)?;
-        let pos = shard.table.find(hash, key)?;
-        if shard.table.at(pos).is_expired(now) {
+        let Some(shard) = self.shard_mut(db, hash) else {
+            return (hash, None);
+        };
+        let Some(pos) = shard.table.find(hash, key) else {
+            return (hash, None);
+        };
+        let entry = shard.table.at_mut(pos);
+        if entry.is_expired(now) {
             shard.remove_at(pos, hash);
             shard.stats.expired += 1;
-            return None;
+            return (hash, None);
         }
-        Some((shard, pos))
+        if touch {
+            entry.lru = (now / 1000) as u32;
+        }
+        (hash, Some(pos))
+    }
+
+    fn entry_at(&mut self, db: usize, hash: u64, pos: Option<usize>) -> Option<&mut Entry> {
+        let pos = pos?;
+        self.shard_mut(db, hash).map(|s| s.table.at_mut(pos))
     }
 
     /// A live key without recording an access (OBJECT IDLETIME must not reset it).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.find_untouched(db, key)
-            .map(|(shard, pos)| shard.table.at_mut(pos))
+        let (hash, pos) = self.locate(db, key, false);
+        self.entry_at(db, hash, pos)
     }
 
     /// A key for reading; counts a keyspace hit or miss like Redis's lookupKeyRead.
     pub fn read(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        let hash = self.store.hash(key);
-        let found = self.find(db, key).map(|(_, pos)| pos);
+        let (hash, pos) = self.locate(db, key, true);
         let shard = self.shard_mut(db, hash)?;
-        match found {
+        match pos {
             Some(pos) => {
                 shard.stats.hits += 1;
                 Some(shard.table.at_mut(pos))
@@ -349,25 +355,23 @@ impl<'a> Locked<'a> {
 
     /// A key for writing or inspection, without touching hit/miss statistics.
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.find(db, key)
-            .map(|(shard, pos)| shard.table.at_mut(pos))
+        let (hash, pos) = self.locate(db, key, true);
+        self.entry_at(db, hash, pos)
     }
 
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
-        self.find(db, key).is_some()
+        self.locate(db, key, true).1.is_some()
     }
 
     /// Stores `value` under `key`. `expire_at`: Some(ms) sets a deadline, None
     /// removes any; use [`Locked::set_keep_ttl`] to keep the old one.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) {
-        let at = expire_at.unwrap_or(0);
+        let (hash, pos) = self.locate(db, key, true);
         let lru = (self.now_ms / 1000) as u32;
-        let hash = self.store.hash(key);
-        let found = self.find(db, key).map(|(_, p)| p);
         let Some(shard) = self.shard_mut(db, hash) else {
             return;
         };
-        let pos = match found {
+        let pos = match pos {
             Some(pos) => {
                 shard.table.at_mut(pos).value = value;
                 pos
@@ -382,18 +386,20 @@ impl<'a> Locked<'a> {
                 },
             ),
         };
-        shard.set_expire_at(pos, hash, at);
+        let at = expire_at.unwrap_or(0);
+        if at != 0 || shard.table.at(pos).expire_at != 0 {
+            shard.set_expire_at(pos, hash, at);
+        }
     }
 
     /// Stores `value`, keeping the key's TTL if it has one (SET KEEPTTL, APPEND ...).
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
+        let (hash, pos) = self.locate(db, key, true);
         let lru = (self.now_ms / 1000) as u32;
-        let hash = self.store.hash(key);
-        let found = self.find(db, key).map(|(_, p)| p);
         let Some(shard) = self.shard_mut(db, hash) else {
             return;
         };
-        match found {
+        match pos {
             Some(pos) => shard.table.at_mut(pos).value = value,
             None => {
                 shard.table.push(
@@ -411,19 +417,15 @@ impl<'a> Locked<'a> {
 
     /// Removes a live key, returning its entry.
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        let hash = self.store.hash(key);
-        let pos = self.find(db, key).map(|(_, p)| p)?;
-        let shard = self.shard_mut(db, hash)?;
-        Some(shard.remove_at(pos, hash))
+        let (hash, pos) = self.locate(db, key, false);
+        let pos = pos?;
+        Some(self.shard_mut(db, hash)?.remove_at(pos, hash))
     }
 
     /// Sets (Some) or clears (None) the deadline of a live key; false if absent.
     pub fn set_expire(&mut self, db: usize, key: &[u8], at: Option<i64>) -> bool {
-        let hash = self.store.hash(key);
-        let Some(pos) = self.find(db, key).map(|(_, p)| p) else {
-            return false;
-        };
-        let Some(shard) = self.shard_mut(db, hash) else {
+        let (hash, pos) = self.locate(db, key, true);
+        let (Some(pos), Some(shard)) = (pos, self.shard_mut(db, hash)) else {
             return false;
         };
         shard.set_expire_at(pos, hash, at.unwrap_or(0));
