@@ -75,3 +75,16 @@ unsafe impl GlobalAlloc for CountingAlloc {
         p
     }
 }
+
+/// Turns transparent huge pages off for this process, as Redis does with its
+/// default `disable-thp yes`: with THP a page of 2 MiB becomes resident when
+/// one byte of it is touched, which cost us 22 bytes of RSS per key at a
+/// million keys (97 B/key with THP, 75 B/key without; used_memory 75 B/key).
+pub fn disable_transparent_huge_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) only sets a flag on this
+    // process's memory descriptor; it takes no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        crate::log::verbose("could not disable transparent huge pages; RSS may be higher");
+    }
+}

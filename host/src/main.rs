@@ -8,6 +8,7 @@ use ember::server::{self, Server};
 static GLOBAL: ember::alloc::CountingAlloc = ember::alloc::CountingAlloc;
 
 fn main() {
+    ember::alloc::disable_transparent_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match Config::cli_action(&args) {
         Some(CliAction::Version) => {

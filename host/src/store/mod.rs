@@ -118,7 +118,7 @@ impl Shard {
         }
     }
 
-    fn clear(&mut self) -> (Vec<Entry>, hashbrown::HashTable<u32>) {
+    fn clear(&mut self) -> (table::ChunkedVec<Entry>, hashbrown::HashTable<u32>) {
         self.expiry.clear();
         self.ttl_keys = 0;
         self.table.take()
@@ -473,7 +473,10 @@ impl<'a> Locked<'a> {
 
     /// Empties `db`; the old entries are returned so the caller may drop them
     /// elsewhere (FLUSHDB ASYNC).
-    pub fn flush_db(&mut self, db: usize) -> Vec<(Vec<Entry>, hashbrown::HashTable<u32>)> {
+    pub fn flush_db(
+        &mut self,
+        db: usize,
+    ) -> Vec<(table::ChunkedVec<Entry>, hashbrown::HashTable<u32>)> {
         let mut garbage = Vec::new();
         for shard in self.shards_of(db) {
             shard.touch_all_existing_watchers(None);

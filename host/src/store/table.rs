@@ -40,8 +40,99 @@ impl Entry {
 
 pub type KeyHasher = foldhash::fast::FixedState;
 
+/// Entries per chunk once a table outgrows its first chunk.
+const CHUNK: usize = 1024;
+
+/// A vector stored in fixed-size chunks: growing never copies or frees a big
+/// buffer (which left the allocator holding freed copies and cost ~25% RSS at
+/// a million keys), and the slack is at most one chunk per shard.
+pub struct ChunkedVec<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for ChunkedVec<T> {
+    fn default() -> Self {
+        ChunkedVec {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> ChunkedVec<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, item: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => {
+                // The first chunk grows by doubling so small tables stay small.
+                if last.len() == last.capacity() {
+                    let want = (last.capacity() * 2).clamp(4, CHUNK);
+                    last.reserve_exact(want - last.len());
+                }
+                last.push(item);
+            }
+            _ => {
+                let mut chunk = Vec::with_capacity(if self.chunks.is_empty() { 4 } else { CHUNK });
+                chunk.push(item);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Removes item `i`, moving the last item into its place.
+    pub fn swap_remove(&mut self, i: usize) -> T {
+        assert!(i < self.len, "swap_remove index {i} out of bounds");
+        let last_chunk = self.chunks.last_mut().expect("non-empty");
+        let mut item = last_chunk.pop().expect("non-empty chunk");
+        if last_chunk.is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        if i < self.len {
+            std::mem::swap(&mut item, &mut self.chunks[i / CHUNK][i % CHUNK]);
+        }
+        item
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Bytes reserved for items.
+    pub fn capacity_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.capacity() * std::mem::size_of::<T>())
+            .sum()
+    }
+}
+
+impl<T> std::ops::Index<usize> for ChunkedVec<T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, i: usize) -> &T {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for ChunkedVec<T> {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
 pub struct KeyTable {
-    entries: Vec<Entry>,
+    entries: ChunkedVec<Entry>,
     index: HashTable<u32>,
     hasher: KeyHasher,
 }
@@ -49,7 +140,7 @@ pub struct KeyTable {
 impl KeyTable {
     pub fn new(hasher: KeyHasher) -> Self {
         KeyTable {
-            entries: Vec::new(),
+            entries: ChunkedVec::default(),
             index: HashTable::new(),
             hasher,
         }
@@ -126,10 +217,10 @@ impl KeyTable {
 
     /// Gives memory back after mass deletion, with hysteresis so a table
     /// oscillating around a size does not reallocate on every call.
+    /// (Entry chunks free themselves as the table shrinks; this is for the index.)
     fn maybe_shrink(&mut self) {
-        let (len, cap) = (self.entries.len(), self.entries.capacity());
+        let (len, cap) = (self.entries.len(), self.index.capacity());
         if cap > 1024 && len < cap / 4 {
-            self.entries.shrink_to(len * 2);
             let (entries, hasher) = (&self.entries, &self.hasher);
             self.index.shrink_to(len * 2, |&i| {
                 hasher.hash_one(entries[i as usize].key.as_slice())
@@ -137,7 +228,7 @@ impl KeyTable {
         }
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter()
     }
 
@@ -157,7 +248,7 @@ impl KeyTable {
 
     /// Drops every entry, returning the old contents (so a FLUSH ASYNC can free
     /// them on another thread).
-    pub fn take(&mut self) -> (Vec<Entry>, HashTable<u32>) {
+    pub fn take(&mut self) -> (ChunkedVec<Entry>, HashTable<u32>) {
         (
             std::mem::take(&mut self.entries),
             std::mem::take(&mut self.index),
@@ -166,7 +257,7 @@ impl KeyTable {
 
     /// Approximate bytes held by the table structure itself.
     pub fn overhead_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.capacity() * 5
+        self.entries.capacity_bytes() + self.index.capacity() * 5
     }
 }
 
