@@ -381,7 +381,8 @@ impl Command {
 /// Name → command, with lookups that ignore case without allocating.
 pub struct CommandTable {
     commands: HashMap<Vec<u8>, Arc<Command>>,
-    names: Vec<String>,
+    /// Every command and subcommand, indexed by `Command::id`.
+    by_id: Vec<Arc<Command>>,
 }
 
 impl CommandTable {
@@ -395,15 +396,26 @@ impl CommandTable {
                 assert!(prev.is_none(), "command {} declared twice", spec.name);
             }
         }
-        CommandTable { commands, names }
+        let mut by_id: Vec<Arc<Command>> = Vec::with_capacity(names.len());
+        for c in commands.values() {
+            by_id.push(c.clone());
+            by_id.extend(c.subcommands.values().cloned());
+        }
+        by_id.sort_by_key(|c| c.id);
+        CommandTable { commands, by_id }
     }
 
     /// Full name of the command with this id.
     pub fn name_of(&self, id: u32) -> &str {
-        self.names
+        self.by_id
             .get(id as usize)
-            .map(String::as_str)
+            .map(|c| c.full_name.as_str())
             .unwrap_or("NULL")
+    }
+
+    /// The command (or subcommand) with this id.
+    pub fn by_id(&self, id: u32) -> Option<&Command> {
+        self.by_id.get(id as usize).map(|c| &**c)
     }
 
     /// Finds a command by name, case-insensitively.

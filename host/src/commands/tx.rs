@@ -111,7 +111,13 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.array(m.queue.len());
     for q in &m.queue {
         let argv: SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+        let started = std::time::Instant::now();
         run(srv, ctx.client, ctx.out, &mut ks, &q.cmd, &argv);
+        let usec = started.elapsed().as_micros() as u64;
+        q.cmd
+            .stats
+            .usec
+            .fetch_add(usec, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(())
 }

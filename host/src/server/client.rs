@@ -34,6 +34,10 @@ pub struct Client {
     /// Close once the pending replies are written (QUIT, protocol errors).
     pub close: bool,
     pub shared: Arc<ClientShared>,
+    /// Ids of the commands run from the current read batch, for commandstats'
+    /// usec: the batch is timed as a whole (one clock pair, not one per
+    /// command) and its time split evenly among them.
+    pub batch: Vec<u32>,
 }
 
 impl Client {
@@ -46,6 +50,7 @@ impl Client {
             watch_flag: Arc::new(WatchFlag::default()),
             close: false,
             shared,
+            batch: Vec::new(),
         }
     }
 
@@ -92,7 +97,7 @@ pub struct ClientShared {
     pub name: Mutex<Option<Vec<u8>>>,
     pub db: AtomicUsize,
     pub resp: AtomicU8,
-    /// Milliseconds since `created` of the last command.
+    /// Unix milliseconds of the last command (0 before any).
     pub last_active_ms: AtomicU64,
     /// Id of the last command run (see CommandTable::name_of), u32::MAX before any.
     pub last_cmd: AtomicU32,
@@ -113,9 +118,8 @@ impl ClientShared {
         }
     }
 
-    pub fn set_last_command(&self, id: u32) {
-        self.last_active_ms
-            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    pub fn set_last_command(&self, id: u32, now_ms: i64) {
+        self.last_active_ms.store(now_ms as u64, Ordering::Relaxed);
         self.last_cmd.store(id, Ordering::Relaxed);
     }
 
@@ -130,12 +134,13 @@ impl ClientShared {
 
     /// One CLIENT LIST line, Redis 7.0's format.
     pub fn info_line(&self, commands: &crate::commands::table::CommandTable) -> String {
-        let now = self.created.elapsed();
-        let age = now.as_secs();
-        let idle = now
-            .as_millis()
-            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed) as u128)
-            / 1000;
+        let age = self.created.elapsed().as_secs();
+        let last = self.last_active_ms.load(Ordering::Relaxed) as i64;
+        let idle = if last == 0 {
+            age as i64
+        } else {
+            (crate::commands::unix_ms() - last).max(0) / 1000
+        };
         let name = self.name.lock().clone().unwrap_or_default();
         let flags = self.flags.load(Ordering::Relaxed);
         let multi = flags & FLAG_MULTI != 0;

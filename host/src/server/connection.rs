@@ -106,6 +106,8 @@ async fn serve_client(
             authenticated: client.authenticated,
         };
         let mut protocol_error = None;
+        let now_ms = commands::unix_ms();
+        let batch_started = std::time::Instant::now();
         loop {
             let limits = Limits {
                 authenticated: client.authenticated || !srv.auth_required(),
@@ -115,11 +117,11 @@ async fn serve_client(
                 Ok(Some(Request::Multibulk)) => {
                     let argv: SmallVec<[&[u8]; 8]> =
                         parser.ranges().iter().map(|&(a, b)| &inbuf[a..b]).collect();
-                    run(srv, client, out, &argv);
+                    run(srv, client, out, &argv, now_ms);
                 }
                 Ok(Some(Request::Inline(args))) => {
                     let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
-                    run(srv, client, out, &argv);
+                    run(srv, client, out, &argv, now_ms);
                 }
                 Ok(Some(Request::Empty)) => {}
                 Ok(None) => break,
@@ -132,6 +134,7 @@ async fn serve_client(
                 break;
             }
         }
+        account_batch(srv, client, batch_started);
         let consumed = parser.consumed();
         inbuf.advance(consumed);
         parser.shift(consumed);
@@ -168,8 +171,24 @@ async fn serve_client(
     }
 }
 
+/// Adds the batch's time to commandstats, split evenly among its commands.
+fn account_batch(srv: &Server, client: &mut Client, started: std::time::Instant) {
+    if client.batch.is_empty() {
+        return;
+    }
+    let usec = started.elapsed().as_micros() as u64;
+    let n = client.batch.len() as u64;
+    for (i, id) in client.batch.drain(..).enumerate() {
+        // Spread the remainder so the total is exact.
+        let share = usec / n + u64::from((i as u64) < usec % n);
+        if let Some(cmd) = srv.commands.by_id(id) {
+            cmd.stats.usec.fetch_add(share, Ordering::Relaxed);
+        }
+    }
+}
+
 #[inline]
-fn run(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]]) {
+fn run(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], now_ms: i64) {
     srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
-    commands::execute(srv, client, out, argv);
+    commands::execute(srv, client, out, argv, now_ms);
 }
