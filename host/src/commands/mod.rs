@@ -3,13 +3,20 @@
 //! handler, and record its statistics. One file per command family holds the
 //! handlers, the way Redis keeps t_string.c and friends.
 
+pub mod bitmaps;
 pub mod connection;
+pub mod hashes;
+pub mod hll;
 pub mod keys;
+pub mod lists;
 pub mod meta;
 pub mod server;
+pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
 pub mod tx;
+pub mod zsets;
 
 use crate::server::client::Client;
 use crate::server::reply::Out;
@@ -82,11 +89,18 @@ pub type CmdResult = Result<(), CmdError>;
 /// Every built-in command family, for the command table.
 pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
+        bitmaps::COMMANDS,
         connection::COMMANDS,
+        hashes::COMMANDS,
+        hll::COMMANDS,
         keys::COMMANDS,
+        lists::COMMANDS,
         server::COMMANDS,
+        sets::COMMANDS,
+        sort::COMMANDS,
         strings::COMMANDS,
         tx::COMMANDS,
+        zsets::COMMANDS,
     ]
 }
 

@@ -7,8 +7,12 @@
 //! (expiry bookkeeping, WATCH) go through `Locked`'s methods.
 
 pub mod expire;
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod table;
 pub mod value;
+pub mod zset;
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;

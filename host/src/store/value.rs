@@ -2,6 +2,10 @@
 //! small string values. Layout matters here: one `Entry` per key lives inline in
 //! the shard's dense table, so every byte saved is saved a million times.
 
+use super::hash::HashValue;
+use super::list::ListValue;
+use super::set::SetValue;
+use super::zset::ZSetValue;
 use crate::util::num::parse_i64;
 
 /// Bytes stored inline when short (keys and values up to 22 bytes: most cache
@@ -68,6 +72,10 @@ pub enum Value {
     Str(SmallBytes),
     Int(i64),
     Raw(Box<Vec<u8>>),
+    Hash(Box<HashValue>),
+    List(Box<ListValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
 }
 
 /// Longest string Redis keeps as "embstr".
@@ -99,6 +107,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) | Value::Int(_) | Value::Raw(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -108,6 +120,10 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(s) if s.as_slice().len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -123,6 +139,7 @@ impl Value {
             Value::Str(s) => Some(s.as_slice()),
             Value::Int(i) => Some(buf.format(*i).as_bytes()),
             Value::Raw(v) => Some(v.as_slice()),
+            _ => None,
         }
     }
 
@@ -139,6 +156,10 @@ impl Value {
             Value::Str(s) => s.heap_size(),
             Value::Int(_) => 0,
             Value::Raw(v) => v.capacity() + std::mem::size_of::<Vec<u8>>(),
+            Value::Hash(h) => h.heap_size(),
+            Value::List(l) => l.heap_size(),
+            Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }

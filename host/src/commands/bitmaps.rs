@@ -1,0 +1,5 @@
+//! Bitmap commands on string values (Redis's bitops.c).
+
+use super::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! Set commands (Redis's t_set.c).
+
+use super::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! SORT and SORT_RO (Redis's sort.c).
+
+use super::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

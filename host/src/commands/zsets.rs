@@ -1,0 +1,5 @@
+//! Sorted-set commands (Redis's t_zset.c).
+
+use super::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];
