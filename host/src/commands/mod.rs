@@ -4,6 +4,7 @@
 //! handlers, the way Redis keeps t_string.c and friends.
 
 pub mod bitmaps;
+pub mod blocking;
 pub mod connection;
 pub mod hashes;
 pub mod hll;
@@ -227,6 +228,10 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     let mut ks = srv.store.lock(&plan, now_ms);
     client.batch.push(cmd.id);
     run(srv, client, out, &mut ks, cmd, argv);
+    if client.block_request.is_some() {
+        blocking::register(&mut ks, client, argv);
+    }
+    ks.serve_blocked();
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

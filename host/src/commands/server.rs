@@ -370,9 +370,10 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
     }
     if wants("clients") {
         sections.push(format!(
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
             srv.clients.count(),
-            cfg.maxclients
+            cfg.maxclients,
+            srv.stats.blocked_clients.load(Ordering::Relaxed),
         ));
     }
     let totals = shard_totals(ctx);

@@ -109,6 +109,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     }
     unwatch_with(&mut ks, ctx.client);
     ctx.out.array(m.queue.len());
+    ctx.client.in_exec = true;
     for q in &m.queue {
         let argv: SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
         let started = std::time::Instant::now();
@@ -119,6 +120,9 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             .usec
             .fetch_add(usec, std::sync::atomic::Ordering::Relaxed);
     }
+    ctx.client.in_exec = false;
+    // Pushes inside the transaction wake blocked clients only now, after EXEC.
+    ks.serve_blocked();
     Ok(())
 }
 

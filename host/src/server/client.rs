@@ -38,6 +38,14 @@ pub struct Client {
     /// usec: the batch is timed as a whole (one clock pair, not one per
     /// command) and its time split evenly among them.
     pub batch: Vec<u32>,
+    /// Set while EXEC runs its queue: blocking commands must not block then.
+    pub in_exec: bool,
+    /// A blocking handler's request, turned into `blocked` by the dispatcher.
+    pub block_request: Option<crate::commands::blocking::BlockRequest>,
+    /// The client is parked on keys; the connection task waits for it.
+    pub blocked: Option<crate::commands::blocking::Blocked>,
+    /// The waiter while the connection task waits, for cleanup if it is killed.
+    pub blocked_waiter: Option<std::sync::Arc<crate::store::blocking::Waiter>>,
 }
 
 impl Client {
@@ -51,6 +59,10 @@ impl Client {
             close: false,
             shared,
             batch: Vec::new(),
+            in_exec: false,
+            block_request: None,
+            blocked: None,
+            blocked_waiter: None,
         }
     }
 

@@ -7,6 +7,8 @@ use super::protocol::{Limits, Request, RequestParser};
 use super::reply::Out;
 use super::Server;
 use crate::commands;
+use crate::commands::blocking::Blocked;
+use crate::store::blocking::Wakeup;
 use bytes::{Buf, BytesMut};
 use smallvec::SmallVec;
 use std::net::SocketAddr;
@@ -53,6 +55,15 @@ struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        if let Some(w) = self.client.blocked_waiter.take() {
+            // Killed while parked: withdraw from the wait queues.
+            w.cancel();
+            self.srv
+                .stats
+                .blocked_clients
+                .fetch_sub(1, Ordering::Relaxed);
+            commands::blocking::cleanup(&self.srv, &w);
+        }
         commands::tx::unwatch_all(&self.srv, &mut self.client);
         self.srv.clients.unregister(self.client.id());
     }
@@ -79,8 +90,40 @@ async fn serve_client(
     let mut cached = Cached::load(srv);
     let shared = client.shared.clone();
     loop {
-        if shared.killed.load(Ordering::Acquire) {
+        // Run every complete request already buffered (stopping early when
+        // the client blocks or must close), then send all their replies at once.
+        if !inbuf.is_empty() {
+            if srv.config_epoch.load(Ordering::Acquire) != cached.epoch {
+                cached = Cached::load(srv);
+            }
+            run_buffered(
+                srv,
+                client,
+                out,
+                &mut inbuf,
+                &mut parser,
+                cached.proto_max_bulk_len,
+            );
+            shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        }
+        flush(srv, stream, out).await?;
+        if client.close || shared.killed.load(Ordering::Acquire) {
             return Ok(());
+        }
+        if let Some(blocked) = client.blocked.take() {
+            wait_blocked(srv, stream, client, out, &mut inbuf, blocked).await?;
+            continue;
+        }
+        if inbuf.len() as u64 > cached.query_buffer_limit {
+            crate::log::warning(&format!(
+                "Closing client that reached max query buffer length: id={} (qbuf initial bytes: {:?})",
+                client.id(),
+                String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)])
+            ));
+            return Ok(());
+        }
+        if inbuf.is_empty() && inbuf.capacity() > 1 << 20 {
+            inbuf = BytesMut::with_capacity(16 * 1024);
         }
         let want = parser.wanted(inbuf.len());
         if inbuf.capacity() - inbuf.len() < 4096.max(want) {
@@ -98,75 +141,140 @@ async fn serve_client(
         srv.stats
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
-        if srv.config_epoch.load(Ordering::Acquire) != cached.epoch {
-            cached = Cached::load(srv);
-        }
+    }
+}
+
+/// Parses and runs the complete requests in `inbuf`, consuming them.
+fn run_buffered(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    inbuf: &mut BytesMut,
+    parser: &mut RequestParser,
+    proto_max_bulk_len: u64,
+) {
+    let mut protocol_error = None;
+    let now_ms = commands::unix_ms();
+    let batch_started = std::time::Instant::now();
+    loop {
         let limits = Limits {
-            proto_max_bulk_len: cached.proto_max_bulk_len,
-            authenticated: client.authenticated,
+            proto_max_bulk_len,
+            authenticated: client.authenticated || !srv.auth_required(),
         };
-        let mut protocol_error = None;
-        let now_ms = commands::unix_ms();
-        let batch_started = std::time::Instant::now();
-        loop {
-            let limits = Limits {
-                authenticated: client.authenticated || !srv.auth_required(),
-                ..limits
-            };
-            match parser.parse(&inbuf, &limits) {
-                Ok(Some(Request::Multibulk)) => {
-                    let argv: SmallVec<[&[u8]; 8]> =
-                        parser.ranges().iter().map(|&(a, b)| &inbuf[a..b]).collect();
-                    run(srv, client, out, &argv, now_ms);
-                }
-                Ok(Some(Request::Inline(args))) => {
-                    let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
-                    run(srv, client, out, &argv, now_ms);
-                }
-                Ok(Some(Request::Empty)) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    protocol_error = Some(e);
-                    break;
-                }
+        match parser.parse(inbuf, &limits) {
+            Ok(Some(Request::Multibulk)) => {
+                let argv: SmallVec<[&[u8]; 8]> =
+                    parser.ranges().iter().map(|&(a, b)| &inbuf[a..b]).collect();
+                run(srv, client, out, &argv, now_ms);
             }
-            if client.close {
+            Ok(Some(Request::Inline(args))) => {
+                let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
+                run(srv, client, out, &argv, now_ms);
+            }
+            Ok(Some(Request::Empty)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                protocol_error = Some(e);
                 break;
             }
         }
-        account_batch(srv, client, batch_started);
-        let consumed = parser.consumed();
-        inbuf.advance(consumed);
-        parser.shift(consumed);
-        shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
-        if let Some(e) = protocol_error {
-            out.error(&format!("ERR {}", e.0));
-            client.close = true;
+        if client.close || client.blocked.is_some() {
+            break;
         }
-        if !out.is_empty() {
-            srv.stats
-                .net_output_bytes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
-            stream.write_all(&out.buf).await?;
-            out.buf.clear();
-            // A huge reply (KEYS *) must not pin its buffer for the connection's life.
-            if out.buf.capacity() > 1 << 20 {
-                out.buf = Vec::with_capacity(16 * 1024);
+    }
+    account_batch(srv, client, batch_started);
+    let consumed = parser.consumed();
+    inbuf.advance(consumed);
+    parser.shift(consumed);
+    if let Some(e) = protocol_error {
+        out.error(&format!("ERR {}", e.0));
+        client.close = true;
+    }
+}
+
+/// Writes the pending replies.
+async fn flush(srv: &Server, stream: &mut TcpStream, out: &mut Out) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    srv.stats
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    stream.write_all(&out.buf).await?;
+    out.buf.clear();
+    // A huge reply (KEYS *) must not pin its buffer for the connection's life.
+    if out.buf.capacity() > 1 << 20 {
+        out.buf = Vec::with_capacity(16 * 1024);
+    }
+    Ok(())
+}
+
+/// Waits while the client is parked on keys: until a writer serves it, its
+/// timeout passes, or it disconnects. Commands it sends meanwhile are
+/// buffered, as in Redis, and run after it is unblocked.
+async fn wait_blocked(
+    srv: &Server,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    out: &mut Out,
+    inbuf: &mut BytesMut,
+    mut blocked: Blocked,
+) -> std::io::Result<()> {
+    client.blocked_waiter = Some(blocked.waiter.clone());
+    srv.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
+    let result = wait_wakeup(stream, inbuf, &mut blocked).await;
+    srv.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    client.blocked_waiter = None;
+    commands::blocking::cleanup(srv, &blocked.waiter);
+    match result? {
+        Wakeup::Reply(bytes) => out.raw(&bytes),
+        Wakeup::Retry => {
+            // Served by a writer that could not lock every key: run the command again.
+            let argv: SmallVec<[&[u8]; 8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
+            run(srv, client, out, &argv, commands::unix_ms());
+        }
+    }
+    Ok(())
+}
+
+async fn wait_wakeup(
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+    blocked: &mut Blocked,
+) -> std::io::Result<Wakeup> {
+    let deadline = blocked.deadline.map(tokio::time::Instant::from_std);
+    loop {
+        let timer = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
             }
+        };
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
         }
-        if client.close {
-            return Ok(());
-        }
-        if inbuf.len() as u64 > cached.query_buffer_limit {
-            crate::log::warning(&format!(
-                "Closing client that reached max query buffer length: id={} (qbuf initial bytes: {:?})",
-                client.id(),
-                String::from_utf8_lossy(&inbuf[..inbuf.len().min(64)])
-            ));
-            return Ok(());
-        }
-        if inbuf.is_empty() && inbuf.capacity() > 1 << 20 {
-            inbuf = BytesMut::with_capacity(16 * 1024);
+        tokio::select! {
+            woken = &mut blocked.rx => {
+                let resp3 = blocked.waiter.resp3;
+                return Ok(woken.unwrap_or(Wakeup::Reply(blocked.waiter.op.timeout_reply(resp3))));
+            }
+            _ = timer => {
+                if blocked.waiter.cancel() {
+                    return Ok(Wakeup::Reply(blocked.waiter.op.timeout_reply(blocked.waiter.resp3)));
+                }
+                // A writer served us just now: its reply is in the channel.
+                if let Ok(w) = (&mut blocked.rx).await {
+                    return Ok(w);
+                }
+            }
+            n = stream.read_buf(inbuf) => {
+                let n = n?;
+                if n == 0 {
+                    // Gone: cancel, so no writer pops an element for a dead client.
+                    blocked.waiter.cancel();
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
         }
     }
 }

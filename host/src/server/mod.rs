@@ -29,6 +29,7 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    pub blocked_clients: AtomicU64,
 }
 
 /// State shared by every connection.

@@ -6,6 +6,7 @@
 //! the handler a [`Locked`] view. All mutations that matter to other subsystems
 //! (expiry bookkeeping, WATCH) go through `Locked`'s methods.
 
+pub mod blocking;
 pub mod expire;
 pub mod hash;
 pub mod list;
@@ -62,6 +63,8 @@ pub struct Shard {
     expiry: BinaryHeap<Reverse<(i64, u64)>>,
     /// Entries with a TTL, so the heap can be compacted when stale items pile up.
     ttl_keys: usize,
+    /// Clients blocked on keys of this shard, in arrival order per key.
+    blocked: hashbrown::HashMap<Box<[u8]>, std::collections::VecDeque<Arc<blocking::Waiter>>>,
     pub stats: ShardStats,
 }
 
@@ -72,6 +75,7 @@ impl Shard {
             watchers: hashbrown::HashMap::new(),
             expiry: BinaryHeap::new(),
             ttl_keys: 0,
+            blocked: hashbrown::HashMap::new(),
             stats: ShardStats::default(),
         }
     }
@@ -247,6 +251,7 @@ impl Store {
             store: self,
             guards,
             now_ms,
+            ready: Vec::new(),
         }
     }
 
@@ -270,6 +275,8 @@ pub struct Locked<'a> {
     /// The command's clock: one instant for the whole command (or transaction),
     /// as Redis does, so a key cannot expire halfway through.
     pub now_ms: i64,
+    /// Keys written by this command that have blocked clients waiting.
+    ready: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'a> Locked<'a> {
@@ -440,9 +447,92 @@ impl<'a> Locked<'a> {
     /// that `key` changed; Redis's signalModifiedKey. Call after every write.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         let hash = self.store.hash(key);
+        let mut ready = false;
         if let Some(shard) = self.shard_mut(db, hash) {
             shard.touch_watchers(key);
             shard.stats.changes += 1;
+            ready = !shard.blocked.is_empty() && shard.blocked.contains_key(key);
+        }
+        if ready && !self.ready.iter().any(|(d, k)| *d == db && k == key) {
+            self.ready.push((db, key.to_vec()));
+        }
+    }
+
+    /// Adds a waiter to the queue of each of its keys (their shards must be locked).
+    pub fn block(&mut self, waiter: &Arc<blocking::Waiter>) {
+        let db = waiter.db;
+        for key in &waiter.keys {
+            let hash = self.store.hash(key);
+            if let Some(shard) = self.shard_mut(db, hash) {
+                shard
+                    .blocked
+                    .entry(key.as_slice().into())
+                    .or_default()
+                    .push_back(waiter.clone());
+            }
+        }
+    }
+
+    /// Removes a waiter from its keys' queues (after it was served, timed out
+    /// or disconnected). Every shard of its keys must be locked.
+    pub fn unblock(&mut self, waiter: &Arc<blocking::Waiter>) {
+        let db = waiter.db;
+        for key in &waiter.keys {
+            let hash = self.store.hash(key);
+            if let Some(shard) = self.shard_mut(db, hash) {
+                if let Some(q) = shard.blocked.get_mut(key.as_slice()) {
+                    q.retain(|w| !Arc::ptr_eq(w, waiter));
+                    if q.is_empty() {
+                        shard.blocked.remove(key.as_slice());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves the clients blocked on keys this command made ready, oldest
+    /// waiter first (Redis's handleClientsBlockedOnKeys). A served waiter may
+    /// write keys too (BLMOVE pushes), which can make more keys ready.
+    pub fn serve_blocked(&mut self) {
+        while !self.ready.is_empty() {
+            let (db, key) = self.ready.remove(0);
+            let hash = self.store.hash(&key);
+            loop {
+                let Some(shard) = self.shard_mut(db, hash) else {
+                    break;
+                };
+                let Some(queue) = shard.blocked.get_mut(key.as_slice()) else {
+                    break;
+                };
+                let Some(waiter) = queue.pop_front() else {
+                    shard.blocked.remove(key.as_slice());
+                    break;
+                };
+                // Held across serve and send, so the waiter cannot cancel in
+                // between and lose what was popped for it.
+                let mut slot = waiter.tx.lock();
+                if slot.as_ref().is_none_or(|tx| tx.is_closed()) {
+                    continue; // Timed out or gone; its other queues are cleaned by its owner.
+                }
+                let wake = match waiter.op.serve(self, db, &key) {
+                    blocking::Served::Reply(bytes) => blocking::Wakeup::Reply(bytes),
+                    blocking::Served::Retry => blocking::Wakeup::Retry,
+                    blocking::Served::NotReady => {
+                        drop(slot);
+                        if let Some(shard) = self.shard_mut(db, hash) {
+                            shard
+                                .blocked
+                                .entry(key.as_slice().into())
+                                .or_default()
+                                .push_front(waiter.clone());
+                        }
+                        break;
+                    }
+                };
+                if let Some(tx) = slot.take() {
+                    let _ = tx.send(wake);
+                }
+            }
         }
     }
 
