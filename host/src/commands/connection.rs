@@ -52,6 +52,13 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() <= 2 && super::pubsub::in_resp2_subscribed_mode(ctx.client) {
+        // Subscribed RESP2 clients get PING answered as a pong message.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
@@ -77,6 +84,7 @@ fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.client.set_multi(false);
+    super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     super::tx::unwatch_all(ctx.srv, ctx.client);
     ctx.client.select(0);
     ctx.out.resp3 = false;
@@ -186,6 +194,9 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     if let Some(v) = ver {
         ctx.out.resp3 = v == 3;
+        if let Some(s) = &ctx.client.sub {
+            s.subscriber.resp3.store(v == 3, Ordering::Relaxed);
+        }
         ctx.client.shared.resp.store(v as u8, Ordering::Relaxed);
     }
     let proto = if ctx.out.resp3 { 3 } else { 2 };

@@ -11,6 +11,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod meta;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -96,6 +97,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         hll::COMMANDS,
         keys::COMMANDS,
         lists::COMMANDS,
+        pubsub::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
         sort::COMMANDS,
@@ -156,6 +158,13 @@ fn unknown_command(argv: &[&[u8]]) -> CmdError {
     ))
 }
 
+/// The arity error for a command given by full name.
+pub fn arity_error_named(name: &str) -> CmdError {
+    CmdError::owned(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
 pub fn arity_error(cmd: &Command) -> CmdError {
     CmdError::owned(format!(
         "ERR wrong number of arguments for '{}' command",
@@ -213,6 +222,14 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         return;
     }
     client.shared.set_last_command(cmd.id, now_ms);
+    if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(cmd.spec.name) {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.full_name
+        );
+        reject(srv, client, out, cmd, CmdError::owned(msg));
+        return;
+    }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
         if cmd.spec.has(flags::NO_MULTI) {
             cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);

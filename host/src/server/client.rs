@@ -46,6 +46,8 @@ pub struct Client {
     pub blocked: Option<crate::commands::blocking::Blocked>,
     /// The waiter while the connection task waits, for cleanup if it is killed.
     pub blocked_waiter: Option<std::sync::Arc<crate::store::blocking::Waiter>>,
+    /// Pub/sub subscriptions and their message queue.
+    pub sub: Option<crate::commands::pubsub::SubState>,
 }
 
 impl Client {
@@ -63,6 +65,7 @@ impl Client {
             block_request: None,
             blocked: None,
             blocked_waiter: None,
+            sub: None,
         }
     }
 

@@ -55,6 +55,7 @@ struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        commands::pubsub::unsubscribe_all(&self.srv, &mut self.client);
         if let Some(w) = self.client.blocked_waiter.take() {
             // Killed while parked: withdraw from the wait queues.
             w.cancel();
@@ -129,11 +130,24 @@ async fn serve_client(
         if inbuf.capacity() - inbuf.len() < 4096.max(want) {
             inbuf.reserve((16 * 1024).max(want));
         }
-        let n = match cached.idle_timeout {
-            Some(t) => tokio::time::timeout(t, stream.read_buf(&mut inbuf))
-                .await
-                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?,
-            None => stream.read_buf(&mut inbuf).await?,
+        let n = if let Some(sub) = client.sub.as_mut() {
+            // Subscribed: wait for the socket or a message, whichever comes first.
+            // (Redis never applies `timeout` to subscribers.)
+            tokio::select! {
+                r = stream.read_buf(&mut inbuf) => r?,
+                msg = sub.rx.recv() => {
+                    let Some(msg) = msg else { continue };
+                    queue_messages(sub, msg, out);
+                    continue;
+                }
+            }
+        } else {
+            match cached.idle_timeout {
+                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut inbuf))
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?,
+                None => stream.read_buf(&mut inbuf).await?,
+            }
         };
         if n == 0 {
             return Ok(());
@@ -190,6 +204,23 @@ fn run_buffered(
         out.error(&format!("ERR {}", e.0));
         client.close = true;
     }
+}
+
+/// Moves a message and any others already queued into the output buffer.
+fn queue_messages(sub: &mut commands::pubsub::SubState, first: bytes::Bytes, out: &mut Out) {
+    let mut n = first.len();
+    out.raw(&first);
+    // Bounded batch, so one busy channel cannot starve the socket write.
+    while n < 256 * 1024 {
+        match sub.rx.try_recv() {
+            Ok(m) => {
+                n += m.len();
+                out.raw(&m);
+            }
+            Err(_) => break,
+        }
+    }
+    sub.subscriber.written(n);
 }
 
 /// Writes the pending replies.

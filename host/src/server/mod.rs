@@ -4,6 +4,7 @@
 pub mod client;
 pub mod connection;
 pub mod protocol;
+pub mod pubsub;
 pub mod reply;
 
 use crate::commands::table::CommandTable;
@@ -40,6 +41,7 @@ pub struct Server {
     pub config_epoch: AtomicU64,
     pub commands: CommandTable,
     pub clients: ClientRegistry,
+    pub pubsub: pubsub::PubSub,
     pub stats: Stats,
     pub started: Instant,
     pub run_id: String,
@@ -65,6 +67,7 @@ impl Server {
             config_epoch: AtomicU64::new(0),
             commands: CommandTable::new(&crate::commands::builtin_families()),
             clients: ClientRegistry::default(),
+            pubsub: pubsub::PubSub::default(),
             stats: Stats::default(),
             started: Instant::now(),
             run_id,

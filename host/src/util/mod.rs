@@ -2,4 +2,5 @@
 
 pub mod float;
 pub mod glob;
+pub mod hll;
 pub mod num;
