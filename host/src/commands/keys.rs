@@ -3,7 +3,7 @@
 //! and OBJECT introspection.
 
 use super::table::{flags::*, CommandSpec, Group};
-use super::{arg_i64, eq_ic, CmdError, CmdResult, Ctx};
+use super::{arg_i64, eq_ic, notify, CmdError, CmdResult, Ctx};
 use crate::store::{Entry, SHARDS};
 use crate::util::glob::glob_match;
 
@@ -120,6 +120,7 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for key in &argv[1..] {
         if ctx.ks.remove(db, key).is_some() {
             ctx.ks.touch(db, key);
+            ctx.notify(notify::GENERIC, "del", key);
             n += 1;
         }
     }
@@ -179,6 +180,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     ctx.ks.set(db, dst, entry.value, expire);
     ctx.ks.touch(db, src);
     ctx.ks.touch(db, dst);
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -240,6 +243,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     ctx.ks.set(dst_db, dst, value, expire);
     ctx.ks.touch(dst_db, dst);
+    notify::notify(ctx.srv, notify::GENERIC, "copy_to", dst, dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -264,6 +268,8 @@ fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.ks.set(dst_db, key, entry.value, expire);
     ctx.ks.touch(src_db, key);
     ctx.ks.touch(dst_db, key);
+    notify::notify(ctx.srv, notify::GENERIC, "move_from", key, src_db);
+    notify::notify(ctx.srv, notify::GENERIC, "move_to", key, dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -456,8 +462,10 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], relative: bool, seconds: bool) 
     }
     if when <= ctx.now_ms() {
         ctx.ks.remove(db, argv[1]);
+        ctx.notify(notify::GENERIC, "del", argv[1]);
     } else {
         ctx.ks.set_expire(db, argv[1], Some(when));
+        ctx.notify(notify::GENERIC, "expire", argv[1]);
     }
     ctx.ks.touch(db, argv[1]);
     ctx.out.int(1);
@@ -528,6 +536,7 @@ fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if had_ttl {
         ctx.ks.set_expire(db, argv[1], None);
         ctx.ks.touch(db, argv[1]);
+        ctx.notify(notify::GENERIC, "persist", argv[1]);
     }
     ctx.out.int(had_ttl as i64);
     Ok(())

@@ -11,6 +11,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod meta;
+pub mod notify;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -249,6 +250,9 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         blocking::register(&mut ks, client, argv);
     }
     ks.serve_blocked();
+    if !ks.expired.is_empty() {
+        notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
+    }
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

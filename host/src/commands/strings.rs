@@ -2,7 +2,7 @@
 //! variants, counters, ranges, APPEND and LCS.
 
 use super::table::{flags::*, CommandSpec, Group};
-use super::{arg_i64, eq_ic, CmdError, CmdResult, Ctx};
+use super::{arg_i64, eq_ic, notify, CmdError, CmdResult, Ctx};
 use crate::store::{SmallBytes, Value};
 use crate::util::float::{incr_long_double, IncrFloatError};
 
@@ -241,6 +241,10 @@ fn set_generic(
         ctx.ks.set(db, key, value, deadline);
     }
     ctx.ks.touch(db, key);
+    ctx.notify(notify::STRING, "set", key);
+    if deadline.is_some() {
+        ctx.notify(notify::GENERIC, "expire", key);
+    }
     if !o.get {
         match reply {
             SetReply::Ok => ctx.out.ok(),
@@ -292,14 +296,17 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(at) if absolute && at <= ctx.now_ms() => {
             ctx.ks.remove(db, key);
             ctx.ks.touch(db, key);
+            ctx.notify(notify::GENERIC, "del", key);
         }
         Some(at) => {
             ctx.ks.set_expire(db, key, Some(at));
             ctx.ks.touch(db, key);
+            ctx.notify(notify::GENERIC, "expire", key);
         }
         None if o.persist && ctx.ks.get(db, key).and_then(|e| e.expire_at()).is_some() => {
             ctx.ks.set_expire(db, key, None);
             ctx.ks.touch(db, key);
+            ctx.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }
@@ -315,6 +322,7 @@ fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             let db = ctx.db();
             ctx.ks.remove(db, key);
             ctx.ks.touch(db, key);
+            ctx.notify(notify::GENERIC, "del", key);
         }
     }
     Ok(())
@@ -325,6 +333,7 @@ fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     ctx.ks.set(db, argv[1], Value::string(argv[2]), None);
     ctx.ks.touch(db, argv[1]);
+    ctx.notify(notify::STRING, "set", argv[1]);
     Ok(())
 }
 
@@ -360,6 +369,7 @@ fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for pair in argv[1..].chunks(2) {
         ctx.ks.set(db, pair[0], Value::string(pair[1]), None);
         ctx.ks.touch(db, pair[0]);
+        ctx.notify(notify::STRING, "set", pair[0]);
     }
     ctx.out.ok();
     Ok(())
@@ -375,6 +385,7 @@ fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for pair in argv[1..].chunks(2) {
         ctx.ks.set(db, pair[0], Value::string(pair[1]), None);
         ctx.ks.touch(db, pair[0]);
+        ctx.notify(notify::STRING, "set", pair[0]);
     }
     ctx.out.int(1);
     Ok(())
@@ -426,6 +437,7 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     };
     ctx.ks.touch(db, key);
+    ctx.notify(notify::STRING, "append", key);
     ctx.out.int(new_len as i64);
     Ok(())
 }
@@ -502,6 +514,7 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     raw[offset..offset + value.len()].copy_from_slice(value);
     let len = raw.len();
     ctx.ks.touch(db, key);
+    ctx.notify(notify::STRING, "setrange", key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -528,6 +541,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
         None => ctx.ks.set(db, key, Value::Int(new), None),
     }
     ctx.ks.touch(db, key);
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -579,6 +593,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         None => ctx.ks.set(db, key, value, None),
     }
     ctx.ks.touch(db, key);
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     ctx.out.bulk(&result);
     Ok(())
 }

@@ -42,6 +42,8 @@ pub struct Server {
     pub commands: CommandTable,
     pub clients: ClientRegistry,
     pub pubsub: pubsub::PubSub,
+    /// `notify-keyspace-events` flags, mirrored for a lock-free check per write.
+    pub notify_flags: std::sync::atomic::AtomicU32,
     pub stats: Stats,
     pub started: Instant,
     pub run_id: String,
@@ -68,6 +70,7 @@ impl Server {
             commands: CommandTable::new(&crate::commands::builtin_families()),
             clients: ClientRegistry::default(),
             pubsub: pubsub::PubSub::default(),
+            notify_flags: std::sync::atomic::AtomicU32::new(0),
             stats: Stats::default(),
             started: Instant::now(),
             run_id,
@@ -116,12 +119,14 @@ impl Server {
     }
 
     pub fn config_changed(&self) {
+        crate::commands::notify::refresh_flags(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }
 
 /// Binds every configured address and serves until SHUTDOWN or a signal.
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
+    crate::commands::notify::refresh_flags(&srv);
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
@@ -221,11 +226,15 @@ fn expire_loop(srv: Arc<Server>) {
         let period = std::time::Duration::from_millis(1000 / hz);
         std::thread::sleep(period);
         srv.sample_ops();
+        let mut log = Vec::new();
+        let record = srv.store.record_expired.load(Ordering::Relaxed);
         crate::store::expire::active_expire_tick(
             &srv.store,
             crate::commands::unix_ms(),
             period / 4,
             &mut cursor,
+            record.then_some(&mut log),
         );
+        crate::commands::notify::notify_expired(&srv, &log);
     }
 }

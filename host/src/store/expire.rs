@@ -24,11 +24,13 @@ pub struct Cursor {
 
 /// Runs one tick over all shards of all databases, starting where the last
 /// one stopped, for at most `budget`. Returns the number of keys expired.
+/// With `log`, the (db, key) of each expired key is appended to it.
 pub fn active_expire_tick(
     store: &Store,
     now_ms: i64,
     budget: Duration,
     cursor: &mut Cursor,
+    mut log: Option<&mut Vec<(usize, Vec<u8>)>>,
 ) -> usize {
     let started = Instant::now();
     let total_slots = store.databases() * SHARDS;
@@ -37,7 +39,12 @@ pub fn active_expire_tick(
         let slot = cursor.next % total_slots;
         cursor.next = (slot + 1) % total_slots;
         let mut shard = store.lock_shard(slot / SHARDS, slot % SHARDS);
-        expired += expire_due(&mut shard, now_ms);
+        let db = slot / SHARDS;
+        expired += expire_due(&mut shard, now_ms, |key| {
+            if let Some(log) = log.as_deref_mut() {
+                log.push((db, key.to_vec()));
+            }
+        });
         drop(shard);
         if started.elapsed() > budget {
             break;
@@ -46,7 +53,7 @@ pub fn active_expire_tick(
     expired
 }
 
-fn expire_due(shard: &mut Shard, now_ms: i64) -> usize {
+fn expire_due(shard: &mut Shard, now_ms: i64, mut on_expired: impl FnMut(&[u8])) -> usize {
     let mut expired = 0;
     while expired < MAX_PER_SHARD_TICK {
         let Some(&Reverse((deadline, hash))) = shard.expiry.peek() else {
@@ -64,7 +71,8 @@ fn expire_due(shard: &mut Shard, now_ms: i64) -> usize {
                 .into_iter()
                 .find(|&p| shard.table.at(p).is_expired(now_ms));
             let Some(pos) = due else { break };
-            shard.remove_at(pos, hash);
+            let gone = shard.remove_at(pos, hash);
+            on_expired(gone.key.as_slice());
             shard.stats.expired += 1;
             expired += 1;
         }
@@ -108,14 +116,14 @@ mod tests {
             ks.set_expire(1, b"forever", None);
         }
         let mut cursor = Cursor::default();
-        let n = active_expire_tick(&store, 2_000, Duration::from_secs(5), &mut cursor);
+        let n = active_expire_tick(&store, 2_000, Duration::from_secs(5), &mut cursor, None);
         assert_eq!(n, 250);
         let mut ks = store.lock(&LockPlan::All, 2_000);
         assert_eq!(ks.dbsize(1), 251);
         assert!(ks.get(1, b"forever").is_some());
         drop(ks);
         assert_eq!(
-            active_expire_tick(&store, 30_000, Duration::from_secs(5), &mut cursor),
+            active_expire_tick(&store, 30_000, Duration::from_secs(5), &mut cursor, None),
             250
         );
         let mut ks = store.lock(&LockPlan::All, 30_000);

@@ -141,6 +141,8 @@ pub struct Db {
 pub struct Store {
     dbs: Box<[Db]>,
     hasher: KeyHasher,
+    /// Collect the names of expired keys (someone listens for `expired` events).
+    pub record_expired: AtomicBool,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -187,7 +189,11 @@ impl Store {
                     .collect(),
             })
             .collect();
-        Store { dbs, hasher }
+        Store {
+            dbs,
+            hasher,
+            record_expired: AtomicBool::new(false),
+        }
     }
 
     pub fn databases(&self) -> usize {
@@ -252,6 +258,7 @@ impl Store {
             guards,
             now_ms,
             ready: Vec::new(),
+            expired: Vec::new(),
         }
     }
 
@@ -277,6 +284,8 @@ pub struct Locked<'a> {
     pub now_ms: i64,
     /// Keys written by this command that have blocked clients waiting.
     ready: Vec<(usize, Vec<u8>)>,
+    /// Keys this command found expired and deleted (only when `record_expired`).
+    pub expired: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'a> Locked<'a> {
@@ -327,8 +336,11 @@ impl<'a> Locked<'a> {
         };
         let entry = shard.table.at_mut(pos);
         if entry.is_expired(now) {
-            shard.remove_at(pos, hash);
+            let gone = shard.remove_at(pos, hash);
             shard.stats.expired += 1;
+            if self.store.record_expired.load(Ordering::Relaxed) {
+                self.expired.push((db, gone.key.as_slice().to_vec()));
+            }
             return (hash, None);
         }
         if touch {

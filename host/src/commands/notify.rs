@@ -1,0 +1,67 @@
+//! Keyspace notifications (`notify-keyspace-events`): a write command calls
+//! [`Ctx::notify`] with the event Redis emits for it, and subscribers of
+//! `__keyspace@<db>__:<key>` (message: the event) and
+//! `__keyevent@<db>__:<event>` (message: the key) receive it, synchronously
+//! and in order, like Redis's notifyKeyspaceEvent.
+
+use super::Ctx;
+use crate::config::{NOTIFY_EXPIRED, NOTIFY_KEYEVENT, NOTIFY_KEYSPACE};
+use crate::server::Server;
+use std::sync::atomic::Ordering;
+
+pub use crate::config::{
+    NOTIFY_GENERIC as GENERIC, NOTIFY_HASH as HASH, NOTIFY_LIST as LIST, NOTIFY_SET as SET,
+    NOTIFY_STREAM as STREAM, NOTIFY_STRING as STRING, NOTIFY_ZSET as ZSET,
+};
+
+impl Ctx<'_, '_> {
+    /// Emits keyspace event `event` of `class` for `key` in the client's db.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.db();
+        notify(self.srv, class, event, key, db);
+    }
+}
+
+/// Emits a keyspace event if the configuration asks for its class.
+#[inline]
+pub fn notify(srv: &Server, class: u32, event: &str, key: &[u8], db: usize) {
+    let flags = srv.notify_flags.load(Ordering::Relaxed);
+    if flags & class == 0 || flags & (NOTIFY_KEYSPACE | NOTIFY_KEYEVENT) == 0 {
+        return;
+    }
+    publish_event(srv, flags, event, key, db);
+}
+
+#[cold]
+fn publish_event(srv: &Server, flags: u32, event: &str, key: &[u8], db: usize) {
+    let limit = srv.config.read().client_output_buffer_limit.pubsub;
+    if flags & NOTIFY_KEYSPACE != 0 {
+        let mut channel = format!("__keyspace@{db}__:").into_bytes();
+        channel.extend_from_slice(key);
+        srv.pubsub
+            .publish(&channel, event.as_bytes(), false, &limit);
+    }
+    if flags & NOTIFY_KEYEVENT != 0 {
+        let channel = format!("__keyevent@{db}__:{event}");
+        srv.pubsub.publish(channel.as_bytes(), key, false, &limit);
+    }
+}
+
+/// `expired` events for keys deleted by lazy or active expiry.
+pub fn notify_expired(srv: &Server, keys: &[(usize, Vec<u8>)]) {
+    for (db, key) in keys {
+        notify(srv, NOTIFY_EXPIRED, "expired", key, *db);
+    }
+}
+
+/// Re-reads `notify-keyspace-events` after start-up and CONFIG SET.
+pub fn refresh_flags(srv: &Server) {
+    let flags = srv.config.read().notify_keyspace_events;
+    srv.notify_flags.store(flags, Ordering::Relaxed);
+    let want_expired =
+        flags & NOTIFY_EXPIRED != 0 && flags & (NOTIFY_KEYSPACE | NOTIFY_KEYEVENT) != 0;
+    srv.store
+        .record_expired
+        .store(want_expired, Ordering::Relaxed);
+}
