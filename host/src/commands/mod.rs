@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod tx;
@@ -102,6 +103,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         server::COMMANDS,
         sets::COMMANDS,
         sort::COMMANDS,
+        streams::COMMANDS,
         strings::COMMANDS,
         tx::COMMANDS,
         zsets::COMMANDS,

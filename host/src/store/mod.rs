@@ -11,6 +11,7 @@ pub mod expire;
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod table;
 pub mod value;
 pub mod zset;
