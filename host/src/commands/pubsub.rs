@@ -150,6 +150,9 @@ fn subscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
             shard_channels: Vec::new(),
         }
     });
+    ctx.client
+        .shared
+        .set_flag(crate::server::client::FLAG_PUBSUB, true);
     let mut confirmations = Vec::with_capacity(names.len());
     for name in names {
         if !state.list(kind).iter().any(|c| c == name) {
@@ -188,6 +191,9 @@ fn unsubscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult 
     let empty = state.total() == 0;
     if empty {
         ctx.client.sub = None;
+        ctx.client
+            .shared
+            .set_flag(crate::server::client::FLAG_PUBSUB, false);
     }
     if confirmations.is_empty() {
         confirm(ctx, what, None, 0);
@@ -200,6 +206,9 @@ fn unsubscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult 
 
 /// Drops every subscription of a client (disconnect, RESET).
 pub fn unsubscribe_all(srv: &Server, client: &mut Client) {
+    client
+        .shared
+        .set_flag(crate::server::client::FLAG_PUBSUB, false);
     if let Some(state) = client.sub.take() {
         for (kind, names) in [
             (Kind::Channel, &state.channels),

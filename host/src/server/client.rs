@@ -101,6 +101,10 @@ impl Client {
 }
 
 pub const FLAG_MULTI: u32 = 1;
+/// Parked on keys (BLPOP ...): exempt from `timeout`, shown as `b`.
+pub const FLAG_BLOCKED: u32 = 2;
+/// Subscribed to channels: exempt from `timeout`, shown as `P`.
+pub const FLAG_PUBSUB: u32 = 4;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -169,7 +173,7 @@ impl ClientShared {
             String::from_utf8_lossy(&name),
             age,
             idle,
-            if multi { "x" } else { "N" },
+            client_flags(flags),
             self.db.load(Ordering::Relaxed),
             if multi { 0 } else { -1 },
             qbuf,
@@ -179,6 +183,24 @@ impl ClientShared {
             self.resp.load(Ordering::Relaxed),
         )
     }
+}
+
+/// CLIENT LIST's flags field.
+fn client_flags(flags: u32) -> String {
+    let mut s = String::new();
+    if flags & FLAG_BLOCKED != 0 {
+        s.push('b');
+    }
+    if flags & FLAG_PUBSUB != 0 {
+        s.push('P');
+    }
+    if flags & FLAG_MULTI != 0 {
+        s.push('x');
+    }
+    if s.is_empty() {
+        s.push('N');
+    }
+    s
 }
 
 /// Every connected client, by id (ids grow, so iteration is in connection order).
@@ -221,6 +243,26 @@ impl ClientRegistry {
 
     pub fn all(&self) -> Vec<Arc<ClientShared>> {
         self.clients.lock().values().cloned().collect()
+    }
+
+    /// Closes clients idle for longer than `timeout_s` seconds (Redis's
+    /// clientsCron); blocked and subscribed clients are exempt.
+    pub fn close_idle(&self, timeout_s: u64, now_ms: i64) {
+        for c in self.all() {
+            if c.flags.load(Ordering::Relaxed) & (FLAG_BLOCKED | FLAG_PUBSUB) != 0 {
+                continue;
+            }
+            let last = c.last_active_ms.load(Ordering::Relaxed) as i64;
+            let idle_ms = if last == 0 {
+                c.created.elapsed().as_millis() as i64
+            } else {
+                now_ms - last
+            };
+            if idle_ms > (timeout_s as i64) * 1000 {
+                crate::log::verbose(&format!("Closing idle client id={}", c.id));
+                c.kill();
+            }
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {

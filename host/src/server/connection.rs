@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,7 +23,6 @@ struct Cached {
     epoch: u64,
     proto_max_bulk_len: u64,
     query_buffer_limit: u64,
-    idle_timeout: Option<Duration>,
 }
 
 impl Cached {
@@ -35,7 +33,6 @@ impl Cached {
             epoch,
             proto_max_bulk_len: cfg.proto_max_bulk_len,
             query_buffer_limit: cfg.client_query_buffer_limit,
-            idle_timeout: (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout)),
         }
     }
 }
@@ -90,10 +87,12 @@ async fn serve_client(
     let mut parser = RequestParser::new();
     let mut cached = Cached::load(srv);
     let shared = client.shared.clone();
+    // How much of `out` is already on the socket.
+    let mut written = 0;
     loop {
         // Run every complete request already buffered (stopping early when
-        // the client blocks or must close), then send all their replies at once.
-        if !inbuf.is_empty() {
+        // the client blocks or must close), then send their replies together.
+        if !inbuf.is_empty() && client.blocked.is_none() && !client.close {
             if srv.config_epoch.load(Ordering::Acquire) != cached.epoch {
                 cached = Cached::load(srv);
             }
@@ -107,11 +106,16 @@ async fn serve_client(
             );
             shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         }
-        flush(srv, stream, out).await?;
+        try_flush(srv, stream, out, &mut written)?;
         if client.close || shared.killed.load(Ordering::Acquire) {
+            stream.write_all(&out.buf[written..]).await?;
+            out.buf.clear();
             return Ok(());
         }
         if let Some(blocked) = client.blocked.take() {
+            stream.write_all(&out.buf[written..]).await?;
+            out.buf.clear();
+            written = 0;
             wait_blocked(srv, stream, client, out, &mut inbuf, blocked).await?;
             continue;
         }
@@ -130,32 +134,69 @@ async fn serve_client(
         if inbuf.capacity() - inbuf.len() < 4096.max(want) {
             inbuf.reserve((16 * 1024).max(want));
         }
-        let n = if let Some(sub) = client.sub.as_mut() {
-            // Subscribed: wait for the socket or a message, whichever comes first.
-            // (Redis never applies `timeout` to subscribers.)
-            tokio::select! {
-                r = stream.read_buf(&mut inbuf) => r?,
-                msg = sub.rx.recv() => {
-                    let Some(msg) = msg else { continue };
-                    queue_messages(sub, msg, out);
-                    continue;
+        // Wait for input, for room to write pending output, or for a pub/sub
+        // message. Input is read even while output is pending, as Redis does:
+        // a client that writes a whole pipeline before reading must not deadlock.
+        let pending = written < out.buf.len();
+        let subscribed = client.sub.is_some();
+        tokio::select! {
+            r = stream.writable(), if pending => r?,
+            r = stream.readable() => {
+                r?;
+                match stream.try_read_buf(&mut inbuf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => {
+                        srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        shared.last_active_ms.store(commands::unix_ms() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
                 }
             }
-        } else {
-            match cached.idle_timeout {
-                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut inbuf))
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))?,
-                None => stream.read_buf(&mut inbuf).await?,
+            msg = next_message(client), if subscribed => {
+                if let (Some(msg), Some(sub)) = (msg, client.sub.as_mut()) {
+                    queue_messages(sub, msg, out);
+                }
             }
-        };
-        if n == 0 {
-            return Ok(());
         }
-        srv.stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
     }
+}
+
+async fn next_message(client: &mut Client) -> Option<bytes::Bytes> {
+    match client.sub.as_mut() {
+        Some(sub) => sub.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes as much pending output as the socket takes without waiting.
+fn try_flush(
+    srv: &Server,
+    stream: &TcpStream,
+    out: &mut Out,
+    written: &mut usize,
+) -> std::io::Result<()> {
+    while *written < out.buf.len() {
+        match stream.try_write(&out.buf[*written..]) {
+            Ok(n) => {
+                *written += n;
+                srv.stats
+                    .net_output_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    if *written == out.buf.len() && *written > 0 {
+        out.buf.clear();
+        *written = 0;
+        // A huge reply (KEYS *) must not pin its buffer for the connection's life.
+        if out.buf.capacity() > 1 << 20 {
+            out.buf = Vec::with_capacity(16 * 1024);
+        }
+    }
+    Ok(())
 }
 
 /// Parses and runs the complete requests in `inbuf`, consuming them.
@@ -168,7 +209,6 @@ fn run_buffered(
     proto_max_bulk_len: u64,
 ) {
     let mut protocol_error = None;
-    let now_ms = commands::unix_ms();
     let batch_started = std::time::Instant::now();
     loop {
         let limits = Limits {
@@ -179,11 +219,11 @@ fn run_buffered(
             Ok(Some(Request::Multibulk)) => {
                 let argv: SmallVec<[&[u8]; 8]> =
                     parser.ranges().iter().map(|&(a, b)| &inbuf[a..b]).collect();
-                run(srv, client, out, &argv, now_ms);
+                run(srv, client, out, &argv, commands::unix_ms());
             }
             Ok(Some(Request::Inline(args))) => {
                 let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
-                run(srv, client, out, &argv, now_ms);
+                run(srv, client, out, &argv, commands::unix_ms());
             }
             Ok(Some(Request::Empty)) => {}
             Ok(None) => break,
@@ -223,23 +263,6 @@ fn queue_messages(sub: &mut commands::pubsub::SubState, first: bytes::Bytes, out
     sub.subscriber.written(n);
 }
 
-/// Writes the pending replies.
-async fn flush(srv: &Server, stream: &mut TcpStream, out: &mut Out) -> std::io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    srv.stats
-        .net_output_bytes
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
-    stream.write_all(&out.buf).await?;
-    out.buf.clear();
-    // A huge reply (KEYS *) must not pin its buffer for the connection's life.
-    if out.buf.capacity() > 1 << 20 {
-        out.buf = Vec::with_capacity(16 * 1024);
-    }
-    Ok(())
-}
-
 /// Waits while the client is parked on keys: until a writer serves it, its
 /// timeout passes, or it disconnects. Commands it sends meanwhile are
 /// buffered, as in Redis, and run after it is unblocked.
@@ -252,10 +275,12 @@ async fn wait_blocked(
     mut blocked: Blocked,
 ) -> std::io::Result<()> {
     client.blocked_waiter = Some(blocked.waiter.clone());
+    client.shared.set_flag(super::client::FLAG_BLOCKED, true);
     srv.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
     let result = wait_wakeup(stream, inbuf, &mut blocked).await;
     srv.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     client.blocked_waiter = None;
+    client.shared.set_flag(super::client::FLAG_BLOCKED, false);
     commands::blocking::cleanup(srv, &blocked.waiter);
     match result? {
         Wakeup::Reply(bytes) => out.raw(&bytes),

@@ -214,6 +214,10 @@ async fn accept_loop(srv: Arc<Server>, listener: TcpListener) {
         let shared = connection::register(&srv, &stream, addr);
         let task = tokio::spawn(connection::handle(srv.clone(), stream, shared.clone()));
         *shared.abort.lock() = Some(task.abort_handle());
+        // A CLIENT KILL that landed before the handle was stored only set the flag.
+        if shared.killed.load(Ordering::Acquire) {
+            task.abort();
+        }
     }
 }
 
@@ -226,6 +230,10 @@ fn expire_loop(srv: Arc<Server>) {
         let period = std::time::Duration::from_millis(1000 / hz);
         std::thread::sleep(period);
         srv.sample_ops();
+        let timeout = srv.config.read().timeout;
+        if timeout > 0 {
+            srv.clients.close_idle(timeout, crate::commands::unix_ms());
+        }
         let mut log = Vec::new();
         let record = srv.store.record_expired.load(Ordering::Relaxed);
         crate::store::expire::active_expire_tick(
