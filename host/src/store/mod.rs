@@ -510,10 +510,7 @@ impl<'a> Locked<'a> {
         while !self.ready.is_empty() {
             let (db, key) = self.ready.remove(0);
             let hash = self.store.hash(&key);
-            loop {
-                let Some(shard) = self.shard_mut(db, hash) else {
-                    break;
-                };
+            while let Some(shard) = self.shard_mut(db, hash) {
                 let Some(queue) = shard.blocked.get_mut(key.as_slice()) else {
                     break;
                 };

@@ -9,13 +9,16 @@ pub struct StreamId {
     pub seq: u64,
 }
 
+/// One entry's field-value pairs.
+pub type Fields = Vec<(Box<[u8]>, Box<[u8]>)>;
+
 #[derive(Clone, Debug, Default)]
 pub struct StreamValue {
     pub last_id: StreamId,
     pub entries_added: u64,
     pub max_deleted_id: StreamId,
     /// (id, field-value pairs) in ID order.
-    pub entries: std::collections::BTreeMap<StreamId, Vec<(Box<[u8]>, Box<[u8]>)>>,
+    pub entries: std::collections::BTreeMap<StreamId, Fields>,
 }
 
 impl StreamValue {
