@@ -152,7 +152,7 @@ pub enum LockPlan {
     /// No keyspace access (PING, CLIENT ...).
     None,
     /// The shards of these (db, shard) pairs; sorted and deduplicated by `lock`.
-    Shards(SmallVec<[(u16, u16); 4]>),
+    Shards(SmallVec<[(u16, u16); 16]>),
     /// Every shard of one database (KEYS, DBSIZE, FLUSHDB, SCAN ...).
     Db(usize),
     /// Every shard of every database (FLUSHALL, SWAPDB, MOVE, EXEC with SELECT ...).
@@ -221,7 +221,7 @@ impl Store {
 
     /// Takes the locks of `plan` in ascending (db, shard) order.
     pub fn lock(&self, plan: &LockPlan, now_ms: i64) -> Locked<'_> {
-        let mut guards: SmallVec<[(u32, MutexGuard<'_, Shard>); 4]> = SmallVec::new();
+        let mut guards: SmallVec<[(u32, MutexGuard<'_, Shard>); 16]> = SmallVec::new();
         match plan {
             LockPlan::None => {}
             LockPlan::Shards(slots) => {
@@ -279,7 +279,7 @@ fn slot_id(db: usize, shard: usize) -> u32 {
 /// returned.
 pub struct Locked<'a> {
     store: &'a Store,
-    guards: SmallVec<[(u32, MutexGuard<'a, Shard>); 4]>,
+    guards: SmallVec<[(u32, MutexGuard<'a, Shard>); 16]>,
     /// The command's clock: one instant for the whole command (or transaction),
     /// as Redis does, so a key cannot expire halfway through.
     pub now_ms: i64,
@@ -305,6 +305,11 @@ impl<'a> Locked<'a> {
         };
         debug_assert!(idx.is_some(), "shard {id} not locked");
         idx.map(|i| &mut *self.guards[i].1)
+    }
+
+    /// Whether this view holds the lock of `key`'s shard in `db`.
+    pub fn holds_key(&self, db: usize, key: &[u8]) -> bool {
+        self.holds(db, Store::shard_of(self.store.hash(key)))
     }
 
     /// Whether this view holds the lock of (`db`, `shard`); code that may run
