@@ -318,8 +318,9 @@ def run_benchmark(args, port: int, n: int, pipeline: int, test: str | None,
     r = run_tool(cmd, args.bench_timeout)
     rows = parse_csv(r.stdout)
     if r.returncode != 0 or not rows:
+        why = next((l.strip() for l in (r.stderr + r.stdout).splitlines() if "rror" in l), "no CSV rows")
         raise BenchError(
-            f"redis-benchmark failed (rc={r.returncode}): {shlex.join(cmd)}\n"
+            f"redis-benchmark failed (rc={r.returncode}): {why[:200]}\n{shlex.join(cmd)}\n"
             f"stdout: {r.stdout[-800:]}\nstderr: {r.stderr[-800:]}")
     return rows
 
@@ -343,6 +344,34 @@ def pick(runs: list[dict], how: str) -> dict:
     if how == "best":
         return s[-1]
     return s[(len(s) - 1) // 2]  # lower median for even counts
+
+
+def cpu_idle_pct(interval: float = 1.0) -> float:
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v[:8]), v[3] + v[4]  # total, idle+iowait
+    t1, i1 = snap()
+    time.sleep(interval)
+    t2, i2 = snap()
+    return 100.0 * (i2 - i1) / max(1, t2 - t1)
+
+
+def wait_idle(args, stats: dict) -> None:
+    """With --wait-idle PCT: before a benchmark run, wait (at most --wait-idle-max s) until the
+    machine was at least PCT% idle over one second, so a compile next door skews fewer runs."""
+    if not args.wait_idle:
+        return
+    deadline = time.monotonic() + args.wait_idle_max
+    while True:
+        idle = cpu_idle_pct()
+        if idle >= args.wait_idle:
+            stats["ok"] = stats.get("ok", 0) + 1
+            return
+        if time.monotonic() >= deadline:
+            stats["gave_up"] = stats.get("gave_up", 0) + 1
+            log(f"[idle] machine only {idle:.0f}% idle after {args.wait_idle_max}s; running anyway")
+            return
 
 
 # --------------------------------------------------------------------------- memory
@@ -444,21 +473,32 @@ def render(settings: dict, throughput: list[dict], memory: dict | None) -> str:
         lines.append(f"  {k:<22} {v}")
     lines.append("")
     hdr = ["test", "-P", "Ember ops/s", "Redis ops/s", "E/R", "E p50", "R p50", "E p99", "R p99"]
+    show_spread = any(len(v) > 1 for t in throughput for v in t.get("runs", {}).values())
+    if show_spread:
+        hdr.append("spread")
     rows = []
     for t in throughput:
         e, r = t.get("ember"), t.get("redis")
-        rows.append([t["test"], str(t["pipeline"]),
-                     fmt_rps(e and e["rps"]), fmt_rps(r and r["rps"]),
-                     fmt_ratio(e and e["rps"], r and r["rps"]),
-                     fmt_ms(e and e["p50_latency_ms"]), fmt_ms(r and r["p50_latency_ms"]),
-                     fmt_ms(e and e["p99_latency_ms"]), fmt_ms(r and r["p99_latency_ms"])])
+        err = t.get("errors") or {}
+        row = [t["test"], str(t["pipeline"]),
+               "error" if "ember" in err else fmt_rps(e and e["rps"]),
+               "error" if "redis" in err else fmt_rps(r and r["rps"]),
+               fmt_ratio(e and e["rps"], r and r["rps"]),
+               fmt_ms(e and e["p50_latency_ms"]), fmt_ms(r and r["p50_latency_ms"]),
+               fmt_ms(e and e["p99_latency_ms"]), fmt_ms(r and r["p99_latency_ms"])]
+        if show_spread:
+            # worst (max-min)/median of ops/s over the repeats of either server: a noise gauge
+            sp = [(max(x["rps"] for x in v) - min(x["rps"] for x in v)) / statistics.median(x["rps"] for x in v)
+                  for v in t.get("runs", {}).values() if len(v) > 1]
+            row.append(f"{100 * max(sp):.0f}%" if sp else "-")
+        rows.append(row)
     if memory:
         for metric, label in (("rss", "RSS bytes/key"), ("used_memory", "used_memory bytes/key")):
             ev = memory.get("ember", {}).get("bytes_per_key", {}).get(metric)
             rv = memory.get("redis", {}).get("bytes_per_key", {}).get(metric)
             rows.append([f"{label} ({memory['keys']} keys)", "",
                          "-" if ev is None else f"{ev:.1f}", "-" if rv is None else f"{rv:.1f}",
-                         fmt_ratio(ev, rv), "", "", "", ""])
+                         fmt_ratio(ev, rv)] + [""] * (len(hdr) - 5))
     widths = [max(len(hdr[i]), *(len(r[i]) for r in rows)) if rows else len(hdr[i])
               for i in range(len(hdr))]
     def line(cells):
@@ -470,6 +510,13 @@ def render(settings: dict, throughput: list[dict], memory: dict | None) -> str:
         lines.append(line(r))
     lines.append("")
     lines.append("ops/s: higher is better, E/R > 1 means Ember faster. Latencies in ms (redis-benchmark).")
+    failed = [(t["test"], t["pipeline"], srv, msg) for t in throughput
+              for srv, msg in (t.get("errors") or {}).items()]
+    for test, pl, srv, msg in failed:
+        lines.append(f"error: {test} -P {pl} on {srv}: {msg}")
+    if show_spread:
+        lines.append("spread: largest (max-min)/median of ops/s across the repeats of either server "
+                     "(machine noise; ratios below it are not significant).")
     if memory:
         lines.append("Memory rows: (after load - after FLUSHALL) / keys; E/R < 1 means Ember smaller.")
     return "\n".join(lines)
@@ -511,6 +558,10 @@ def parse_args(argv=None):
                         "instead of restarting both first; the RSS baseline can then include pages an "
                         "allocator kept from those runs, which understates RSS bytes/key")
     p.add_argument("--settle", type=float, default=1.0, help="seconds to wait before memory readings (default 1)")
+    p.add_argument("--wait-idle", type=float, default=0, metavar="PCT",
+                   help="before each redis-benchmark run wait until the CPUs were PCT%% idle over 1s "
+                        "(e.g. 85; default 0 = don't wait), at most --wait-idle-max seconds")
+    p.add_argument("--wait-idle-max", type=float, default=30, help="seconds (default 30)")
     p.add_argument("--quick", action="store_true", help="small N and key count, for a smoke run")
     p.add_argument("--bench-timeout", type=int, default=600, help="timeout for one redis-benchmark run, s")
     p.add_argument("--json", help="also write results to this JSON file")
@@ -564,11 +615,19 @@ def main(argv=None) -> int:
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="ember-bench-"))
+    # Run from a private copy so a rebuild during the run (e.g. a restart for the memory test)
+    # cannot switch binaries under us.
+    ember_src = ember_bin
+    ember_built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(Path(ember_bin).stat().st_mtime))
+    if args.ember_style == "ember":
+        ember_bin = str(tmp / "ember-server")
+        shutil.copy2(ember_src, ember_bin)
     servers: dict[str, Server] = {}
     throughput: list[dict] = []
     memory = None
     settings: dict = {}
     interrupted = None
+    idle_stats: dict = {}
 
     def on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -612,14 +671,16 @@ def main(argv=None) -> int:
         except OSError:
             cpu_model = "?"
         settings = {
-            "ember binary": ember_bin + (" (self-test, redis style args)" if args.ember_style == "redis" else ""),
+            "ember binary": f"{ember_src} (built {ember_built})"
+                            + (" (self-test, redis style args)" if args.ember_style == "redis" else ""),
             "ember threads": ember_threads,
             "redis-server": f"{rinfo.get('redis_version', '?')}",
             "redis-benchmark": f"-c {args.clients} -r {args.random_keys} --csv, "
                                f"-n {args.requests} (-P 1) / {args.requests_pipelined} (-P >1)",
             "pipelines": ",".join(map(str, args.pipeline_list)),
             "repeat": f"{args.repeat} (report {args.pick} by ops/s; servers alternate first)",
-            "machine": f"nproc={os.cpu_count()}, {cpu_model}",
+            "machine": f"nproc={os.cpu_count()}, {cpu_model}, load average at start "
+                       + " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "memory test": "skipped" if args.no_memory else
                            f"{args.keys} keys, SET key:%012d v%07d (16-byte keys, 8-byte values) "
                            f"via redis-cli --pipe, " + ("on freshly restarted servers" if args.fresh_memory
@@ -635,17 +696,29 @@ def main(argv=None) -> int:
 
         if not args.no_throughput:
             order_flip = 0
+            if args.wait_idle:
+                settings["idle gate"] = (f"each run waited for >= {args.wait_idle:.0f}% idle CPU "
+                                         f"(max {args.wait_idle_max:.0f}s)")
             for pipeline in args.pipeline_list:
                 n = args.requests if pipeline <= 1 else args.requests_pipelined
                 for label, test, cmd in jobs:
                     runs: dict[str, dict[str, list[dict]]] = {}  # csv test name -> server -> runs
+                    errors: dict[str, str] = {}  # server -> first failure of this test
                     for rep in range(args.repeat):
                         order = SERVERS if order_flip % 2 == 0 else SERVERS[::-1]
                         order_flip += 1
                         for name in order:
                             servers[name].check_alive()
+                            wait_idle(args, idle_stats)
                             t0 = time.monotonic()
-                            rows = run_benchmark(args, servers[name].port, n, pipeline, test, cmd)
+                            try:
+                                rows = run_benchmark(args, servers[name].port, n, pipeline, test, cmd)
+                            except BenchError as e:
+                                servers[name].check_alive()  # a crash ends the run
+                                errors.setdefault(name, str(e).splitlines()[0])
+                                log(f"[bench] -P {pipeline} {label:<14} {name:<5} run {rep + 1}/{args.repeat}: "
+                                    f"FAILED (recorded, continuing)\n{e}")
+                                continue
                             servers[name].check_alive()
                             for row in rows:
                                 key = label if cmd else row["test"]
@@ -654,9 +727,12 @@ def main(argv=None) -> int:
                                 + ", ".join(f"{r['test']} {r['rps']:,.0f} ops/s p50 {r['p50_latency_ms']}"
                                             for r in rows)
                                 + f"  ({time.monotonic() - t0:.1f}s)")
+                    if errors and not runs:
+                        runs[label] = {}
                     for key, per in runs.items():
                         entry = {"test": key, "pipeline": pipeline, "requests": n,
-                                 "command": cmd, "runs": per}
+                                 "command": cmd, "runs": per,
+                                 "errors": {k: v for k, v in errors.items() if not per.get(k)}}
                         for name in SERVERS:
                             entry[name] = pick(per[name], args.pick) if per.get(name) else None
                         e, r = entry["ember"], entry["redis"]
@@ -686,15 +762,24 @@ def main(argv=None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    if settings and args.wait_idle and "idle gate" in settings:
+        settings["idle gate"] += (f": {idle_stats.get('ok', 0)} runs started idle, "
+                                  f"{idle_stats.get('gave_up', 0)} gave up waiting")
+    if settings:
+        settings["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if settings and (throughput or memory):
         print()
         print(render(settings, throughput, memory))
     if args.json and settings:
         doc = {"settings": settings, "args": {k: v for k, v in vars(args).items()},
-               "ember_bin": ember_bin, "throughput": throughput, "memory": memory,
+               "ember_bin": ember_src, "throughput": throughput, "memory": memory,
                "complete": interrupted is None, "error": interrupted}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, indent=2, default=str) + "\n")
         log(f"[json] wrote {args.json}")
+    if not interrupted and any(t.get("errors") for t in throughput):
+        log("some benchmark runs failed (see the error lines under the table)")
+        return 1
     if interrupted:
         log(interrupted)
         return 130 if interrupted.startswith("interrupted") else 1
