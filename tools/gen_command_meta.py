@@ -67,12 +67,16 @@ def main():
             bs = pairs(b["spec"])
             if b["type"] == "index":
                 begin = "BeginSearch::Index(%d)" % bs["index"]
+            elif b["type"] == "unknown":
+                begin = "BeginSearch::Unknown"
             else:
                 begin = "BeginSearch::Keyword { keyword: %s, startfrom: %d }" % (rs(bs["keyword"]), bs["startfrom"])
             k = pairs(d["find_keys"])
             ks = pairs(k["spec"])
             if k["type"] == "range":
                 find = "FindKeys::Range { lastkey: %d, keystep: %d, limit: %d }" % (ks["lastkey"], ks["keystep"], ks["limit"])
+            elif k["type"] == "unknown":
+                find = "FindKeys::Unknown"
             else:
                 find = "FindKeys::Keynum { keynumidx: %d, firstkey: %d, keystep: %d }" % (ks["keynumidx"], ks["firstkey"], ks["keystep"])
             spec_src.append(
@@ -93,12 +97,15 @@ def main():
 /// Where the first key is found.
 pub enum BeginSearch {
     Index(i64),
+    /// Found by the command's own argument parsing (SORT).
+    Unknown,
     Keyword { keyword: &'static str, startfrom: i64 },
 }
 
 /// How the keys after the first are found.
 pub enum FindKeys {
     Range { lastkey: i64, keystep: i64, limit: i64 },
+    Unknown,
     Keynum { keynumidx: i64, firstkey: i64, keystep: i64 },
 }
 

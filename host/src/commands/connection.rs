@@ -84,6 +84,7 @@ fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.client.set_multi(false);
+    super::pubsub::drain_own_messages(ctx);
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     super::tx::unwatch_all(ctx.srv, ctx.client);
     ctx.client.select(0);

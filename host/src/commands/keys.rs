@@ -144,9 +144,10 @@ fn touch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn type_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
+    // A read lookup like Redis's (counts a miss, raises `keymiss`).
     let name = ctx
         .ks
-        .get(db, argv[1])
+        .read(db, argv[1])
         .map(|e| e.value.type_name())
         .unwrap_or("none");
     ctx.out.simple(name);
@@ -243,7 +244,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     ctx.ks.set(dst_db, dst, value, expire);
     ctx.ks.touch(dst_db, dst);
-    notify::notify(ctx.srv, notify::GENERIC, "copy_to", dst, dst_db);
+    ctx.notify_db(notify::GENERIC, "copy_to", dst, dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -268,8 +269,8 @@ fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.ks.set(dst_db, key, entry.value, expire);
     ctx.ks.touch(src_db, key);
     ctx.ks.touch(dst_db, key);
-    notify::notify(ctx.srv, notify::GENERIC, "move_from", key, src_db);
-    notify::notify(ctx.srv, notify::GENERIC, "move_to", key, dst_db);
+    ctx.notify_db(notify::GENERIC, "move_from", key, src_db);
+    ctx.notify_db(notify::GENERIC, "move_to", key, dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -501,7 +502,8 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, absolute: bool) -> CmdResult
                 if ms {
                     t
                 } else {
-                    (t + 500) / 1000
+                    // Wide arithmetic: a deadline near i64::MAX must not overflow.
+                    ((t as i128 + 500) / 1000) as i64
                 }
             }
         },

@@ -10,6 +10,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod lists_blocking;
 pub mod meta;
 pub mod notify;
 pub mod pubsub;
@@ -21,6 +22,7 @@ pub mod strings;
 pub mod table;
 pub mod tx;
 pub mod zsets;
+pub mod zsets_blocking;
 
 use crate::server::client::Client;
 use crate::server::reply::Out;
@@ -99,6 +101,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         hll::COMMANDS,
         keys::COMMANDS,
         lists::COMMANDS,
+        lists_blocking::COMMANDS,
         pubsub::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
@@ -107,6 +110,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         strings::COMMANDS,
         tx::COMMANDS,
         zsets::COMMANDS,
+        zsets_blocking::COMMANDS,
     ]
 }
 
@@ -252,6 +256,9 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         blocking::register(&mut ks, client, argv);
     }
     ks.serve_blocked();
+    for (class, event, db, key) in std::mem::take(&mut ks.events) {
+        notify::notify(srv, class, event, &key, db);
+    }
     if !ks.expired.is_empty() {
         notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
     }

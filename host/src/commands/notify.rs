@@ -19,7 +19,20 @@ impl Ctx<'_, '_> {
     #[inline]
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
         let db = self.db();
+        self.notify_db(class, event, key, db);
+    }
+
+    /// Like [`Ctx::notify`] for a key of another database (MOVE, COPY DB).
+    pub fn notify_db(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
+        // Events the store raised during this command (`new`, `keymiss`)
+        // happened first.
+        for (class, event, db, key) in std::mem::take(&mut self.ks.events) {
+            notify(self.srv, class, event, &key, db);
+        }
         notify(self.srv, class, event, key, db);
+        if self.client.sub.is_some() {
+            super::pubsub::drain_own_messages(self);
+        }
     }
 }
 
@@ -64,4 +77,9 @@ pub fn refresh_flags(srv: &Server) {
     srv.store
         .record_expired
         .store(want_expired, Ordering::Relaxed);
+    let channels = flags & (NOTIFY_KEYSPACE | NOTIFY_KEYEVENT) != 0;
+    let new = channels && flags & crate::config::NOTIFY_NEW != 0;
+    let miss = channels && flags & crate::config::NOTIFY_KEY_MISS != 0;
+    srv.store.record_new.store(new, Ordering::Relaxed);
+    srv.store.record_keymiss.store(miss, Ordering::Relaxed);
 }

@@ -4,7 +4,7 @@
 
 use super::keys::{container_help, reply_help};
 use super::table::{flags::*, CommandSpec, Group};
-use super::{CmdResult, Ctx};
+use super::{CmdError, CmdResult, Ctx};
 use crate::server::client::Client;
 use crate::server::pubsub::{Kind, Subscriber};
 use crate::server::Server;
@@ -161,6 +161,11 @@ fn subscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
         }
         confirmations.push((name.to_vec(), state.count(kind)));
     }
+    state.subscriber.client.set_counts(
+        state.channels.len(),
+        state.patterns.len(),
+        state.shard_channels.len(),
+    );
     let (what, _) = kind_names(kind);
     for (name, count) in confirmations {
         confirm(ctx, what, Some(&name), count);
@@ -171,32 +176,40 @@ fn subscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
 fn unsubscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult {
     let (_, what) = kind_names(kind);
     let srv = ctx.srv;
-    let Some(state) = ctx.client.sub.as_mut() else {
-        confirm(ctx, what, None, 0);
-        return Ok(());
-    };
-    let targets: Vec<Vec<u8>> = if names.is_empty() {
-        state.list(kind).clone()
-    } else {
-        names.iter().map(|n| n.to_vec()).collect()
-    };
-    let mut confirmations = Vec::with_capacity(targets.len());
-    for name in &targets {
-        if let Some(pos) = state.list(kind).iter().position(|c| c == name) {
-            state.list(kind).remove(pos);
-            srv.pubsub.unsubscribe(kind, name, &state.subscriber);
+    // Messages already queued for this client come before the confirmations.
+    drain_own_messages(ctx);
+    let mut confirmations = Vec::new();
+    let mut remaining = 0;
+    if let Some(state) = ctx.client.sub.as_mut() {
+        let targets: Vec<Vec<u8>> = if names.is_empty() {
+            state.list(kind).clone()
+        } else {
+            names.iter().map(|n| n.to_vec()).collect()
+        };
+        for name in &targets {
+            if let Some(pos) = state.list(kind).iter().position(|c| c == name) {
+                state.list(kind).remove(pos);
+                srv.pubsub.unsubscribe(kind, name, &state.subscriber);
+            }
+            confirmations.push((name.clone(), state.count(kind)));
         }
-        confirmations.push((name.clone(), state.count(kind)));
-    }
-    let empty = state.total() == 0;
-    if empty {
-        ctx.client.sub = None;
-        ctx.client
-            .shared
-            .set_flag(crate::server::client::FLAG_PUBSUB, false);
+        remaining = state.count(kind);
+        state.subscriber.client.set_counts(
+            state.channels.len(),
+            state.patterns.len(),
+            state.shard_channels.len(),
+        );
+        if state.total() == 0 {
+            ctx.client.sub = None;
+            ctx.client
+                .shared
+                .set_flag(crate::server::client::FLAG_PUBSUB, false);
+        }
+    } else {
+        confirmations.extend(names.iter().map(|n| (n.to_vec(), 0)));
     }
     if confirmations.is_empty() {
-        confirm(ctx, what, None, 0);
+        confirm(ctx, what, None, remaining);
     }
     for (name, count) in confirmations {
         confirm(ctx, what, Some(&name), count);
@@ -204,8 +217,23 @@ fn unsubscribe_generic(ctx: &mut Ctx, names: &[&[u8]], kind: Kind) -> CmdResult 
     Ok(())
 }
 
+/// Moves messages queued for the calling client into its output now, so a
+/// client that publishes to itself (or triggers a keyspace event it listens
+/// to) gets the message before the reply, as Redis delivers it.
+pub fn drain_own_messages(ctx: &mut Ctx) {
+    if let Some(sub) = ctx.client.sub.as_mut() {
+        let mut n = 0;
+        while let Ok(m) = sub.rx.try_recv() {
+            n += m.len();
+            ctx.out.raw(&m);
+        }
+        sub.subscriber.written(n);
+    }
+}
+
 /// Drops every subscription of a client (disconnect, RESET).
 pub fn unsubscribe_all(srv: &Server, client: &mut Client) {
+    client.shared.set_counts(0, 0, 0);
     client
         .shared
         .set_flag(crate::server::client::FLAG_PUBSUB, false);
@@ -239,6 +267,11 @@ fn punsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn ssubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if ctx.client.in_exec {
+        return Err(CmdError::err(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
+    }
     subscribe_generic(ctx, &argv[1..], Kind::Shard)
 }
 
@@ -249,6 +282,7 @@ fn sunsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn publish_generic(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) -> CmdResult {
     let limit = ctx.srv.config.read().client_output_buffer_limit.pubsub;
     let n = ctx.srv.pubsub.publish(argv[1], argv[2], shard, &limit);
+    drain_own_messages(ctx);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -263,11 +297,10 @@ fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn channels_generic(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) -> CmdResult {
     if argv.len() > 3 {
-        return Err(super::arity_error_named(if shard {
-            "pubsub|shardchannels"
-        } else {
-            "pubsub|channels"
-        }));
+        return Err(CmdError::owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(argv[1])
+        )));
     }
     let list = ctx.srv.pubsub.channels(shard, argv.get(2).copied());
     ctx.out.array(list.len());

@@ -641,6 +641,11 @@ fn write_key_spec(ctx: &mut Ctx, ks: &KeySpec) {
             ctx.out.bulk(b"index");
             ctx.out.int(i);
         }
+        BeginSearch::Unknown => {
+            ctx.out.bulk(b"unknown");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(0);
+        }
         BeginSearch::Keyword { keyword, startfrom } => {
             ctx.out.bulk(b"keyword");
             ctx.out.bulk(b"spec");
@@ -669,6 +674,11 @@ fn write_key_spec(ctx: &mut Ctx, ks: &KeySpec) {
             ctx.out.int(keystep);
             ctx.out.bulk(b"limit");
             ctx.out.int(limit);
+        }
+        FindKeys::Unknown => {
+            ctx.out.bulk(b"unknown");
+            ctx.out.bulk(b"spec");
+            ctx.out.map(0);
         }
         FindKeys::Keynum {
             keynumidx,

@@ -38,6 +38,9 @@ pub mod flags {
     pub const NO_MANDATORY_KEYS: u32 = 1 << 14;
     pub const NO_MULTI: u32 = 1 << 15;
     pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Keys found by parsing the arguments (SORT's BY/GET/STORE); set
+    /// implicitly for commands with a key finder.
+    pub const MOVABLEKEYS: u32 = 1 << 17;
     /// Ember-internal, not shown by COMMAND: holds every shard of the client's db.
     pub const WHOLE_DB: u32 = 1 << 24;
     /// Ember-internal: holds every shard of every db.
@@ -303,13 +306,22 @@ impl CommandSpec {
         cats
     }
 
-    /// Flag names as COMMAND shows them.
+    /// Flag names as COMMAND shows them. Commands whose keys depend on their
+    /// arguments (a key finder) also show `movablekeys`, in Redis's position.
     pub fn flag_names(&self) -> Vec<&'static str> {
-        flags::NAMES
+        let mut names: Vec<&'static str> = flags::NAMES
             .iter()
             .filter(|(f, _)| self.flags & f != 0)
             .map(|(_, n)| *n)
-            .collect()
+            .collect();
+        if self.key_finder.is_some() || self.has(flags::MOVABLEKEYS) {
+            let at = names
+                .iter()
+                .position(|n| *n == "allow_busy")
+                .unwrap_or(names.len());
+            names.insert(at, "movablekeys");
+        }
+        names
     }
 }
 

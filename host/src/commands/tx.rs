@@ -123,6 +123,9 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.client.in_exec = false;
     // Pushes inside the transaction wake blocked clients only now, after EXEC.
     ks.serve_blocked();
+    for (class, event, db, key) in std::mem::take(&mut ks.events) {
+        super::notify::notify(srv, class, event, &key, db);
+    }
     Ok(())
 }
 

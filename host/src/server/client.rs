@@ -124,6 +124,8 @@ pub struct ClientShared {
     pub qbuf: AtomicUsize,
     pub flags: AtomicU32,
     pub killed: AtomicBool,
+    /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
+    pub subs: [AtomicUsize; 3],
     /// Aborts the connection task (CLIENT KILL); set right after it is spawned.
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -140,6 +142,13 @@ impl ClientShared {
     pub fn set_last_command(&self, id: u32, now_ms: i64) {
         self.last_active_ms.store(now_ms as u64, Ordering::Relaxed);
         self.last_cmd.store(id, Ordering::Relaxed);
+    }
+
+    /// Records the client's subscription counts (channels, patterns, shard channels).
+    pub fn set_counts(&self, channels: usize, patterns: usize, shard: usize) {
+        self.subs[0].store(channels, Ordering::Relaxed);
+        self.subs[1].store(patterns, Ordering::Relaxed);
+        self.subs[2].store(shard, Ordering::Relaxed);
     }
 
     /// Closes the connection (CLIENT KILL): the task is aborted at its next
@@ -165,7 +174,7 @@ impl ClientShared {
         let multi = flags & FLAG_MULTI != 0;
         let qbuf = self.qbuf.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -175,6 +184,9 @@ impl ClientShared {
             idle,
             client_flags(flags),
             self.db.load(Ordering::Relaxed),
+            self.subs[0].load(Ordering::Relaxed),
+            self.subs[1].load(Ordering::Relaxed),
+            self.subs[2].load(Ordering::Relaxed),
             if multi { 0 } else { -1 },
             qbuf,
             16384usize.saturating_sub(qbuf),
@@ -227,6 +239,7 @@ impl ClientRegistry {
             qbuf: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
+            subs: Default::default(),
             abort: Mutex::new(None),
         });
         self.clients.lock().insert(id, shared.clone());

@@ -138,8 +138,16 @@ async fn serve_client(
         // message. Input is read even while output is pending, as Redis does:
         // a client that writes a whole pipeline before reading must not deadlock.
         let pending = written < out.buf.len();
-        let subscribed = client.sub.is_some();
+        let subscribed = client.sub.is_some() && out.buf.len() - written < MESSAGE_OUTPUT_MAX;
         tokio::select! {
+            // Queued pub/sub messages go out before the reply to anything read
+            // later (a PING after a PUBLISH must come back after its message).
+            biased;
+            msg = next_message(client), if subscribed => {
+                if let (Some(msg), Some(sub)) = (msg, client.sub.as_mut()) {
+                    queue_messages(sub, msg, out);
+                }
+            }
             r = stream.writable(), if pending => r?,
             r = stream.readable() => {
                 r?;
@@ -151,11 +159,6 @@ async fn serve_client(
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
-                }
-            }
-            msg = next_message(client), if subscribed => {
-                if let (Some(msg), Some(sub)) = (msg, client.sub.as_mut()) {
-                    queue_messages(sub, msg, out);
                 }
             }
         }
@@ -246,12 +249,16 @@ fn run_buffered(
     }
 }
 
+/// Most output a subscriber may have waiting before its messages stay queued.
+const MESSAGE_OUTPUT_MAX: usize = 64 * 1024;
+
 /// Moves a message and any others already queued into the output buffer.
 fn queue_messages(sub: &mut commands::pubsub::SubState, first: bytes::Bytes, out: &mut Out) {
     let mut n = first.len();
     out.raw(&first);
-    // Bounded batch, so one busy channel cannot starve the socket write.
-    while n < 256 * 1024 {
+    // Bounded, so messages a slow reader has not taken stay in its queue,
+    // where they count against client-output-buffer-limit pubsub.
+    while out.buf.len() < MESSAGE_OUTPUT_MAX {
         match sub.rx.try_recv() {
             Ok(m) => {
                 n += m.len();

@@ -233,7 +233,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && line[i].is_c_space() {
             i += 1;
         }
         if i >= n {
@@ -265,7 +265,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         c => c,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !line[i + 1].is_c_space() {
                         return None;
                     }
                     i += 1;
@@ -281,7 +281,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !line[i + 1].is_c_space() {
                         return None;
                     }
                     i += 1;
@@ -306,6 +306,17 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             i += 1;
         }
         args.push(cur);
+    }
+}
+
+/// C's isspace: Redis splits inline commands with it (\v and \f included).
+trait CSpace {
+    fn is_c_space(&self) -> bool;
+}
+
+impl CSpace for u8 {
+    fn is_c_space(&self) -> bool {
+        matches!(self, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
     }
 }
 

@@ -70,7 +70,7 @@ impl Subscriber {
                 start.elapsed().as_secs() >= limit.soft_limit_seconds
             }
         };
-        if over_hard || soft_expired {
+        if (over_hard || soft_expired) && !self.client.killed.load(Ordering::Relaxed) {
             crate::log::warning(&format!(
                 "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 self.client.id

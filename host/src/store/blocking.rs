@@ -20,6 +20,10 @@ pub enum Served {
     Reply(Vec<u8>),
     /// The key has nothing for this waiter (empty, wrong type): stop serving this key.
     NotReady,
+    /// The key cannot serve this waiter now, but may serve the ones behind
+    /// it (stream readers wait for different IDs; Redis serves every ready
+    /// one): keep this waiter in its place and go on with the next.
+    Skip,
     /// Serving needs a key this writer has not locked (BLMOVE to another
     /// shard): wake the waiter to run its command again by itself.
     Retry,

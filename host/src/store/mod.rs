@@ -144,6 +144,10 @@ pub struct Store {
     hasher: KeyHasher,
     /// Collect the names of expired keys (someone listens for `expired` events).
     pub record_expired: AtomicBool,
+    /// Raise `new` events on key creation (notify-keyspace-events `n`).
+    pub record_new: AtomicBool,
+    /// Raise `keymiss` events on read misses (notify-keyspace-events `m`).
+    pub record_keymiss: AtomicBool,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -194,6 +198,8 @@ impl Store {
             dbs,
             hasher,
             record_expired: AtomicBool::new(false),
+            record_new: AtomicBool::new(false),
+            record_keymiss: AtomicBool::new(false),
         }
     }
 
@@ -260,6 +266,7 @@ impl Store {
             now_ms,
             ready: Vec::new(),
             expired: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -287,6 +294,9 @@ pub struct Locked<'a> {
     ready: Vec<(usize, Vec<u8>)>,
     /// Keys this command found expired and deleted (only when `record_expired`).
     pub expired: Vec<(usize, Vec<u8>)>,
+    /// Keyspace events raised while serving blocked clients (class, event,
+    /// db, key), for the dispatcher to publish: the store knows no pub/sub.
+    pub events: Vec<(u32, &'static str, usize, Vec<u8>)>,
 }
 
 impl<'a> Locked<'a> {
@@ -305,6 +315,31 @@ impl<'a> Locked<'a> {
         };
         debug_assert!(idx.is_some(), "shard {id} not locked");
         idx.map(|i| &mut *self.guards[i].1)
+    }
+
+    /// Takes the lock of `key`'s shard too if it is free right now. Never
+    /// waits: locks are only ever waited for in ascending order, and this
+    /// one may be out of order, so waiting could deadlock. True when held.
+    pub fn try_lock_key(&mut self, db: usize, key: &[u8]) -> bool {
+        if db >= self.store.dbs.len() {
+            return false;
+        }
+        let shard = Store::shard_of(self.store.hash(key));
+        if self.holds(db, shard) {
+            return true;
+        }
+        let Some(guard) = self.store.dbs[db].shards[shard].try_lock() else {
+            return false;
+        };
+        let id = slot_id(db, shard);
+        let at = self.guards.partition_point(|(i, _)| *i < id);
+        self.guards.insert(at, (id, guard));
+        true
+    }
+
+    /// Queues a keyspace event for the dispatcher (see `events`).
+    pub fn event(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        self.events.push((class, event, db, key.to_vec()));
     }
 
     /// Whether this view holds the lock of `key`'s shard in `db`.
@@ -369,6 +404,9 @@ impl<'a> Locked<'a> {
     /// A key for reading; counts a keyspace hit or miss like Redis's lookupKeyRead.
     pub fn read(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let (hash, pos) = self.locate(db, key, true);
+        if pos.is_none() && self.store.record_keymiss.load(Ordering::Relaxed) {
+            self.event(crate::config::NOTIFY_KEY_MISS, "keymiss", db, key);
+        }
         let shard = self.shard_mut(db, hash)?;
         match pos {
             Some(pos) => {
@@ -396,6 +434,7 @@ impl<'a> Locked<'a> {
     /// removes any; use [`Locked::set_keep_ttl`] to keep the old one.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) {
         let (hash, pos) = self.locate(db, key, true);
+        let created = pos.is_none();
         let lru = (self.now_ms / 1000) as u32;
         let Some(shard) = self.shard_mut(db, hash) else {
             return;
@@ -419,6 +458,15 @@ impl<'a> Locked<'a> {
         if at != 0 || shard.table.at(pos).expire_at != 0 {
             shard.set_expire_at(pos, hash, at);
         }
+        if created {
+            self.note_created(db, key);
+        }
+    }
+
+    fn note_created(&mut self, db: usize, key: &[u8]) {
+        if self.store.record_new.load(Ordering::Relaxed) {
+            self.event(crate::config::NOTIFY_NEW, "new", db, key);
+        }
     }
 
     /// Stores `value`, keeping the key's TTL if it has one (SET KEEPTTL, APPEND ...).
@@ -440,6 +488,7 @@ impl<'a> Locked<'a> {
                         lru,
                     },
                 );
+                self.note_created(db, key);
             }
         }
     }
@@ -515,6 +564,8 @@ impl<'a> Locked<'a> {
         while !self.ready.is_empty() {
             let (db, key) = self.ready.remove(0);
             let hash = self.store.hash(&key);
+            // Waiters passed over with Served::Skip, put back in front in order.
+            let mut skipped: Vec<Arc<blocking::Waiter>> = Vec::new();
             while let Some(shard) = self.shard_mut(db, hash) {
                 let Some(queue) = shard.blocked.get_mut(key.as_slice()) else {
                     break;
@@ -532,6 +583,11 @@ impl<'a> Locked<'a> {
                 let wake = match waiter.op.serve(self, db, &key) {
                     blocking::Served::Reply(bytes) => blocking::Wakeup::Reply(bytes),
                     blocking::Served::Retry => blocking::Wakeup::Retry,
+                    blocking::Served::Skip => {
+                        drop(slot);
+                        skipped.push(waiter.clone());
+                        continue;
+                    }
                     blocking::Served::NotReady => {
                         drop(slot);
                         if let Some(shard) = self.shard_mut(db, hash) {
@@ -546,6 +602,14 @@ impl<'a> Locked<'a> {
                 };
                 if let Some(tx) = slot.take() {
                     let _ = tx.send(wake);
+                }
+            }
+            if !skipped.is_empty() {
+                if let Some(shard) = self.shard_mut(db, hash) {
+                    let queue = shard.blocked.entry(key.as_slice().into()).or_default();
+                    for w in skipped.into_iter().rev() {
+                        queue.push_front(w);
+                    }
                 }
             }
         }

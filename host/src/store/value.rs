@@ -73,7 +73,9 @@ pub enum Value {
     Str(SmallBytes),
     Int(i64),
     Raw(Box<Vec<u8>>),
-    Hash(Box<HashValue>),
+    /// Not boxed: a `HashValue` is 16 bytes (a tag and a thin pointer), so a
+    /// small hash costs one allocation, not two (see store/hash.rs).
+    Hash(HashValue),
     List(Box<ListValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),

@@ -277,10 +277,12 @@ pub fn sparse_to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
     let mut p = HDR_SIZE;
     while p < s.len() {
         let op = decode_op(s, p);
+        // An opcode running past the last register is corruption (Redis's
+        // fix for CVE-2025-32023 checks every opcode, not only VAL).
+        if idx + op.span() > REGISTERS {
+            return Err(Corrupt);
+        }
         if let Op::Val(v, n) = op {
-            if idx + n > REGISTERS {
-                break;
-            }
             for r in idx..idx + n {
                 dense_set_register(regs, r, v);
             }
@@ -447,10 +449,10 @@ pub fn merge_into(max: &mut [u8; REGISTERS], s: &[u8]) -> Result<(), Corrupt> {
     let mut p = HDR_SIZE;
     while p < s.len() {
         let op = decode_op(s, p);
+        if i + op.span() > REGISTERS {
+            return Err(Corrupt);
+        }
         if let Op::Val(v, n) = op {
-            if i + n > REGISTERS {
-                break;
-            }
             for m in &mut max[i..i + n] {
                 if v > *m {
                     *m = v;
@@ -477,11 +479,14 @@ pub fn count(s: &[u8]) -> Result<u64, Corrupt> {
         let mut p = HDR_SIZE;
         while p < s.len() {
             let op = decode_op(s, p);
+            if idx + op.span() > REGISTERS {
+                return Err(Corrupt);
+            }
             let slot = match op {
                 Op::Val(v, _) => v as usize,
                 _ => 0,
             };
-            histo[slot] = histo[slot].wrapping_add(op.span() as u32);
+            histo[slot] += op.span() as u32;
             idx += op.span();
             p += op.width();
         }

@@ -1,0 +1,236 @@
+//! Blocking list commands: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP. Each
+//! tries its non-blocking core (lists.rs) first; with nothing to pop it parks
+//! the client (commands/blocking.rs), and a later push serves it through the
+//! `WaitOp`s below, oldest waiter first.
+
+use super::blocking::parse_timeout;
+use super::lists::{blmpop_keys, move_between, parse_mpop, parse_side, pop_from, PopReply};
+use super::table::{flags::*, CommandSpec, Group};
+use super::{notify, CmdResult, Ctx};
+use crate::server::reply::Out;
+use crate::store::blocking::{Served, WaitOp};
+use crate::store::list::ListValue;
+use crate::store::{Locked, Value};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("blpop", -3, Group::List, blpop).flags(WRITE | NOSCRIPT | BLOCKING).keys(1, -2, 1)
+        .doc("2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.")
+        .syntax("key [key ...] timeout"),
+    CommandSpec::new("brpop", -3, Group::List, brpop).flags(WRITE | NOSCRIPT | BLOCKING).keys(1, -2, 1)
+        .doc("2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.")
+        .syntax("key [key ...] timeout"),
+    CommandSpec::new("blmove", 6, Group::List, blmove).flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING).keys(1, 2, 1)
+        .doc("6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "O(1)")
+        .syntax("source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout"),
+    CommandSpec::new("brpoplpush", 4, Group::List, brpoplpush).flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING).keys(1, 2, 1)
+        .doc("2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "O(1)")
+        .syntax("source destination timeout"),
+    CommandSpec::new("blmpop", -5, Group::List, blmpop).flags(WRITE | BLOCKING).key_finder(blmpop_keys)
+        .doc("7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.")
+        .syntax("timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]"),
+];
+
+/// BLPOP/BRPOP/BLMPOP waiting for a push: pops from the ready key.
+struct PopWait {
+    left: bool,
+    /// None: BLPOP's `[key, element]`; Some(n): BLMPOP's `[key, [elements]]`.
+    count: Option<usize>,
+    resp3: bool,
+}
+
+impl WaitOp for PopWait {
+    fn serve(&self, ks: &mut Locked<'_>, db: usize, key: &[u8]) -> Served {
+        let mut out = Out::new(self.resp3);
+        let Some(Value::List(l)) = ks.get(db, key).map(|e| &mut e.value) else {
+            return Served::NotReady;
+        };
+        if l.is_empty() {
+            return Served::NotReady;
+        }
+        out.array(2);
+        out.bulk(key);
+        match self.count {
+            None => {
+                l.pop_with(self.left, |b| out.bulk(b));
+            }
+            Some(n) => {
+                let n = n.min(l.len());
+                out.array(n);
+                for _ in 0..n {
+                    l.pop_with(self.left, |b| out.bulk(b));
+                }
+            }
+        }
+        let emptied = l.is_empty();
+        if emptied {
+            ks.remove(db, key);
+        }
+        ks.touch(db, key);
+        ks.event(
+            notify::LIST,
+            if self.left { "lpop" } else { "rpop" },
+            db,
+            key,
+        );
+        if emptied {
+            ks.event(notify::GENERIC, "del", db, key);
+        }
+        Served::Reply(out.buf)
+    }
+
+    fn timeout_reply(&self, resp3: bool) -> Vec<u8> {
+        let mut out = Out::new(resp3);
+        out.null_array();
+        out.buf
+    }
+}
+
+/// BLMOVE/BRPOPLPUSH waiting for a push to `src`.
+struct MoveWait {
+    dst: Vec<u8>,
+    from_left: bool,
+    to_left: bool,
+    resp3: bool,
+}
+
+impl WaitOp for MoveWait {
+    fn serve(&self, ks: &mut Locked<'_>, db: usize, src: &[u8]) -> Served {
+        if !ks.try_lock_key(db, &self.dst) {
+            // The pusher did not lock the destination: let the waiter redo the move.
+            return Served::Retry;
+        }
+        let dst_ok = match ks.get(db, &self.dst).map(|e| &e.value) {
+            None | Some(Value::List(_)) => true,
+            Some(_) => false,
+        };
+        if !dst_ok {
+            return Served::Retry; // Re-running answers WRONGTYPE, as Redis would.
+        }
+        let Some(Value::List(l)) = ks.get(db, src).map(|e| &mut e.value) else {
+            return Served::NotReady;
+        };
+        let Some(v) = l.pop(self.from_left) else {
+            return Served::NotReady;
+        };
+        let emptied = l.is_empty();
+        let push_event = if self.to_left { "lpush" } else { "rpush" };
+        let pop_event = if self.from_left { "lpop" } else { "rpop" };
+        if src == self.dst.as_slice() {
+            l.push(v.as_slice(), self.to_left);
+            ks.event(notify::LIST, push_event, db, src);
+            ks.event(notify::LIST, pop_event, db, src);
+        } else {
+            if emptied {
+                ks.remove(db, src);
+            }
+            match ks.get(db, &self.dst).map(|e| &mut e.value) {
+                Some(Value::List(d)) => d.push(v.as_slice(), self.to_left),
+                _ => {
+                    let mut d = ListValue::new();
+                    d.push(v.as_slice(), self.to_left);
+                    ks.set(db, &self.dst, Value::List(Box::new(d)), None);
+                }
+            }
+            ks.touch(db, &self.dst);
+            ks.event(notify::LIST, push_event, db, &self.dst);
+            ks.event(notify::LIST, pop_event, db, src);
+            if emptied {
+                ks.event(notify::GENERIC, "del", db, src);
+            }
+        }
+        ks.touch(db, src);
+        let mut out = Out::new(self.resp3);
+        out.bulk(v.as_slice());
+        Served::Reply(out.buf)
+    }
+
+    fn timeout_reply(&self, resp3: bool) -> Vec<u8> {
+        let mut out = Out::new(resp3);
+        out.null();
+        out.buf
+    }
+}
+
+fn bpop(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
+    let timeout = parse_timeout(argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    let db = ctx.db();
+    for key in keys {
+        if pop_from(ctx, db, key, left, PopReply::KeyElement)? {
+            return Ok(());
+        }
+    }
+    let op = PopWait {
+        left,
+        count: None,
+        resp3: ctx.out.resp3,
+    };
+    ctx.block(
+        keys.iter().map(|k| k.to_vec()).collect(),
+        timeout,
+        Box::new(op),
+    );
+    Ok(())
+}
+
+fn blpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bpop(ctx, argv, true)
+}
+
+fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bpop(ctx, argv, false)
+}
+
+fn bmove(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+    timeout_arg: &[u8],
+) -> CmdResult {
+    let timeout = parse_timeout(timeout_arg)?;
+    let db = ctx.db();
+    if move_between(ctx, db, src, dst, from_left, to_left)? {
+        return Ok(());
+    }
+    let op = MoveWait {
+        dst: dst.to_vec(),
+        from_left,
+        to_left,
+        resp3: ctx.out.resp3,
+    };
+    ctx.block(vec![src.to_vec()], timeout, Box::new(op));
+    Ok(())
+}
+
+fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let from_left = parse_side(argv[3])?;
+    let to_left = parse_side(argv[4])?;
+    bmove(ctx, argv[1], argv[2], from_left, to_left, argv[5])
+}
+
+fn brpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bmove(ctx, argv[1], argv[2], false, true, argv[3])
+}
+
+fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let timeout = parse_timeout(argv[1])?;
+    let args = parse_mpop(argv, 2)?;
+    let db = ctx.db();
+    let keys = &argv[args.keys.clone()];
+    if super::lists::mpop(ctx, db, keys, args.left, args.count)? {
+        return Ok(());
+    }
+    let op = PopWait {
+        left: args.left,
+        count: Some(args.count),
+        resp3: ctx.out.resp3,
+    };
+    ctx.block(
+        keys.iter().map(|k| k.to_vec()).collect(),
+        timeout,
+        Box::new(op),
+    );
+    Ok(())
+}
