@@ -522,24 +522,27 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// INCR/DECR/INCRBY/DECRBY: Redis's incrDecrCommand. The TTL is kept.
 fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     let db = ctx.db();
-    let current = match ctx.ks.get(db, key) {
-        None => 0,
-        Some(e) => match &e.value {
-            Value::Int(i) => *i,
-            v => {
-                let mut buf = itoa::Buffer::new();
-                let bytes = v.as_bytes(&mut buf).ok_or(CmdError::WrongType)?;
-                crate::util::num::parse_i64(bytes).ok_or(CmdError::NotInteger)?
-            }
-        },
+    let overflow = || CmdError::err("ERR increment or decrement would overflow");
+    // One lookup on the hot path: update in place, or create.
+    let new = match ctx.ks.get(db, key) {
+        Some(e) => {
+            let current = match &e.value {
+                Value::Int(i) => *i,
+                v => {
+                    let mut buf = itoa::Buffer::new();
+                    let bytes = v.as_bytes(&mut buf).ok_or(CmdError::WrongType)?;
+                    crate::util::num::parse_i64(bytes).ok_or(CmdError::NotInteger)?
+                }
+            };
+            let new = current.checked_add(by).ok_or_else(overflow)?;
+            e.value = Value::Int(new);
+            new
+        }
+        None => {
+            ctx.ks.set(db, key, Value::Int(by), None);
+            by
+        }
     };
-    let new = current
-        .checked_add(by)
-        .ok_or(CmdError::err("ERR increment or decrement would overflow"))?;
-    match ctx.ks.get(db, key) {
-        Some(e) => e.value = Value::Int(new),
-        None => ctx.ks.set(db, key, Value::Int(new), None),
-    }
     ctx.ks.touch(db, key);
     ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(new);
