@@ -303,7 +303,7 @@ fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
 fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let cursor = parse_cursor(argv[1])?;
+    let cursor = super::scan::parse_scan_cursor(argv[1])?;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<&[u8]> = None;
@@ -373,31 +373,6 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(k);
     }
     Ok(())
-}
-
-/// Redis parses SCAN cursors with strtoul: optional sign, decimal digits,
-/// "" is 0, a negative number wraps around, overflow is an error.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = CmdError::err("ERR invalid cursor");
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    if digits.is_empty() || !digits.iter().all(|b| b.is_ascii_digit()) {
-        return Err(invalid);
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as u64))
-            .ok_or(invalid.clone())?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {

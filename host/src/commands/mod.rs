@@ -14,6 +14,7 @@ pub mod lists_blocking;
 pub mod meta;
 pub mod notify;
 pub mod pubsub;
+pub mod scan;
 pub mod server;
 pub mod sets;
 pub mod sort;

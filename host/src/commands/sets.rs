@@ -2,10 +2,8 @@
 //! SMOVE, the set algebra (SINTER/SUNION/SDIFF, their *STORE forms and
 //! SINTERCARD) and SSCAN. The data structure lives in store/set.rs.
 
-use super::hashes::{
-    distinct_random_positions, parse_scan_cursor, parse_scan_opts, reply_empty_scan,
-    MAX_RANDOM_REPLY,
-};
+use super::hashes::{distinct_random_positions, MAX_RANDOM_REPLY};
+use super::scan::{parse_scan_cursor, parse_scan_opts, reply_empty_scan};
 use super::table::{flags::*, CommandSpec, Group};
 use super::{arg_i64, eq_ic, notify, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;

@@ -16,7 +16,6 @@ use super::{arg_i64, eq_ic, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::zset::{AddFlags, AddOutcome, Probe, ZSetValue};
 use crate::store::{Locked, SmallBytes, Value};
-use crate::util::glob::glob_match;
 use crate::util::num::{parse_f64, strtod};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -1493,61 +1492,17 @@ fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 // ZSCAN
 // ---------------------------------------------------------------------------------------------
 
-/// Redis parses SCAN cursors with strtoul: optional sign, decimal digits,
-/// "" is 0, a negative number wraps around, overflow is an error.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("ERR invalid cursor");
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((d - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let cursor = parse_cursor(argv[2])?;
+    let cursor = super::scan::parse_scan_cursor(argv[2])?;
     let db = ctx.db();
     let Some(z) = lookup_read(ctx.ks, db, argv[1])? else {
-        ctx.out.array(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array(0);
+        super::scan::reply_empty_scan(ctx);
         return Ok(());
     };
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut j = 3;
-    while j < argv.len() {
-        let more = argv.len() - j >= 2;
-        if eq_ic(argv[j], "count") && more {
-            let c = arg_i64(argv[j + 1])?;
-            if c < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(c).unwrap_or(usize::MAX);
-        } else if eq_ic(argv[j], "match") && more {
-            pattern = Some(argv[j + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 2;
-    }
+    let opts = super::scan::parse_scan_opts(argv, 3)?;
     let mut found: Vec<(Vec<u8>, f64)> = Vec::new();
-    let next = z.scan(cursor, count, |m, s| {
-        if pattern.is_none_or(|p| glob_match(p, m, false)) {
+    let next = z.scan(cursor, opts.count, |m, s| {
+        if opts.matches(m) {
             found.push((m.to_vec(), s));
         }
     });
