@@ -306,7 +306,6 @@ pub fn run(
         cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
         out.error(e.text());
     }
-    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Case-insensitive comparison of an argument with an option name.

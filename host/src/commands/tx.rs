@@ -117,6 +117,10 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         let usec = started.elapsed().as_micros() as u64;
         q.cmd
             .stats
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        q.cmd
+            .stats
             .usec
             .fetch_add(usec, std::sync::atomic::Ordering::Relaxed);
     }

@@ -213,6 +213,7 @@ fn run_buffered(
 ) {
     let mut protocol_error = None;
     let batch_started = std::time::Instant::now();
+    let mut processed = 0u64;
     loop {
         let limits = Limits {
             proto_max_bulk_len,
@@ -223,10 +224,12 @@ fn run_buffered(
                 let argv: SmallVec<[&[u8]; 8]> =
                     parser.ranges().iter().map(|&(a, b)| &inbuf[a..b]).collect();
                 run(srv, client, out, &argv, commands::unix_ms());
+                processed += 1;
             }
             Ok(Some(Request::Inline(args))) => {
                 let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
                 run(srv, client, out, &argv, commands::unix_ms());
+                processed += 1;
             }
             Ok(Some(Request::Empty)) => {}
             Ok(None) => break,
@@ -240,6 +243,11 @@ fn run_buffered(
         }
     }
     account_batch(srv, client, batch_started);
+    if processed > 0 {
+        srv.stats
+            .commands_processed
+            .fetch_add(processed, Ordering::Relaxed);
+    }
     let consumed = parser.consumed();
     inbuf.advance(consumed);
     parser.shift(consumed);
@@ -294,7 +302,9 @@ async fn wait_blocked(
         Wakeup::Retry => {
             // Served by a writer that could not lock every key: run the command again.
             let argv: SmallVec<[&[u8]; 8]> = blocked.argv.iter().map(|a| a.as_slice()).collect();
+            srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
             run(srv, client, out, &argv, commands::unix_ms());
+            account_batch(srv, client, std::time::Instant::now());
         }
     }
     Ok(())
@@ -349,17 +359,36 @@ fn account_batch(srv: &Server, client: &mut Client, started: std::time::Instant)
     }
     let usec = started.elapsed().as_micros() as u64;
     let n = client.batch.len() as u64;
+    // One atomic update per run of equal commands, not per command: counters
+    // shared by all worker threads are the costly part (pipelines are mostly
+    // runs of one command).
+    let mut run: Option<(u32, u64, u64)> = None;
+    let flush = |run: Option<(u32, u64, u64)>| {
+        if let Some((id, calls, usec)) = run {
+            if let Some(cmd) = srv.commands.by_id(id) {
+                cmd.stats.calls.fetch_add(calls, Ordering::Relaxed);
+                cmd.stats.usec.fetch_add(usec, Ordering::Relaxed);
+            }
+        }
+    };
     for (i, id) in client.batch.drain(..).enumerate() {
         // Spread the remainder so the total is exact.
         let share = usec / n + u64::from((i as u64) < usec % n);
-        if let Some(cmd) = srv.commands.by_id(id) {
-            cmd.stats.usec.fetch_add(share, Ordering::Relaxed);
+        match &mut run {
+            Some((rid, calls, total)) if *rid == id => {
+                *calls += 1;
+                *total += share;
+            }
+            _ => {
+                flush(run.take());
+                run = Some((id, 1, share));
+            }
         }
     }
+    flush(run);
 }
 
 #[inline]
 fn run(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], now_ms: i64) {
-    srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
     commands::execute(srv, client, out, argv, now_ms);
 }
