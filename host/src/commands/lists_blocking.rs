@@ -4,13 +4,15 @@
 //! `WaitOp`s below, oldest waiter first.
 
 use super::blocking::parse_timeout;
-use super::lists::{blmpop_keys, move_between, parse_mpop, parse_side, pop_from, PopReply};
+use super::lists::{
+    blmpop_keys, move_between, move_core, parse_mpop, parse_side, pop_core, pop_event, pop_from,
+    push_event, PopReply,
+};
 use super::table::{flags::*, CommandSpec, Group};
 use super::{notify, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::blocking::{Served, WaitOp};
-use crate::store::list::ListValue;
-use crate::store::{Locked, Value};
+use crate::store::Locked;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("blpop", -3, Group::List, blpop).flags(WRITE | NOSCRIPT | BLOCKING).keys(1, -2, 1)
@@ -41,38 +43,16 @@ struct PopWait {
 impl WaitOp for PopWait {
     fn serve(&self, ks: &mut Locked<'_>, db: usize, key: &[u8]) -> Served {
         let mut out = Out::new(self.resp3);
-        let Some(Value::List(l)) = ks.get(db, key).map(|e| &mut e.value) else {
+        let reply = match self.count {
+            None => PopReply::KeyElement,
+            Some(n) => PopReply::KeyElements(n),
+        };
+        // A wrong type means nothing to pop for this waiter, like a missing key.
+        let Ok(Some(popped)) = pop_core(ks, &mut out, db, key, self.left, reply) else {
             return Served::NotReady;
         };
-        if l.is_empty() {
-            return Served::NotReady;
-        }
-        out.array(2);
-        out.bulk(key);
-        match self.count {
-            None => {
-                l.pop_with(self.left, |b| out.bulk(b));
-            }
-            Some(n) => {
-                let n = n.min(l.len());
-                out.array(n);
-                for _ in 0..n {
-                    l.pop_with(self.left, |b| out.bulk(b));
-                }
-            }
-        }
-        let emptied = l.is_empty();
-        if emptied {
-            ks.remove(db, key);
-        }
-        ks.touch(db, key);
-        ks.event(
-            notify::LIST,
-            if self.left { "lpop" } else { "rpop" },
-            db,
-            key,
-        );
-        if emptied {
+        ks.event(notify::LIST, pop_event(self.left), db, key);
+        if popped.deleted {
             ks.event(notify::GENERIC, "del", db, key);
         }
         Served::Reply(out.buf)
@@ -99,49 +79,28 @@ impl WaitOp for MoveWait {
             // The pusher did not lock the destination: let the waiter redo the move.
             return Served::Retry;
         }
-        let dst_ok = match ks.get(db, &self.dst).map(|e| &e.value) {
-            None | Some(Value::List(_)) => true,
-            Some(_) => false,
-        };
-        if !dst_ok {
-            return Served::Retry; // Re-running answers WRONGTYPE, as Redis would.
-        }
-        let Some(Value::List(l)) = ks.get(db, src).map(|e| &mut e.value) else {
-            return Served::NotReady;
-        };
-        let Some(v) = l.pop(self.from_left) else {
-            return Served::NotReady;
-        };
-        let emptied = l.is_empty();
-        let push_event = if self.to_left { "lpush" } else { "rpush" };
-        let pop_event = if self.from_left { "lpop" } else { "rpop" };
-        if src == self.dst.as_slice() {
-            l.push(v.as_slice(), self.to_left);
-            ks.event(notify::LIST, push_event, db, src);
-            ks.event(notify::LIST, pop_event, db, src);
-        } else {
-            if emptied {
-                ks.remove(db, src);
-            }
-            match ks.get(db, &self.dst).map(|e| &mut e.value) {
-                Some(Value::List(d)) => d.push(v.as_slice(), self.to_left),
-                _ => {
-                    let mut d = ListValue::new();
-                    d.push(v.as_slice(), self.to_left);
-                    ks.set(db, &self.dst, Value::List(Box::new(d)), None);
-                }
-            }
-            ks.touch(db, &self.dst);
-            ks.event(notify::LIST, push_event, db, &self.dst);
-            ks.event(notify::LIST, pop_event, db, src);
-            if emptied {
-                ks.event(notify::GENERIC, "del", db, src);
-            }
-        }
-        ks.touch(db, src);
         let mut out = Out::new(self.resp3);
-        out.bulk(v.as_slice());
-        Served::Reply(out.buf)
+        match move_core(
+            ks,
+            &mut out,
+            db,
+            src,
+            &self.dst,
+            self.from_left,
+            self.to_left,
+        ) {
+            Ok(Some(moved)) => {
+                ks.event(notify::LIST, push_event(self.to_left), db, &self.dst);
+                ks.event(notify::LIST, pop_event(self.from_left), db, src);
+                if moved.src_deleted {
+                    ks.event(notify::GENERIC, "del", db, src);
+                }
+                Served::Reply(out.buf)
+            }
+            Ok(None) => Served::NotReady,
+            // The destination holds another type: re-running answers WRONGTYPE, as Redis would.
+            Err(_) => Served::Retry,
+        }
     }
 
     fn timeout_reply(&self, resp3: bool) -> Vec<u8> {

@@ -155,26 +155,6 @@ fn lookup_write<'k>(
     }
 }
 
-/// A score reply: RESP3 double or RESP2 bulk string, formatted as Redis's
-/// d2string. Integral scores (the common case in leaderboards) are formatted
-/// on the stack.
-#[inline]
-fn put_double(out: &mut Out, v: f64) {
-    if v != 0.0 && v > -4503599627370495.0 && v < 4503599627370496.0 && v == (v as i64) as f64 {
-        let mut b = itoa::Buffer::new();
-        let s = b.format(v as i64).as_bytes();
-        if out.resp3 {
-            out.buf.push(b',');
-            out.buf.extend_from_slice(s);
-            out.buf.extend_from_slice(b"\r\n");
-        } else {
-            out.bulk(s);
-        }
-    } else {
-        out.double(v);
-    }
-}
-
 /// Replies `n` elements: members alone, or with scores (flat in RESP2,
 /// [member, score] pairs in RESP3, as Redis's zrange result handler does).
 fn reply_elements<'a>(
@@ -194,7 +174,7 @@ fn reply_elements<'a>(
         }
         out.bulk(m);
         if withscores {
-            put_double(out, s);
+            out.double(s);
         }
     }
 }
@@ -473,7 +453,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_cmd: bool) -> CmdResult {
     }
     if f.incr {
         if totals.processed > 0 {
-            put_double(ctx.out, totals.score);
+            ctx.out.double(totals.score);
         } else {
             ctx.out.null();
         }
@@ -494,7 +474,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_cmd: bool) -> CmdResult {
 fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     match lookup_read(ctx.ks, db, argv[1])?.and_then(|z| z.score(argv[2])) {
-        Some(s) => put_double(ctx.out, s),
+        Some(s) => ctx.out.double(s),
         None => ctx.out.null(),
     }
     Ok(())
@@ -506,7 +486,7 @@ fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.out.array(argv.len() - 2);
     for m in &argv[2..] {
         match z.as_ref().and_then(|z| z.score(m)) {
-            Some(s) => put_double(ctx.out, s),
+            Some(s) => ctx.out.double(s),
             None => ctx.out.null(),
         }
     }
@@ -887,7 +867,7 @@ pub fn pop_into(
             out.array(2);
         }
         out.bulk(m.as_slice());
-        put_double(out, s);
+        out.double(s);
     }
     n
 }
@@ -1435,7 +1415,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         out.bulk(m);
         if withscores {
-            put_double(out, s);
+            out.double(s);
         }
     };
     // Repeats allowed (negative count), or a single element.

@@ -4,7 +4,7 @@
 
 use super::blocking::parse_timeout;
 use super::table::{flags::*, CommandSpec, Group};
-use super::zsets::{bzmpop_keys, parse_mpop, pop_min_max, PopStyle};
+use super::zsets::{bzmpop_keys, parse_mpop, pop_into, pop_min_max, PopStyle};
 use super::{notify, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::blocking::{Served, WaitOp};
@@ -39,29 +39,12 @@ impl WaitOp for ZPopWait {
             return Served::NotReady;
         }
         let mut out = Out::new(self.resp3);
-        match self.count {
-            None => {
-                out.array(3);
-                out.bulk(key);
-                if let Some((m, s)) = z.pop(self.max) {
-                    out.bulk(m.as_slice());
-                    out.double(s);
-                }
-            }
-            Some(n) => {
-                let n = n.min(z.len());
-                out.array(2);
-                out.bulk(key);
-                out.array(n);
-                for _ in 0..n {
-                    if let Some((m, s)) = z.pop(self.max) {
-                        out.array(2);
-                        out.bulk(m.as_slice());
-                        out.double(s);
-                    }
-                }
-            }
-        }
+        let style = if self.count.is_some() {
+            PopStyle::KeyNested
+        } else {
+            PopStyle::KeyFlat
+        };
+        pop_into(z, &mut out, key, self.max, self.count, style);
         let emptied = z.is_empty();
         if emptied {
             ks.remove(db, key);

@@ -108,13 +108,26 @@ impl Out {
 
     /// A double (RESP3 `,`, a bulk string in RESP2), formatted like Redis.
     pub fn double(&mut self, v: f64) {
-        let s = fmt_double(v);
+        // Whole numbers (most scores) print through itoa on the stack, as
+        // fmt_double would print them, without its String.
+        let mut ibuf = itoa::Buffer::new();
+        let text;
+        let s: &[u8] = if v != 0.0
+            && v > -4503599627370495.0
+            && v < 4503599627370496.0
+            && v == (v as i64) as f64
+        {
+            ibuf.format(v as i64).as_bytes()
+        } else {
+            text = fmt_double(v);
+            text.as_bytes()
+        };
         if self.resp3 {
             self.buf.push(b',');
-            self.buf.extend_from_slice(s.as_bytes());
+            self.buf.extend_from_slice(s);
             self.buf.extend_from_slice(b"\r\n");
         } else {
-            self.bulk(s.as_bytes());
+            self.bulk(s);
         }
     }
 
