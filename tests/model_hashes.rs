@@ -13,37 +13,13 @@
 mod common;
 
 use common::{
-    escape, integer_value, split_aggregate, string_value, Protocol, RespConn, ServerProcess,
+    escape, integer_value, split_aggregate, string_value, Protocol, RespConn, Rng, ServerProcess,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const MAX_ENTRIES: usize = 512;
 const MAX_VALUE: usize = 64;
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// Expected replies, encoded for the connection's protocol.
 struct Enc {

@@ -9,26 +9,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{escape, integer_value, RespConn, ServerProcess};
+use common::{escape, integer_value, RespConn, Rng, ServerProcess};
 use std::collections::HashSet;
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Sends every command, then reads every reply (one pipeline).
 fn pipeline(conn: &mut RespConn, cmds: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {

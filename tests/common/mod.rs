@@ -7,6 +7,7 @@
 //!   one command as a RESP array and reads exactly one complete reply, returned as its raw bytes.
 //!   Reply boundaries come from the `redis-protocol` crate's RESP2 or RESP3 decoder, whichever
 //!   the connection speaks (switch with [`RespConn::set_protocol`] around `HELLO 3`/`RESET`).
+//! - [`Rng`]: the model tests' seeded PRNG.
 //! - RESP helpers: [`encode_command`], [`frame_len`], [`split_aggregate`], [`integer_value`],
 //!   [`string_value`], [`escape`].
 //!
@@ -794,5 +795,36 @@ impl AsyncRespConn {
     pub async fn command<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<Vec<u8>> {
         self.send(args).await?;
         self.read_reply().await
+    }
+}
+
+/// xorshift64*: a deterministic, dependency-free PRNG for the model tests
+/// (fixed seeds, so a failure replays exactly).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform-ish in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// In lo..=hi.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
     }
 }
