@@ -515,31 +515,18 @@ pub fn parse_mpop(argv: &[&[u8]], numkeys_idx: usize) -> Result<MpopArgs, CmdErr
     })
 }
 
-/// Key positions of a `numkeys key [key ...]` command with numkeys at
-/// `argv[idx]`; none when numkeys is invalid (the command then fails before
-/// touching a key).
-fn numkeys_keys(argv: &[&[u8]], idx: usize) -> Vec<usize> {
-    match argv.get(idx).and_then(|a| parse_i64(a)) {
-        Some(n) if n >= 1 => {
-            let first = idx + 1;
-            let end = usize::try_from(n)
-                .ok()
-                .and_then(|n| first.checked_add(n))
-                .map_or(argv.len(), |e| e.min(argv.len()));
-            (first..end).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
 /// LMPOP's key finder: `LMPOP numkeys key [key ...] ...`.
 pub fn lmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
-    numkeys_keys(argv, 1)
+    let mut keys = Vec::new();
+    super::table::numkeys_keys(argv, 1, &mut keys);
+    keys
 }
 
 /// BLMPOP's key finder: `BLMPOP timeout numkeys key [key ...] ...`.
 pub fn blmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
-    numkeys_keys(argv, 2)
+    let mut keys = Vec::new();
+    super::table::numkeys_keys(argv, 2, &mut keys);
+    keys
 }
 
 fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

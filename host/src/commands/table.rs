@@ -20,6 +20,25 @@ pub type Handler = for<'a, 'b, 'c> fn(&'c mut Ctx<'a, 'b>, &[&[u8]]) -> CmdResul
 /// arguments (numkeys-style commands). Returns argument indexes.
 pub type KeyFinder = fn(&[&[u8]]) -> Vec<usize>;
 
+/// For key finders of `numkeys key [key ...]` commands: appends the
+/// positions of the keys counted by `argv[numkeys_idx]`, bounded by argv;
+/// none when numkeys is not a positive integer (the command then fails
+/// before touching a key).
+pub fn numkeys_keys(argv: &[&[u8]], numkeys_idx: usize, out: &mut Vec<usize>) {
+    let Some(n) = argv
+        .get(numkeys_idx)
+        .and_then(|a| crate::util::num::parse_i64(a))
+        .filter(|&n| n >= 1)
+    else {
+        return;
+    };
+    let first = numkeys_idx + 1;
+    let last = (first as u64)
+        .saturating_add(n as u64)
+        .min(argv.len() as u64) as usize;
+    out.extend(first..last);
+}
+
 pub mod flags {
     pub const WRITE: u32 = 1 << 0;
     pub const READONLY: u32 = 1 << 1;

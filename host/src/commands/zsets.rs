@@ -1002,48 +1002,31 @@ fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Argument indexes of the `numkeys` keys counted at `numkeys_idx` (none
-/// when numkeys is not a positive integer), bounded by argv.
-fn numkeys_indexes(argv: &[&[u8]], numkeys_idx: usize, out: &mut Vec<usize>) {
-    let Some(n) = argv
-        .get(numkeys_idx)
-        .and_then(|a| crate::util::num::parse_i64(a))
-        .filter(|&n| n >= 1)
-    else {
-        return;
-    };
-    let first = numkeys_idx + 1;
-    let last = (first as u64)
-        .saturating_add(n as u64)
-        .min(argv.len() as u64) as usize;
-    out.extend(first..last);
-}
-
 /// Key finder of ZMPOP: numkeys at 1.
 fn zmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
     let mut v = Vec::new();
-    numkeys_indexes(argv, 1, &mut v);
+    super::table::numkeys_keys(argv, 1, &mut v);
     v
 }
 
 /// Key finder of BZMPOP (timeout numkeys key ...): numkeys at 2.
 pub fn bzmpop_keys(argv: &[&[u8]]) -> Vec<usize> {
     let mut v = Vec::new();
-    numkeys_indexes(argv, 2, &mut v);
+    super::table::numkeys_keys(argv, 2, &mut v);
     v
 }
 
 /// Key finder of ZUNION/ZINTER/ZDIFF/ZINTERCARD: numkeys at 1.
 fn zsetop_keys(argv: &[&[u8]]) -> Vec<usize> {
     let mut v = Vec::new();
-    numkeys_indexes(argv, 1, &mut v);
+    super::table::numkeys_keys(argv, 1, &mut v);
     v
 }
 
 /// Key finder of the *STORE forms: the destination, then numkeys at 2.
 fn zsetop_store_keys(argv: &[&[u8]]) -> Vec<usize> {
     let mut v = vec![1];
-    numkeys_indexes(argv, 2, &mut v);
+    super::table::numkeys_keys(argv, 2, &mut v);
     v
 }
 
