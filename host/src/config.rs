@@ -260,6 +260,11 @@ pub struct Config {
     /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds: after
     /// this long a running script makes other clients get -BUSY.
     pub busy_reply_threshold: u64,
+    /// `wasm-time-limit` milliseconds: wall-clock limit of one wasm script,
+    /// function or module-command invocation (Ember).
+    pub wasm_time_limit: u64,
+    /// `wasm-memory-limit` bytes: linear-memory cap of one wasm instance (Ember).
+    pub wasm_memory_limit: u64,
     /// `requirepass` ("" = no password). Must be UTF-8 (Redis allows any
     /// bytes; we refuse rather than mangle a binary password).
     pub requirepass: String,
@@ -338,6 +343,8 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             client_output_buffer_limit: OutputBufferLimits::default(),
             busy_reply_threshold: 5000,
+            wasm_time_limit: crate::wasm::DEFAULT_TIME_LIMIT_MS,
+            wasm_memory_limit: crate::wasm::DEFAULT_MEMORY_LIMIT,
             requirepass: String::new(),
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::NoEviction.name().to_string(),
@@ -357,7 +364,7 @@ impl Default for Config {
             slowlog_max_len: 128,
             enable_protected_configs: ProtectedAction::No,
             enable_debug_command: ProtectedAction::No,
-            enable_module_command: ProtectedAction::No,
+            enable_module_command: ProtectedAction::Local,
             loadmodule: Vec::new(),
             config_file: String::new(),
             stored: Vec::new(),
@@ -571,6 +578,24 @@ static SPECS: &[Spec] = &[
         |c| c.requirepass.clone(),
         |c, a, _| {
             c.requirepass = utf8(one(a)?)?;
+            Ok(())
+        },
+    ),
+    field(
+        "wasm-time-limit",
+        0,
+        |c| c.wasm_time_limit.to_string(),
+        |c, a, _| {
+            c.wasm_time_limit = int(one(a)?, 1, LONG_MAX)? as u64;
+            Ok(())
+        },
+    ),
+    field(
+        "wasm-memory-limit",
+        0,
+        |c| c.wasm_memory_limit.to_string(),
+        |c, a, _| {
+            c.wasm_memory_limit = mem(one(a)?, 1 << 16, 4 << 30)? as u64;
             Ok(())
         },
     ),
@@ -2808,7 +2833,10 @@ jemalloc-bg-thread yes
         // Globs see aliases too.
         let mut busy = names(get(&c, &["*time-limit*", "busy*"]));
         busy.sort();
-        assert_eq!(busy, vec!["busy-reply-threshold", "lua-time-limit"]);
+        assert_eq!(
+            busy,
+            vec!["busy-reply-threshold", "lua-time-limit", "wasm-time-limit"]
+        );
         let all = get(&c, &["*"]);
         assert_eq!(
             all.len(),

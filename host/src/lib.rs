@@ -9,3 +9,4 @@ pub mod log;
 pub mod server;
 pub mod store;
 pub mod util;
+pub mod wasm;

@@ -8,25 +8,14 @@ pub enum BeginSearch {
     Index(i64),
     /// Found by the command's own argument parsing (SORT).
     Unknown,
-    Keyword {
-        keyword: &'static str,
-        startfrom: i64,
-    },
+    Keyword { keyword: &'static str, startfrom: i64 },
 }
 
 /// How the keys after the first are found.
 pub enum FindKeys {
-    Range {
-        lastkey: i64,
-        keystep: i64,
-        limit: i64,
-    },
+    Range { lastkey: i64, keystep: i64, limit: i64 },
     Unknown,
-    Keynum {
-        keynumidx: i64,
-        firstkey: i64,
-        keystep: i64,
-    },
+    Keynum { keynumidx: i64, firstkey: i64, keystep: i64 },
 }
 
 pub struct KeySpec {
@@ -126,6 +115,23 @@ pub fn lookup(full_name: &str) -> Option<Meta> {
         "spublish" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["not_key"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }] },
         "ssubscribe" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["not_key"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }] },
         "sunsubscribe" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["not_key"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }] },
+        "eval" => Meta { tips: &[], key_specs: &[KeySpec { notes: "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE", flags: &["RW", "access", "update"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }] },
+        "eval_ro" => Meta { tips: &[], key_specs: &[KeySpec { notes: "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS", flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }] },
+        "evalsha" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RW", "access", "update"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }] },
+        "evalsha_ro" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }] },
+        "fcall" => Meta { tips: &[], key_specs: &[KeySpec { notes: "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE", flags: &["RW", "access", "update"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }] },
+        "fcall_ro" => Meta { tips: &[], key_specs: &[KeySpec { notes: "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS", flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 } }] },
+        "function|delete" => Meta { tips: &["request_policy:all_shards", "response_policy:all_succeeded"], key_specs: &[] },
+        "function|flush" => Meta { tips: &["request_policy:all_shards", "response_policy:all_succeeded"], key_specs: &[] },
+        "function|kill" => Meta { tips: &["request_policy:all_shards", "response_policy:one_succeeded"], key_specs: &[] },
+        "function|list" => Meta { tips: &["nondeterministic_output_order"], key_specs: &[] },
+        "function|load" => Meta { tips: &["request_policy:all_shards", "response_policy:all_succeeded"], key_specs: &[] },
+        "function|restore" => Meta { tips: &["request_policy:all_shards", "response_policy:all_succeeded"], key_specs: &[] },
+        "function|stats" => Meta { tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"], key_specs: &[] },
+        "script|exists" => Meta { tips: &["request_policy:all_shards", "response_policy:agg_logical_and"], key_specs: &[] },
+        "script|flush" => Meta { tips: &["request_policy:all_nodes", "response_policy:all_succeeded"], key_specs: &[] },
+        "script|kill" => Meta { tips: &["request_policy:all_shards", "response_policy:one_succeeded"], key_specs: &[] },
+        "script|load" => Meta { tips: &["request_policy:all_nodes", "response_policy:all_succeeded"], key_specs: &[] },
         "command" => Meta { tips: &["nondeterministic_output_order"], key_specs: &[] },
         "command|docs" => Meta { tips: &["nondeterministic_output_order"], key_specs: &[] },
         "command|info" => Meta { tips: &["nondeterministic_output_order"], key_specs: &[] },
@@ -135,6 +141,7 @@ pub fn lookup(full_name: &str) -> Option<Meta> {
         "flushall" => Meta { tips: &["request_policy:all_shards", "response_policy:all_succeeded"], key_specs: &[] },
         "flushdb" => Meta { tips: &["request_policy:all_shards", "response_policy:all_succeeded"], key_specs: &[] },
         "info" => Meta { tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"], key_specs: &[] },
+        "module|list" => Meta { tips: &["nondeterministic_output_order"], key_specs: &[] },
         "time" => Meta { tips: &["nondeterministic_output"], key_specs: &[] },
         "sadd" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }] },
         "scard" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }] },

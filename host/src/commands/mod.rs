@@ -6,15 +6,19 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
+pub mod functions;
+pub mod guest;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod lists_blocking;
 pub mod meta;
+pub mod modules;
 pub mod notify;
 pub mod pubsub;
 pub mod scan;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -32,7 +36,7 @@ use crate::store::{LockPlan, Locked};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use table::{flags, Command, CommandSpec};
+use table::{flags, CmdRef, Command, CommandSpec};
 
 /// Everything a handler may touch: the server, the calling client, its output
 /// buffer and the keyspace shards the dispatcher locked for it.
@@ -98,12 +102,15 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
         bitmaps::COMMANDS,
         connection::COMMANDS,
+        functions::COMMANDS,
         hashes::COMMANDS,
         hll::COMMANDS,
         keys::COMMANDS,
         lists::COMMANDS,
         lists_blocking::COMMANDS,
+        modules::COMMANDS,
         pubsub::COMMANDS,
+        scripting::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
         sort::COMMANDS,
@@ -124,15 +131,19 @@ pub fn unix_ms() -> i64 {
 }
 
 /// Resolves argv to a command (or subcommand), or the error Redis gives.
-pub fn resolve<'t>(srv: &'t Server, argv: &[&[u8]]) -> Result<&'t Arc<Command>, CmdError> {
-    let Some(cmd) = srv.commands.get(argv[0]) else {
+pub fn resolve<'t>(srv: &'t Server, argv: &[&[u8]]) -> Result<CmdRef<'t>, CmdError> {
+    let Some(cmd) = srv.commands.resolve_name(argv[0]) else {
         return Err(unknown_command(argv));
     };
     if cmd.subcommands.is_empty() || argv.len() < 2 {
         return Ok(cmd);
     }
     let sub = argv[1].to_ascii_lowercase();
-    match cmd.subcommands.get(&sub) {
+    let found = match &cmd {
+        CmdRef::Builtin(c) => c.subcommands.get(&sub).map(CmdRef::Builtin),
+        CmdRef::Dynamic(c) => c.subcommands.get(&sub).cloned().map(CmdRef::Dynamic),
+    };
+    match found {
         Some(s) => Ok(s),
         None => Err(CmdError::owned(format!(
             "ERR unknown subcommand '{}'. Try {} HELP.",
@@ -207,7 +218,7 @@ pub fn lock_plan(srv: &Server, db: usize, spec: &CommandSpec, argv: &[&[u8]]) ->
 /// per batch of pipelined commands (clock reads were 15% of a pipelined GET
 /// profile), as Redis caches its time per event-loop iteration.
 pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], now_ms: i64) {
-    let cmd = match resolve(srv, argv) {
+    let resolved = match resolve(srv, argv) {
         Ok(c) => c,
         Err(e) => {
             client.flag_multi_error();
@@ -215,6 +226,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             return;
         }
     };
+    let cmd: &Arc<Command> = &resolved;
     if !cmd.arity_ok(argv.len()) {
         reject(srv, client, out, cmd, arity_error(cmd));
         return;

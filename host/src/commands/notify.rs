@@ -24,6 +24,13 @@ impl Ctx<'_, '_> {
 
     /// Like [`Ctx::notify`] for a key of another database (MOVE, COPY DB).
     pub fn notify_db(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
+        if let Some(held) = self.client.guest_events.as_mut() {
+            for (class, event, db, key) in std::mem::take(&mut self.ks.events) {
+                held.push((class, event.to_string(), db, key));
+            }
+            held.push((class, event.to_string(), db, key.to_vec()));
+            return;
+        }
         // Events the store raised during this command (`new`, `keymiss`)
         // happened first.
         for (class, event, db, key) in std::mem::take(&mut self.ks.events) {

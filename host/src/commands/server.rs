@@ -433,7 +433,8 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
     if everything || requested.iter().any(|s| s == "commandstats") {
         let mut s = String::from("# Commandstats\r\n");
         let mut cmds: Vec<&Command> = Vec::new();
-        for c in srv.commands.all() {
+        let all = srv.commands.all();
+        for c in &all {
             cmds.push(c);
             let mut subs: Vec<&Command> = c.subcommands.values().map(|s| &**s).collect();
             subs.sort_by(|a, b| a.full_name.cmp(&b.full_name));
@@ -537,7 +538,7 @@ fn command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let all = ctx.srv.commands.all();
     ctx.out.array(all.len());
-    for c in all {
+    for c in &all {
         write_command_info(ctx, c);
     }
     Ok(())
@@ -715,9 +716,9 @@ fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 /// A command by full name: "get", or "config|get" for a subcommand.
 fn lookup_full_name(ctx: &Ctx, name: &[u8]) -> Option<std::sync::Arc<Command>> {
     let mut parts = name.splitn(2, |&b| b == b'|');
-    let top = ctx.srv.commands.get(parts.next()?)?;
+    let top = ctx.srv.commands.resolve_name(parts.next()?)?;
     match parts.next() {
-        None => Some(top.clone()),
+        None => Some((*top).clone()),
         Some(sub) => top.subcommands.get(&sub.to_ascii_lowercase()).cloned(),
     }
 }
@@ -748,11 +749,11 @@ fn write_command_docs(ctx: &mut Ctx, c: &Command) {
 
 fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let cmds: Vec<_> = if argv.len() == 2 {
-        ctx.srv.commands.all().into_iter().cloned().collect()
+        ctx.srv.commands.all()
     } else {
         argv[2..]
             .iter()
-            .filter_map(|n| ctx.srv.commands.get(n).cloned())
+            .filter_map(|n| ctx.srv.commands.resolve_name(n).map(|c| (*c).clone()))
             .collect()
     };
     ctx.out.map(cmds.len());
@@ -779,7 +780,7 @@ fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
                 let mut keep = Vec::new();
                 for c in ctx.srv.commands.all() {
-                    for cmd in std::iter::once(c).chain(c.subcommands.values()) {
+                    for cmd in std::iter::once(&c).chain(c.subcommands.values()) {
                         if cmd.spec.acl_categories().contains(&cat.as_str()) {
                             keep.push(cmd.full_name.clone());
                         }

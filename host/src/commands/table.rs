@@ -104,6 +104,8 @@ pub enum Group {
     PubSub,
     Scripting,
     Stream,
+    /// Commands registered by wasm modules.
+    Module,
 }
 
 impl Group {
@@ -123,6 +125,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
             Group::Stream => "stream",
+            Group::Module => "module",
         }
     }
 
@@ -141,7 +144,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
             Group::Stream => "stream",
-            Group::Server => return None,
+            Group::Server | Group::Module => return None,
         })
     }
 }
@@ -193,6 +196,9 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
+    /// For commands a wasm module registered: (module name, handler number
+    /// for `ember_invoke`).
+    pub module: Option<(&'static str, i32)>,
 }
 
 impl CommandSpec {
@@ -213,6 +219,7 @@ impl CommandSpec {
             syntax: "",
             handler,
             subcommands: &[],
+            module: None,
         }
     }
     pub const fn flags(mut self, flags: u32) -> Self {
@@ -410,10 +417,39 @@ impl Command {
 }
 
 /// Name → command, with lookups that ignore case without allocating.
+///
+/// Built-in commands are fixed at start-up and looked up without a lock (the
+/// hot path); commands registered by wasm modules live in `dynamic`, behind a
+/// lock taken only for names that are not built in.
 pub struct CommandTable {
     commands: HashMap<Vec<u8>, Arc<Command>>,
     /// Every command and subcommand, indexed by `Command::id`.
     by_id: Vec<Arc<Command>>,
+    dynamic: parking_lot::RwLock<Dynamic>,
+}
+
+#[derive(Default)]
+struct Dynamic {
+    by_name: HashMap<Vec<u8>, Arc<Command>>,
+    by_id: HashMap<u32, Arc<Command>>,
+    next_id: u32,
+}
+
+/// A resolved command: borrowed from the built-in table, or shared with the
+/// dynamic part (which may change while the command runs).
+pub enum CmdRef<'t> {
+    Builtin(&'t Arc<Command>),
+    Dynamic(Arc<Command>),
+}
+
+impl std::ops::Deref for CmdRef<'_> {
+    type Target = Arc<Command>;
+    fn deref(&self) -> &Arc<Command> {
+        match self {
+            CmdRef::Builtin(c) => c,
+            CmdRef::Dynamic(c) => c,
+        }
+    }
 }
 
 impl CommandTable {
@@ -433,23 +469,83 @@ impl CommandTable {
             by_id.extend(c.subcommands.values().cloned());
         }
         by_id.sort_by_key(|c| c.id);
-        CommandTable { commands, by_id }
+        let dynamic = parking_lot::RwLock::new(Dynamic {
+            next_id: by_id.len() as u32,
+            ..Dynamic::default()
+        });
+        CommandTable {
+            commands,
+            by_id,
+            dynamic,
+        }
     }
 
     /// Full name of the command with this id.
-    pub fn name_of(&self, id: u32) -> &str {
-        self.by_id
-            .get(id as usize)
-            .map(|c| c.full_name.as_str())
-            .unwrap_or("NULL")
+    pub fn name_of(&self, id: u32) -> String {
+        let mut name = String::from("NULL");
+        self.with_id(id, |c| name.clone_from(&c.full_name));
+        name
     }
 
-    /// The command (or subcommand) with this id.
-    pub fn by_id(&self, id: u32) -> Option<&Command> {
-        self.by_id.get(id as usize).map(|c| &**c)
+    /// Calls `f` with the command (or subcommand) with this id, if any.
+    #[inline]
+    pub fn with_id(&self, id: u32, f: impl FnOnce(&Command)) {
+        match self.by_id.get(id as usize) {
+            Some(c) => f(c),
+            None => {
+                if let Some(c) = self.dynamic.read().by_id.get(&id) {
+                    f(c)
+                }
+            }
+        }
     }
 
-    /// Finds a command by name, case-insensitively.
+    /// Adds a command registered at run time (a wasm module's); refused when
+    /// the name is taken.
+    pub fn register(&self, spec: CommandSpec) -> Result<Arc<Command>, String> {
+        let name = spec.name.to_ascii_lowercase();
+        let mut dynamic = self.dynamic.write();
+        if self.commands.contains_key(name.as_bytes())
+            || dynamic.by_name.contains_key(name.as_bytes())
+        {
+            return Err(format!("ERR command '{name}' already exists"));
+        }
+        let mut names = Vec::new();
+        let mut cmd = Command::new(spec, None, &mut names);
+        if let Some(c) = Arc::get_mut(&mut cmd) {
+            c.id = dynamic.next_id;
+        }
+        dynamic.next_id += 1;
+        dynamic.by_id.insert(cmd.id, cmd.clone());
+        dynamic.by_name.insert(name.into_bytes(), cmd.clone());
+        Ok(cmd)
+    }
+
+    /// Removes a run-time command (MODULE UNLOAD).
+    pub fn unregister(&self, name: &str) {
+        let mut dynamic = self.dynamic.write();
+        if let Some(c) = dynamic.by_name.remove(name.to_ascii_lowercase().as_bytes()) {
+            dynamic.by_id.remove(&c.id);
+        }
+    }
+
+    /// Finds a command by name, built-in or registered at run time.
+    pub fn resolve_name(&self, name: &[u8]) -> Option<CmdRef<'_>> {
+        if let Some(c) = self.get(name) {
+            return Some(CmdRef::Builtin(c));
+        }
+        if name.len() > 64 {
+            return None;
+        }
+        self.dynamic
+            .read()
+            .by_name
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .map(CmdRef::Dynamic)
+    }
+
+    /// Finds a built-in command by name, case-insensitively.
     pub fn get(&self, name: &[u8]) -> Option<&Arc<Command>> {
         let mut buf = [0u8; 32];
         if name.len() > buf.len() {
@@ -462,7 +558,7 @@ impl CommandTable {
     }
 
     pub fn len(&self) -> usize {
-        self.commands.len()
+        self.commands.len() + self.dynamic.read().by_name.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -470,7 +566,15 @@ impl CommandTable {
     }
 
     /// Every command, sorted by name (stable output for COMMAND and docs).
-    pub fn all(&self) -> Vec<&Arc<Command>> {
+    pub fn all(&self) -> Vec<Arc<Command>> {
+        let mut v: Vec<_> = self.commands.values().cloned().collect();
+        v.extend(self.dynamic.read().by_name.values().cloned());
+        v.sort_by(|a, b| a.spec.name.cmp(b.spec.name));
+        v
+    }
+
+    /// The built-in commands only, sorted by name (the README's list).
+    pub fn builtin(&self) -> Vec<&Arc<Command>> {
         let mut v: Vec<_> = self.commands.values().collect();
         v.sort_by(|a, b| a.spec.name.cmp(b.spec.name));
         v
@@ -482,7 +586,7 @@ impl CommandTable {
     /// it cannot drift from what the server answers (tests/readme.rs checks it).
     pub fn markdown(&self) -> String {
         let mut groups: Vec<Group> = Vec::new();
-        for c in self.all() {
+        for c in self.builtin() {
             if !groups.contains(&c.spec.group) {
                 groups.push(c.spec.group);
             }
@@ -494,7 +598,7 @@ impl CommandTable {
                 "\n**{}**\n\n| Command | Syntax | Summary |\n|---|---|---|\n",
                 g.name()
             ));
-            for c in self.all().into_iter().filter(|c| c.spec.group == g) {
+            for c in self.builtin().into_iter().filter(|c| c.spec.group == g) {
                 let mut rows = vec![(c.spec.name.to_ascii_uppercase(), c.spec)];
                 let mut subs: Vec<_> = c.subcommands.values().collect();
                 subs.sort_by(|a, b| a.spec.name.cmp(b.spec.name));

@@ -94,6 +94,12 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             plan = LockPlan::All;
             break;
         }
+        // A queued script or function may declare `whole-keyspace`, which is
+        // only known once it runs: hold the whole db for it.
+        if q.cmd.spec.group == super::table::Group::Scripting && q.cmd.spec.key_finder.is_some() {
+            plan = plan.merge(LockPlan::Db(db));
+            continue;
+        }
         plan = plan.merge(lock_plan(srv, db, &q.cmd.spec, &argv));
     }
     let mut ks = srv.store.lock(&plan, super::unix_ms());

@@ -48,6 +48,9 @@ pub struct Client {
     pub blocked_waiter: Option<std::sync::Arc<crate::store::blocking::Waiter>>,
     /// Pub/sub subscriptions and their message queue.
     pub sub: Option<crate::commands::pubsub::SubState>,
+    /// Keyspace events of a running wasm guest, held back until it commits
+    /// (a rolled-back write must not have been announced).
+    pub guest_events: Option<Vec<(u32, String, usize, Vec<u8>)>>,
 }
 
 impl Client {
@@ -66,6 +69,7 @@ impl Client {
             blocked: None,
             blocked_waiter: None,
             sub: None,
+            guest_events: None,
         }
     }
 

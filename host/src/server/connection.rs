@@ -365,10 +365,10 @@ fn account_batch(srv: &Server, client: &mut Client, started: std::time::Instant)
     let mut run: Option<(u32, u64, u64)> = None;
     let flush = |run: Option<(u32, u64, u64)>| {
         if let Some((id, calls, usec)) = run {
-            if let Some(cmd) = srv.commands.by_id(id) {
+            srv.commands.with_id(id, |cmd| {
                 cmd.stats.calls.fetch_add(calls, Ordering::Relaxed);
                 cmd.stats.usec.fetch_add(usec, Ordering::Relaxed);
-            }
+            });
         }
     };
     for (i, id) in client.batch.drain(..).enumerate() {

@@ -52,6 +52,14 @@ pub struct Server {
     pub port: AtomicU64,
     pub executable: String,
     pub config_file: Option<String>,
+    /// The wasm engine for scripts, functions and modules.
+    pub wasm: crate::wasm::Runtime,
+    /// Wasm scripts by lowercase SHA1 hex of their body (EVAL, SCRIPT LOAD).
+    pub scripts: RwLock<hashbrown::HashMap<String, Arc<crate::wasm::Guest>>>,
+    /// Function libraries (FUNCTION LOAD, FCALL).
+    pub functions: RwLock<crate::commands::functions::Libraries>,
+    /// Loaded wasm modules by name.
+    pub modules: RwLock<hashbrown::HashMap<String, Arc<crate::commands::modules::LoadedModule>>>,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
 }
@@ -79,6 +87,10 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             config_file,
+            wasm: crate::wasm::Runtime::new().expect("the wasm engine could not start"),
+            scripts: RwLock::new(hashbrown::HashMap::new()),
+            modules: RwLock::new(hashbrown::HashMap::new()),
+            functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
         })
     }
@@ -120,13 +132,19 @@ impl Server {
 
     pub fn config_changed(&self) {
         crate::commands::notify::refresh_flags(self);
+        {
+            let cfg = self.config.read();
+            self.wasm
+                .set_limits(cfg.wasm_time_limit, cfg.wasm_memory_limit);
+        }
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }
 
 /// Binds every configured address and serves until SHUTDOWN or a signal.
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
-    crate::commands::notify::refresh_flags(&srv);
+    srv.config_changed();
+    crate::commands::modules::load_at_startup(&srv)?;
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)

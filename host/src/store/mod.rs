@@ -337,6 +337,15 @@ impl<'a> Locked<'a> {
         true
     }
 
+    /// Gives up every lock held and takes those of `plan` instead (a script
+    /// that turns out to need the whole keyspace). Safe only between
+    /// commands: nothing may rely on what was read under the old locks.
+    pub fn relock(&mut self, plan: &LockPlan) {
+        self.guards.clear();
+        let mut fresh = self.store.lock(plan, self.now_ms);
+        self.guards = std::mem::take(&mut fresh.guards);
+    }
+
     /// Queues a keyspace event for the dispatcher (see `events`).
     pub fn event(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
         self.events.push((class, event, db, key.to_vec()));

@@ -80,6 +80,31 @@ pub enum Value {
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
     Stream(Box<StreamValue>),
+    /// A value of a type a wasm module registered (BF.* filters ...): bytes
+    /// the module lays out itself (docs/abi.md, module values).
+    Module(Box<ModuleValue>),
+}
+
+/// The bytes of a module-owned value and the name of its type.
+#[derive(Clone, Debug)]
+pub struct ModuleValue {
+    /// What TYPE answers ("MBbloom--"); interned, see [`intern_type_name`].
+    pub type_name: &'static str,
+    pub data: Vec<u8>,
+}
+
+/// Module type names live as long as the process: TYPE hands out
+/// `&'static str`, and a module may be unloaded while its values stay. Each
+/// distinct name is leaked once.
+pub fn intern_type_name(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
 }
 
 /// Longest string Redis keeps as "embstr".
@@ -116,6 +141,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Stream(_) => "stream",
+            Value::Module(m) => m.type_name,
         }
     }
 
@@ -130,6 +156,7 @@ impl Value {
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
             Value::Stream(s) => s.encoding(),
+            Value::Module(_) => "raw",
         }
     }
 
@@ -167,6 +194,7 @@ impl Value {
             Value::Set(s) => s.heap_size(),
             Value::ZSet(z) => z.heap_size(),
             Value::Stream(s) => s.heap_size(),
+            Value::Module(m) => m.data.capacity() + std::mem::size_of::<ModuleValue>(),
         }
     }
 }

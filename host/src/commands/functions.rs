@@ -1,0 +1,531 @@
+//! Function libraries (Redis's functions.c): FUNCTION LOAD|LIST|DELETE|FLUSH|
+//! DUMP|RESTORE|STATS|KILL|HELP and FCALL/FCALL_RO. A library is a wasm guest
+//! whose `ember_init` registers `library <name>` and its functions
+//! (docs/abi.md); FCALL runs one like a script, with the function's flags.
+
+use super::keys::reply_help;
+use super::scripting::{run_with_flags, script_flags, split_keys};
+use super::table::{flags::*, numkeys_keys, CommandSpec, Group};
+use super::{eq_ic, CmdError, CmdResult, Ctx};
+use crate::util::glob::glob_match;
+use crate::wasm::{Entry, Guest, KillClass, Kind};
+use std::sync::Arc;
+
+/// One function of a library.
+pub struct Function {
+    pub name: String,
+    pub handler: i32,
+    pub flags: u32,
+    pub description: Option<String>,
+}
+
+/// A loaded library.
+pub struct Library {
+    pub name: String,
+    pub code: Vec<u8>,
+    pub guest: Arc<Guest>,
+    pub functions: Vec<Function>,
+}
+
+/// Every library, and which library holds each function.
+#[derive(Default)]
+pub struct Libraries {
+    pub libs: hashbrown::HashMap<String, Arc<Library>>,
+    pub functions: hashbrown::HashMap<String, String>,
+}
+
+impl Libraries {
+    fn remove(&mut self, name: &str) -> Option<Arc<Library>> {
+        let lib = self.libs.remove(name)?;
+        for f in &lib.functions {
+            self.functions.remove(&f.name);
+        }
+        Some(lib)
+    }
+
+    /// Adds `lib`; with `replace`, a library of the same name goes first.
+    fn add(&mut self, lib: Library, replace: bool) -> Result<(), CmdError> {
+        let old = if replace {
+            self.remove(&lib.name)
+        } else {
+            None
+        };
+        let mut clash = None;
+        if !replace && self.libs.contains_key(&lib.name) {
+            clash = Some(format!("ERR Library '{}' already exists", lib.name));
+        }
+        for f in &lib.functions {
+            if clash.is_none() && self.functions.contains_key(&f.name) {
+                clash = Some(format!("ERR Function {} already exists", f.name));
+            }
+        }
+        if let Some(e) = clash {
+            if let Some(old) = old {
+                self.insert(old);
+            }
+            return Err(CmdError::owned(e));
+        }
+        self.insert(Arc::new(lib));
+        Ok(())
+    }
+
+    fn insert(&mut self, lib: Arc<Library>) {
+        for f in &lib.functions {
+            self.functions.insert(f.name.clone(), lib.name.clone());
+        }
+        self.libs.insert(lib.name.clone(), lib);
+    }
+}
+
+fn fcall_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let mut out = Vec::new();
+    numkeys_keys(argv, 2, &mut out);
+    out
+}
+
+const FCALL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("fcall", -3, Group::Scripting, fcall)
+        .flags(FCALL_FLAGS)
+        .key_finder(fcall_keys)
+        .doc(
+            "7.0.0",
+            "Invokes a function.",
+            "Depends on the function that is executed.",
+        )
+        .syntax("function numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("fcall_ro", -3, Group::Scripting, fcall_ro)
+        .flags(READONLY | FCALL_FLAGS)
+        .key_finder(fcall_keys)
+        .doc(
+            "7.0.0",
+            "Invokes a read-only function.",
+            "Depends on the function that is executed.",
+        )
+        .syntax("function numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new(
+        "function",
+        -2,
+        Group::Scripting,
+        super::keys::container_help,
+    )
+    .doc(
+        "7.0.0",
+        "A container for function commands.",
+        "Depends on subcommand.",
+    )
+    .subcommands(FUNCTION_SUBCOMMANDS),
+];
+
+const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("load", -3, Group::Scripting, function_load)
+        .flags(WRITE | DENYOOM | NOSCRIPT)
+        .doc(
+            "7.0.0",
+            "Creates a library.",
+            "O(1) (considering compilation time is redundant)",
+        )
+        .syntax("[REPLACE] function-code"),
+    CommandSpec::new("delete", 3, Group::Scripting, function_delete)
+        .flags(WRITE | NOSCRIPT)
+        .doc("7.0.0", "Deletes a library and its functions.", "O(1)")
+        .syntax("library-name"),
+    CommandSpec::new("flush", -2, Group::Scripting, function_flush)
+        .flags(WRITE | NOSCRIPT)
+        .doc(
+            "7.0.0",
+            "Deletes all libraries and functions.",
+            "O(N) where N is the number of functions deleted",
+        )
+        .syntax("[ASYNC | SYNC]"),
+    CommandSpec::new("list", -2, Group::Scripting, function_list)
+        .flags(NOSCRIPT)
+        .doc(
+            "7.0.0",
+            "Returns information about all libraries.",
+            "O(N) where N is the number of functions",
+        )
+        .syntax("[LIBRARYNAME library-name-pattern] [WITHCODE]"),
+    CommandSpec::new("dump", 2, Group::Scripting, function_dump)
+        .flags(NOSCRIPT)
+        .doc(
+            "7.0.0",
+            "Dumps all libraries into a serialized binary payload.",
+            "O(N) where N is the number of functions",
+        ),
+    CommandSpec::new("restore", -3, Group::Scripting, function_restore)
+        .flags(WRITE | DENYOOM | NOSCRIPT)
+        .doc(
+            "7.0.0",
+            "Restores all libraries from a payload.",
+            "O(N) where N is the number of functions on the payload",
+        )
+        .syntax("serialized-value [FLUSH | APPEND | REPLACE]"),
+    CommandSpec::new("stats", 2, Group::Scripting, function_stats)
+        .flags(NOSCRIPT | ALLOW_BUSY)
+        .doc(
+            "7.0.0",
+            "Returns information about a function during execution.",
+            "O(1)",
+        ),
+    CommandSpec::new("kill", 2, Group::Scripting, function_kill)
+        .flags(NOSCRIPT | ALLOW_BUSY)
+        .doc("7.0.0", "Terminates a function during execution.", "O(1)"),
+    CommandSpec::new("help", 2, Group::Scripting, function_help)
+        .flags(LOADING | STALE)
+        .doc(
+            "7.0.0",
+            "Returns helpful text about the different subcommands.",
+            "O(1)",
+        ),
+];
+
+/// The engine name FUNCTION LIST and STATS show.
+const ENGINE: &str = "WASM";
+
+/// Compiles a library and reads its registrations.
+fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
+    let (guest, specs) =
+        Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
+    let mut name = None;
+    let mut functions: Vec<Function> = Vec::new();
+    for spec in specs {
+        let word = |i: usize| spec.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
+        match word(0).map(|w| w.to_ascii_lowercase()).as_deref() {
+            Some("library") if name.is_none() => name = word(1),
+            Some("function") => {
+                let (Some(fname), Some(handler)) = (word(1), word(2).and_then(|h| h.parse().ok()))
+                else {
+                    return Err(CmdError::err(
+                        "ERR function registration needs a name and a handler",
+                    ));
+                };
+                if fname.is_empty()
+                    || !fname
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(CmdError::err("ERR Function names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+                }
+                let mut flags = 0;
+                for f in word(3).unwrap_or_default().split_whitespace() {
+                    match script_flags::NAMES.iter().find(|(_, n)| *n == f) {
+                        Some((bit, _)) => flags |= bit,
+                        None => {
+                            return Err(CmdError::owned(format!("ERR Unknown flag given: {f}")))
+                        }
+                    }
+                }
+                if functions.iter().any(|g| g.name == fname) {
+                    return Err(CmdError::owned(format!(
+                        "ERR Function {fname} already exists"
+                    )));
+                }
+                functions.push(Function {
+                    name: fname,
+                    handler,
+                    flags,
+                    description: word(4),
+                });
+            }
+            _ => return Err(CmdError::err("ERR library made an unknown registration")),
+        }
+    }
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Err(CmdError::err("ERR Missing library metadata"));
+    };
+    if functions.is_empty() {
+        return Err(CmdError::err("ERR No functions registered"));
+    }
+    Ok(Library {
+        name,
+        code: code.to_vec(),
+        guest,
+        functions,
+    })
+}
+
+fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (replace, code) = match argv.len() {
+        3 => (false, argv[2]),
+        4 if eq_ic(argv[2], "replace") => (true, argv[3]),
+        4 => {
+            return Err(CmdError::owned(format!(
+                "ERR Unknown option given: {}",
+                String::from_utf8_lossy(argv[2])
+            )))
+        }
+        _ => {
+            return Err(CmdError::err(
+                "ERR wrong number of arguments for 'function|load' command",
+            ))
+        }
+    };
+    let lib = compile_library(ctx, code)?;
+    let name = lib.name.clone();
+    ctx.srv.functions.write().add(lib, replace)?;
+    ctx.out.bulk(name.as_bytes());
+    Ok(())
+}
+
+fn function_delete(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let name = String::from_utf8_lossy(argv[2]);
+    if ctx.srv.functions.write().remove(&name).is_none() {
+        return Err(CmdError::err("ERR Library not found"));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 || (argv.len() == 3 && !eq_ic(argv[2], "sync") && !eq_ic(argv[2], "async")) {
+        return Err(CmdError::err(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        ));
+    }
+    *ctx.srv.functions.write() = Libraries::default();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut pattern: Option<&[u8]> = None;
+    let mut with_code = false;
+    let mut i = 2;
+    while i < argv.len() {
+        if eq_ic(argv[i], "withcode") && !with_code {
+            with_code = true;
+        } else if eq_ic(argv[i], "libraryname") && pattern.is_none() {
+            pattern = Some(
+                argv.get(i + 1)
+                    .ok_or(CmdError::err("ERR library name argument was not given"))?,
+            );
+            i += 1;
+        } else {
+            return Err(CmdError::owned(format!(
+                "ERR Unknown argument {}",
+                String::from_utf8_lossy(argv[i])
+            )));
+        }
+        i += 1;
+    }
+    let libs: Vec<Arc<Library>> = {
+        let all = ctx.srv.functions.read();
+        let mut v: Vec<_> = all
+            .libs
+            .values()
+            .filter(|l| pattern.is_none_or(|p| glob_match(p, l.name.as_bytes(), false)))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    };
+    ctx.out.array(libs.len());
+    for lib in libs {
+        ctx.out.map(3 + with_code as usize);
+        ctx.out.bulk(b"library_name");
+        ctx.out.bulk(lib.name.as_bytes());
+        ctx.out.bulk(b"engine");
+        ctx.out.bulk(ENGINE.as_bytes());
+        ctx.out.bulk(b"functions");
+        ctx.out.array(lib.functions.len());
+        for f in &lib.functions {
+            ctx.out.map(3);
+            ctx.out.bulk(b"name");
+            ctx.out.bulk(f.name.as_bytes());
+            ctx.out.bulk(b"description");
+            match &f.description {
+                Some(d) => ctx.out.bulk(d.as_bytes()),
+                None => ctx.out.null(),
+            }
+            ctx.out.bulk(b"flags");
+            let names: Vec<&str> = script_flags::NAMES
+                .iter()
+                .filter(|(b, _)| f.flags & b != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            ctx.out.set(names.len());
+            for n in names {
+                ctx.out.bulk(n.as_bytes());
+            }
+        }
+        if with_code {
+            ctx.out.bulk(b"library_code");
+            ctx.out.bulk(&lib.code);
+        }
+    }
+    Ok(())
+}
+
+/// FUNCTION DUMP's payload: a magic, then each library's code with its
+/// length, then a CRC-free length check (the code is re-validated on load).
+const DUMP_MAGIC: &[u8] = b"EMBERFN1";
+
+fn function_dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let all = ctx.srv.functions.read();
+    let mut libs: Vec<_> = all.libs.values().collect();
+    libs.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut payload = DUMP_MAGIC.to_vec();
+    payload.extend_from_slice(&(libs.len() as u32).to_le_bytes());
+    for lib in libs {
+        payload.extend_from_slice(&(lib.code.len() as u64).to_le_bytes());
+        payload.extend_from_slice(&lib.code);
+    }
+    drop(all);
+    ctx.out.bulk(&payload);
+    Ok(())
+}
+
+fn parse_dump(payload: &[u8]) -> Option<Vec<&[u8]>> {
+    let rest = payload.strip_prefix(DUMP_MAGIC)?;
+    let (n, mut rest) = rest.split_first_chunk::<4>()?;
+    let mut codes = Vec::new();
+    for _ in 0..u32::from_le_bytes(*n) {
+        let (len, tail) = rest.split_first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        if len > tail.len() {
+            return None;
+        }
+        codes.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    rest.is_empty().then_some(codes)
+}
+
+fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let policy =
+        match argv.get(3) {
+            None => "append",
+            Some(p) if eq_ic(p, "append") => "append",
+            Some(p) if eq_ic(p, "replace") => "replace",
+            Some(p) if eq_ic(p, "flush") => "flush",
+            Some(_) => return Err(CmdError::err(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            )),
+        };
+    if argv.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    let codes = parse_dump(argv[2]).ok_or(CmdError::err(
+        "ERR DUMP payload version or checksum are wrong",
+    ))?;
+    let mut libs = Vec::new();
+    for code in codes {
+        libs.push(compile_library(ctx, code)?);
+    }
+    let mut all = ctx.srv.functions.write();
+    // All or nothing: apply to a copy of the registry.
+    let mut next = Libraries::default();
+    if policy != "flush" {
+        for lib in all.libs.values() {
+            next.insert(lib.clone());
+        }
+    }
+    for lib in libs {
+        next.add(lib, policy == "replace")?;
+    }
+    *all = next;
+    drop(all);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn function_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    let (libs, funcs) = {
+        let all = ctx.srv.functions.read();
+        (all.libs.len(), all.functions.len())
+    };
+    ctx.out.map(2);
+    ctx.out.bulk(b"running_script");
+    // Several functions may run at once here (they hold different keys);
+    // none is "the" running one, so this reports none, as when idle.
+    ctx.out.null();
+    ctx.out.bulk(b"engines");
+    ctx.out.map(1);
+    ctx.out.bulk(ENGINE.as_bytes());
+    ctx.out.map(2);
+    ctx.out.bulk(b"libraries_count");
+    ctx.out.int(libs as i64);
+    ctx.out.bulk(b"functions_count");
+    ctx.out.int(funcs as i64);
+    Ok(())
+}
+
+fn function_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    if !ctx.srv.wasm.kill(KillClass::Function) {
+        return Err(CmdError::err("NOTBUSY No scripts in execution right now."));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn fcall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    fcall_generic(ctx, argv, false)
+}
+
+fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    fcall_generic(ctx, argv, true)
+}
+
+fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
+    let (keys, args) = split_keys(argv)?;
+    let name = String::from_utf8_lossy(argv[1]);
+    let (lib, idx) = {
+        let all = ctx.srv.functions.read();
+        let lib = all
+            .functions
+            .get(name.as_ref())
+            .and_then(|l| all.libs.get(l))
+            .cloned()
+            .ok_or(CmdError::err("ERR Function not found"))?;
+        let idx = lib
+            .functions
+            .iter()
+            .position(|f| f.name == name)
+            .ok_or(CmdError::err("ERR Function not found"))?;
+        (lib, idx)
+    };
+    let f = &lib.functions[idx];
+    if read_only && f.flags & script_flags::NO_WRITES == 0 {
+        return Err(CmdError::err(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    run_with_flags(
+        ctx,
+        &lib.guest,
+        Entry::Invoke(f.handler),
+        KillClass::Function,
+        f.flags,
+        read_only,
+        keys,
+        args,
+    )
+}
+
+fn function_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    reply_help(
+        ctx,
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library from wasm code (binary or WAT text) that registers its name and functions.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries.",
+            "STATS",
+            "    Return the number of libraries and functions per engine.",
+            "KILL",
+            "    Kill the running functions (their writes are undone).",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "DUMP",
+            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Restore the libraries represented by the given payload (default APPEND).",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! Running a wasm guest (script, function or module command) against the
+//! keyspace: [`Invocation`] is the [`Host`] the wasm layer calls back into.
+//! It runs the guest's commands through the command table under the locks
+//! the invocation already holds, refuses undeclared keys and (read-only)
+//! writes, keeps an undo log so a guest that fails leaves no writes behind,
+//! holds back keyspace events until the guest commits, and converts the
+//! guest's reply to the client's protocol as Redis converts Lua replies.
+
+use super::table::{flags, Command};
+use super::{arity_error, resolve, CmdError, CmdResult, Ctx};
+use crate::server::reply::Out;
+use crate::store::value::ModuleValue;
+use crate::store::{Locked, Value};
+use crate::wasm::resp::{parse_value, Value as Resp};
+use crate::wasm::{guest::encode_input, Entry, Failure, Guest, Host, KillClass};
+use std::sync::atomic::Ordering;
+
+/// Largest module value, like Redis's proto-max-bulk-len default.
+const MODULE_VALUE_MAX: u64 = 512 << 20;
+
+/// What one invocation may do.
+pub struct Grant<'g> {
+    /// Declared keys (KEYS, or a module command's key arguments).
+    pub keys: &'g [&'g [u8]],
+    /// The guest holds every shard of the db and may touch any key.
+    pub whole_keyspace: bool,
+    /// Writes are refused (EVAL_RO, FCALL_RO, no-writes, readonly commands).
+    pub read_only: bool,
+    /// Module value types by type_id (empty for scripts and functions).
+    pub types: &'g [&'static str],
+}
+
+/// Runs `guest` once and writes its reply (or error) for the client.
+pub fn run_guest(
+    ctx: &mut Ctx,
+    guest: &Guest,
+    entry: Entry,
+    class: KillClass,
+    grant: &Grant,
+    args: &[&[u8]],
+) -> CmdResult {
+    let mut input = Vec::new();
+    encode_input(grant.keys, args, &mut input);
+    // Nested invocations (a script calling a module command) keep their own
+    // event buffer and hand it to the outer one when they commit.
+    let outer_events = ctx.client.guest_events.replace(Vec::new());
+    let was_in_exec = std::mem::replace(&mut ctx.client.in_exec, true);
+    let now_ms = ctx.now_ms();
+    let srv = ctx.srv;
+    let (result, undo) = {
+        let mut inv = Invocation {
+            ctx: &mut *ctx,
+            grant,
+            undo: Undo::default(),
+        };
+        let result = guest.invoke(&srv.wasm, &mut inv, &input, now_ms, entry, class);
+        (result, inv.undo)
+    };
+    ctx.client.in_exec = was_in_exec;
+    let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
+    let failed = match result {
+        Ok(reply) => {
+            let parsed = if reply.is_empty() {
+                Some(Resp::Null)
+            } else {
+                parse_value(&reply)
+            };
+            match parsed {
+                Some(v) => {
+                    write_reply(ctx.out, &v);
+                    commit_events(ctx, events);
+                    return Ok(());
+                }
+                None => CmdError::err("ERR guest returned a malformed reply"),
+            }
+        }
+        Err(Failure::Aborted(reply)) => match reply.as_deref().and_then(parse_value) {
+            Some(Resp::Error(text)) => CmdError::owned(String::from_utf8_lossy(text).into_owned()),
+            _ => CmdError::err("ERR guest aborted"),
+        },
+        Err(Failure::Error(text)) => CmdError::owned(text),
+    };
+    undo.rollback(ctx.ks);
+    Err(failed)
+}
+
+/// Publishes (or hands outwards) the events of a committed invocation.
+fn commit_events(ctx: &mut Ctx, events: Vec<(u32, String, usize, Vec<u8>)>) {
+    match ctx.client.guest_events.as_mut() {
+        Some(outer) => outer.extend(events),
+        None => {
+            for (class, event, db, key) in events {
+                super::notify::notify(ctx.srv, class, &event, &key, db);
+            }
+            if ctx.client.sub.is_some() {
+                super::pubsub::drain_own_messages(ctx);
+            }
+        }
+    }
+}
+
+/// Writes a guest's reply in the client's protocol. RESP3 types reach RESP2
+/// clients the way Redis hands Lua's RESP3 values to them.
+fn write_reply(out: &mut Out, v: &Resp) {
+    match v {
+        Resp::Simple(s) => out.simple(&String::from_utf8_lossy(s)),
+        Resp::Error(s) => out.error(&String::from_utf8_lossy(s)),
+        Resp::Int(n) => out.int(*n),
+        Resp::Bulk(b) => out.bulk(b),
+        Resp::Null => out.null(),
+        Resp::NullArray => out.null_array(),
+        Resp::Array(items) => {
+            out.array(items.len());
+            items.iter().for_each(|i| write_reply(out, i));
+        }
+        Resp::Set(items) => {
+            out.set(items.len());
+            items.iter().for_each(|i| write_reply(out, i));
+        }
+        Resp::Map(pairs) => {
+            out.map(pairs.len());
+            for (k, v) in pairs {
+                write_reply(out, k);
+                write_reply(out, v);
+            }
+        }
+        Resp::Double(d) => out.double(*d),
+        Resp::Bool(b) => {
+            if out.resp3 {
+                out.boolean(*b)
+            } else if *b {
+                out.int(1)
+            } else {
+                out.null()
+            }
+        }
+        Resp::BigNumber(digits) => {
+            if out.resp3 {
+                out.raw(b"(");
+                out.raw(digits);
+                out.raw(b"\r\n");
+            } else {
+                out.bulk(digits)
+            }
+        }
+        Resp::Verbatim(text) => out.bulk(text),
+    }
+}
+
+/// What must be put back if the invocation fails: whole entries saved before
+/// the first write to each key, and byte patches of module values.
+#[derive(Default)]
+struct Undo {
+    saved: Vec<(usize, Vec<u8>, Option<(Value, Option<i64>)>)>,
+    /// (db, key, offset, overwritten bytes, length before the write)
+    patches: Vec<(usize, Vec<u8>, u64, Vec<u8>, usize)>,
+}
+
+impl Undo {
+    fn is_saved(&self, db: usize, key: &[u8]) -> bool {
+        self.saved.iter().any(|(d, k, _)| *d == db && k == key)
+    }
+
+    /// Saves `key` as it is now, once per invocation. Costs a copy of the
+    /// value: the price of all-or-nothing for commands that change values in
+    /// place.
+    fn save(&mut self, ks: &mut Locked, db: usize, key: &[u8]) {
+        if self.is_saved(db, key) {
+            return;
+        }
+        let snap = ks.get(db, key).map(|e| (e.value.clone(), e.expire_at()));
+        self.saved.push((db, key.to_vec(), snap));
+    }
+
+    fn rollback(self, ks: &mut Locked) {
+        for (db, key, snap) in self.saved.into_iter().rev() {
+            ks.remove(db, &key);
+            if let Some((value, expire_at)) = snap {
+                ks.set(db, &key, value, expire_at);
+            }
+            ks.touch(db, &key);
+        }
+        for (db, key, offset, old, old_len) in self.patches.into_iter().rev() {
+            if let Some(Value::Module(m)) = ks.get(db, &key).map(|e| &mut e.value) {
+                let at = offset as usize;
+                if at + old.len() <= m.data.len() {
+                    m.data[at..at + old.len()].copy_from_slice(&old);
+                }
+                m.data.truncate(old_len);
+            }
+        }
+    }
+}
+
+/// The [`Host`] of one invocation.
+struct Invocation<'x, 'a, 'b, 'g> {
+    ctx: &'x mut Ctx<'a, 'b>,
+    grant: &'x Grant<'g>,
+    undo: Undo,
+}
+
+impl Invocation<'_, '_, '_, '_> {
+    fn declared(&self, key: &[u8]) -> bool {
+        self.grant.whole_keyspace || self.grant.keys.contains(&key)
+    }
+
+    /// Checks a guest's command against what the invocation may do; the
+    /// error is the reply the guest gets.
+    fn admit(&self, cmd: &Command, argv: &[&[u8]]) -> Result<(), String> {
+        let spec = &cmd.spec;
+        if !cmd.arity_ok(argv.len()) {
+            return Err(arity_error(cmd).text().to_string());
+        }
+        if spec.has(flags::NOSCRIPT) {
+            return Err("ERR This Redis command is not allowed from script".into());
+        }
+        if spec.has(flags::ALL_DBS) || spec.name == "select" || spec.name == "flushdb" {
+            return Err(format!(
+                "ERR '{}' is not allowed from wasm guests (it reaches beyond the guest's locks)",
+                cmd.full_name
+            ));
+        }
+        if spec.has(flags::WRITE) && self.grant.read_only {
+            return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        if spec.has(flags::WHOLE_DB) && !self.grant.whole_keyspace {
+            return Err(format!(
+                "ERR '{}' needs the whole keyspace: flag the script whole-keyspace",
+                cmd.full_name
+            ));
+        }
+        let mut undeclared = None;
+        spec.for_each_key_index(argv, |i| {
+            if let Some(k) = argv.get(i) {
+                if undeclared.is_none() && !self.declared(k) {
+                    undeclared = Some(*k);
+                }
+            }
+        });
+        if let Some(k) = undeclared {
+            return Err(format!(
+                "ERR guest accessed undeclared key '{}'; declare it in KEYS or flag the script whole-keyspace",
+                String::from_utf8_lossy(k)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Saves every key a write command may change, before it runs.
+    fn save_keys(&mut self, cmd: &Command, argv: &[&[u8]]) {
+        let db = self.ctx.db();
+        let mut keys: Vec<&[u8]> = Vec::new();
+        cmd.spec
+            .for_each_key_index(argv, |i| keys.extend(argv.get(i).copied()));
+        // SORT ... STORE dst: the destination is not among SORT's key positions.
+        if cmd.spec.name == "sort" {
+            if let Some(i) = argv.iter().position(|a| a.eq_ignore_ascii_case(b"store")) {
+                keys.extend(argv.get(i + 1).copied());
+            }
+        }
+        for k in keys {
+            self.undo.save(self.ctx.ks, db, k);
+        }
+    }
+
+    /// The module value at `key` if it has type `type_id`: Ok(None) when
+    /// absent, Err(code) per the ABI otherwise.
+    fn module_type(&self, type_id: u32) -> Option<&'static str> {
+        self.grant.types.get(type_id as usize).copied()
+    }
+
+    fn check_value_access(
+        &self,
+        key: &[u8],
+        type_id: u32,
+        write: bool,
+    ) -> Result<&'static str, i64> {
+        let Some(ty) = self.module_type(type_id) else {
+            return Err(-2);
+        };
+        if write && self.grant.read_only {
+            return Err(-3);
+        }
+        if !self.declared(key) {
+            return Err(-4);
+        }
+        Ok(ty)
+    }
+
+    /// The value's bytes, -1 when absent, -2 when of another type.
+    fn value_mut(&mut self, key: &[u8], ty: &'static str) -> Result<&mut ModuleValue, i64> {
+        let db = self.ctx.db();
+        match self.ctx.ks.get(db, key).map(|e| &mut e.value) {
+            None => Err(-1),
+            Some(Value::Module(m)) if m.type_name == ty => Ok(m),
+            Some(_) => Err(-2),
+        }
+    }
+
+    /// Before a module-value write: creates the key if needed, records what
+    /// an abort must restore, and returns the value.
+    fn prepare_write(&mut self, key: &[u8], ty: &'static str) -> Result<&mut ModuleValue, i64> {
+        let db = self.ctx.db();
+        match self.value_mut(key, ty) {
+            Err(-1) => {
+                self.undo.save(self.ctx.ks, db, key);
+                self.ctx.ks.set(
+                    db,
+                    key,
+                    Value::Module(Box::new(ModuleValue {
+                        type_name: ty,
+                        data: Vec::new(),
+                    })),
+                    None,
+                );
+            }
+            Err(code) => return Err(code),
+            Ok(_) => {}
+        }
+        self.value_mut(key, ty)
+    }
+}
+
+impl Host for Invocation<'_, '_, '_, '_> {
+    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) {
+        let mut out = Out {
+            buf: std::mem::take(reply),
+            resp3: false,
+        };
+        let srv = self.ctx.srv;
+        match resolve(srv, argv) {
+            Err(e) => out.error(e.text()),
+            Ok(cmd) => match self.admit(&cmd, argv) {
+                Err(text) => {
+                    cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    out.error(&text);
+                }
+                Ok(()) => {
+                    if cmd.spec.has(flags::WRITE) {
+                        self.save_keys(&cmd, argv);
+                    }
+                    let started = std::time::Instant::now();
+                    let ctx = &mut *self.ctx;
+                    super::run(srv, ctx.client, &mut out, ctx.ks, &cmd, argv);
+                    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    cmd.stats
+                        .usec
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    // A blocking command inside a guest answered as on timeout.
+                    ctx.client.block_request = None;
+                }
+            },
+        }
+        *reply = out.buf;
+    }
+
+    fn value_len(&mut self, key: &[u8], type_id: u32) -> i64 {
+        let ty = match self.check_value_access(key, type_id, false) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        match self.value_mut(key, ty) {
+            Ok(m) => m.data.len() as i64,
+            Err(code) => code,
+        }
+    }
+
+    fn value_read(&mut self, key: &[u8], type_id: u32, offset: u64, dst: &mut [u8]) -> i64 {
+        let ty = match self.check_value_access(key, type_id, false) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        match self.value_mut(key, ty) {
+            Ok(m) => {
+                let start = (offset as usize).min(m.data.len());
+                let n = dst.len().min(m.data.len() - start);
+                dst[..n].copy_from_slice(&m.data[start..start + n]);
+                n as i64
+            }
+            Err(code) => code,
+        }
+    }
+
+    fn value_write(&mut self, key: &[u8], type_id: u32, offset: u64, src: &[u8]) -> i64 {
+        let ty = match self.check_value_access(key, type_id, true) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        let end = offset.saturating_add(src.len() as u64);
+        if end > MODULE_VALUE_MAX {
+            return -5;
+        }
+        let db = self.ctx.db();
+        let whole_saved = self.undo.is_saved(db, key);
+        let m = match self.prepare_write(key, ty) {
+            Ok(m) => m,
+            Err(code) => return code,
+        };
+        let (at, end) = (offset as usize, end as usize);
+        let old_len = m.data.len();
+        let patch = (!whole_saved).then(|| m.data[at.min(old_len)..end.min(old_len)].to_vec());
+        if m.data.len() < end {
+            m.data.resize(end, 0);
+        }
+        m.data[at..end].copy_from_slice(src);
+        let new_len = m.data.len() as i64;
+        if let Some(old) = patch {
+            self.undo
+                .patches
+                .push((db, key.to_vec(), offset.min(old_len as u64), old, old_len));
+        }
+        self.ctx.ks.touch(db, key);
+        new_len
+    }
+
+    fn value_truncate(&mut self, key: &[u8], type_id: u32, len: u64) -> i64 {
+        let ty = match self.check_value_access(key, type_id, true) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        if len > MODULE_VALUE_MAX {
+            return -5;
+        }
+        let db = self.ctx.db();
+        // Shrinking loses bytes: keep the whole value (rare: resizes).
+        self.undo.save(self.ctx.ks, db, key);
+        let m = match self.prepare_write(key, ty) {
+            Ok(m) => m,
+            Err(code) => return code,
+        };
+        m.data.resize(len as usize, 0);
+        self.ctx.ks.touch(db, key);
+        len as i64
+    }
+}

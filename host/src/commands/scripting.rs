@@ -1,0 +1,265 @@
+//! Scripts (Redis's eval.c): EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT
+//! LOAD|EXISTS|FLUSH|KILL|HELP. A script body is a wasm binary or WAT text
+//! (docs/abi.md), cached by the SHA1 of its body as Redis caches Lua; it runs
+//! atomically under the locks of its declared keys (every shard of the db
+//! when it declares `whole-keyspace`), and leaves no writes when it fails.
+
+use super::guest::{run_guest, Grant};
+use super::keys::reply_help;
+use super::table::{flags::*, numkeys_keys, CommandSpec, Group};
+use super::{arg_i64, eq_ic, CmdError, CmdResult, Ctx};
+use crate::store::LockPlan;
+use crate::wasm::{Entry, Guest, KillClass, Kind};
+use std::sync::Arc;
+
+/// Script flags (docs/abi.md, `ember_flags`); also used by functions.
+pub mod script_flags {
+    pub const NO_WRITES: u32 = 1;
+    pub const ALLOW_OOM: u32 = 2;
+    pub const ALLOW_STALE: u32 = 4;
+    pub const NO_CLUSTER: u32 = 8;
+    pub const ALLOW_CROSS_SLOT_KEYS: u32 = 16;
+    pub const WHOLE_KEYSPACE: u32 = 32;
+    /// Names as FUNCTION LIST shows them and `register` accepts them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (NO_WRITES, "no-writes"),
+        (ALLOW_OOM, "allow-oom"),
+        (ALLOW_STALE, "allow-stale"),
+        (NO_CLUSTER, "no-cluster"),
+        (ALLOW_CROSS_SLOT_KEYS, "allow-cross-slot-keys"),
+        (WHOLE_KEYSPACE, "whole-keyspace"),
+    ];
+}
+
+/// EVAL-family key positions: `numkeys` at argv[2], then the keys.
+fn eval_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let mut out = Vec::new();
+    numkeys_keys(argv, 2, &mut out);
+    out
+}
+
+const EVAL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("eval", -3, Group::Scripting, eval)
+        .flags(EVAL_FLAGS)
+        .key_finder(eval_keys)
+        .doc(
+            "2.6.0",
+            "Executes a server-side Lua script.",
+            "Depends on the script that is executed.",
+        )
+        .syntax("script numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("evalsha", -3, Group::Scripting, evalsha)
+        .flags(EVAL_FLAGS)
+        .key_finder(eval_keys)
+        .doc(
+            "2.6.0",
+            "Executes a server-side Lua script by SHA1 digest.",
+            "Depends on the script that is executed.",
+        )
+        .syntax("sha1 numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("eval_ro", -3, Group::Scripting, eval_ro)
+        .flags(READONLY | EVAL_FLAGS)
+        .key_finder(eval_keys)
+        .doc(
+            "7.0.0",
+            "Executes a read-only server-side Lua script.",
+            "Depends on the script that is executed.",
+        )
+        .syntax("script numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("evalsha_ro", -3, Group::Scripting, evalsha_ro)
+        .flags(READONLY | EVAL_FLAGS)
+        .key_finder(eval_keys)
+        .doc(
+            "7.0.0",
+            "Executes a read-only server-side Lua script by SHA1 digest.",
+            "Depends on the script that is executed.",
+        )
+        .syntax("sha1 numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("script", -2, Group::Scripting, super::keys::container_help)
+        .doc(
+            "2.6.0",
+            "A container for Lua scripts management commands.",
+            "Depends on subcommand.",
+        )
+        .subcommands(SCRIPT_SUBCOMMANDS),
+];
+
+const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("load", 3, Group::Scripting, script_load)
+        .flags(NOSCRIPT | STALE)
+        .doc("2.6.0", "Loads a server-side Lua script to the script cache.", "O(N) with N being the length in bytes of the script body.")
+        .syntax("script"),
+    CommandSpec::new("exists", -3, Group::Scripting, script_exists)
+        .flags(NOSCRIPT)
+        .doc("2.6.0", "Determines whether server-side Lua scripts exist in the script cache.", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).")
+        .syntax("sha1 [sha1 ...]"),
+    CommandSpec::new("flush", -2, Group::Scripting, script_flush)
+        .flags(NOSCRIPT)
+        .doc("2.6.0", "Removes all server-side Lua scripts from the script cache.", "O(N) with N being the number of scripts in cache")
+        .syntax("[ASYNC | SYNC]"),
+    CommandSpec::new("kill", 2, Group::Scripting, script_kill)
+        .flags(NOSCRIPT | ALLOW_BUSY)
+        .doc("2.6.0", "Terminates a server-side Lua script during execution.", "O(1)"),
+    CommandSpec::new("help", 2, Group::Scripting, script_help)
+        .flags(LOADING | STALE)
+        .doc("5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
+];
+
+/// Lowercase hex SHA1 of a script body, the name Redis gives a script.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Splits `numkeys key.. arg..` (argv[2..]) with Redis's errors.
+pub fn split_keys<'a>(argv: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], &'a [&'a [u8]]), CmdError> {
+    let n = arg_i64(argv[2])?;
+    if n < 0 {
+        return Err(CmdError::err("ERR Number of keys can't be negative"));
+    }
+    let rest = &argv[3..];
+    if n as u64 > rest.len() as u64 {
+        return Err(CmdError::err(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(rest.split_at(n as usize))
+}
+
+/// Compiles a body (or finds it compiled) and caches it under its SHA1.
+fn load_script(ctx: &mut Ctx, body: &[u8]) -> Result<(String, Arc<Guest>), CmdError> {
+    let sha = sha1_hex(body);
+    if let Some(g) = ctx.srv.scripts.read().get(&sha) {
+        return Ok((sha, g.clone()));
+    }
+    let (guest, _) = Guest::load(&ctx.srv.wasm, body, Kind::Script, &[])
+        .map_err(|e| CmdError::owned(format!("{e} (script: {sha})")))?;
+    ctx.srv.scripts.write().insert(sha.clone(), guest.clone());
+    Ok((sha, guest))
+}
+
+fn eval(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, argv, false, false)
+}
+
+fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, argv, true, false)
+}
+
+fn eval_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, argv, false, true)
+}
+
+fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    eval_generic(ctx, argv, true, true)
+}
+
+fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
+    let (keys, args) = split_keys(argv)?;
+    let guest = if by_sha {
+        let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
+        match ctx.srv.scripts.read().get(&sha) {
+            Some(g) => g.clone(),
+            None => {
+                return Err(CmdError::err(
+                    "NOSCRIPT No matching script. Please use EVAL.",
+                ))
+            }
+        }
+    } else {
+        load_script(ctx, argv[1])?.1
+    };
+    run_with_flags(
+        ctx,
+        &guest,
+        Entry::Main,
+        KillClass::Script,
+        guest.flags,
+        read_only,
+        keys,
+        args,
+    )
+}
+
+/// Runs a script or function under its flags: read-only when asked or
+/// flagged `no-writes`; with every shard of the db when `whole-keyspace`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_with_flags(
+    ctx: &mut Ctx,
+    guest: &Guest,
+    entry: Entry,
+    class: KillClass,
+    flags: u32,
+    read_only: bool,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+) -> CmdResult {
+    let whole_keyspace = flags & script_flags::WHOLE_KEYSPACE != 0;
+    // Inside EXEC the transaction already holds the whole db for scripts
+    // (tx.rs); elsewhere the dispatcher locked only the declared keys.
+    if whole_keyspace && !ctx.client.in_exec {
+        let db = ctx.db();
+        ctx.ks.relock(&LockPlan::Db(db));
+    }
+    let grant = Grant {
+        keys,
+        whole_keyspace,
+        read_only: read_only || flags & script_flags::NO_WRITES != 0,
+        types: &[],
+    };
+    run_guest(ctx, guest, entry, class, &grant, args)
+}
+
+fn script_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (sha, _) = load_script(ctx, argv[2])?;
+    ctx.out.bulk(sha.as_bytes());
+    Ok(())
+}
+
+fn script_exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let scripts = ctx.srv.scripts.read();
+    ctx.out.array(argv.len() - 2);
+    for sha in &argv[2..] {
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        ctx.out.int(scripts.contains_key(&sha) as i64);
+    }
+    Ok(())
+}
+
+fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 || (argv.len() == 3 && !eq_ic(argv[2], "sync") && !eq_ic(argv[2], "async")) {
+        return Err(CmdError::err(
+            "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+        ));
+    }
+    ctx.srv.scripts.write().clear();
+    ctx.out.ok();
+    Ok(())
+}
+
+fn script_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    if !ctx.srv.wasm.kill(KillClass::Script) {
+        return Err(CmdError::err("NOTBUSY No scripts in execution right now."));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+fn script_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    reply_help(
+        ctx,
+        "SCRIPT",
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the wasm scripts cache.",
+            "KILL",
+            "    Kill the currently executing wasm scripts (their writes are undone).",
+            "LOAD <script>",
+            "    Load a script (wasm binary or WAT text) into the scripts cache without executing it.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,427 @@
+//! The host side of the guest ABI (docs/abi.md): the per-instance state the
+//! imports work on ([`HostState`]), the [`Host`] an invocation runs its
+//! commands through, and every import in module `ember`, defined in one place.
+//!
+//! Memory rule: the host never allocates in the guest and never keeps a guest
+//! pointer. Each import checks its pointer/length pairs against the guest's
+//! memory and copies during the call; a bad pair traps the invocation.
+
+use super::resp;
+use std::ops::Range;
+use std::ptr::NonNull;
+use std::time::Instant;
+use wasmtime::{bail, format_err, Result};
+use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
+
+/// What a guest's invocation runs against; implemented by the command layer.
+pub trait Host {
+    /// Runs one command (argv[0] is its name) and appends its RESP2 reply,
+    /// errors included, to `reply`.
+    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>);
+    /// Module values (docs/abi.md): results as the ABI defines them.
+    fn value_len(&mut self, key: &[u8], type_id: u32) -> i64;
+    fn value_read(&mut self, key: &[u8], type_id: u32, offset: u64, dst: &mut [u8]) -> i64;
+    fn value_write(&mut self, key: &[u8], type_id: u32, offset: u64, src: &[u8]) -> i64;
+    fn value_truncate(&mut self, key: &[u8], type_id: u32, len: u64) -> i64;
+}
+
+/// The host of the invocation in progress, with its lifetime erased so it
+/// can sit in the `'static` store data.
+///
+/// Soundness: [`HostState::set_host`] is the only way to set it, and only
+/// guest.rs's `Entered` guard calls it, clearing it again on drop; the guard
+/// lives on the stack frame that borrows the host and calls into the guest, so the pointer is only ever
+/// dereferenced (by imports, synchronously, on this thread, inside that
+/// call) while the borrow it came from is alive and unused by anyone else.
+#[derive(Default)]
+pub struct HostPtr(Option<NonNull<dyn Host + 'static>>);
+
+// SAFETY: the pointer is Some only for the duration of one synchronous call
+// on one thread (see `HostPtr`); between invocations the store, and with it
+// this empty slot, may move to another thread's pool checkout.
+unsafe impl Send for HostPtr {}
+// SAFETY: as above; `&HostPtr` gives no access to the pointee.
+unsafe impl Sync for HostPtr {}
+
+/// Why an invocation stopped early, recorded by the imports and the epoch
+/// callback so the error text can say which limit was hit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Timeout,
+    Killed,
+    Memory,
+    /// A broken ABI contract (bad pointer, import used out of place).
+    Fault(String),
+}
+
+/// Linear-memory and table caps of one instance.
+pub struct Limiter {
+    pub max_memory: usize,
+    pub hit_memory: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
+        if desired > self.max_memory {
+            self.hit_memory = true;
+            bail!("guest exceeded the memory limit");
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}
+
+/// Store data of one guest instance.
+pub struct HostState {
+    host: HostPtr,
+    pub memory: Option<Memory>,
+    pub limiter: Limiter,
+    /// The invocation's input: RESP `[keys, args]`.
+    pub input: Vec<u8>,
+    /// The last `call` reply (or registration error), for `last_reply`.
+    pub last_reply: Vec<u8>,
+    /// What the guest set with `reply`.
+    pub reply: Option<Vec<u8>>,
+    /// Specs passed to `register`; Some only while `ember_init` runs.
+    pub registrations: Option<Vec<Vec<Vec<u8>>>>,
+    pub now_ms: i64,
+    pub started: Instant,
+    pub deadline: Instant,
+    pub kill_class: usize,
+    pub kill_generation: u64,
+    pub stop: Option<Stop>,
+    /// The invocation gave its tokio worker away (it runs long).
+    pub handed_off: bool,
+}
+
+impl HostState {
+    pub fn new(max_memory: usize) -> HostState {
+        let now = Instant::now();
+        HostState {
+            host: HostPtr::default(),
+            memory: None,
+            limiter: Limiter {
+                max_memory,
+                hit_memory: false,
+            },
+            input: Vec::new(),
+            last_reply: Vec::new(),
+            reply: None,
+            registrations: None,
+            now_ms: 0,
+            started: now,
+            deadline: now,
+            kill_class: 0,
+            kill_generation: 0,
+            stop: None,
+            handed_off: false,
+        }
+    }
+
+    /// Makes `host` reachable from the imports; [`HostState::clear_host`]
+    /// must run before the borrow `'h` ends (guest.rs's `Entered` guard
+    /// does both around every call into the guest).
+    pub(super) fn set_host<'h>(&mut self, host: &'h mut (dyn Host + 'h)) {
+        let ptr: NonNull<dyn Host + 'h> = NonNull::from(host);
+        // SAFETY: only the trait object's lifetime bound changes; the caller
+        // clears the slot before 'h can end (see `HostPtr`).
+        let ptr: NonNull<dyn Host + 'static> = unsafe { std::mem::transmute(ptr) };
+        self.host.0 = Some(ptr);
+    }
+
+    pub(super) fn clear_host(&mut self) {
+        self.host.0 = None;
+    }
+
+    fn host(&mut self, import: &str) -> Result<&mut dyn Host> {
+        match self.host.0 {
+            // SAFETY: Some only while the `HostGuard` from `enter` is alive,
+            // i.e. while the exclusive borrow of the host is held by the
+            // frame that is calling the guest (and so these imports).
+            Some(mut p) => Ok(unsafe { p.as_mut() }),
+            None => Err(self.fault(format!("ember ABI: '{import}' is not available here"))),
+        }
+    }
+
+    fn fault(&mut self, msg: String) -> wasmtime::Error {
+        self.stop = Some(Stop::Fault(msg.clone()));
+        format_err!("{msg}")
+    }
+}
+
+/// Bounds-checks a guest pointer/length pair.
+fn range(st: &mut HostState, mem_len: usize, ptr: i32, len: i32) -> Result<Range<usize>> {
+    let (p, l) = (ptr as u32 as usize, len as u32 as usize);
+    if ptr < 0 || len < 0 || p.checked_add(l).is_none_or(|end| end > mem_len) {
+        return Err(st.fault(format!(
+            "ember ABI: out-of-bounds pointer ({ptr}, len {len}; memory is {mem_len} bytes)"
+        )));
+    }
+    Ok(p..p + l)
+}
+
+fn memory(caller: &mut Caller<'_, HostState>) -> Result<Memory> {
+    match caller.data().memory {
+        Some(m) => Ok(m),
+        None => Err(caller
+            .data_mut()
+            .fault("ember ABI: the guest exports no memory".into())),
+    }
+}
+
+/// Copies `src` to the guest buffer when it fits; returns src's length.
+fn copy_out(data: &mut [u8], dst: Range<usize>, src: &[u8]) -> i32 {
+    if src.len() <= dst.len() {
+        data[dst.start..dst.start + src.len()].copy_from_slice(src);
+    }
+    i32::try_from(src.len()).unwrap_or(i32::MAX)
+}
+
+/// The largest reply a guest can receive (its memory is capped anyway).
+const MAX_GUEST_REPLY: usize = i32::MAX as usize;
+
+/// Defines every import of module `ember`.
+pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
+    linker.func_wrap(
+        "ember",
+        "call",
+        |mut caller: Caller<'_, HostState>,
+         req_ptr: i32,
+         req_len: i32,
+         dst_ptr: i32,
+         dst_cap: i32|
+         -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let req = range(st, data.len(), req_ptr, req_len)?;
+            let dst = range(st, data.len(), dst_ptr, dst_cap)?;
+            let mut reply = std::mem::take(&mut st.last_reply);
+            reply.clear();
+            let host = st.host("call")?;
+            match resp::parse_command(&data[req]) {
+                Some(argv) => host.call(&argv, &mut reply),
+                None => reply.extend_from_slice(
+                    b"-ERR guest request is not a RESP array of bulk strings\r\n",
+                ),
+            }
+            if reply.len() > MAX_GUEST_REPLY {
+                reply.clear();
+                reply.extend_from_slice(b"-ERR reply too large for a guest\r\n");
+            }
+            let n = copy_out(data, dst, &reply);
+            st.last_reply = reply;
+            Ok(n)
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "last_reply",
+        |mut caller: Caller<'_, HostState>, dst_ptr: i32, dst_cap: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let dst = range(st, data.len(), dst_ptr, dst_cap)?;
+            let n = st.last_reply.len().min(dst.len());
+            data[dst.start..dst.start + n].copy_from_slice(&st.last_reply[..n]);
+            Ok(i32::try_from(st.last_reply.len()).unwrap_or(i32::MAX))
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "input",
+        |mut caller: Caller<'_, HostState>, dst_ptr: i32, dst_cap: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let dst = range(st, data.len(), dst_ptr, dst_cap)?;
+            Ok(copy_out(data, dst, &st.input))
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "reply",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<()> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let src = range(st, data.len(), ptr, len)?;
+            let mut buf = st.reply.take().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(&data[src]);
+            st.reply = Some(buf);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "log",
+        |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| -> Result<()> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let src = range(st, data.len(), ptr, len)?;
+            let text = String::from_utf8_lossy(&data[src]);
+            let line = format!("<guest> {text}");
+            match level {
+                i32::MIN..=0 => crate::log::debug(&line),
+                1 => crate::log::verbose(&line),
+                2 => crate::log::notice(&line),
+                _ => crate::log::warning(&line),
+            }
+            Ok(())
+        },
+    )?;
+    linker.func_wrap("ember", "time_ms", |caller: Caller<'_, HostState>| -> i64 {
+        caller.data().now_ms
+    })?;
+    linker.func_wrap(
+        "ember",
+        "random",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<()> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let dst = range(st, data.len(), ptr, len)?;
+            rand::Rng::fill(&mut rand::rng(), &mut data[dst]);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "register",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let src = range(st, data.len(), ptr, len)?;
+            let Some(argv) = resp::parse_command(&data[src]) else {
+                st.last_reply =
+                    b"ERR register: the spec is not a RESP array of bulk strings".to_vec();
+                return Ok(st.last_reply.len() as i32);
+            };
+            let spec: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+            match st.registrations.as_mut() {
+                Some(list) => {
+                    list.push(spec);
+                    Ok(0)
+                }
+                None => {
+                    Err(st.fault("ember ABI: 'register' is only available in ember_init".into()))
+                }
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "value_len",
+        |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, type_id: i32| -> Result<i64> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let key = range(st, data.len(), kp, kl)?;
+            let host = st.host("value_len")?;
+            Ok(host.value_len(&data[key], type_id as u32))
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "value_read",
+        |mut caller: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         type_id: i32,
+         offset: i64,
+         dp: i32,
+         dl: i32|
+         -> Result<i64> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let key = range(st, data.len(), kp, kl)?;
+            let dst = range(st, data.len(), dp, dl)?;
+            if offset < 0 {
+                return Err(st.fault("ember ABI: negative value offset".into()));
+            }
+            // The key and the destination may overlap in guest memory: copy the key.
+            let key = smallvec::SmallVec::<[u8; 64]>::from_slice(&data[key]);
+            let host = st.host("value_read")?;
+            Ok(host.value_read(&key, type_id as u32, offset as u64, &mut data[dst]))
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "value_write",
+        |mut caller: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         type_id: i32,
+         offset: i64,
+         sp: i32,
+         sl: i32|
+         -> Result<i64> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let key = range(st, data.len(), kp, kl)?;
+            let src = range(st, data.len(), sp, sl)?;
+            if offset < 0 {
+                return Err(st.fault("ember ABI: negative value offset".into()));
+            }
+            let host = st.host("value_write")?;
+            Ok(host.value_write(&data[key], type_id as u32, offset as u64, &data[src]))
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "value_truncate",
+        |mut caller: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         type_id: i32,
+         len: i64|
+         -> Result<i64> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let key = range(st, data.len(), kp, kl)?;
+            if len < 0 {
+                return Err(st.fault("ember ABI: negative value length".into()));
+            }
+            let host = st.host("value_truncate")?;
+            Ok(host.value_truncate(&data[key], type_id as u32, len as u64))
+        },
+    )?;
+    Ok(())
+}
+
+/// The imports a guest may use, with their wasm signatures, for load-time
+/// checks that name what is wrong.
+pub const IMPORTS: &[&str] = &[
+    "call",
+    "last_reply",
+    "input",
+    "reply",
+    "log",
+    "time_ms",
+    "random",
+    "register",
+    "value_len",
+    "value_read",
+    "value_write",
+    "value_truncate",
+];

@@ -1,0 +1,135 @@
+//! The WebAssembly runtime behind scripts, function libraries and modules
+//! (docs/abi.md): one wasmtime engine and its epoch ticker, the limits every
+//! invocation runs under, compiled guests with their warm instance pools
+//! ([`guest`]), the host imports ([`abi`]) and the RESP the guests speak
+//! ([`resp`]).
+//!
+//! This layer knows nothing of commands (DESIGN.md): whoever invokes a guest
+//! hands it a [`Host`] that runs the guest's calls through the command table.
+
+pub mod abi;
+pub mod bundled;
+pub mod guest;
+pub mod resp;
+
+pub use abi::Host;
+pub use guest::{Entry, Failure, Guest, Kind};
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The ABI version this host speaks; guests export `ember_abi_version` returning it.
+pub const ABI_VERSION: i32 = 1;
+
+/// Default wall-clock limit per invocation, like Redis's busy-reply-threshold.
+pub const DEFAULT_TIME_LIMIT_MS: u64 = 5000;
+/// Default linear-memory cap per instance.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
+/// Wasm stack per invocation: deep enough for real guests, far below the
+/// native stack of a tokio worker (2 MiB).
+pub const STACK_LIMIT: usize = 512 << 10;
+
+/// Which KILL command stops an invocation: SCRIPT KILL stops scripts,
+/// FUNCTION KILL stops functions. Module commands are not killable by
+/// either (as in Redis), only by their time limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillClass {
+    Script = 0,
+    Function = 1,
+    Module = 2,
+}
+
+/// Counters shared between the engine's ticker, running invocations and the
+/// KILL commands.
+#[derive(Default)]
+pub struct Shared {
+    /// Invocations running now, per [`KillClass`].
+    pub running: [AtomicUsize; 3],
+    /// Bumped by SCRIPT KILL / FUNCTION KILL: an invocation that started at
+    /// an older generation of its class stops at its next epoch check.
+    pub kill_generation: [AtomicU64; 3],
+    /// Limits, refreshed from the config (CONFIG SET takes effect on the next
+    /// invocation).
+    pub time_limit_ms: AtomicU64,
+    pub memory_limit: AtomicU64,
+}
+
+/// The engine every guest is compiled for, with the linker holding the host
+/// imports. One per server.
+pub struct Runtime {
+    pub engine: wasmtime::Engine,
+    pub linker: wasmtime::Linker<abi::HostState>,
+    pub shared: Arc<Shared>,
+}
+
+impl Runtime {
+    pub fn new() -> wasmtime::Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        // Epoch checks at loop heads and function entries bound every
+        // invocation's wall-clock time without fuel's per-instruction cost.
+        config.epoch_interruption(true);
+        config.max_wasm_stack(STACK_LIMIT);
+        // Guests are compiled once and called many times.
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = wasmtime::Engine::new(&config)?;
+        let mut linker = wasmtime::Linker::new(&engine);
+        abi::define_imports(&mut linker)?;
+        let shared = Arc::new(Shared {
+            time_limit_ms: AtomicU64::new(DEFAULT_TIME_LIMIT_MS),
+            memory_limit: AtomicU64::new(DEFAULT_MEMORY_LIMIT),
+            ..Shared::default()
+        });
+        spawn_ticker(engine.clone(), shared.clone());
+        Ok(Runtime {
+            engine,
+            linker,
+            shared,
+        })
+    }
+
+    /// Stops every running invocation of `class` at its next epoch check;
+    /// false when none was running (NOTBUSY).
+    pub fn kill(&self, class: KillClass) -> bool {
+        let i = class as usize;
+        if self.shared.running[i].load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        self.shared.kill_generation[i].fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    pub fn running(&self, class: KillClass) -> usize {
+        self.shared.running[class as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn set_limits(&self, time_limit_ms: u64, memory_limit: u64) {
+        self.shared
+            .time_limit_ms
+            .store(time_limit_ms.max(1), Ordering::Relaxed);
+        self.shared
+            .memory_limit
+            .store(memory_limit.max(64 << 10), Ordering::Relaxed);
+    }
+}
+
+/// Advances the engine's epoch: every millisecond while a guest runs (so
+/// time limits and KILL act within a few ms), every 20 ms when idle.
+fn spawn_ticker(engine: wasmtime::Engine, shared: Arc<Shared>) {
+    let weak = Arc::downgrade(&shared);
+    drop(shared);
+    let spawned = std::thread::Builder::new()
+        .name("ember-wasm-epoch".into())
+        .spawn(move || loop {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let busy = shared.running.iter().any(|r| r.load(Ordering::Relaxed) > 0);
+            drop(shared);
+            std::thread::sleep(Duration::from_millis(if busy { 1 } else { 20 }));
+            engine.increment_epoch();
+        });
+    if let Err(e) = spawned {
+        crate::log::warning(&format!("cannot start the wasm epoch thread: {e}"));
+    }
+}
