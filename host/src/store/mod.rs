@@ -240,7 +240,7 @@ impl Store {
                     if let Some(d) = self.dbs.get(db as usize) {
                         guards.push((
                             slot_id(db as usize, shard as usize),
-                            d.shards[shard as usize].lock(),
+                            lock_shard(&d.shards[shard as usize]),
                         ));
                     }
                 }
@@ -248,14 +248,14 @@ impl Store {
             LockPlan::Db(db) => {
                 if let Some(d) = self.dbs.get(*db) {
                     for (i, s) in d.shards.iter().enumerate() {
-                        guards.push((slot_id(*db, i), s.lock()));
+                        guards.push((slot_id(*db, i), lock_shard(s)));
                     }
                 }
             }
             LockPlan::All => {
                 for (db, d) in self.dbs.iter().enumerate() {
                     for (i, s) in d.shards.iter().enumerate() {
-                        guards.push((slot_id(db, i), s.lock()));
+                        guards.push((slot_id(db, i), lock_shard(s)));
                     }
                 }
             }
@@ -274,6 +274,30 @@ impl Store {
     pub fn lock_shard(&self, db: usize, shard: usize) -> MutexGuard<'_, Shard> {
         self.dbs[db].shards[shard].lock()
     }
+}
+
+/// Wasm invocations running long enough to have handed their tokio worker
+/// away (wasm/guest.rs); they may hold shard locks for up to their time limit.
+pub static LONG_LOCK_HOLDERS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Takes a shard lock. Uncontended (the common case) it is one try_lock;
+/// when a long-running guest may be the holder, the wait happens in
+/// `block_in_place`, so the other clients of this tokio worker move to
+/// another thread instead of stalling behind the guest.
+#[inline]
+fn lock_shard(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    if let Some(g) = m.try_lock() {
+        return g;
+    }
+    if LONG_LOCK_HOLDERS.load(Ordering::Relaxed) > 0 {
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+                return tokio::task::block_in_place(|| m.lock());
+            }
+        }
+    }
+    m.lock()
 }
 
 #[inline]

@@ -158,6 +158,14 @@ impl HostState {
         self.host.0 = None;
     }
 
+    /// Ends the long-running accounting of an invocation that handed its
+    /// worker away (see `store::LONG_LOCK_HOLDERS`).
+    pub fn settle_hand_off(&mut self) {
+        if std::mem::take(&mut self.handed_off) {
+            crate::store::LONG_LOCK_HOLDERS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn host(&mut self, import: &str) -> Result<&mut dyn Host> {
         match self.host.0 {
             // SAFETY: Some only while the `HostGuard` from `enter` is alive,
@@ -171,6 +179,13 @@ impl HostState {
     fn fault(&mut self, msg: String) -> wasmtime::Error {
         self.stop = Some(Stop::Fault(msg.clone()));
         format_err!("{msg}")
+    }
+}
+
+impl Drop for HostState {
+    /// A discarded instance (trap, limit, kill) settles its accounting too.
+    fn drop(&mut self) {
+        self.settle_hand_off();
     }
 }
 

@@ -163,6 +163,8 @@ impl Guest {
             Failure::Error(e) => e,
             Failure::Aborted(reply) => init_error(reply),
         })?;
+        let mut warm = warm;
+        warm.store.data_mut().settle_hand_off();
         if kind == Kind::Script {
             guest.flags = warm.flags;
         }
@@ -288,6 +290,7 @@ impl Guest {
                 },
             }
         };
+        warm.store.data_mut().settle_hand_off();
         match result {
             Ok(code) => {
                 let reply = warm.store.data_mut().reply.take();
@@ -343,7 +346,7 @@ fn start_clock(store: &mut Store<HostState>, shared: &Shared, class: KillClass, 
     st.kill_class = class as usize;
     st.kill_generation = shared.kill_generation[class as usize].load(Ordering::SeqCst);
     st.stop = None;
-    st.handed_off = false;
+    st.settle_hand_off();
     st.now_ms = now_ms;
     store.set_epoch_deadline(1);
 }
@@ -361,6 +364,7 @@ fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
     }
     if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER {
         st.handed_off = true;
+        crate::store::LONG_LOCK_HOLDERS.fetch_add(1, Ordering::Relaxed);
         hand_off_worker();
     }
     UpdateDeadline::Continue(1)
