@@ -50,6 +50,9 @@ fn main() {
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
+            // A worker running a long wasm guest must not keep the I/O
+            // driver from the other workers (see .cargo/config.toml).
+            .enable_eager_driver_handoff()
             .enable_all()
             .build()
     };
