@@ -4,7 +4,7 @@
 //! (docs/abi.md); FCALL runs one like a script, with the function's flags.
 
 use super::keys::reply_help;
-use super::scripting::{run_with_flags, script_flags, split_keys};
+use super::scripting::{run_with_flags, script_flags};
 use super::table::{flags::*, numkeys_keys, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
 use crate::util::glob::glob_match;
@@ -44,7 +44,9 @@ impl Libraries {
     }
 
     /// Adds `lib`; with `replace`, a library of the same name goes first.
-    fn add(&mut self, lib: Library, replace: bool) -> Result<(), CmdError> {
+    /// `restore` picks FUNCTION RESTORE's wording for a name clash (Redis's
+    /// libraryJoin says `Library x already exists`, FUNCTION LOAD quotes it).
+    fn add(&mut self, lib: Library, replace: bool, restore: bool) -> Result<(), CmdError> {
         let old = if replace {
             self.remove(&lib.name)
         } else {
@@ -52,7 +54,11 @@ impl Libraries {
         };
         let mut clash = None;
         if !replace && self.libs.contains_key(&lib.name) {
-            clash = Some(format!("ERR Library '{}' already exists", lib.name));
+            clash = Some(if restore {
+                format!("ERR Library {} already exists", lib.name)
+            } else {
+                format!("ERR Library '{}' already exists", lib.name)
+            });
         }
         for f in &lib.functions {
             if clash.is_none() && self.functions.contains_key(&f.name) {
@@ -184,6 +190,21 @@ const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
 /// The engine name FUNCTION LIST and STATS show.
 const ENGINE: &str = "WASM";
 
+/// Redis's rule for library and function names.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Redis's addReplySubcommandSyntaxError: `argv[1]` as the client typed it.
+fn subcommand_syntax_error(argv: &[&[u8]]) -> CmdError {
+    let sub = argv.get(1).copied().unwrap_or_default();
+    let sub = &sub[..sub.len().min(128)];
+    CmdError::owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
 /// Compiles a library and reads its registrations.
 fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
     let (guest, specs) =
@@ -201,11 +222,7 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
                         "ERR function registration needs a name and a handler",
                     ));
                 };
-                if fname.is_empty()
-                    || !fname
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
+                if !valid_name(&fname) {
                     return Err(CmdError::err("ERR Function names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
                 }
                 let mut flags = 0;
@@ -232,9 +249,12 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
             _ => return Err(CmdError::err("ERR library made an unknown registration")),
         }
     }
-    let Some(name) = name.filter(|n| !n.is_empty()) else {
+    let Some(name) = name else {
         return Err(CmdError::err("ERR Missing library metadata"));
     };
+    if !valid_name(&name) {
+        return Err(CmdError::err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+    }
     if functions.is_empty() {
         return Err(CmdError::err("ERR No functions registered"));
     }
@@ -247,24 +267,22 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
 }
 
 fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let (replace, code) = match argv.len() {
-        3 => (false, argv[2]),
-        4 if eq_ic(argv[2], "replace") => (true, argv[3]),
-        4 => {
+    // Every argument before the last is an option (REPLACE, possibly repeated,
+    // as Redis accepts); the last one is the code.
+    let (code, options) = argv[2..].split_last().expect("arity -3");
+    let mut replace = false;
+    for opt in options {
+        if !eq_ic(opt, "replace") {
             return Err(CmdError::owned(format!(
                 "ERR Unknown option given: {}",
-                String::from_utf8_lossy(argv[2])
-            )))
+                String::from_utf8_lossy(opt)
+            )));
         }
-        _ => {
-            return Err(CmdError::err(
-                "ERR wrong number of arguments for 'function|load' command",
-            ))
-        }
-    };
+        replace = true;
+    }
     let lib = compile_library(ctx, code)?;
     let name = lib.name.clone();
-    ctx.srv.functions.write().add(lib, replace)?;
+    ctx.srv.functions.write().add(lib, replace, false)?;
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
@@ -279,7 +297,10 @@ fn function_delete(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    if argv.len() > 3 || (argv.len() == 3 && !eq_ic(argv[2], "sync") && !eq_ic(argv[2], "async")) {
+    if argv.len() > 3 {
+        return Err(subcommand_syntax_error(argv));
+    }
+    if argv.len() == 3 && !eq_ic(argv[2], "sync") && !eq_ic(argv[2], "async") {
         return Err(CmdError::err(
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
         ));
@@ -315,7 +336,8 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let mut v: Vec<_> = all
             .libs
             .values()
-            .filter(|l| pattern.is_none_or(|p| glob_match(p, l.name.as_bytes(), false)))
+            // Redis matches library names case-insensitively here.
+            .filter(|l| pattern.is_none_or(|p| glob_match(p, l.name.as_bytes(), true)))
             .cloned()
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -346,8 +368,9 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 .map(|(_, n)| *n)
                 .collect();
             ctx.out.set(names.len());
+            // Status strings, as Redis sends them (`+no-writes`).
             for n in names {
-                ctx.out.bulk(n.as_bytes());
+                ctx.out.simple(n);
             }
         }
         if with_code {
@@ -358,9 +381,19 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// FUNCTION DUMP's payload: a magic, then each library's code with its
-/// length, then a CRC-free length check (the code is re-validated on load).
+/// FUNCTION DUMP's payload: a magic (the format version), the number of
+/// libraries, each library's code after its length, and a checksum: the first
+/// 8 bytes of the SHA1 of everything before it, so a damaged payload is refused
+/// as Redis refuses one whose CRC64 is wrong.
 const DUMP_MAGIC: &[u8] = b"EMBERFN1";
+const DUMP_CHECKSUM_LEN: usize = 8;
+
+fn dump_checksum(body: &[u8]) -> [u8; DUMP_CHECKSUM_LEN] {
+    let digest = sha1_smol::Sha1::from(body).digest().bytes();
+    let mut out = [0; DUMP_CHECKSUM_LEN];
+    out.copy_from_slice(&digest[..DUMP_CHECKSUM_LEN]);
+    out
+}
 
 fn function_dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let all = ctx.srv.functions.read();
@@ -373,12 +406,19 @@ fn function_dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         payload.extend_from_slice(&lib.code);
     }
     drop(all);
+    let checksum = dump_checksum(&payload);
+    payload.extend_from_slice(&checksum);
     ctx.out.bulk(&payload);
     Ok(())
 }
 
 fn parse_dump(payload: &[u8]) -> Option<Vec<&[u8]>> {
-    let rest = payload.strip_prefix(DUMP_MAGIC)?;
+    let (body, checksum) =
+        payload.split_at_checked(payload.len().checked_sub(DUMP_CHECKSUM_LEN)?)?;
+    if dump_checksum(body) != checksum {
+        return None;
+    }
+    let rest = body.strip_prefix(DUMP_MAGIC)?;
     let (n, mut rest) = rest.split_first_chunk::<4>()?;
     let mut codes = Vec::new();
     for _ in 0..u32::from_le_bytes(*n) {
@@ -394,6 +434,9 @@ fn parse_dump(payload: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(subcommand_syntax_error(argv));
+    }
     let policy =
         match argv.get(3) {
             None => "append",
@@ -404,9 +447,6 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),
         };
-    if argv.len() > 4 {
-        return Err(CmdError::Syntax);
-    }
     let codes = parse_dump(argv[2]).ok_or(CmdError::err(
         "ERR DUMP payload version or checksum are wrong",
     ))?;
@@ -423,7 +463,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     for lib in libs {
-        next.add(lib, policy == "replace")?;
+        next.add(lib, policy == "replace", true)?;
     }
     *all = next;
     drop(all);
@@ -469,7 +509,6 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
-    let (keys, args) = split_keys(argv)?;
     let name = String::from_utf8_lossy(argv[1]);
     let (lib, idx) = {
         let all = ctx.srv.functions.read();
@@ -486,6 +525,19 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
             .ok_or(CmdError::err("ERR Function not found"))?;
         (lib, idx)
     };
+    // Redis looks the function up first, then checks numkeys with these texts
+    // (EVAL's differ: split_keys).
+    let numkeys = crate::util::num::parse_i64(argv[2])
+        .ok_or(CmdError::err("ERR Bad number of keys provided"))?;
+    let rest = &argv[3..];
+    if numkeys > rest.len() as i64 {
+        return Err(CmdError::err(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let numkeys = usize::try_from(numkeys)
+        .map_err(|_| CmdError::err("ERR Number of keys can't be negative"))?;
+    let (keys, args) = rest.split_at(numkeys);
     let f = &lib.functions[idx];
     if read_only && f.flags & script_flags::NO_WRITES == 0 {
         return Err(CmdError::err(

@@ -85,7 +85,7 @@ pub fn run_guest(
 }
 
 /// Publishes (or hands outwards) the events of a committed invocation.
-fn commit_events(ctx: &mut Ctx, events: Vec<(u32, String, usize, Vec<u8>)>) {
+fn commit_events(ctx: &mut Ctx, events: Vec<crate::server::client::HeldEvent>) {
     match ctx.client.guest_events.as_mut() {
         Some(outer) => outer.extend(events),
         None => {
@@ -151,14 +151,29 @@ fn write_reply(out: &mut Out, v: &Resp) {
 /// the first write to each key, and byte patches of module values.
 #[derive(Default)]
 struct Undo {
-    saved: Vec<(usize, Vec<u8>, Option<(Value, Option<i64>)>)>,
-    /// (db, key, offset, overwritten bytes, length before the write)
-    patches: Vec<(usize, Vec<u8>, u64, Vec<u8>, usize)>,
+    saved: Vec<Saved>,
+    patches: Vec<Patch>,
+}
+
+/// A key as it was before the invocation first wrote it (None: absent).
+struct Saved {
+    db: usize,
+    key: Vec<u8>,
+    entry: Option<(Value, Option<i64>)>,
+}
+
+/// Module-value bytes a write overwrote, and the length before it.
+struct Patch {
+    db: usize,
+    key: Vec<u8>,
+    offset: u64,
+    old: Vec<u8>,
+    old_len: usize,
 }
 
 impl Undo {
     fn is_saved(&self, db: usize, key: &[u8]) -> bool {
-        self.saved.iter().any(|(d, k, _)| *d == db && k == key)
+        self.saved.iter().any(|s| s.db == db && s.key == key)
     }
 
     /// Saves `key` as it is now, once per invocation. Costs a copy of the
@@ -168,25 +183,29 @@ impl Undo {
         if self.is_saved(db, key) {
             return;
         }
-        let snap = ks.get(db, key).map(|e| (e.value.clone(), e.expire_at()));
-        self.saved.push((db, key.to_vec(), snap));
+        let entry = ks.get(db, key).map(|e| (e.value.clone(), e.expire_at()));
+        self.saved.push(Saved {
+            db,
+            key: key.to_vec(),
+            entry,
+        });
     }
 
     fn rollback(self, ks: &mut Locked) {
-        for (db, key, snap) in self.saved.into_iter().rev() {
-            ks.remove(db, &key);
-            if let Some((value, expire_at)) = snap {
-                ks.set(db, &key, value, expire_at);
+        for s in self.saved.into_iter().rev() {
+            ks.remove(s.db, &s.key);
+            if let Some((value, expire_at)) = s.entry {
+                ks.set(s.db, &s.key, value, expire_at);
             }
-            ks.touch(db, &key);
+            ks.touch(s.db, &s.key);
         }
-        for (db, key, offset, old, old_len) in self.patches.into_iter().rev() {
-            if let Some(Value::Module(m)) = ks.get(db, &key).map(|e| &mut e.value) {
-                let at = offset as usize;
-                if at + old.len() <= m.data.len() {
-                    m.data[at..at + old.len()].copy_from_slice(&old);
+        for p in self.patches.into_iter().rev() {
+            if let Some(Value::Module(m)) = ks.get(p.db, &p.key).map(|e| &mut e.value) {
+                let at = p.offset as usize;
+                if at + p.old.len() <= m.data.len() {
+                    m.data[at..at + p.old.len()].copy_from_slice(&p.old);
                 }
-                m.data.truncate(old_len);
+                m.data.truncate(p.old_len);
             }
         }
     }
@@ -405,9 +424,13 @@ impl Host for Invocation<'_, '_, '_, '_> {
         m.data[at..end].copy_from_slice(src);
         let new_len = m.data.len() as i64;
         if let Some(old) = patch {
-            self.undo
-                .patches
-                .push((db, key.to_vec(), offset.min(old_len as u64), old, old_len));
+            self.undo.patches.push(Patch {
+                db,
+                key: key.to_vec(),
+                offset: offset.min(old_len as u64),
+                old,
+                old_len,
+            });
         }
         self.ctx.ks.touch(db, key);
         new_len

@@ -8,14 +8,25 @@ pub enum BeginSearch {
     Index(i64),
     /// Found by the command's own argument parsing (SORT).
     Unknown,
-    Keyword { keyword: &'static str, startfrom: i64 },
+    Keyword {
+        keyword: &'static str,
+        startfrom: i64,
+    },
 }
 
 /// How the keys after the first are found.
 pub enum FindKeys {
-    Range { lastkey: i64, keystep: i64, limit: i64 },
+    Range {
+        lastkey: i64,
+        keystep: i64,
+        limit: i64,
+    },
     Unknown,
-    Keynum { keynumidx: i64, firstkey: i64, keystep: i64 },
+    Keynum {
+        keynumidx: i64,
+        firstkey: i64,
+        keystep: i64,
+    },
 }
 
 pub struct KeySpec {

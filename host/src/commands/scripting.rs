@@ -112,8 +112,11 @@ pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
 }
 
+/// The KEYS and ARGV of a script or function call.
+pub type KeysAndArgs<'a> = (&'a [&'a [u8]], &'a [&'a [u8]]);
+
 /// Splits `numkeys key.. arg..` (argv[2..]) with Redis's errors.
-pub fn split_keys<'a>(argv: &'a [&'a [u8]]) -> Result<(&'a [&'a [u8]], &'a [&'a [u8]]), CmdError> {
+pub fn split_keys<'a>(argv: &'a [&'a [u8]]) -> Result<KeysAndArgs<'a>, CmdError> {
     let n = arg_i64(argv[2])?;
     if n < 0 {
         return Err(CmdError::err("ERR Number of keys can't be negative"));

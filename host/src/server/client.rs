@@ -24,6 +24,9 @@ pub struct Multi {
     pub aborted: bool,
 }
 
+/// A keyspace event held back while a wasm guest runs: (class, event, db, key).
+pub type HeldEvent = (u32, String, usize, Vec<u8>);
+
 /// The connection task's private state.
 pub struct Client {
     pub db: usize,
@@ -50,7 +53,7 @@ pub struct Client {
     pub sub: Option<crate::commands::pubsub::SubState>,
     /// Keyspace events of a running wasm guest, held back until it commits
     /// (a rolled-back write must not have been announced).
-    pub guest_events: Option<Vec<(u32, String, usize, Vec<u8>)>>,
+    pub guest_events: Option<Vec<HeldEvent>>,
 }
 
 impl Client {

@@ -22,6 +22,9 @@ pub enum Kind {
     Module,
 }
 
+/// One `register` call's spec: its words (docs/abi.md).
+pub type Spec = Vec<Vec<u8>>;
+
 /// Which export an invocation calls.
 #[derive(Clone, Copy, Debug)]
 pub enum Entry {
@@ -99,13 +102,12 @@ impl Guest {
     /// Compiles and validates `bytes` (a wasm binary or WAT text) and creates
     /// a first instance; for libraries and modules it runs `ember_init` with
     /// `init_args` and returns the specs the guest registered.
-    #[allow(clippy::type_complexity)]
     pub fn load(
         rt: &Runtime,
         bytes: &[u8],
         kind: Kind,
         init_args: &[&[u8]],
-    ) -> Result<(Arc<Guest>, Vec<Vec<Vec<u8>>>), String> {
+    ) -> Result<(Arc<Guest>, Vec<Spec>), String> {
         let module = wasmtime::Module::new(&rt.engine, bytes)
             .map_err(|e| format!("ERR invalid wasm guest: {}", one_line(&e)))?;
         for imp in module.imports() {
@@ -173,7 +175,7 @@ impl Guest {
     }
 
     /// A new instance: instantiated, ABI version checked, initialised.
-    fn instantiate(&self, rt: &Runtime, first: bool) -> Result<(Warm, Vec<Vec<Vec<u8>>>), Failure> {
+    fn instantiate(&self, rt: &Runtime, first: bool) -> Result<(Warm, Vec<Spec>), Failure> {
         let shared = &rt.shared;
         let max_memory = shared.memory_limit.load(Ordering::Relaxed) as usize;
         let mut store = Store::new(&rt.engine, HostState::new(max_memory));
