@@ -143,7 +143,19 @@ fn write_reply(out: &mut Out, v: &Resp) {
                 out.bulk(digits)
             }
         }
-        Resp::Verbatim(text) => out.bulk(text),
+        // `fmt:text`: RESP3 clients get it as sent, RESP2 clients the text
+        // alone, as Redis hands verbatim strings to each.
+        Resp::Verbatim(body) => {
+            if out.resp3 {
+                out.raw(b"=");
+                out.raw(itoa::Buffer::new().format(body.len()).as_bytes());
+                out.raw(b"\r\n");
+                out.raw(body);
+                out.raw(b"\r\n");
+            } else {
+                out.bulk(&body[4..])
+            }
+        }
     }
 }
 

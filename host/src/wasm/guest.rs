@@ -266,7 +266,14 @@ impl Guest {
     ) -> Result<Vec<u8>, Failure> {
         let shared = &rt.shared;
         let _running = Running::new(shared, class);
-        let pooled = self.pool.lock().pop();
+        // An instance made under an older memory limit (CONFIG SET) is
+        // replaced, not reused.
+        let max_memory = shared.memory_limit.load(Ordering::Relaxed) as usize;
+        let pooled = self
+            .pool
+            .lock()
+            .pop()
+            .filter(|w| w.store.data().limiter.max_memory == max_memory);
         let mut warm = match pooled {
             Some(w) => w,
             None => self.instantiate(rt, false)?.0,

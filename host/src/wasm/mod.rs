@@ -70,6 +70,8 @@ impl Runtime {
         // invocation's wall-clock time without fuel's per-instruction cost.
         config.epoch_interruption(true);
         config.max_wasm_stack(STACK_LIMIT);
+        // Guests are wasm32 (docs/abi.md): every pointer is an i32.
+        config.wasm_memory64(false);
         // Guests are compiled once and called many times.
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = wasmtime::Engine::new(&config)?;

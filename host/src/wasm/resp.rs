@@ -97,8 +97,11 @@ impl<'a> Parser<'a> {
     /// a count the buffer cannot hold is refused before anything is reserved.
     fn count(&mut self) -> Option<Result<usize, ()>> {
         let n = self.int()?;
-        if n < 0 {
+        if n == -1 {
             return Some(Err(()));
+        }
+        if n < 0 {
+            return None;
         }
         let n = n as usize;
         if n > (self.buf.len() - self.pos) / 3 {
@@ -123,7 +126,14 @@ impl<'a> Parser<'a> {
                     Value::Bulk(self.bulk_body()?)
                 }
             }
-            b'=' => Value::Verbatim(self.bulk_body()?),
+            b'=' => {
+                // `<3-letter format>:<text>`, e.g. `txt:hi`.
+                let body = self.bulk_body()?;
+                if body.len() < 4 || body[3] != b':' {
+                    return None;
+                }
+                Value::Verbatim(body)
+            }
             b'_' => {
                 if !self.line()?.is_empty() {
                     return None;
@@ -212,6 +222,9 @@ mod tests {
         assert_eq!(parse_value(b"#t\r\n"), Some(Value::Bool(true)));
         assert_eq!(parse_value(b"(-12\r\n"), Some(Value::BigNumber(b"-12")));
         assert!(parse_value(b"*2000000000\r\n").is_none());
+        assert!(parse_value(b"*-2\r\n").is_none());
+        assert_eq!(parse_value(b"=6\r\ntxt:hi\r\n"), Some(Value::Verbatim(b"txt:hi")));
+        assert!(parse_value(b"=2\r\nhi\r\n").is_none());
         assert!(parse_value(b"(1x\r\n").is_none());
         assert!(parse_value(b":1\r\n:2\r\n").is_none());
     }
