@@ -31,6 +31,9 @@ pub struct Library {
 #[derive(Default)]
 pub struct Libraries {
     pub libs: hashbrown::HashMap<String, Arc<Library>>,
+    /// Keyed by the function name in lowercase: as in Redis, function names
+    /// are case-insensitive (`FCALL MyFunc` finds `myfunc`, and two libraries
+    /// cannot have `f` and `F`); library names are case-sensitive.
     pub functions: hashbrown::HashMap<String, String>,
 }
 
@@ -38,7 +41,7 @@ impl Libraries {
     fn remove(&mut self, name: &str) -> Option<Arc<Library>> {
         let lib = self.libs.remove(name)?;
         for f in &lib.functions {
-            self.functions.remove(&f.name);
+            self.functions.remove(&f.name.to_ascii_lowercase());
         }
         Some(lib)
     }
@@ -61,7 +64,7 @@ impl Libraries {
             });
         }
         for f in &lib.functions {
-            if clash.is_none() && self.functions.contains_key(&f.name) {
+            if clash.is_none() && self.functions.contains_key(&f.name.to_ascii_lowercase()) {
                 clash = Some(format!("ERR Function {} already exists", f.name));
             }
         }
@@ -77,7 +80,8 @@ impl Libraries {
 
     fn insert(&mut self, lib: Arc<Library>) {
         for f in &lib.functions {
-            self.functions.insert(f.name.clone(), lib.name.clone());
+            self.functions
+                .insert(f.name.to_ascii_lowercase(), lib.name.clone());
         }
         self.libs.insert(lib.name.clone(), lib);
     }
@@ -234,7 +238,10 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
                         }
                     }
                 }
-                if functions.iter().any(|g| g.name == fname) {
+                if functions
+                    .iter()
+                    .any(|g| g.name.eq_ignore_ascii_case(&fname))
+                {
                     return Err(CmdError::owned(format!(
                         "ERR Function {fname} already exists"
                     )));
@@ -514,14 +521,14 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
         let all = ctx.srv.functions.read();
         let lib = all
             .functions
-            .get(name.as_ref())
+            .get(&name.to_ascii_lowercase())
             .and_then(|l| all.libs.get(l))
             .cloned()
             .ok_or(CmdError::err("ERR Function not found"))?;
         let idx = lib
             .functions
             .iter()
-            .position(|f| f.name == name)
+            .position(|f| f.name.eq_ignore_ascii_case(&name))
             .ok_or(CmdError::err("ERR Function not found"))?;
         (lib, idx)
     };

@@ -176,7 +176,17 @@ pub fn load_module(
     path: &str,
     args: &[&[u8]],
 ) -> Result<String, String> {
-    let (guest, specs) = Guest::load(&srv.wasm, bytes, Kind::Module, args)?;
+    let loaded = Guest::load(&srv.wasm, bytes, Kind::Module, args)?;
+    register_module(srv, loaded, path, args)
+}
+
+/// Registers a compiled module's types and commands.
+fn register_module(
+    srv: &Server,
+    (guest, specs): (Arc<Guest>, Vec<crate::wasm::guest::Spec>),
+    path: &str,
+    args: &[&[u8]],
+) -> Result<String, String> {
     let mut specs = specs.into_iter();
     let head = specs.next().unwrap_or_default();
     if head.first().map(|w| w.eq_ignore_ascii_case(b"module")) != Some(true) {
@@ -235,8 +245,31 @@ pub fn load_module(
 /// Loads the bundled modules and the `loadmodule` directives at start-up.
 /// A failing `loadmodule` stops the server, as in Redis.
 pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
-    for (name, bytes) in crate::wasm::bundled::BUNDLED {
-        if let Err(e) = load_module(srv, bytes, &format!("<bundled>/{name}"), &[]) {
+    // Compiling is most of a start-up's time: the bundled modules compile
+    // side by side, then register in a fixed order.
+    let compiled: Vec<_> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = crate::wasm::bundled::BUNDLED
+            .iter()
+            .map(|(name, bytes)| {
+                (
+                    name,
+                    scope.spawn(move || Guest::load(&srv.wasm, bytes, Kind::Module, &[])),
+                )
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|(name, job)| {
+                let result = job
+                    .join()
+                    .unwrap_or_else(|_| Err("ERR the compiler thread panicked".into()));
+                (name, result)
+            })
+            .collect()
+    });
+    for (name, result) in compiled {
+        let registered = result
+            .and_then(|loaded| register_module(srv, loaded, &format!("<bundled>/{name}"), &[]));
+        if let Err(e) = registered {
             crate::log::warning(&format!("bundled module {name} failed to load: {e}"));
         }
     }

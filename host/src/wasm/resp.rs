@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(parse_value(b"(-12\r\n"), Some(Value::BigNumber(b"-12")));
         assert!(parse_value(b"*2000000000\r\n").is_none());
         assert!(parse_value(b"*-2\r\n").is_none());
-        assert_eq!(parse_value(b"=6\r\ntxt:hi\r\n"), Some(Value::Verbatim(b"txt:hi")));
+        assert_eq!(
+            parse_value(b"=6\r\ntxt:hi\r\n"),
+            Some(Value::Verbatim(b"txt:hi"))
+        );
         assert!(parse_value(b"=2\r\nhi\r\n").is_none());
         assert!(parse_value(b"(1x\r\n").is_none());
         assert!(parse_value(b":1\r\n:2\r\n").is_none());

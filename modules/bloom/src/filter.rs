@@ -44,9 +44,11 @@
 //!
 //! Every [`Store`] call is a host call (~50-100 ns), so a command reads the first
 //! [`HEAD_READ`] bytes once (the prefix, the table and, for small filters, all the bits), then
-//! reads only the bytes that hold the bits it tests: a link of at most [`WHOLE_LINK`] bytes is
-//! read whole on first touch, a bigger one byte by byte. Changed bytes are written back at the
-//! end ([`Filter::flush`]), adjacent ones in one write.
+//! reads only the bytes that hold the bits it tests: a link is read whole on first touch when
+//! it is small ([`WHOLE_LINK`]) or when the command's items will touch it densely (a
+//! `BF.MADD` of 1000 items into a 1 MB link: one read instead of thousands, see
+//! [`Filter::expect_items`]); otherwise byte by byte. Changed bytes are written back at the end
+//! ([`Filter::flush`]): one write per whole link, adjacent single bytes in one write.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -72,7 +74,9 @@ pub const DEFAULT_EXPANSION: u32 = 2;
 
 /// Each new link's error rate is the previous one's times this.
 const TIGHTENING: f64 = 0.5;
-/// RedisBloom's constants, to the digit, so link sizes and hash counts agree with it.
+/// RedisBloom's constants, to the digit, so link sizes and hash counts agree with it (and a
+/// dumped link's hash count validates as RedisBloom validates it).
+#[allow(clippy::approx_constant)]
 const LN2: f64 = 0.693147180559945;
 const LN2_SQUARED: f64 = 0.480453013918201;
 
@@ -92,8 +96,15 @@ pub const PREFIX: u64 = 24;
 pub const DESC: u64 = 56;
 /// How many bytes a command reads from the start of the value in its first host call.
 pub const HEAD_READ: usize = 512;
-/// Links up to this many bytes are read whole on first touch; bigger ones a byte at a time.
+/// Links up to this many bytes are always read whole on first touch.
 pub const WHOLE_LINK: u64 = 1024;
+/// A bigger link is read whole when the command's items are expected to touch at least one
+/// byte in this many: a host call costs about as much as copying a few hundred bytes.
+const BYTES_PER_TOUCH: u64 = 256;
+/// ... but never a link bigger than this (guest memory is limited, 64 MiB by default),
+const WHOLE_LINK_MAX: u64 = 4 * 1024 * 1024;
+/// ... nor more than this many bytes of links in all. Past it, links go byte by byte.
+const WHOLE_LINKS_BUDGET: u64 = 16 * 1024 * 1024;
 /// A new filter whose value is at most this long is written in one call.
 const SMALL_CREATE: u64 = 4096;
 /// Single cached bytes kept before a long `BF.MADD`/`BF.INSERT` flushes and forgets them.
@@ -112,8 +123,9 @@ pub trait Store {
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize, Self::Error>;
     /// Writes `data` at `offset`, creating the value or growing it (zero-filled) as needed.
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Self::Error>;
-    /// Sets the value's length, creating it or zero-filling the new bytes as needed.
-    fn set_len(&mut self, len: u64) -> Result<(), Self::Error>;
+    /// Extends the value with zero bytes to `len`, which is more than its current length,
+    /// creating it when missing. (The filter never shrinks a value.)
+    fn grow(&mut self, len: u64) -> Result<(), Self::Error>;
 }
 
 /// Why an operation could not complete.
@@ -271,13 +283,17 @@ impl Chain {
 
     /// Sum of the links' capacities (`BF.INFO` "Capacity").
     pub fn capacity(&self) -> u64 {
-        self.links.iter().fold(0u64, |s, l| s.wrapping_add(l.entries))
+        self.links
+            .iter()
+            .fold(0u64, |s, l| s.wrapping_add(l.entries))
     }
 
     /// What RedisBloom reports as the filter's "Size": its in-memory footprint on a 64-bit
     /// build (a 32-byte chain, 64 bytes per link, and the bit arrays).
     pub fn memory_usage(&self) -> u64 {
-        self.links.iter().fold(32u64, |s, l| s.saturating_add(64).saturating_add(l.bytes))
+        self.links
+            .iter()
+            .fold(32u64, |s, l| s.saturating_add(64).saturating_add(l.bytes))
     }
 
     pub fn scaling(&self) -> bool {
@@ -343,7 +359,8 @@ impl Chain {
             return None;
         }
         let n = u32_at(head, 4);
-        Some((n, PREFIX + u64::from(n) * DESC))
+        // Checked before anything is read or allocated for the table.
+        (n <= MAX_SLOTS).then_some((n, PREFIX + u64::from(n) * DESC))
     }
 
     /// Decodes and validates the prefix and table at the start of `buf`. `value_len` is the
@@ -577,12 +594,16 @@ pub struct Filter<'s, S: Store> {
     store: &'s mut S,
     chain: Chain,
     /// `blocks[0]` starts at offset 0 and covers at least the prefix and the used table; the
-    /// others are whole small links. Blocks never overlap.
+    /// others are links cached whole (see [`Filter::whole`]). Blocks never overlap.
     blocks: Vec<Block>,
     /// Single bytes of big links: value and whether it changed.
     bytes: ByteCache,
     /// Ranges (start, end) known to be zero without reading: links created by this command.
     zero: Vec<(u64, u64)>,
+    /// Items this command will check or add ([`Filter::expect_items`]).
+    items: u64,
+    /// Bytes of links cached whole so far (against [`WHOLE_LINKS_BUDGET`]).
+    whole_bytes: u64,
 }
 
 /// What [`Filter::open_or_missing`] found.
@@ -634,6 +655,8 @@ impl<'s, S: Store> Filter<'s, S> {
             }],
             bytes: ByteCache::default(),
             zero: Vec::new(),
+            items: 1,
+            whole_bytes: 0,
         }))
     }
 
@@ -641,9 +664,7 @@ impl<'s, S: Store> Filter<'s, S> {
     /// filter would exceed the largest value the host stores ("ERR Insufficient memory to
     /// create filter" in RedisBloom's words). Call [`Filter::flush`] to finish writing it.
     pub fn create(store: &'s mut S, spec: &Spec) -> Result<Option<Self>, Fault<S::Error>> {
-        let options = OPT_NOROUND
-            | OPT_FORCE64
-            | if spec.nonscaling { OPT_NO_SCALING } else { 0 };
+        let options = OPT_NOROUND | OPT_FORCE64 | if spec.nonscaling { OPT_NO_SCALING } else { 0 };
         let first_error = if spec.nonscaling {
             spec.error
         } else {
@@ -684,6 +705,8 @@ impl<'s, S: Store> Filter<'s, S> {
             blocks: Vec::new(),
             bytes: ByteCache::default(),
             zero: Vec::new(),
+            items: 1,
+            whole_bytes: 0,
         };
         if end <= SMALL_CREATE {
             // One block over the whole value: the first flush writes it in one call.
@@ -696,7 +719,7 @@ impl<'s, S: Store> Filter<'s, S> {
                 data,
             });
         } else {
-            filter.store.set_len(end)?;
+            filter.store.grow(end)?;
             let hi = table.len();
             filter.blocks.push(Block {
                 off: 0,
@@ -712,6 +735,24 @@ impl<'s, S: Store> Filter<'s, S> {
 
     pub fn chain(&self) -> &Chain {
         &self.chain
+    }
+
+    /// Tells the filter how many items the command will check or add, so it can read a link
+    /// whole rather than byte by byte when that takes fewer host calls. Call it before the
+    /// first check or add.
+    pub fn expect_items(&mut self, n: usize) {
+        self.items = (n as u64).max(1);
+    }
+
+    /// Whether the bytes of `link` not cached yet are to be cached whole rather than byte by
+    /// byte. Stable within a command: the budget only ever runs out, and a link cached whole is
+    /// found in the cache before this is asked again.
+    fn whole(&self, link: &Link) -> bool {
+        let touches = self.items.saturating_mul(u64::from(link.hashes));
+        let worth_it = link.bytes <= WHOLE_LINK
+            || (link.bytes <= WHOLE_LINK_MAX
+                && link.bytes <= touches.saturating_mul(BYTES_PER_TOUCH));
+        worth_it && self.whole_bytes + link.bytes <= WHOLE_LINKS_BUDGET
     }
 
     /// Whether `item` may have been added (`BF.EXISTS`).
@@ -809,7 +850,7 @@ impl<'s, S: Store> Filter<'s, S> {
         }
         let end = self.chain.end();
         link.offset = end;
-        self.store.set_len(end + link.bytes)?;
+        self.store.grow(end + link.bytes)?;
         self.zero.push((end, end + link.bytes));
         self.chain.links.push(link);
         // The prefix (link count) and the new descriptor.
@@ -818,7 +859,8 @@ impl<'s, S: Store> Filter<'s, S> {
         if head.end() < table_end {
             head.data.resize(table_end as usize, 0);
         }
-        self.chain.encode_prefix(&mut self.blocks[0].data[..PREFIX as usize]);
+        self.chain
+            .encode_prefix(&mut self.blocks[0].data[..PREFIX as usize]);
         self.blocks[0].touch(0, PREFIX as usize);
         self.store_desc(self.chain.links.len() - 1);
         Ok(true)
@@ -831,12 +873,13 @@ impl<'s, S: Store> Filter<'s, S> {
         self.bytes.clear();
         self.zero.clear();
         self.blocks.truncate(1);
+        self.whole_bytes = 0;
         let table_end = PREFIX + self.chain.links.len() as u64 * DESC;
         self.blocks[0].data.truncate(table_end as usize);
 
         let start = Chain::data_start(self.chain.slots);
         let end = self.chain.end();
-        self.store.set_len(end + shift)?;
+        self.store.grow(end + shift)?;
         // Back to front, so no chunk is overwritten before it is read.
         let mut hi = end;
         let mut buf = vec![0u8; MOVE_CHUNK.min(end - start) as usize];
@@ -865,7 +908,10 @@ impl<'s, S: Store> Filter<'s, S> {
     fn store_desc(&mut self, idx: usize) {
         let at = (PREFIX + idx as u64 * DESC) as usize;
         let head = &mut self.blocks[0];
-        Chain::encode_desc(&self.chain.links[idx], &mut head.data[at..at + DESC as usize]);
+        Chain::encode_desc(
+            &self.chain.links[idx],
+            &mut head.data[at..at + DESC as usize],
+        );
         head.touch(at, at + DESC as usize);
     }
 
@@ -878,12 +924,13 @@ impl<'s, S: Store> Filter<'s, S> {
             return Ok(0);
         }
         let link = self.chain.links[idx];
-        if link.bytes <= WHOLE_LINK {
+        if self.whole(&link) {
             let start = link.offset.max(self.blocks[0].end());
             let mut data = vec![0u8; (link.offset + link.bytes - start) as usize];
             if self.store.read(start, &mut data)? != data.len() {
                 return Err(Fault::Corrupt);
             }
+            self.whole_bytes += link.bytes;
             self.blocks.push(Block {
                 off: start,
                 data,
@@ -920,8 +967,8 @@ impl<'s, S: Store> Filter<'s, S> {
             return Ok(());
         }
         let link = self.chain.links[idx];
-        if !self.bytes.contains_key(&at) && link.bytes <= WHOLE_LINK {
-            // A small link known to be zero: cache it whole so its changes go out in one write.
+        if !self.bytes.contains_key(&at) && self.whole(&link) {
+            // A link known to be zero, to be cached whole: no need to read it.
             let start = link.offset.max(self.blocks[0].end());
             let mut block = Block {
                 off: start,
@@ -932,6 +979,7 @@ impl<'s, S: Store> Filter<'s, S> {
             let i = (at - start) as usize;
             block.data[i] = mask;
             block.touch(i, i + 1);
+            self.whole_bytes += link.bytes;
             self.blocks.push(block);
             return Ok(());
         }
@@ -1061,9 +1109,11 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn set_len(&mut self, len: u64) -> Result<(), String> {
+    fn grow(&mut self, len: u64) -> Result<(), String> {
         self.writes += 1;
-        self.data.get_or_insert_with(Vec::new).resize(len as usize, 0);
+        let data = self.data.get_or_insert_with(Vec::new);
+        assert!(len as usize > data.len(), "grow must grow");
+        data.resize(len as usize, 0);
         Ok(())
     }
 }

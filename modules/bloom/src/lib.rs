@@ -29,6 +29,8 @@ use filter::{Added, Chain, Fault, Filter, Opened, Spec, Store};
 /// The filter type's id: its index in the module's `types`.
 const TYPE_ID: u32 = 0;
 
+// Name and version as RedisBloom 2.8.20 reports them in MODULE LIST (major * 10000 + minor *
+// 100 + patch), so clients that check for the module find what they look for.
 ember_guest_sdk::module! {
     name: "bf",
     version: 20820,
@@ -104,7 +106,8 @@ ember_guest_sdk::module! {
 }
 
 /// The filter of one key: a module value of type `MBbloom--`, behind the filter's
-/// [`Store`] trait. Every method is one host call.
+/// [`Store`] trait. Every method is one host call: reads are cheap, a write costs the host an
+/// undo-log entry, so the filter writes only the bytes it changed.
 pub struct ValueStore<'k> {
     key: &'k [u8],
 }
@@ -120,8 +123,14 @@ impl Store for ValueStore<'_> {
         value::write(self.key, TYPE_ID, offset, data).map(drop)
     }
 
-    fn set_len(&mut self, len: u64) -> Result<()> {
-        value::truncate(self.key, TYPE_ID, len).map(drop)
+    fn grow(&mut self, len: u64) -> Result<()> {
+        // A zero byte written at the new end: the host zero-fills up to it. (Growing with
+        // value::truncate would work too, but the host's undo log then copies the whole value,
+        // as it must for a truncate that shrinks.)
+        match len.checked_sub(1) {
+            Some(last) => value::write(self.key, TYPE_ID, last, &[0]).map(drop),
+            None => Ok(()),
+        }
     }
 }
 
@@ -173,7 +182,9 @@ fn bf_reserve(input: &Input) -> Result<Reply> {
     let error = match parse_f64(&args[2]) {
         None => return Err(raw_error("ERR bad error rate")),
         // The trailing space is RedisBloom's.
-        Some(e) if e >= 1.0 || e <= 0.0 => return Err(raw_error("ERR (0 < error rate range < 1) ")),
+        Some(e) if e >= 1.0 || e <= 0.0 => {
+            return Err(raw_error("ERR (0 < error rate range < 1) "))
+        }
         Some(e) => e,
     };
     let capacity = match parse_i64(&args[3]) {
@@ -181,9 +192,8 @@ fn bf_reserve(input: &Input) -> Result<Reply> {
         Some(c) if c <= 0 => return Err(raw_error("ERR (capacity should be larger than 0)")),
         Some(c) => c as u64,
     };
-    let option_at = |name: &str| {
-        (2..args.len()).find(|&i| args[i].eq_ignore_ascii_case(name.as_bytes()))
-    };
+    let option_at =
+        |name: &str| (2..args.len()).find(|&i| args[i].eq_ignore_ascii_case(name.as_bytes()));
     let nonscaling = option_at("NONSCALING").is_some();
     let mut expansion = filter::DEFAULT_EXPANSION;
     if let Some(at) = option_at("EXPANSION") {
@@ -243,6 +253,7 @@ fn insert(input: &Input, items: &[Vec<u8>], spec: &Spec, create: bool) -> Result
         },
         Opened::Missing(_) => return Err(raw_error(NOT_FOUND)),
     };
+    f.expect_items(items.len());
     let mut replies = Vec::with_capacity(items.len());
     for item in items {
         let a = f.add(item).map_err(fault)?;
@@ -309,7 +320,8 @@ fn bf_insert(input: &Input) -> Result<Reply> {
                     return Err(arity(input));
                 }
                 if at(1) == b'r' {
-                    spec.error = parse_f64(&args[pos]).ok_or_else(|| raw_error("Bad error rate"))?;
+                    spec.error =
+                        parse_f64(&args[pos]).ok_or_else(|| raw_error("Bad error rate"))?;
                 } else {
                     expansion = parse_i64(&args[pos]).ok_or_else(|| raw_error("Bad expansion"))?;
                 }
@@ -338,14 +350,23 @@ fn bf_insert(input: &Input) -> Result<Reply> {
         Some(i) if i < argc => i,
         _ => return Err(arity(input)),
     };
-    if spec.error.is_nan() || spec.error <= 0.0 || spec.error >= 1.0 || capacity < 1 || expansion < 1
+    if spec.error.is_nan()
+        || spec.error <= 0.0
+        || spec.error >= 1.0
+        || capacity < 1
+        || expansion < 1
     {
         return Err(raw_error("Bad argument received"));
     }
     spec.capacity = capacity as u64;
     // RedisBloom keeps the expansion in an `unsigned`.
     spec.expansion = expansion as u32;
-    Ok(Reply::Array(insert(input, &args[items_at..], &spec, create)?))
+    Ok(Reply::Array(insert(
+        input,
+        &args[items_at..],
+        &spec,
+        create,
+    )?))
 }
 
 /// What `BF.EXISTS`/`BF.MEXISTS` share. A missing key, or one of another type, holds no
@@ -360,6 +381,7 @@ fn check(input: &Input) -> Result<Vec<Reply>> {
         Err(e) if e == Error::wrong_type() => return Ok(vec![Reply::Int(0); items.len()]),
         Err(e) => return Err(e),
     };
+    f.expect_items(items.len());
     items
         .iter()
         .map(|item| Ok(Reply::Int(i64::from(f.contains(item).map_err(fault)?))))
@@ -394,9 +416,7 @@ fn bf_info(input: &Input) -> Result<Reply> {
     if args.len() != 2 && args.len() != 3 {
         return Err(arity(input));
     }
-    let mut store = ValueStore {
-        key: input.key(0)?,
-    };
+    let mut store = ValueStore { key: input.key(0)? };
     let f = existing(&mut store)?;
     let c = f.chain();
     let expansion = if c.scaling() {
@@ -429,9 +449,7 @@ fn bf_info(input: &Input) -> Result<Reply> {
 
 /// `BF.CARD key`: items added; 0 for a missing key.
 fn bf_card(input: &Input) -> Result<Reply> {
-    let mut store = ValueStore {
-        key: input.key(0)?,
-    };
+    let mut store = ValueStore { key: input.key(0)? };
     let size = open(&mut store)?.map_or(0, |f| f.chain().size());
     Ok(Reply::Int(size as i64))
 }
@@ -439,11 +457,10 @@ fn bf_card(input: &Input) -> Result<Reply> {
 /// `BF.SCANDUMP key iterator`: iterator 0 gives the header and iterator 1, later calls the
 /// bit arrays in chunks, and `[0, ""]` ends the dump.
 fn bf_scandump(input: &Input) -> Result<Reply> {
-    let mut store = ValueStore {
-        key: input.key(0)?,
-    };
+    let mut store = ValueStore { key: input.key(0)? };
     let mut f = existing(&mut store)?;
-    let iter = parse_i64(input.arg(2)?).ok_or_else(|| raw_error("Second argument must be numeric"))?;
+    let iter =
+        parse_i64(input.arg(2)?).ok_or_else(|| raw_error("Second argument must be numeric"))?;
     let (next, data) = if iter == 0 {
         (1, f.chain().dump_header())
     } else {
@@ -455,21 +472,20 @@ fn bf_scandump(input: &Input) -> Result<Reply> {
 /// `BF.LOADCHUNK key iterator data`: iterator 1 with a missing key creates the filter from a
 /// dump header; later chunks fill in its bits.
 fn bf_loadchunk(input: &Input) -> Result<Reply> {
-    let iter = parse_i64(input.arg(2)?)
-        .ok_or_else(|| raw_error("ERR Second argument must be numeric"))?;
+    let iter =
+        parse_i64(input.arg(2)?).ok_or_else(|| raw_error("ERR Second argument must be numeric"))?;
     let data = input.arg(3)?;
-    let mut store = ValueStore {
-        key: input.key(0)?,
-    };
+    let mut store = ValueStore { key: input.key(0)? };
     match Filter::open_or_missing(&mut store).map_err(fault)? {
         Opened::Missing(store) if iter == 1 => {
-            let chain =
-                Chain::from_dump_header(data).ok_or_else(|| raw_error(filter::BAD_DATA))?;
+            let chain = Chain::from_dump_header(data).ok_or_else(|| raw_error(filter::BAD_DATA))?;
             Filter::create_from_dump(store, chain).map_err(fault)?;
         }
         Opened::Missing(_) => return Err(raw_error(NOT_FOUND)),
         Opened::Filter(mut f) => {
-            f.load_chunk(iter, data).map_err(fault)?.map_err(raw_error)?;
+            f.load_chunk(iter, data)
+                .map_err(fault)?
+                .map_err(raw_error)?;
         }
     }
     Ok(Reply::ok())
@@ -477,9 +493,7 @@ fn bf_loadchunk(input: &Input) -> Result<Reply> {
 
 /// `BF.DEBUG key`: the item count, then one line per sub-filter.
 fn bf_debug(input: &Input) -> Result<Reply> {
-    let mut store = ValueStore {
-        key: input.key(0)?,
-    };
+    let mut store = ValueStore { key: input.key(0)? };
     let f = existing(&mut store)?;
     let c = f.chain();
     let width = if c.options & filter::OPT_FORCE64 != 0 {

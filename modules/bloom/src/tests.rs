@@ -70,7 +70,10 @@ fn wrong_type() {
 fn reserve() {
     testing::reset();
     assert_eq!(ok(&["bf.reserve", "r", "0.001", "1000"]), Reply::ok());
-    assert_eq!(err(&["bf.reserve", "r", "0.001", "1000"]), "ERR item exists");
+    assert_eq!(
+        err(&["bf.reserve", "r", "0.001", "1000"]),
+        "ERR item exists"
+    );
     assert_eq!(
         ok(&["bf.info", "r"]).into_array().expect("array")[..2],
         [Reply::Status("Capacity".into()), Reply::Int(1000)]
@@ -80,13 +83,19 @@ fn reserve() {
         Reply::ok()
     );
     assert_eq!(ok(&["bf.info", "r2", "expansion"]), ints(&[4]));
-    assert_eq!(ok(&["bf.reserve", "r3", "0.01", "10", "nonscaling"]), Reply::ok());
+    assert_eq!(
+        ok(&["bf.reserve", "r3", "0.01", "10", "nonscaling"]),
+        Reply::ok()
+    );
     assert_eq!(
         ok(&["bf.info", "r3", "EXPANSION"]),
         Reply::Array(vec![Reply::Nil])
     );
     // Unknown extra words are ignored, as in RedisBloom.
-    assert_eq!(ok(&["bf.reserve", "r4", "0.01", "10", "whatever"]), Reply::ok());
+    assert_eq!(
+        ok(&["bf.reserve", "r4", "0.01", "10", "whatever"]),
+        Reply::ok()
+    );
     // A key named like an option is just a key.
     assert_eq!(ok(&["bf.reserve", "expansion", "0.01", "10"]), Reply::ok());
     assert_eq!(ok(&["bf.reserve", "nonscaling", "0.01", "10"]), Reply::ok());
@@ -99,20 +108,52 @@ fn reserve_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["bf.reserve", "k", "abc", "100"], "ERR bad error rate"),
         (&["bf.reserve", "k", "nan", "100"], "ERR bad error rate"),
-        (&["bf.reserve", "k", "1", "100"], "ERR (0 < error rate range < 1) "),
-        (&["bf.reserve", "k", "0", "100"], "ERR (0 < error rate range < 1) "),
-        (&["bf.reserve", "k", "-0.5", "100"], "ERR (0 < error rate range < 1) "),
-        (&["bf.reserve", "k", "inf", "100"], "ERR (0 < error rate range < 1) "),
+        (
+            &["bf.reserve", "k", "1", "100"],
+            "ERR (0 < error rate range < 1) ",
+        ),
+        (
+            &["bf.reserve", "k", "0", "100"],
+            "ERR (0 < error rate range < 1) ",
+        ),
+        (
+            &["bf.reserve", "k", "-0.5", "100"],
+            "ERR (0 < error rate range < 1) ",
+        ),
+        (
+            &["bf.reserve", "k", "inf", "100"],
+            "ERR (0 < error rate range < 1) ",
+        ),
         (&["bf.reserve", "k", "0.01", "abc"], "ERR bad capacity"),
         (&["bf.reserve", "k", "0.01", "1.5"], "ERR bad capacity"),
-        (&["bf.reserve", "k", "0.01", "0"], "ERR (capacity should be larger than 0)"),
-        (&["bf.reserve", "k", "0.01", "-3"], "ERR (capacity should be larger than 0)"),
-        (&["bf.reserve", "k", "0.01", "100", "EXPANSION"], "ERR no expansion"),
         (
-            &["bf.reserve", "k", "0.01", "100", "EXPANSION", "2", "NONSCALING"],
+            &["bf.reserve", "k", "0.01", "0"],
+            "ERR (capacity should be larger than 0)",
+        ),
+        (
+            &["bf.reserve", "k", "0.01", "-3"],
+            "ERR (capacity should be larger than 0)",
+        ),
+        (
+            &["bf.reserve", "k", "0.01", "100", "EXPANSION"],
+            "ERR no expansion",
+        ),
+        (
+            &[
+                "bf.reserve",
+                "k",
+                "0.01",
+                "100",
+                "EXPANSION",
+                "2",
+                "NONSCALING",
+            ],
             "Nonscaling filters cannot expand",
         ),
-        (&["bf.reserve", "k", "0.01", "100", "EXPANSION", "x"], "ERR bad expansion"),
+        (
+            &["bf.reserve", "k", "0.01", "100", "EXPANSION", "x"],
+            "ERR bad expansion",
+        ),
         (
             &["bf.reserve", "k", "0.01", "100", "EXPANSION", "0"],
             "ERR expansion should be greater or equal to 1",
@@ -140,7 +181,20 @@ fn reserve_errors() {
 fn insert_options() {
     testing::reset();
     assert_eq!(
-        ok(&["bf.insert", "i", "CAPACITY", "1000", "ERROR", "0.001", "EXPANSION", "3", "ITEMS", "a", "b", "a"]),
+        ok(&[
+            "bf.insert",
+            "i",
+            "CAPACITY",
+            "1000",
+            "ERROR",
+            "0.001",
+            "EXPANSION",
+            "3",
+            "ITEMS",
+            "a",
+            "b",
+            "a"
+        ]),
         ints(&[1, 1, 0])
     );
     assert_eq!(
@@ -149,9 +203,11 @@ fn insert_options() {
             Reply::Status("Capacity".into()),
             Reply::Int(1000),
             Reply::Status("Size".into()),
-            Reply::Int(ok(&["bf.info", "i", "size"]).into_array().expect("array")[0]
-                .as_int()
-                .expect("int")),
+            Reply::Int(
+                ok(&["bf.info", "i", "size"]).into_array().expect("array")[0]
+                    .as_int()
+                    .expect("int")
+            ),
             Reply::Status("Number of filters".into()),
             Reply::Int(1),
             Reply::Status("Number of items inserted".into()),
@@ -161,12 +217,32 @@ fn insert_options() {
         ]
     );
     // NOCREATE on a missing key.
-    assert_eq!(err(&["bf.insert", "none", "NOCREATE", "ITEMS", "a"]), "ERR not found");
+    assert_eq!(
+        err(&["bf.insert", "none", "NOCREATE", "ITEMS", "a"]),
+        "ERR not found"
+    );
     assert!(testing::value(b"none", TYPE_ID).is_none());
     // NOCREATE on an existing one works.
-    assert_eq!(ok(&["bf.insert", "i", "nocreate", "items", "c"]), ints(&[1]));
+    assert_eq!(
+        ok(&["bf.insert", "i", "nocreate", "items", "c"]),
+        ints(&[1])
+    );
     // Options by first letter, as RedisBloom parses them.
-    assert_eq!(ok(&["bf.insert", "j", "cap", "5", "e", "2", "err", "0.1", "i", "x"]), ints(&[1]));
+    assert_eq!(
+        ok(&[
+            "bf.insert",
+            "j",
+            "cap",
+            "5",
+            "e",
+            "2",
+            "err",
+            "0.1",
+            "i",
+            "x"
+        ]),
+        ints(&[1])
+    );
     assert_eq!(ok(&["bf.info", "j", "capacity"]), ints(&[5]));
     assert_eq!(ok(&["bf.info", "j", "expansion"]), ints(&[2]));
 }
@@ -175,15 +251,42 @@ fn insert_options() {
 fn insert_errors() {
     testing::reset();
     let cases: &[(&[&str], &str)] = &[
-        (&["bf.insert", "k", "ERROR", "x", "ITEMS", "a"], "Bad error rate"),
-        (&["bf.insert", "k", "CAPACITY", "x", "ITEMS", "a"], "Bad capacity"),
-        (&["bf.insert", "k", "EXPANSION", "x", "ITEMS", "a"], "Bad expansion"),
-        (&["bf.insert", "k", "FOO", "ITEMS", "a"], "Unknown argument received"),
-        (&["bf.insert", "k", "", "ITEMS", "a"], "Unknown argument received"),
-        (&["bf.insert", "k", "ERROR", "1", "ITEMS", "a"], "Bad argument received"),
-        (&["bf.insert", "k", "ERROR", "0", "ITEMS", "a"], "Bad argument received"),
-        (&["bf.insert", "k", "CAPACITY", "0", "ITEMS", "a"], "Bad argument received"),
-        (&["bf.insert", "k", "EXPANSION", "0", "ITEMS", "a"], "Bad argument received"),
+        (
+            &["bf.insert", "k", "ERROR", "x", "ITEMS", "a"],
+            "Bad error rate",
+        ),
+        (
+            &["bf.insert", "k", "CAPACITY", "x", "ITEMS", "a"],
+            "Bad capacity",
+        ),
+        (
+            &["bf.insert", "k", "EXPANSION", "x", "ITEMS", "a"],
+            "Bad expansion",
+        ),
+        (
+            &["bf.insert", "k", "FOO", "ITEMS", "a"],
+            "Unknown argument received",
+        ),
+        (
+            &["bf.insert", "k", "", "ITEMS", "a"],
+            "Unknown argument received",
+        ),
+        (
+            &["bf.insert", "k", "ERROR", "1", "ITEMS", "a"],
+            "Bad argument received",
+        ),
+        (
+            &["bf.insert", "k", "ERROR", "0", "ITEMS", "a"],
+            "Bad argument received",
+        ),
+        (
+            &["bf.insert", "k", "CAPACITY", "0", "ITEMS", "a"],
+            "Bad argument received",
+        ),
+        (
+            &["bf.insert", "k", "EXPANSION", "0", "ITEMS", "a"],
+            "Bad argument received",
+        ),
         (
             &["bf.insert", "k", "CAPACITY", "10", "ITEMS"],
             "ERR wrong number of arguments for 'bf.insert' command",
@@ -210,7 +313,10 @@ fn insert_errors() {
 #[test]
 fn nonscaling_full() {
     testing::reset();
-    assert_eq!(ok(&["bf.reserve", "n", "0.01", "3", "NONSCALING"]), Reply::ok());
+    assert_eq!(
+        ok(&["bf.reserve", "n", "0.01", "3", "NONSCALING"]),
+        Reply::ok()
+    );
     let reply = ok(&["bf.madd", "n", "a", "b", "c", "d", "e"]);
     assert_eq!(
         reply,
@@ -227,7 +333,17 @@ fn nonscaling_full() {
     assert_eq!(ok(&["bf.card", "n"]), Reply::Int(3));
     // BF.INSERT NONSCALING creates a non-scaling filter.
     assert_eq!(
-        ok(&["bf.insert", "m", "CAPACITY", "1", "NONSCALING", "ITEMS", "a", "b", "c"]),
+        ok(&[
+            "bf.insert",
+            "m",
+            "CAPACITY",
+            "1",
+            "NONSCALING",
+            "ITEMS",
+            "a",
+            "b",
+            "c"
+        ]),
         Reply::Array(vec![
             Reply::Int(1),
             Reply::Error("ERR non scaling filter is full".into()),
@@ -261,7 +377,10 @@ fn info() {
             (Reply::Status("Capacity".into()), Reply::Int(100)),
             (Reply::Status("Size".into()), Reply::Int(240)),
             (Reply::Status("Number of filters".into()), Reply::Int(1)),
-            (Reply::Status("Number of items inserted".into()), Reply::Int(1)),
+            (
+                Reply::Status("Number of items inserted".into()),
+                Reply::Int(1)
+            ),
             (Reply::Status("Expansion rate".into()), Reply::Int(2)),
         ])
     );
@@ -315,7 +434,12 @@ fn scandump_loadchunk_round_trip() {
     }
     assert_eq!(chunks[0].0, 1, "the header comes first, with iterator 1");
     for (iter, data) in &chunks {
-        let argv: Vec<&[u8]> = vec![b"bf.loadchunk", b"dst", iter.to_string().leak().as_bytes(), data];
+        let argv: Vec<&[u8]> = vec![
+            b"bf.loadchunk",
+            b"dst",
+            iter.to_string().leak().as_bytes(),
+            data,
+        ];
         assert_eq!(EMBER_MODULE.run(&argv).expect("load"), Reply::ok());
     }
     argv[0] = "bf.mexists";
@@ -333,7 +457,10 @@ fn scandump_loadchunk_errors() {
     testing::reset();
     assert_eq!(err(&["bf.scandump", "nokey", "0"]), "ERR not found");
     ok(&["bf.add", "f", "x"]);
-    assert_eq!(err(&["bf.scandump", "f", "x"]), "Second argument must be numeric");
+    assert_eq!(
+        err(&["bf.scandump", "f", "x"]),
+        "Second argument must be numeric"
+    );
     assert_eq!(
         ok(&["bf.scandump", "f", "1000"]),
         Reply::Array(vec![Reply::Int(0), Reply::Bulk(vec![])])
@@ -346,12 +473,21 @@ fn scandump_loadchunk_errors() {
         err(&["bf.loadchunk", "g", "x", "data"]),
         "ERR Second argument must be numeric"
     );
-    assert_eq!(err(&["bf.loadchunk", "g", "1", "junk"]), "ERR received bad data");
+    assert_eq!(
+        err(&["bf.loadchunk", "g", "1", "junk"]),
+        "ERR received bad data"
+    );
     assert_eq!(err(&["bf.loadchunk", "g", "5", "junk"]), "ERR not found");
     assert!(testing::value(b"g", TYPE_ID).is_none());
     // Chunks into an existing filter.
-    assert_eq!(err(&["bf.loadchunk", "f", "0", "x"]), "ERR received bad data");
-    assert_eq!(err(&["bf.loadchunk", "f", "2", "xyz"]), "ERR received bad data");
+    assert_eq!(
+        err(&["bf.loadchunk", "f", "0", "x"]),
+        "ERR received bad data"
+    );
+    assert_eq!(
+        err(&["bf.loadchunk", "f", "2", "xyz"]),
+        "ERR received bad data"
+    );
     assert_eq!(
         err(&["bf.loadchunk", "f", "500", "xyz"]),
         "ERR invalid offset - no link found"
@@ -414,6 +550,9 @@ fn registration() {
         "bf.debug",
     ] {
         let cmd = EMBER_MODULE.command(name).expect(name);
-        assert_eq!(cmd.keys_of(&[name.into(), b"k".to_vec(), b"x".to_vec()]), [b"k"]);
+        assert_eq!(
+            cmd.keys_of(&[name.into(), b"k".to_vec(), b"x".to_vec()]),
+            [b"k"]
+        );
     }
 }

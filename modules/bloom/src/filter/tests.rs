@@ -295,7 +295,9 @@ fn table_growth_moves_bits_and_keeps_items() {
     assert!(f.chain().slots >= f.chain().links.len() as u32);
     for round in 0..3 {
         for i in 0..60 {
-            assert!(f.contains(format!("r{round}-{i}").as_bytes()).expect("check"));
+            assert!(f
+                .contains(format!("r{round}-{i}").as_bytes())
+                .expect("check"));
         }
     }
     let len = store.data.as_ref().expect("value").len() as u64;
@@ -357,7 +359,7 @@ fn too_big_to_create() {
         .expect("create")
         .is_none());
     assert!(store.data.is_none());
-    // Just under the limit works without writing the bits (set_len + table).
+    // Just under the limit works without writing the bits (grow + table).
     let mut store = MemStore::default();
     create(&mut store, spec(0.5, 10_000_000, 2, false));
     assert!(store.writes <= 2, "{}", store.writes);
@@ -415,6 +417,68 @@ fn store_calls_large_filter() {
 }
 
 #[test]
+fn batches_read_dense_links_whole() {
+    let mut store = MemStore::default();
+    create(&mut store, spec(0.01, 1_000_000, 2, false));
+    store.reads = 0;
+    store.writes = 0;
+    {
+        let mut f = open(&mut store);
+        f.expect_items(1000);
+        for i in 0..1000 {
+            assert_eq!(f.add(format!("m{i}").as_bytes()).expect("add"), Added::New);
+        }
+        f.flush().expect("flush");
+    }
+    // The head, then the 1.2 MB link in one read; the link and the table in one write each.
+    assert_eq!((store.reads, store.writes), (2, 2));
+    store.reads = 0;
+    {
+        let mut f = open(&mut store);
+        f.expect_items(1000);
+        for i in 0..1000 {
+            assert!(f.contains(format!("m{i}").as_bytes()).expect("check"));
+        }
+    }
+    assert_eq!(store.reads, 2);
+    // A few items still go byte by byte.
+    store.reads = 0;
+    {
+        let mut f = open(&mut store);
+        f.expect_items(3);
+        for i in 0..3 {
+            assert!(f.contains(format!("m{i}").as_bytes()).expect("check"));
+        }
+    }
+    assert_eq!(store.reads, 1 + 3 * 8);
+}
+
+#[test]
+fn whole_link_budget_is_respected() {
+    let mut store = MemStore::default();
+    create(&mut store, spec(0.01, 1_000_000, 2, false));
+    {
+        let mut f = open(&mut store);
+        f.expect_items(1 << 40);
+        let link = f.chain().links[0];
+        assert!(f.whole(&link));
+        // As if other links had used up the budget: this one goes byte by byte, correctly.
+        f.whole_bytes = WHOLE_LINKS_BUDGET - link.bytes + 1;
+        assert!(!f.whole(&link));
+        for i in 0..1000 {
+            f.add(format!("b{i}").as_bytes()).expect("add");
+        }
+        assert_eq!(f.blocks.len(), 1);
+        assert!(!f.bytes.is_empty());
+        f.flush().expect("flush");
+    }
+    let mut f = open(&mut store);
+    for i in 0..1000 {
+        assert!(f.contains(format!("b{i}").as_bytes()).expect("check"));
+    }
+}
+
+#[test]
 fn new_link_bits_are_not_read() {
     // A freshly created big filter is known to be zero: the first add reads nothing.
     let mut store = MemStore::default();
@@ -444,16 +508,23 @@ fn long_batches_flush_as_they_go() {
     }
 }
 
-/// Adds `n` items, then measures the false-positive rate on `probes` items never added.
+/// Adds `n` items in batches of 1000 (as `BF.MADD` would), then measures the false-positive
+/// rate on `probes` items never added (as `BF.MEXISTS` would).
 fn measured_fp_rate(spec: Spec, n: u64, probes: u64) -> (f64, Chain) {
+    const BATCH: u64 = 1000;
     let mut store = MemStore::default();
     create(&mut store, spec);
-    let mut f = open(&mut store);
-    for i in 0..n {
-        f.add(&i.to_le_bytes()).expect("add");
+    for start in (0..n).step_by(BATCH as usize) {
+        let mut f = open(&mut store);
+        f.expect_items(BATCH as usize);
+        for i in start..(start + BATCH).min(n) {
+            f.add(&i.to_le_bytes()).expect("add");
+        }
+        f.flush().expect("flush");
     }
-    f.flush().expect("flush");
     let mut fp = 0u64;
+    let mut f = open(&mut store);
+    f.expect_items(probes as usize);
     for i in 0..probes {
         let absent = (i | 1 << 63).to_le_bytes();
         fp += u64::from(f.contains(&absent).expect("check"));
@@ -633,6 +704,13 @@ fn missing_and_damaged_values() {
     create(&mut store, Spec::default());
     store.data.as_mut().expect("value").truncate(200);
     assert!(matches!(Filter::open(&mut store), Err(Fault::Corrupt)));
+    // An absurd link count is refused before the table is read (no huge allocation).
+    let mut store = MemStore::default();
+    create(&mut store, Spec::default());
+    store.data.as_mut().expect("value")[4..8].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    store.reads = 0;
+    assert!(matches!(Filter::open(&mut store), Err(Fault::Corrupt)));
+    assert_eq!(store.reads, 1);
 }
 
 /// Random damage to a valid value never panics: every operation either works or reports
@@ -661,7 +739,11 @@ fn damaged_values_never_panic() {
         let flips = 1 + next() % 4;
         for _ in 0..flips {
             // Mostly the prefix and table, where damage matters.
-            let limit = if round % 2 == 0 { 400 } else { data.len() as u64 };
+            let limit = if round % 2 == 0 {
+                400
+            } else {
+                data.len() as u64
+            };
             let at = (next() % limit) as usize;
             data[at] = next() as u8;
         }
@@ -680,4 +762,48 @@ fn damaged_values_never_panic() {
             let _ = f.flush();
         }
     }
+}
+
+/// A scaling chain built from the same items dumps byte for byte as RedisBloom's does: the
+/// header, the chunk iterators and the bits (reference from RedisBloom 2.8's sb.c and bloom.c,
+/// compiled natively: `SB_NewChain(100, 0.01, FORCE64 | NOROUND, 2)`, then `SBChain_Add` of
+/// `item:0` .. `item:999`, then `SBChain_GetEncodedHeader` and `SBChain_GetEncodedChunk`).
+#[test]
+fn dump_matches_redisbloom() {
+    const HEADER: &str = "e3030000000000000400000005000000020000009000000000000000800400000000\
+        000064000000000000007b14ae47e17a743fe9862fb2350e2640080000006400000000000000003801000000\
+        000000c009000000000000c8000000000000007b14ae47e17a643f4af7d49edef0284009000000c800000000\
+        00000000b802000000000000c01500000000000090010000000000007b14ae47e17a543faa677a8b87d32b40\
+        0a0000009001000000000000000006000000000000003000000000000027010000000000007b14ae47e17a44\
+        3f0bd81f7830b62e400b000000200300000000000000";
+    const CHUNKS: [(i64, usize, u64); 4] = [
+        (145, 144, 5649603388565158620),
+        (457, 312, 17854778834732644738),
+        (1153, 696, 8567373121120204978),
+        (2689, 1536, 8531508217736584597),
+    ];
+    let mut store = MemStore::default();
+    create(&mut store, spec(0.01, 100, 2, false));
+    let mut new = 0;
+    for i in 0..1000 {
+        let mut f = open(&mut store);
+        new += u32::from(f.add(format!("item:{i}").as_bytes()).expect("add") == Added::New);
+        f.flush().expect("flush");
+    }
+    assert_eq!(new, 995);
+    let mut f = open(&mut store);
+    let header: String = f
+        .chain()
+        .dump_header()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(header, HEADER);
+    let mut iter = 1;
+    for (next, len, hash) in CHUNKS {
+        let (got_next, data) = f.dump_chunk(iter).expect("dump");
+        assert_eq!((got_next, data.len(), fnv(&data)), (next, len, hash));
+        iter = got_next;
+    }
+    assert_eq!(f.dump_chunk(iter).expect("dump"), (0, vec![]));
 }
