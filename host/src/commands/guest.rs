@@ -12,7 +12,7 @@ use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
 use crate::store::{Locked, Value};
 use crate::wasm::resp::{parse_value, Value as Resp};
-use crate::wasm::{guest::encode_input, Entry, Failure, Guest, Host, KillClass};
+use crate::wasm::{Entry, Failure, Guest, Host, KillClass};
 use std::sync::atomic::Ordering;
 
 /// Largest module value, like Redis's proto-max-bulk-len default.
@@ -39,8 +39,6 @@ pub fn run_guest(
     grant: &Grant,
     args: &[&[u8]],
 ) -> CmdResult {
-    let mut input = Vec::new();
-    encode_input(grant.keys, args, &mut input);
     // Nested invocations (a script calling a module command) keep their own
     // event buffer and hand it to the outer one when they commit.
     let outer_events = ctx.client.guest_events.replace(Vec::new());
@@ -53,7 +51,7 @@ pub fn run_guest(
             grant,
             undo: Undo::default(),
         };
-        let result = guest.invoke(&srv.wasm, &mut inv, &input, now_ms, entry, class);
+        let result = guest.invoke(&srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class);
         (result, inv.undo)
     };
     ctx.client.in_exec = was_in_exec;

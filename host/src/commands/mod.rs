@@ -45,6 +45,8 @@ pub struct Ctx<'a, 'b> {
     pub client: &'a mut Client,
     pub out: &'a mut Out,
     pub ks: &'a mut Locked<'b>,
+    /// The command being run (module commands find their guest through it).
+    pub spec: &'a CommandSpec,
 }
 
 impl Ctx<'_, '_> {
@@ -311,6 +313,7 @@ pub fn run(
             client,
             out,
             ks,
+            spec: &cmd.spec,
         };
         (cmd.spec.handler)(&mut ctx, argv)
     };

@@ -287,25 +287,19 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
 /// The handler of every module command: runs the module's guest with the
 /// command's keys (locked by the dispatcher from the command's key positions).
 fn module_command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let Some(cmd) = ctx.srv.commands.resolve_name(argv[0]) else {
-        return Err(CmdError::err("ERR module command was unloaded"));
-    };
-    let Some((module_name, handler)) = cmd.spec.module else {
+    let spec = ctx.spec;
+    let Some((module_name, handler)) = spec.module else {
         return Err(CmdError::err("ERR not a module command"));
     };
     let Some(module) = ctx.srv.modules.read().get(module_name).cloned() else {
         return Err(CmdError::err("ERR module command was unloaded"));
     };
-    let keys: Vec<&[u8]> = cmd
-        .spec
-        .key_indexes(argv)
-        .into_iter()
-        .filter_map(|i| argv.get(i).copied())
-        .collect();
+    let mut keys: smallvec::SmallVec<[&[u8]; 4]> = smallvec::SmallVec::new();
+    spec.for_each_key_index(argv, |i| keys.extend(argv.get(i).copied()));
     let grant = Grant {
         keys: &keys,
         whole_keyspace: false,
-        read_only: !cmd.spec.has(WRITE),
+        read_only: !spec.has(WRITE),
         types: &module.types,
     };
     run_guest(

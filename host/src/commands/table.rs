@@ -534,13 +534,14 @@ impl CommandTable {
         if let Some(c) = self.get(name) {
             return Some(CmdRef::Builtin(c));
         }
-        if name.len() > 64 {
-            return None;
-        }
+        let mut buf = [0u8; 64];
+        let lower = buf.get_mut(..name.len())?;
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
         self.dynamic
             .read()
             .by_name
-            .get(&name.to_ascii_lowercase())
+            .get(&*lower)
             .cloned()
             .map(CmdRef::Dynamic)
     }

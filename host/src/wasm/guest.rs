@@ -73,23 +73,22 @@ pub struct Guest {
 
 /// Encodes an invocation input: RESP `[keys, args]`.
 pub fn encode_input<K: AsRef<[u8]>, A: AsRef<[u8]>>(keys: &[K], args: &[A], out: &mut Vec<u8>) {
+    fn header(out: &mut Vec<u8>, prefix: u8, n: usize) {
+        out.push(prefix);
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    fn bulk(out: &mut Vec<u8>, item: &[u8]) {
+        header(out, b'$', item.len());
+        out.extend_from_slice(item);
+        out.extend_from_slice(b"\r\n");
+    }
     out.clear();
     out.extend_from_slice(b"*2\r\n");
-    for list in [
-        keys.iter().map(|k| k.as_ref()).collect::<Vec<_>>(),
-        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-    ] {
-        out.push(b'*');
-        out.extend_from_slice(itoa::Buffer::new().format(list.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        for item in list {
-            out.push(b'$');
-            out.extend_from_slice(itoa::Buffer::new().format(item.len()).as_bytes());
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(item);
-            out.extend_from_slice(b"\r\n");
-        }
-    }
+    header(out, b'*', keys.len());
+    keys.iter().for_each(|k| bulk(out, k.as_ref()));
+    header(out, b'*', args.len());
+    args.iter().for_each(|a| bulk(out, a.as_ref()));
 }
 
 /// The first line of an error chain, for a one-line RESP error.
@@ -255,17 +254,21 @@ impl Guest {
     /// Runs one invocation with `host` serving its imports. `input` is the
     /// encoded `[keys, args]` (see [`encode_input`]); `now_ms` the time the
     /// guest sees. Returns the reply the guest set (empty: none).
+    #[allow(clippy::too_many_arguments)]
     pub fn invoke(
         &self,
         rt: &Runtime,
         host: &mut dyn Host,
-        input: &[u8],
+        keys: &[&[u8]],
+        args: &[&[u8]],
         now_ms: i64,
         entry: Entry,
         class: KillClass,
     ) -> Result<Vec<u8>, Failure> {
         let shared = &rt.shared;
-        let _running = Running::new(shared, class);
+        // Module commands cannot be killed: they need no count (a shared
+        // counter costs every call on every thread).
+        let _running = (class != KillClass::Module).then(|| Running::new(shared, class));
         // An instance made under an older memory limit (CONFIG SET) is
         // replaced, not reused.
         let max_memory = shared.memory_limit.load(Ordering::Relaxed) as usize;
@@ -280,8 +283,7 @@ impl Guest {
         };
         {
             let st = warm.store.data_mut();
-            st.input.clear();
-            st.input.extend_from_slice(input);
+            encode_input(keys, args, &mut st.input);
             st.reply = None;
             st.now_ms = now_ms;
         }
@@ -353,7 +355,7 @@ fn start_clock(store: &mut Store<HostState>, shared: &Shared, class: KillClass, 
     st.started = Instant::now();
     st.deadline = st.started + Duration::from_millis(limit);
     st.kill_class = class as usize;
-    st.kill_generation = shared.kill_generation[class as usize].load(Ordering::SeqCst);
+    st.kill_generation = shared.kill_generation[class as usize].load(Ordering::Acquire);
     st.stop = None;
     st.settle_hand_off();
     st.now_ms = now_ms;
