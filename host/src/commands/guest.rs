@@ -163,6 +163,9 @@ fn write_reply(out: &mut Out, v: &Resp) {
 struct Undo {
     saved: Vec<Saved>,
     patches: Vec<Patch>,
+    /// Keys and overwritten bytes of `patches`, in one buffer: a module
+    /// writing a few bytes at a time (BF.ADD) costs no allocation per write.
+    patch_bytes: Vec<u8>,
 }
 
 /// A key as it was before the invocation first wrote it (None: absent).
@@ -172,12 +175,13 @@ struct Saved {
     entry: Option<(Value, Option<i64>)>,
 }
 
-/// Module-value bytes a write overwrote, and the length before it.
+/// Module-value bytes a write overwrote, and the length before it; `key`
+/// and `old` index `Undo::patch_bytes`.
 struct Patch {
     db: usize,
-    key: Vec<u8>,
+    key: std::ops::Range<usize>,
     offset: u64,
-    old: Vec<u8>,
+    old: std::ops::Range<usize>,
     old_len: usize,
 }
 
@@ -210,10 +214,12 @@ impl Undo {
             ks.touch(s.db, &s.key);
         }
         for p in self.patches.into_iter().rev() {
-            if let Some(Value::Module(m)) = ks.get(p.db, &p.key).map(|e| &mut e.value) {
+            let key = &self.patch_bytes[p.key];
+            let old = &self.patch_bytes[p.old];
+            if let Some(Value::Module(m)) = ks.get(p.db, key).map(|e| &mut e.value) {
                 let at = p.offset as usize;
-                if at + p.old.len() <= m.data.len() {
-                    m.data[at..at + p.old.len()].copy_from_slice(&p.old);
+                if at + old.len() <= m.data.len() {
+                    m.data[at..at + old.len()].copy_from_slice(old);
                 }
                 m.data.truncate(p.old_len);
             }
@@ -427,18 +433,25 @@ impl Host for Invocation<'_, '_, '_, '_> {
         };
         let (at, end) = (offset as usize, end as usize);
         let old_len = m.data.len();
-        let patch = (!whole_saved).then(|| m.data[at.min(old_len)..end.min(old_len)].to_vec());
+        let patch = (!whole_saved).then(|| {
+            smallvec::SmallVec::<[u8; 64]>::from_slice(&m.data[at.min(old_len)..end.min(old_len)])
+        });
         if m.data.len() < end {
             m.data.resize(end, 0);
         }
         m.data[at..end].copy_from_slice(src);
         let new_len = m.data.len() as i64;
         if let Some(old) = patch {
+            let arena = &mut self.undo.patch_bytes;
+            let key_at = arena.len();
+            arena.extend_from_slice(key);
+            let old_at = arena.len();
+            arena.extend_from_slice(&old);
             self.undo.patches.push(Patch {
                 db,
-                key: key.to_vec(),
+                key: key_at..old_at,
                 offset: offset.min(old_len as u64),
-                old,
+                old: old_at..arena.len(),
                 old_len,
             });
         }
