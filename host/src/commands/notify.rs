@@ -28,7 +28,10 @@ impl Ctx<'_, '_> {
             for (class, event, db, key) in std::mem::take(&mut self.ks.events) {
                 held.push((class, event.to_string(), db, key));
             }
-            held.push((class, event.to_string(), db, key.to_vec()));
+            // Only events someone may receive are worth holding.
+            if enabled(self.srv, class) {
+                held.push((class, event.to_string(), db, key.to_vec()));
+            }
             return;
         }
         // Events the store raised during this command (`new`, `keymiss`)
@@ -46,11 +49,17 @@ impl Ctx<'_, '_> {
 /// Emits a keyspace event if the configuration asks for its class.
 #[inline]
 pub fn notify(srv: &Server, class: u32, event: &str, key: &[u8], db: usize) {
-    let flags = srv.notify_flags.load(Ordering::Relaxed);
-    if flags & class == 0 || flags & (NOTIFY_KEYSPACE | NOTIFY_KEYEVENT) == 0 {
-        return;
+    if enabled(srv, class) {
+        let flags = srv.notify_flags.load(Ordering::Relaxed);
+        publish_event(srv, flags, event, key, db);
     }
-    publish_event(srv, flags, event, key, db);
+}
+
+/// Whether `notify-keyspace-events` asks for events of `class`.
+#[inline]
+fn enabled(srv: &Server, class: u32) -> bool {
+    let flags = srv.notify_flags.load(Ordering::Relaxed);
+    flags & class != 0 && flags & (NOTIFY_KEYSPACE | NOTIFY_KEYEVENT) != 0
 }
 
 #[cold]
