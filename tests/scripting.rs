@@ -19,8 +19,11 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/guests.rs"]
+mod guests;
 
 use common::{escape, integer_value, Protocol, RespConn, ServerProcess};
+use guests::{expect, guest, guest_path, req, Run};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,16 +34,6 @@ use std::time::{Duration, Instant};
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn guests_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/wasm_guests")
-}
-
-/// The WAT text of tests/wasm_guests/<name>.wat.
-fn guest(name: &str) -> String {
-    let path = guests_dir().join(format!("{name}.wat"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 /// A guest with one more export: `ember_flags` returning `flags` (docs/abi.md).
 fn with_flags(wat: &str, flags: u32) -> String {
     let end = wat.rfind(')').expect("a WAT module ends with ')'");
@@ -48,44 +41,6 @@ fn with_flags(wat: &str, flags: u32) -> String {
         "{}  (func (export \"ember_flags\") (result i32) (i32.const {flags}))\n)\n",
         &wat[..end]
     )
-}
-
-/// One command as the RESP array of bulk strings `call` takes.
-fn req(args: &[&str]) -> String {
-    String::from_utf8(common::encode_command(args)).expect("utf-8 arguments")
-}
-
-/// Sends one command of byte-string arguments and returns the raw reply.
-macro_rules! cmd {
-    ($c:expr; $($a:expr),+ $(,)?) => {
-        $c.run(&[$(AsRef::<[u8]>::as_ref(&$a)),+])
-    };
-}
-
-trait Run {
-    fn run(&mut self, args: &[&[u8]]) -> Vec<u8>;
-}
-
-impl Run for RespConn {
-    fn run(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        self.command(args)
-            .unwrap_or_else(|e| panic!("{}: {e}", short(&common::encode_command(args))))
-    }
-}
-
-/// Escaped, and cut to 300 characters (scripts are long).
-fn short(bytes: &[u8]) -> String {
-    let s = escape(bytes);
-    if s.len() > 300 {
-        format!("{}...", &s[..300])
-    } else {
-        s
-    }
-}
-
-/// Asserts a raw reply, showing both sides escaped.
-fn expect(reply: &[u8], want: &str, what: &str) {
-    assert_eq!(escape(reply), escape(want.as_bytes()), "{what}");
 }
 
 fn error_text(reply: &[u8]) -> String {
@@ -638,7 +593,7 @@ fn malformed_and_hostile_reply_values_are_refused(server: &ServerProcess) {
 fn sha1_is_sha1sum_of_the_body_and_redis_cli_x_loads_files(server: &ServerProcess) {
     let mut c = server.connect();
     for name in ["echo", "counter", "proxy"] {
-        let path = guests_dir().join(format!("{name}.wat"));
+        let path = guest_path(name);
         let want = sha1sum_of_file(&path);
         assert_eq!(
             load(&mut c, &guest(name)),
@@ -658,7 +613,7 @@ fn sha1_is_sha1sum_of_the_body_and_redis_cli_x_loads_files(server: &ServerProces
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let counter_sha = sha1sum_of_file(&guests_dir().join("counter.wat"));
+    let counter_sha = sha1sum_of_file(&guest_path("counter"));
     expect(
         &cmd!(c; "EVALSHA", counter_sha, "1", "n"),
         ":1\r\n",

@@ -14,9 +14,11 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/guests.rs"]
+mod guests;
 
 use common::{escape, integer_value, RespConn, ServerProcess};
-use std::path::PathBuf;
+use guests::{expect, guest, guest_path, req, short, Run};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -36,54 +38,8 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
     TIMING.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn guest_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/wasm_guests/{name}.wat"))
-}
-
-fn guest(name: &str) -> String {
-    let path = guest_path(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 fn sha1(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
-}
-
-/// One command as the RESP array of bulk strings `call` takes.
-fn req(args: &[&str]) -> String {
-    String::from_utf8(common::encode_command(args)).expect("utf-8 arguments")
-}
-
-/// Sends one command of byte-string arguments and returns the raw reply.
-macro_rules! cmd {
-    ($c:expr; $($a:expr),+ $(,)?) => {
-        $c.run(&[$(AsRef::<[u8]>::as_ref(&$a)),+])
-    };
-}
-
-trait Run {
-    fn run(&mut self, args: &[&[u8]]) -> Vec<u8>;
-}
-
-impl Run for RespConn {
-    fn run(&mut self, args: &[&[u8]]) -> Vec<u8> {
-        self.command(args)
-            .unwrap_or_else(|e| panic!("{}: {e}", short(&common::encode_command(args))))
-    }
-}
-
-/// Escaped, and cut to 300 characters (scripts are long).
-fn short(bytes: &[u8]) -> String {
-    let s = escape(bytes);
-    if s.len() > 300 {
-        format!("{}...", &s[..300])
-    } else {
-        s
-    }
-}
-
-fn expect(reply: &[u8], want: &str, what: &str) {
-    assert_eq!(short(reply), short(want.as_bytes()), "{what}");
 }
 
 /// The text of an error reply, without `-` and CRLF.
