@@ -4,8 +4,8 @@
 //! (docs/abi.md); FCALL runs one like a script, with the function's flags.
 
 use super::keys::reply_help;
-use super::scripting::{run_with_flags, script_flags};
-use super::table::{flags::*, numkeys_keys, CommandSpec, Group};
+use super::scripting::{call_keys, run_with_flags, script_flags, CALL_FLAGS};
+use super::table::{flags::*, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
 use crate::util::glob::glob_match;
 use crate::wasm::{Entry, Guest, KillClass, Kind};
@@ -87,18 +87,10 @@ impl Libraries {
     }
 }
 
-fn fcall_keys(argv: &[&[u8]]) -> Vec<usize> {
-    let mut out = Vec::new();
-    numkeys_keys(argv, 2, &mut out);
-    out
-}
-
-const FCALL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
-
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("fcall", -3, Group::Scripting, fcall)
-        .flags(FCALL_FLAGS)
-        .key_finder(fcall_keys)
+        .flags(CALL_FLAGS)
+        .key_finder(call_keys)
         .doc(
             "7.0.0",
             "Invokes a function.",
@@ -106,8 +98,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .syntax("function numkeys [key [key ...]] [arg [arg ...]]"),
     CommandSpec::new("fcall_ro", -3, Group::Scripting, fcall_ro)
-        .flags(READONLY | FCALL_FLAGS)
-        .key_finder(fcall_keys)
+        .flags(READONLY | CALL_FLAGS)
+        .key_finder(call_keys)
         .doc(
             "7.0.0",
             "Invokes a read-only function.",

@@ -298,8 +298,8 @@ impl Invocation<'_, '_, '_, '_> {
         }
     }
 
-    /// The module value at `key` if it has type `type_id`: Ok(None) when
-    /// absent, Err(code) per the ABI otherwise.
+    /// The name of the invocation's value type `type_id` (None for a type
+    /// the module did not register, and for scripts, which have none).
     fn module_type(&self, type_id: u32) -> Option<&'static str> {
         self.grant.types.get(type_id as usize).copied()
     }

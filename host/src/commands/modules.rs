@@ -336,16 +336,21 @@ fn load_reply(ctx: &mut Ctx, result: Result<String, String>) -> CmdResult {
     }
 }
 
-fn module_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    module_command_allowed(ctx)?;
-    let path = String::from_utf8_lossy(argv[2]).into_owned();
+/// MODULE LOAD and LOADEX: loads the module file at `path` with `args`.
+fn load_file(ctx: &mut Ctx, path: &[u8], args: &[&[u8]]) -> CmdResult {
+    let path = String::from_utf8_lossy(path).into_owned();
     let bytes = std::fs::read(&path).map_err(|e| {
         CmdError::owned(format!(
             "ERR Error loading the extension. Please check the server logs. ({path}: {e})"
         ))
     })?;
-    let result = load_module(ctx.srv, &bytes, &path, &argv[3..]);
+    let result = load_module(ctx.srv, &bytes, &path, args);
     load_reply(ctx, result)
+}
+
+fn module_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    module_command_allowed(ctx)?;
+    load_file(ctx, argv[2], &argv[3..])
 }
 
 fn module_loadex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -359,14 +364,7 @@ fn module_loadex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ))
         }
     };
-    let path = String::from_utf8_lossy(argv[2]).into_owned();
-    let bytes = std::fs::read(&path).map_err(|e| {
-        CmdError::owned(format!(
-            "ERR Error loading the extension. Please check the server logs. ({path}: {e})"
-        ))
-    })?;
-    let result = load_module(ctx.srv, &bytes, &path, args);
-    load_reply(ctx, result)
+    load_file(ctx, argv[2], args)
 }
 
 fn module_upload(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -31,19 +31,20 @@ pub mod script_flags {
     ];
 }
 
-/// EVAL-family key positions: `numkeys` at argv[2], then the keys.
-fn eval_keys(argv: &[&[u8]]) -> Vec<usize> {
+/// Key positions of EVAL and FCALL alike: `numkeys` at argv[2], then the keys.
+pub fn call_keys(argv: &[&[u8]]) -> Vec<usize> {
     let mut out = Vec::new();
     numkeys_keys(argv, 2, &mut out);
     out
 }
 
-const EVAL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
+/// Flags shared by the EVAL and FCALL families (the _RO ones add READONLY).
+pub const CALL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("eval", -3, Group::Scripting, eval)
-        .flags(EVAL_FLAGS)
-        .key_finder(eval_keys)
+        .flags(CALL_FLAGS)
+        .key_finder(call_keys)
         .doc(
             "2.6.0",
             "Executes a server-side Lua script.",
@@ -51,8 +52,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .syntax("script numkeys [key [key ...]] [arg [arg ...]]"),
     CommandSpec::new("evalsha", -3, Group::Scripting, evalsha)
-        .flags(EVAL_FLAGS)
-        .key_finder(eval_keys)
+        .flags(CALL_FLAGS)
+        .key_finder(call_keys)
         .doc(
             "2.6.0",
             "Executes a server-side Lua script by SHA1 digest.",
@@ -60,8 +61,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .syntax("sha1 numkeys [key [key ...]] [arg [arg ...]]"),
     CommandSpec::new("eval_ro", -3, Group::Scripting, eval_ro)
-        .flags(READONLY | EVAL_FLAGS)
-        .key_finder(eval_keys)
+        .flags(READONLY | CALL_FLAGS)
+        .key_finder(call_keys)
         .doc(
             "7.0.0",
             "Executes a read-only server-side Lua script.",
@@ -69,8 +70,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .syntax("script numkeys [key [key ...]] [arg [arg ...]]"),
     CommandSpec::new("evalsha_ro", -3, Group::Scripting, evalsha_ro)
-        .flags(READONLY | EVAL_FLAGS)
-        .key_finder(eval_keys)
+        .flags(READONLY | CALL_FLAGS)
+        .key_finder(call_keys)
         .doc(
             "7.0.0",
             "Executes a read-only server-side Lua script by SHA1 digest.",

@@ -291,11 +291,7 @@ fn lock_shard(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
         return g;
     }
     if LONG_LOCK_HOLDERS.load(Ordering::Relaxed) > 0 {
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-                return tokio::task::block_in_place(|| m.lock());
-            }
-        }
+        return crate::util::worker::block_off_worker(|| m.lock());
     }
     m.lock()
 }

@@ -49,7 +49,6 @@ unsafe impl Sync for HostPtr {}
 pub enum Stop {
     Timeout,
     Killed,
-    Memory,
     /// A broken ABI contract (bad pointer, import used out of place).
     Fault(String),
 }

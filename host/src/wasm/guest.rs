@@ -320,11 +320,6 @@ impl Guest {
             Err(e) => Err(failure(&warm.store, &e, shared)),
         }
     }
-
-    /// Drops the warm instances (SCRIPT FLUSH, CONFIG SET of a limit).
-    pub fn cool(&self) {
-        self.pool.lock().clear();
-    }
 }
 
 /// An export with the type the ABI gives it.
@@ -385,11 +380,7 @@ fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
 /// while this one keeps running the guest (no-op outside a multi-thread
 /// runtime, where that is impossible: `threads 1` behaves like Redis).
 fn hand_off_worker() {
-    if let Ok(h) = tokio::runtime::Handle::try_current() {
-        if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-            tokio::task::block_in_place(|| {});
-        }
-    }
+    crate::util::worker::block_off_worker(|| {});
 }
 
 /// The client-facing error for an invocation that stopped abnormally.
@@ -410,7 +401,6 @@ fn failure(store: &Store<HostState>, e: &wasmtime::Error, shared: &Shared) -> Fa
                 0 => "ERR Script killed by user with SCRIPT KILL...".to_string(),
                 _ => "ERR Script killed by user with FUNCTION KILL...".to_string(),
             },
-            Some(Stop::Memory) => "ERR guest exceeded the memory limit".to_string(),
             Some(Stop::Fault(msg)) => format!("ERR {msg}"),
             None => match e.downcast_ref::<wasmtime::Trap>() {
                 Some(wasmtime::Trap::StackOverflow) => {

@@ -101,10 +101,6 @@ impl Runtime {
         true
     }
 
-    pub fn running(&self, class: KillClass) -> usize {
-        self.shared.running[class as usize].load(Ordering::Relaxed)
-    }
-
     pub fn set_limits(&self, time_limit_ms: u64, memory_limit: u64) {
         self.shared
             .time_limit_ms
