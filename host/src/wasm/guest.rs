@@ -251,9 +251,9 @@ impl Guest {
         ))
     }
 
-    /// Runs one invocation with `host` serving its imports. `input` is the
-    /// encoded `[keys, args]` (see [`encode_input`]); `now_ms` the time the
-    /// guest sees. Returns the reply the guest set (empty: none).
+    /// Runs one invocation with `host` serving its imports. `keys` and
+    /// `args` become its input (see [`encode_input`]); `now_ms` is the time
+    /// the guest sees. Returns the reply the guest set (empty: none).
     #[allow(clippy::too_many_arguments)]
     pub fn invoke(
         &self,
@@ -285,7 +285,6 @@ impl Guest {
             let st = warm.store.data_mut();
             encode_input(keys, args, &mut st.input);
             st.reply = None;
-            st.now_ms = now_ms;
         }
         start_clock(&mut warm.store, shared, class, now_ms);
         let result = {
