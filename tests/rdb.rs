@@ -832,3 +832,387 @@ fn redis_file_loads_in_ember() {
         assert!(err.to_string().contains("more than 2 databases"), "{err}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Old encodings, from hand-built bytes
+// ---------------------------------------------------------------------------
+
+enum Z<'a> {
+    S(&'a [u8]),
+    I(i64),
+}
+
+/// A ziplist as Redis 3–6 wrote them (prevlen, encoding, data; zlbytes,
+/// zltail, zllen header; 0xff end).
+fn ziplist(items: &[Z]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    let mut last = 0usize;
+    for it in items {
+        let start = body.len();
+        last = start;
+        if prev < 254 {
+            body.push(prev as u8);
+        } else {
+            body.push(254);
+            body.extend_from_slice(&(prev as u32).to_le_bytes());
+        }
+        match it {
+            Z::S(s) => {
+                let n = s.len();
+                if n < 64 {
+                    body.push(n as u8);
+                } else if n < 16384 {
+                    body.push(0x40 | (n >> 8) as u8);
+                    body.push(n as u8);
+                } else {
+                    body.push(0x80);
+                    body.extend_from_slice(&(n as u32).to_be_bytes());
+                }
+                body.extend_from_slice(s);
+            }
+            Z::I(v) => {
+                let v = *v;
+                if (0..=12).contains(&v) {
+                    body.push(0xf1 + v as u8);
+                } else if let Ok(b) = i8::try_from(v) {
+                    body.push(0xfe);
+                    body.push(b as u8);
+                } else if let Ok(w) = i16::try_from(v) {
+                    body.push(0xc0);
+                    body.extend_from_slice(&w.to_le_bytes());
+                } else if (-8388608..=8388607).contains(&v) {
+                    body.push(0xf0);
+                    body.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+                } else if let Ok(w) = i32::try_from(v) {
+                    body.push(0xd0);
+                    body.extend_from_slice(&w.to_le_bytes());
+                } else {
+                    body.push(0xe0);
+                    body.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        prev = body.len() - start;
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&((10 + body.len() + 1) as u32).to_le_bytes());
+    out.extend_from_slice(&((10 + last) as u32).to_le_bytes());
+    out.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.push(0xff);
+    out
+}
+
+fn zipmap(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = vec![pairs.len() as u8];
+    for (k, v) in pairs {
+        out.push(k.len() as u8);
+        out.extend_from_slice(k);
+        out.push(v.len() as u8);
+        out.push(2); // free bytes after the value
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"..");
+    }
+    out.push(255);
+    out
+}
+
+fn rdb_str(out: &mut Vec<u8>, s: &[u8]) {
+    assert!(s.len() < 16384);
+    if s.len() < 64 {
+        out.push(s.len() as u8);
+    } else {
+        out.push(0x40 | (s.len() >> 8) as u8);
+        out.push(s.len() as u8);
+    }
+    out.extend_from_slice(s);
+}
+
+/// What a loaded value holds, as text (encoding first).
+fn describe(v: &Value) -> String {
+    let mut b = itoa::Buffer::new();
+    let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
+    let body = match v {
+        Value::List(l) => format!("{:?}", l.iter().map(text).collect::<Vec<_>>()),
+        Value::Set(s) => {
+            let mut m: Vec<String> = s.iter().map(|m| text(&m.to_vec())).collect();
+            m.sort();
+            format!("{m:?}")
+        }
+        Value::Hash(h) => {
+            let mut m: Vec<String> = h
+                .iter()
+                .map(|(f, v)| format!("{}={}", text(f), text(v)))
+                .collect();
+            m.sort();
+            format!("{m:?}")
+        }
+        Value::ZSet(z) => format!(
+            "{:?}",
+            z.iter()
+                .map(|(m, s)| format!("{}:{s}", text(m)))
+                .collect::<Vec<_>>()
+        ),
+        other => text(other.as_bytes(&mut b).unwrap_or(b"?")),
+    };
+    format!("{} {body}", v.encoding())
+}
+
+#[test]
+fn old_encodings_load() {
+    let mut f = b"REDIS0006".to_vec();
+    f.extend_from_slice(&[254, 0]); // SELECTDB 0
+                                    // Seconds expiry (RDB < 7 style) on a string.
+    f.push(253);
+    f.extend_from_slice(&2_000_000_000i32.to_le_bytes());
+    f.push(0);
+    rdb_str(&mut f, b"old:s");
+    rdb_str(&mut f, b"v");
+    let zl = ziplist(&[
+        Z::S(b"a"),
+        Z::I(1),
+        Z::I(12),
+        Z::I(-5),
+        Z::I(300),
+        Z::I(70000),
+        Z::I(1 << 40),
+        Z::S(&[b'q'; 70]),
+    ]);
+    f.push(10);
+    rdb_str(&mut f, b"old:ziplist");
+    rdb_str(&mut f, &zl);
+    f.push(9);
+    rdb_str(&mut f, b"old:zipmap");
+    rdb_str(&mut f, &zipmap(&[(b"name", b"ember"), (b"n", b"7")]));
+    let mut intset = Vec::new();
+    intset.extend_from_slice(&4u32.to_le_bytes());
+    intset.extend_from_slice(&3u32.to_le_bytes());
+    for v in [-100000i32, 3, 70000] {
+        intset.extend_from_slice(&v.to_le_bytes());
+    }
+    f.push(11);
+    rdb_str(&mut f, b"old:intset");
+    rdb_str(&mut f, &intset);
+    f.push(12);
+    rdb_str(&mut f, b"old:zsetzl");
+    rdb_str(
+        &mut f,
+        &ziplist(&[Z::S(b"x"), Z::S(b"1.5"), Z::S(b"y"), Z::I(2)]),
+    );
+    f.push(13);
+    rdb_str(&mut f, b"old:hashzl");
+    rdb_str(
+        &mut f,
+        &ziplist(&[Z::S(b"f"), Z::S(b"v"), Z::S(b"n"), Z::I(12)]),
+    );
+    f.push(14);
+    rdb_str(&mut f, b"old:quicklist");
+    f.push(2);
+    rdb_str(&mut f, &ziplist(&[Z::S(b"n1"), Z::I(2)]));
+    rdb_str(&mut f, &ziplist(&[Z::S(b"n2")]));
+    f.push(3); // ZSET with string scores
+    rdb_str(&mut f, b"old:zsetstr");
+    f.push(3);
+    rdb_str(&mut f, b"a");
+    f.push(3);
+    f.extend_from_slice(b"2.5");
+    rdb_str(&mut f, b"b");
+    f.push(254); // +inf
+    rdb_str(&mut f, b"c");
+    f.push(255); // -inf
+    f.push(1);
+    rdb_str(&mut f, b"old:list");
+    f.push(2);
+    rdb_str(&mut f, b"p");
+    rdb_str(&mut f, b"q");
+    f.push(2);
+    rdb_str(&mut f, b"old:set");
+    f.push(2);
+    rdb_str(&mut f, b"s1");
+    rdb_str(&mut f, b"s2");
+    f.push(4);
+    rdb_str(&mut f, b"old:hash");
+    f.push(1);
+    rdb_str(&mut f, b"k");
+    rdb_str(&mut f, b"v");
+    f.push(255);
+    let crc = ember::persist::rdb::crc64(&f);
+    f.extend_from_slice(&crc.to_le_bytes());
+
+    let mut got = Vec::new();
+    let info = load(&f[..], &RdbOptions::default(), |rec| {
+        if let Record::Entry {
+            key,
+            value,
+            expire_at_ms,
+            ..
+        } = rec
+        {
+            got.push(format!(
+                "{} {:?} {}",
+                String::from_utf8_lossy(&key),
+                expire_at_ms,
+                describe(&value)
+            ));
+        }
+        Ok(())
+    })
+    .expect("RDB 6 file loads");
+    assert_eq!(info.version, 6);
+    let want = [
+        "old:s Some(2000000000000) embstr v",
+        "old:ziplist None quicklist [\"a\", \"1\", \"12\", \"-5\", \"300\", \"70000\", \"1099511627776\", \"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\"]",
+        "old:zipmap None listpack [\"n=7\", \"name=ember\"]",
+        "old:intset None intset [\"-100000\", \"3\", \"70000\"]",
+        "old:zsetzl None listpack [\"x:1.5\", \"y:2\"]",
+        "old:hashzl None listpack [\"f=v\", \"n=12\"]",
+        "old:quicklist None quicklist [\"n1\", \"2\", \"n2\"]",
+        "old:zsetstr None listpack [\"c:-inf\", \"a:2.5\", \"b:inf\"]",
+        "old:list None quicklist [\"p\", \"q\"]",
+        "old:set None hashtable [\"s1\", \"s2\"]",
+        "old:hash None listpack [\"k=v\"]",
+    ];
+    assert_eq!(got, want);
+    // Versions out of range are refused with Redis's text.
+    for v in [b"REDIS0011".as_slice(), b"REDIS0000", b"REDISxxxx"] {
+        let err = load(v, &RdbOptions::default(), |_| Ok(())).expect_err("refused");
+        assert!(
+            err.to_string()
+                .starts_with("Can't handle RDB format version"),
+            "{err}"
+        );
+    }
+    let err = load(&b"RODIS0009"[..], &RdbOptions::default(), |_| Ok(())).expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with("Wrong signature trying to load DB from file"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Damaged input
+// ---------------------------------------------------------------------------
+
+/// A small file with one key of each type (streams with a group included).
+fn small_file() -> Vec<u8> {
+    let mut ember = InProcess::new();
+    let cmds = [
+        cmd(&["SET", "s", "hello world hello world hello world"]),
+        cmd(&["SET", "i", "42"]),
+        cmd(&["RPUSH", "l", "a", "b", "1"]),
+        cmd(&["SADD", "si", "1", "2"]),
+        cmd(&["SADD", "ss", "a", "b"]),
+        cmd(&["HSET", "h", "f", "v"]),
+        cmd(&["HSET", "hh", "f", &"v".repeat(70)]),
+        cmd(&["ZADD", "z", "1.5", "m"]),
+        cmd(&["ZADD", "zz", "1", &"m".repeat(70)]),
+        cmd(&["XADD", "x", "1-1", "f", "v"]),
+        cmd(&["XGROUP", "CREATE", "x", "g", "0"]),
+        cmd(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", ">"]),
+        cmd(&["SET", "t", "v", "PX", "100000000"]),
+    ];
+    for c in &cmds {
+        let r = ember.run(c);
+        assert!(!is_error(&r), "{}", escape(&r));
+    }
+    let dir = unique_temp_dir("rdb-small");
+    let path = dir.join("small.rdb");
+    ember.save(&path, RdbOptions::default(), None);
+    std::fs::read(&path).expect("read")
+}
+
+fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| panic!("panicked on {what}"))
+}
+
+#[test]
+fn damaged_files_fail_cleanly() {
+    let file = small_file();
+    let opts = RdbOptions::default();
+    let count = |bytes: &[u8], opts: &RdbOptions| {
+        let mut n = 0;
+        load(bytes, opts, |r| {
+            n += matches!(r, Record::Entry { .. }) as usize;
+            Ok(())
+        })
+        .map(|_| n)
+    };
+    assert_eq!(count(&file, &opts).expect("intact file loads"), 11);
+    // Every truncation point: an error at or before the cut.
+    for cut in 0..file.len() {
+        let err = no_panic(&format!("cut at {cut}"), || count(&file[..cut], &opts))
+            .expect_err("truncated file refused");
+        assert!(err.offset() <= cut as u64, "cut {cut}: {err}");
+        assert!(err.to_string().contains("offset"), "{err}");
+    }
+    // Random byte flips: with the checksum on, refused; with it off, the
+    // decoders see the damage and must fail cleanly or decode something.
+    // EMBER_FUZZ_ITERS=N runs N times as many mutations (other seeds too).
+    let scale: u64 = std::env::var("EMBER_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut rng = Rng::new(11 * scale);
+    let no_crc = RdbOptions {
+        checksum: false,
+        ..Default::default()
+    };
+    for i in 0..3000 * scale {
+        let mut d = file.clone();
+        for _ in 0..1 + rng.below(3) {
+            let at = 9 + rng.below(d.len() as u64 - 17) as usize;
+            d[at] ^= 1 + rng.below(255) as u8;
+        }
+        let checked = no_panic(&format!("flip #{i}"), || count(&d, &opts));
+        if let Err(e) = &checked {
+            assert!(e.offset() <= d.len() as u64, "{e}");
+        } else {
+            panic!("flip #{i} passed the checksum");
+        }
+        no_panic(&format!("flip #{i} without checksum"), || {
+            let _ = count(&d, &no_crc);
+        });
+    }
+    // DUMP payloads: damage the body, then fix the CRC so the parser sees it.
+    let mut ember = InProcess::new();
+    for c in [
+        cmd(&["XADD", "x", "1-1", "f", "v", "g", "w"]),
+        cmd(&["XGROUP", "CREATE", "x", "g", "0"]),
+        cmd(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", ">"]),
+        cmd(&["ZADD", "z", "1", "a", "2", "b"]),
+        cmd(&["HSET", "h", "a", "1"]),
+        cmd(&["RPUSH", "l", "a", "1"]),
+        cmd(&["SADD", "s", "1", "2"]),
+    ] {
+        ember.run(&c);
+    }
+    for key in ["x", "z", "h", "l", "s"] {
+        let reply = ember.run(&cmd(&["DUMP", key]));
+        let good = string_value(&reply).expect("payload").to_vec();
+        for i in 0..2000 * scale {
+            let mut d = good.clone();
+            let body = d.len() - 10;
+            for _ in 0..1 + rng.below(2) {
+                let at = rng.below(body as u64) as usize;
+                d[at] = if rng.chance(50) {
+                    rng.below(256) as u8
+                } else {
+                    d[at] ^ 0x80
+                };
+            }
+            let crc = ember::persist::rdb::crc64(&d[..d.len() - 8]);
+            let n = d.len();
+            d[n - 8..].copy_from_slice(&crc.to_le_bytes());
+            no_panic(&format!("payload {key} #{i}"), || {
+                if let Ok(v) = parse_dump_payload(&d, &opts) {
+                    // Whatever decoded must encode again.
+                    let _ = dump_payload(&v, &opts);
+                }
+            });
+        }
+    }
+}

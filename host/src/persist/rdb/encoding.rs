@@ -189,7 +189,11 @@ impl<R: Read> Input<R> {
                 return Err(RdbError::truncated(self.base + self.end as u64));
             }
             if self.buf.len() == self.end {
-                let grow = self.buf.len().max(CHUNK).min(n - self.end + CHUNK);
+                let grow = self
+                    .buf
+                    .len()
+                    .max(CHUNK)
+                    .min((n - self.end).saturating_add(CHUNK));
                 self.buf.resize(self.buf.len() + grow, 0);
             }
             match self.r.read(&mut self.buf[self.end..]) {
@@ -319,7 +323,7 @@ impl<R: Read> Input<R> {
         let at = self.offset();
         let clen = self.len()?;
         let len = self.len()?;
-        if clen == 0 || len > clen.saturating_mul(LZF_MAX_RATIO) + 64 {
+        if clen == 0 || len > clen.saturating_mul(LZF_MAX_RATIO).saturating_add(64) {
             return Err(self.err_at(at, "Invalid LZF compressed string"));
         }
         let clen =
