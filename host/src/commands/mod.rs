@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod connection;
 pub mod dump;
 pub mod functions;
+pub mod geo;
 pub mod guest;
 pub mod hashes;
 pub mod hll;
@@ -107,6 +108,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         connection::COMMANDS,
         dump::COMMANDS,
         functions::COMMANDS,
+        geo::COMMANDS,
         hashes::COMMANDS,
         hll::COMMANDS,
         keys::COMMANDS,
