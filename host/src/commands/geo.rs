@@ -39,7 +39,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("georadius_ro", -6, Group::Geo, georadius_ro).flags(READONLY).keys(1, 1, 1)
         .doc("3.2.10", "A read-only variant for GEORADIUS", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.")
         .syntax("key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]"),
-    CommandSpec::new("georadiusbymember", -5, Group::Geo, georadiusbymember).flags(WRITE | DENYOOM).keys(1, 1, 1).key_finder(georadius_keys)
+    CommandSpec::new("georadiusbymember", -5, Group::Geo, georadiusbymember).flags(WRITE | DENYOOM).keys(1, 1, 1).key_finder(georadiusbymember_keys)
         .doc("3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member", "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.")
         .syntax("key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]"),
     CommandSpec::new("georadiusbymember_ro", -5, Group::Geo, georadiusbymember_ro).flags(READONLY).keys(1, 1, 1)
@@ -303,20 +303,41 @@ fn geosearchstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     search(ctx, argv, Search::Search { store: true })
 }
 
-/// GEORADIUS and GEORADIUSBYMEMBER keys: the source, and the last STORE or
-/// STOREDIST destination (found the way Redis's georadiusGetKeys finds it).
+/// GEORADIUS keys: see [`radius_keys`].
 fn georadius_keys(argv: &[&[u8]]) -> Vec<usize> {
+    radius_keys(argv, 6)
+}
+
+/// GEORADIUSBYMEMBER keys: see [`radius_keys`].
+fn georadiusbymember_keys(argv: &[&[u8]]) -> Vec<usize> {
+    radius_keys(argv, 5)
+}
+
+/// The keys of a search that may STORE: the source; then, as Redis 7.0's
+/// key specs find them (COMMAND GETKEYS shows these), the key after the
+/// first STORE and after the first STOREDIST from the options' position on;
+/// then, if not already there, the key the command really writes: that of
+/// the last STORE or STOREDIST (Redis's georadiusGetKeys), so it is locked.
+fn radius_keys(argv: &[&[u8]], options_from: usize) -> Vec<usize> {
     let mut keys = vec![1];
-    let mut stored = None;
+    let before_last = argv.len().saturating_sub(1);
+    for keyword in ["store", "storedist"] {
+        if let Some(i) = (options_from..before_last).find(|&i| is(argv[i], keyword)) {
+            keys.push(i + 1);
+        }
+    }
+    let mut written = None;
     let mut i = 5;
     while i < argv.len() {
         if (is(argv[i], "store") || is(argv[i], "storedist")) && i + 1 < argv.len() {
-            stored = Some(i + 1);
+            written = Some(i + 1);
             i += 1;
         }
         i += 1;
     }
-    keys.extend(stored);
+    if let Some(w) = written.filter(|w| !keys.contains(w)) {
+        keys.push(w);
+    }
     keys
 }
 
@@ -540,6 +561,8 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
     }
 
     if let Some(dst) = storekey {
+        // The key finders lock every key a STORE can name.
+        debug_assert!(ctx.ks.holds_key(db, dst));
         let mut items: Vec<(f64, SmallBytes)> = found
             .into_iter()
             .map(|f| (if storedist { f.dist } else { f.score }, f.member))
