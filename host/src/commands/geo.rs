@@ -191,7 +191,7 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         zadd_args.push(name.as_bytes().to_vec());
         first += 1;
     }
-    if (argv.len() - first) % 3 != 0 || (nx && xx) {
+    if !(argv.len() - first).is_multiple_of(3) || (nx && xx) {
         return Err(CmdError::Syntax);
     }
     for triple in argv[first..].chunks_exact(3) {
@@ -270,37 +270,37 @@ fn geopos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 /// Which search command is running (Redis's RADIUS_* / GEOSEARCH* flags).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Search {
+enum Kind {
     /// GEORADIUS: the centre is `lon lat` at argv[2..4].
     Coords { store: bool },
     /// GEORADIUSBYMEMBER: the centre is the member at argv[2].
     Member { store: bool },
     /// GEOSEARCH, or GEOSEARCHSTORE (`store`: the destination is argv[1]).
-    Search { store: bool },
+    Area { store: bool },
 }
 
 fn georadius(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    search(ctx, argv, Search::Coords { store: true })
+    search(ctx, argv, Kind::Coords { store: true })
 }
 
 fn georadius_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    search(ctx, argv, Search::Coords { store: false })
+    search(ctx, argv, Kind::Coords { store: false })
 }
 
 fn georadiusbymember(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    search(ctx, argv, Search::Member { store: true })
+    search(ctx, argv, Kind::Member { store: true })
 }
 
 fn georadiusbymember_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    search(ctx, argv, Search::Member { store: false })
+    search(ctx, argv, Kind::Member { store: false })
 }
 
 fn geosearch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    search(ctx, argv, Search::Search { store: false })
+    search(ctx, argv, Kind::Area { store: false })
 }
 
 fn geosearchstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    search(ctx, argv, Search::Search { store: true })
+    search(ctx, argv, Kind::Area { store: true })
 }
 
 /// GEORADIUS keys: see [`radius_keys`].
@@ -359,10 +359,10 @@ struct Found {
 }
 
 /// Redis's georadiusGeneric: every search command.
-fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
+fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Kind) -> CmdResult {
     let db = ctx.db();
     let src = match kind {
-        Search::Search { store: true } => argv[2],
+        Kind::Area { store: true } => argv[2],
         _ => argv[1],
     };
     let exists = check_read(ctx.ks, db, src)?;
@@ -372,13 +372,13 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
     let mut extent: Option<(Extent, f64)> = None;
     let mut storekey: Option<&[u8]> = None;
     let base = match kind {
-        Search::Coords { .. } => {
+        Kind::Coords { .. } => {
             center = Some(lon_lat(&argv[2..4])?);
             let (r, to_m) = radius_arg(&argv[4..6])?;
             extent = Some((Extent::Radius(r), to_m));
             6
         }
-        Search::Member { .. } => {
+        Kind::Member { .. } => {
             if exists {
                 center = Some(
                     member_pos(ctx.ks, db, src, argv[2])
@@ -390,7 +390,7 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
             // Without a source the rest is still parsed, to pick the reply.
             5
         }
-        Search::Search { store } => {
+        Kind::Area { store } => {
             if store {
                 storekey = Some(argv[1]);
                 3
@@ -399,10 +399,10 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
             }
         }
     };
-    let geosearch = matches!(kind, Search::Search { .. });
+    let geosearch = matches!(kind, Kind::Area { .. });
     let may_store_key = matches!(
         kind,
-        Search::Coords { store: true } | Search::Member { store: true }
+        Kind::Coords { store: true } | Kind::Member { store: true }
     );
 
     let (mut withdist, mut withhash, mut withcoord) = (false, false, false);
@@ -437,7 +437,7 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
             storekey = Some(argv[i + 1]);
             storedist = is(arg, "storedist");
             i += 1;
-        } else if is(arg, "storedist") && kind == (Search::Search { store: true }) {
+        } else if is(arg, "storedist") && kind == (Kind::Area { store: true }) {
             storedist = true;
         } else if is(arg, "frommember") && left >= 1 && geosearch && !fromloc {
             // Without a source the member is not looked up; the command
@@ -473,7 +473,7 @@ fn search(ctx: &mut Ctx, argv: &[&[u8]], kind: Search) -> CmdResult {
     if storekey.is_some() && (withdist || withhash || withcoord) {
         return Err(CmdError::owned(format!(
             "ERR {} is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
-            if kind == (Search::Search { store: true }) {
+            if kind == (Kind::Area { store: true }) {
                 "GEOSEARCHSTORE"
             } else {
                 "STORE option in GEORADIUS"

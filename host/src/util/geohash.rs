@@ -436,9 +436,9 @@ pub fn estimate_step(range_m: f64, lat: f64) -> u8 {
     // Keep the range inside the neighbours in most cases.
     step -= 2;
     // Cells narrow towards the poles.
-    if lat > 66.0 || lat < -66.0 {
+    if lat.abs() > 66.0 {
         step -= 1;
-        if lat > 80.0 || lat < -80.0 {
+        if lat.abs() > 80.0 {
             step -= 1;
         }
     }
