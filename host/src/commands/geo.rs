@@ -234,32 +234,37 @@ fn geodist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 /// GEOHASH key [member ...]: standard 11-character geohashes.
 fn geohash_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let db = ctx.db();
-    check_read(ctx.ks, db, argv[1])?;
-    ctx.out.array(argv.len() - 2);
-    for m in &argv[2..] {
-        match member_pos(ctx.ks, db, argv[1], m) {
-            Some((lon, lat)) => ctx.out.bulk(&geohash::geohash_text(lon, lat)),
-            None => ctx.out.null(),
-        }
-    }
-    Ok(())
+    each_position(ctx, argv, |ctx, pos| match pos {
+        Some((lon, lat)) => ctx.out.bulk(&geohash::geohash_text(lon, lat)),
+        None => ctx.out.null(),
+    })
 }
 
 /// GEOPOS key [member ...]: [lon, lat] pairs, a null array for a missing member.
 fn geopos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    each_position(ctx, argv, |ctx, pos| match pos {
+        Some((lon, lat)) => {
+            ctx.out.array(2);
+            reply_coord(ctx, lon);
+            reply_coord(ctx, lat);
+        }
+        None => ctx.out.null_array(),
+    })
+}
+
+/// Replies an array with one element per member of `key [member ...]`,
+/// written by `reply` from the member's position (None when missing).
+fn each_position(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    mut reply: impl FnMut(&mut Ctx, Option<(f64, f64)>),
+) -> CmdResult {
     let db = ctx.db();
     check_read(ctx.ks, db, argv[1])?;
     ctx.out.array(argv.len() - 2);
     for m in &argv[2..] {
-        match member_pos(ctx.ks, db, argv[1], m) {
-            Some((lon, lat)) => {
-                ctx.out.array(2);
-                reply_coord(ctx, lon);
-                reply_coord(ctx, lat);
-            }
-            None => ctx.out.null_array(),
-        }
+        let pos = member_pos(ctx.ks, db, argv[1], m);
+        reply(ctx, pos);
     }
     Ok(())
 }
