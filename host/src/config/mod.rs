@@ -16,6 +16,7 @@
 //!   (includes, stdin, fatal errors naming the line);
 //! - `syntax.rs`: the line syntax (Redis's sdssplitargs quoting and its inverse);
 //! - `get_set.rs`: CONFIG GET / CONFIG SET semantics;
+//! - `rewrite.rs`: CONFIG REWRITE (the file rewritten in place, as Redis);
 //! - `values.rs`: value kinds (bool, int, memory, enum, ...) with Redis's
 //!   parsing rules, bounds and error texts;
 //! - `notify.rs`: `notify-keyspace-events` flags.
@@ -120,6 +121,7 @@ mod file;
 mod get_set;
 mod notify;
 mod persistence;
+mod rewrite;
 mod specs;
 mod syntax;
 #[cfg(test)]
@@ -132,6 +134,7 @@ pub use persistence::{
     SanitizeDumpPayload, AOF_SUPPORTED, DEFAULT_SAVE_POINTS, SHUTDOWN_FORCE, SHUTDOWN_NOSAVE,
     SHUTDOWN_NOW, SHUTDOWN_SAVE, SNAPSHOTS_SUPPORTED,
 };
+pub use rewrite::REWRITE_SIGNATURE;
 pub use specs::is_sensitive;
 pub use syntax::split_args;
 pub use values::{memtoull, AppendFsync, LogLevel, MaxmemoryPolicy, ProtectedAction};
