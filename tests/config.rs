@@ -380,3 +380,40 @@ fn debian_stock_redis_conf_starts_ember_daemonized() {
         .contains("Ready to accept connections"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const DOC_BEGIN: &str = "<!-- BEGIN GENERATED DIRECTIVE TABLE -->";
+const DOC_END: &str = "<!-- END GENERATED DIRECTIVE TABLE -->";
+
+/// docs/configuration.md's directive table is generated from the directive table; this fails
+/// when they differ. Regenerate with `EMBER_UPDATE_DOCS=1 cargo test --test config docs`.
+#[test]
+fn docs_configuration_md_lists_every_directive() {
+    assert_eq!(
+        ember::config::unknown_effect_names(),
+        Vec::<&str>::new(),
+        "config/docs.rs describes directives that do not exist"
+    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+    let doc = std::fs::read_to_string(path).expect("docs/configuration.md");
+    let generated = ember::config::directive_table_markdown();
+    let (Some(b), Some(e)) = (doc.find(DOC_BEGIN), doc.find(DOC_END)) else {
+        panic!("docs/configuration.md lacks the {DOC_BEGIN} / {DOC_END} markers");
+    };
+    if doc[b + DOC_BEGIN.len()..e].trim() == generated.trim() {
+        return;
+    }
+    if std::env::var_os("EMBER_UPDATE_DOCS").is_some() {
+        let updated = format!(
+            "{}{DOC_BEGIN}\n{}\n{}",
+            &doc[..b],
+            generated.trim(),
+            &doc[e..]
+        );
+        std::fs::write(path, updated).expect("write docs/configuration.md");
+        return;
+    }
+    panic!(
+        "docs/configuration.md's directive table is stale: run \
+         `EMBER_UPDATE_DOCS=1 cargo test --test config docs`"
+    );
+}

@@ -19,7 +19,9 @@
 //! - `rewrite.rs`: CONFIG REWRITE (the file rewritten in place, as Redis);
 //! - `values.rs`: value kinds (bool, int, memory, enum, ...) with Redis's
 //!   parsing rules, bounds and error texts;
-//! - `notify.rs`: `notify-keyspace-events` flags.
+//! - `notify.rs`: `notify-keyspace-events` flags;
+//! - `docs.rs`: what each directive does in Ember, and the table of
+//!   docs/configuration.md generated from the directive table.
 //!
 //! Directives fall in three groups:
 //!
@@ -117,6 +119,7 @@ macro_rules! typed {
     };
 }
 
+mod docs;
 mod file;
 mod get_set;
 mod notify;
@@ -128,6 +131,7 @@ mod syntax;
 mod tests;
 mod values;
 
+pub use docs::{effect, markdown as directive_table_markdown, unknown_effect_names};
 pub use file::USAGE;
 pub use notify::*;
 pub use persistence::{

@@ -1344,3 +1344,47 @@ fn redis_7_0_directives_beyond_the_stock_file() {
     set(&mut c, &[("key-load-delay", "-10")]).expect("hidden set");
     assert_eq!(c.key_load_delay, -10);
 }
+
+#[test]
+fn rewrite_keeps_the_file_and_updates_it_like_redis() {
+    let mut c = Config::parse_str("maxmemory 1gb\nslave-read-only no").expect("parse");
+    set(&mut c, &[("maxmemory", "2147483648"), ("hz", "20")]).expect("set");
+    let old = b"# top\n  maxmemory 1gb\nmaxmemory 5\nbind 127.0.0.1\nslave-read-only no\n\n\n\nfoo bar\ninclude x.conf\nlist-max-ziplist-entries 512\n";
+    let out = String::from_utf8(c.rewrite_text(old, &[])).expect("utf8");
+    let (kept, added) = out
+        .split_once(&format!("{REWRITE_SIGNATURE}\n"))
+        .expect("signature");
+    assert_eq!(
+        kept,
+        "# top\nmaxmemory 2gb\n\nreplica-read-only no\n\n# ??? foo bar\ninclude x.conf\n\
+         # ??? list-max-ziplist-entries 512\n\n"
+    );
+    let added: Vec<&str> = added.lines().collect();
+    assert!(added.contains(&"hz 20"), "{added:?}");
+    assert!(added.contains(&"save \"\""), "{added:?}");
+    assert!(added.iter().any(|l| l.starts_with("dir \"/")), "{added:?}");
+    assert!(
+        !added.iter().any(|l| l.starts_with("bind")),
+        "default bind is left out"
+    );
+    // A second rewrite adds no second signature; like Redis's (whose line split keeps the
+    // empty line after the final newline) it gains one trailing blank line, then is stable.
+    let again = String::from_utf8(c.rewrite_text(out.as_bytes(), &[])).expect("utf8");
+    assert_eq!(again, format!("{out}\n"));
+    let third = String::from_utf8(c.rewrite_text(again.as_bytes(), &[])).expect("utf8");
+    assert_eq!(third, again);
+    // Empty strings: left out unless the directive allows "" (Redis's two kinds).
+    let mut c = Config::default();
+    set(&mut c, &[("requirepass", "")]).expect("set");
+    let out =
+        String::from_utf8(c.rewrite_text(b"requirepass x\nlogfile \"\"\n", &[])).expect("utf8");
+    assert!(out.starts_with("\nlogfile \"\"\n"), "{out}");
+    // Modules loaded from files are kept.
+    let m = LoadModule {
+        path: "/m/bf.wasm".to_string(),
+        args: vec![b"a".to_vec()],
+    };
+    let out = String::from_utf8(Config::default().rewrite_text(b"loadmodule /old.wasm\n", &[m]))
+        .expect("utf8");
+    assert!(out.starts_with("loadmodule /m/bf.wasm a\n"), "{out}");
+}
