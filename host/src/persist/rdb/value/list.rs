@@ -57,7 +57,7 @@ pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, Rdb
     let mut buf = itoa::Buffer::new();
     match t {
         TYPE_LIST => {
-            let n = input.len()?;
+            let n = input.length()?;
             for _ in 0..n {
                 list.push_back(&input.string()?);
             }
@@ -70,11 +70,11 @@ pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, Rdb
             }
         }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let nodes = input.len()?;
+            let nodes = input.length()?;
             for _ in 0..nodes {
                 let container = if t == TYPE_LIST_QUICKLIST_2 {
                     let at = input.offset();
-                    let c = input.len()?;
+                    let c = input.length()?;
                     if c != QUICKLIST_NODE_PACKED && c != QUICKLIST_NODE_PLAIN {
                         return Err(input.err_at(
                             at,
