@@ -579,38 +579,59 @@ impl InProcess {
 
     /// Writes the whole store (every database) with the RDB writer.
     fn save(&self, path: &Path, opts: RdbOptions, module_value: Option<(&[u8], Value)>) {
-        let file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-        let mut w = RdbWriter::new(file, opts);
-        w.header(&default_aux(1 << 20, false)).expect("header");
-        w.function(LUA_LIB.as_bytes()).expect("function");
-        let store: &Store = &self.srv.store;
-        let now = ember::commands::unix_ms();
-        let mut locked = store.lock(&LockPlan::All, now);
-        for db in 0..store.databases() {
-            let (keys, expires) = locked.shards_of(db).fold((0u64, 0u64), |(k, x), s| {
-                (k + s.table.len() as u64, x + s.ttl_keys() as u64)
-            });
-            if keys == 0 {
-                continue;
-            }
-            w.select_db(db, keys, expires).expect("select");
-            for shard in locked.shards_of(db) {
-                for e in shard.table.iter() {
-                    let meta = EntryMeta {
-                        expire_at_ms: e.expire_at(),
-                        ..Default::default()
-                    };
-                    w.entry(e.key.as_slice(), &e.value, meta).expect("entry");
-                }
-            }
-            if db == 0 {
-                if let Some((k, v)) = &module_value {
-                    w.entry(k, v, EntryMeta::default()).expect("module entry");
-                }
+        save_store(
+            &self.srv.store,
+            path,
+            opts,
+            Some(LUA_LIB.as_bytes()),
+            module_value,
+        );
+    }
+}
+
+/// Writes every database of `store` to `path` (holding all locks: a test
+/// helper, not the snapshotting save), then a function library and an extra
+/// key in db 0 if given.
+fn save_store(
+    store: &Store,
+    path: &Path,
+    opts: RdbOptions,
+    function: Option<&[u8]>,
+    extra: Option<(&[u8], Value)>,
+) {
+    let file =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
+    let mut w = RdbWriter::new(file, opts);
+    w.header(&default_aux(1 << 20, false)).expect("header");
+    if let Some(code) = function {
+        w.function(code).expect("function");
+    }
+    let now = ember::commands::unix_ms();
+    let mut locked = store.lock(&LockPlan::All, now);
+    for db in 0..store.databases() {
+        let (keys, expires) = locked.shards_of(db).fold((0u64, 0u64), |(k, x), s| {
+            (k + s.table.len() as u64, x + s.ttl_keys() as u64)
+        });
+        if keys == 0 {
+            continue;
+        }
+        w.select_db(db, keys, expires).expect("select");
+        for shard in locked.shards_of(db) {
+            for e in shard.table.iter() {
+                let meta = EntryMeta {
+                    expire_at_ms: e.expire_at(),
+                    ..Default::default()
+                };
+                w.entry(e.key.as_slice(), &e.value, meta).expect("entry");
             }
         }
-        w.finish().expect("finish");
+        if db == 0 {
+            if let Some((k, v)) = &extra {
+                w.entry(k, v, EntryMeta::default()).expect("module entry");
+            }
+        }
     }
+    w.finish().expect("finish");
 }
 
 fn check_rdb(path: &Path) {
@@ -1215,4 +1236,80 @@ fn damaged_files_fail_cleanly() {
             });
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Speed, side by side with redis-server (not a timed test: run it by hand)
+// ---------------------------------------------------------------------------
+
+#[test]
+#[ignore = "benchmark: cargo test --release -p ember --test rdb bench -- --ignored --nocapture"]
+fn bench_save_load_small_keys() {
+    use std::time::Instant;
+    let n: usize = std::env::var("EMBER_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    // The same keys and values as Redis's DEBUG POPULATE.
+    let store = Store::new(16);
+    {
+        let mut l = store.lock(&LockPlan::All, 0);
+        for i in 0..n {
+            l.set(
+                0,
+                format!("key:{i}").as_bytes(),
+                Value::string(format!("value:{i}").as_bytes()),
+                None,
+            );
+        }
+    }
+    let dir = unique_temp_dir("rdb-bench");
+    let path = dir.join("ember.rdb");
+    let t = Instant::now();
+    save_store(&store, &path, RdbOptions::default(), None, None);
+    let ember_save = t.elapsed();
+    drop(store);
+    let fresh = Store::new(16);
+    let t = Instant::now();
+    let file =
+        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path).expect("open"));
+    let stats = load_into_store(
+        file,
+        &fresh,
+        ember::commands::unix_ms(),
+        &LoadOptions::default(),
+        |_| Ok(()),
+        |_, _| {},
+    )
+    .expect("load");
+    let ember_load = t.elapsed();
+    assert_eq!(stats.keys_loaded as usize, n);
+    check_rdb(&path);
+    let ember_size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+
+    let redis = ServerProcess::start_redis(&[("enable-debug-command", "yes")]);
+    let mut rc = redis.connect();
+    rc.set_timeout(std::time::Duration::from_secs(300));
+    let count = n.to_string();
+    run_all(&mut rc, &[cmd(&["DEBUG", "POPULATE", &count])]);
+    let t = Instant::now();
+    run_all(&mut rc, &[cmd(&["SAVE"])]);
+    let redis_save = t.elapsed();
+    let t = Instant::now();
+    run_all(&mut rc, &[cmd(&["DEBUG", "RELOAD"])]);
+    let redis_reload = t.elapsed();
+    let redis_size = std::fs::metadata(redis.dir().join("dump.rdb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!("{n} small keys        save      load      file");
+    println!(
+        "ember (RdbWriter)  {:>7.3}s  {:>7.3}s  {ember_size}",
+        ember_save.as_secs_f64(),
+        ember_load.as_secs_f64()
+    );
+    println!(
+        "redis-server 7.0   {:>7.3}s  {:>7.3}s  {redis_size}  (load = DEBUG RELOAD - SAVE)",
+        redis_save.as_secs_f64(),
+        (redis_reload.saturating_sub(redis_save)).as_secs_f64()
+    );
 }
