@@ -752,6 +752,17 @@ fn redis_file_loads_in_ember() {
     let mut rc = reference.connect();
     run_all(&mut rc, &dataset());
     run_all(&mut rc, &[cmd(&["FUNCTION", "LOAD", LUA_LIB])]);
+    // FUNCTION DUMP payloads are the same format both ways.
+    let payload = bulk(&mut rc, &[b"FUNCTION", b"DUMP"]);
+    let codes = ember::persist::rdb::dump::parse_functions_payload(&payload)
+        .expect("Redis's FUNCTION DUMP parses");
+    assert_eq!(codes, vec![LUA_LIB.as_bytes().to_vec()]);
+    let ours = ember::persist::rdb::dump::functions_payload([LUA_LIB.as_bytes()]);
+    assert_eq!(
+        q(&mut rc, &[b"FUNCTION", b"RESTORE", &ours, b"FLUSH"]),
+        R::Str(b"OK".to_vec())
+    );
+    assert_eq!(q(&mut rc, &[b"FCALL", b"rdbfn", b"0"]), R::Int(1));
     // A key that has expired but is still in the dict when SAVE runs.
     run_all(
         &mut rc,
