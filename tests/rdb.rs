@@ -6,7 +6,8 @@
 //!   with groups, PELs and consumers) is built on both servers by the same
 //!   commands; every key is DUMPed on Redis and RESTOREd on Ember and the
 //!   reverse, and the value read back with commands (and its OBJECT ENCODING)
-//!   must match the original.
+//!   must match the original; with rdbcompression off, Ember's payload must
+//!   be byte for byte Redis's (hashtable order and stream history aside).
 //! - `restore_errors_match_redis`: RESTORE's argument and payload errors,
 //!   byte for byte.
 //! - `ember_file_loads_in_redis`: the data set built in an in-process Ember,
@@ -428,6 +429,9 @@ fn dump_payloads_move_both_ways() {
     let cmds = dataset();
     run_all(&mut r, &cmds);
     run_all(&mut e, &cmds);
+    for c in [&mut r, &mut e] {
+        run_all(c, &[cmd(&["CONFIG", "SET", "rdbcompression", "no"])]);
+    }
     let keys = keys_of(&mut r);
     assert_eq!(keys, keys_of(&mut e), "same keys on both");
     assert!(keys.len() > 30);
@@ -448,7 +452,29 @@ fn dump_payloads_move_both_ways() {
             ));
         }
         // Ember -> Redis.
+        let redis_payload = bulk(&mut r, &[b"DUMP", key]);
         let payload = bulk(&mut e, &[b"DUMP", key]);
+        // With rdbcompression off the payloads are byte for byte Redis's,
+        // except where the order or the history is Redis's own: hashtables
+        // (dict order), streams with tombstones (not kept, see
+        // persist/rdb/value/stream.rs) or with PELs (delivery times).
+        let exempt = [
+            &b"h:longval"[..],
+            b"h:many",
+            b"set:bigint",
+            b"set:str",
+            b"x:big",
+            b"x:deleted",
+            b"x:groups",
+        ];
+        if payload != redis_payload && !exempt.contains(&key.as_slice()) {
+            failures.push(format!(
+                "DUMP {} differs from Redis's: {} vs {}",
+                escape(key),
+                escape(&payload),
+                escape(&redis_payload)
+            ));
+        }
         let target = [b"e:".as_slice(), key].concat();
         let reply = q(&mut r, &[b"RESTORE", &target, b"0", &payload]);
         let got = snapshot(&mut r, &target);
@@ -461,7 +487,10 @@ fn dump_payloads_move_both_ways() {
             ));
         }
         // Ember's payload decodes in-process too, and re-encodes identically.
-        let opts = RdbOptions::default();
+        let opts = RdbOptions {
+            compression: false,
+            ..Default::default()
+        };
         let v = parse_dump_payload(&payload, &opts).expect("Ember's payload parses");
         assert_eq!(
             dump_payload(&v, &opts),
