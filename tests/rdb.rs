@@ -1353,3 +1353,40 @@ fn bench_save_load_small_keys() {
         (redis_reload.saturating_sub(redis_save)).as_secs_f64()
     );
 }
+
+/// Module values (the bundled Bloom filter) survive DUMP/RESTORE inside Ember;
+/// a Redis without the module refuses the payload as it refuses any module
+/// value it cannot load.
+#[test]
+fn module_values_dump_and_restore() {
+    let ember = ServerProcess::start_ember(&[]);
+    let mut e = ember.connect();
+    run_all(
+        &mut e,
+        &[
+            cmd(&["BF.RESERVE", "f", "0.001", "1000"]),
+            cmd(&["BF.MADD", "f", "a", "b", "c"]),
+        ],
+    );
+    let payload = bulk(&mut e, &[b"DUMP", b"f"]);
+    assert_eq!(payload[0], 7, "RDB_TYPE_MODULE_2");
+    assert_eq!(
+        q(&mut e, &[b"RESTORE", b"g", b"0", &payload]),
+        R::Str(b"OK".to_vec())
+    );
+    assert_eq!(q(&mut e, &[b"TYPE", b"g"]), R::Str(b"MBbloom--".to_vec()));
+    assert_eq!(
+        q(&mut e, &[b"BF.MEXISTS", b"g", b"a", b"b", b"c"]),
+        R::Arr(vec![R::Int(1); 3])
+    );
+    assert_eq!(
+        q(&mut e, &[b"BF.INFO", b"g"]),
+        q(&mut e, &[b"BF.INFO", b"f"])
+    );
+    let redis = ServerProcess::start_redis(&[]);
+    let mut r = redis.connect();
+    assert_eq!(
+        q(&mut r, &[b"RESTORE", b"g", b"0", &payload]),
+        R::Err("-ERR Bad data format".into())
+    );
+}
