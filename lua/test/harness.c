@@ -4,7 +4,7 @@
  * Built against Debian's Lua 5.1 (liblua5.1-0-dev) by lua/test/run.sh. Reads the wrapper
  * (wrap.lua, with an @BODY@ placeholder) and a cases file (one Lua body per line; blank lines and
  * lines starting with "--" are skipped), runs each wrapped case in a Lua state that has the
- * standard libraries plus struct and cmsgpack, and prints one result line per case. run.sh sends
+ * standard libraries plus struct, cmsgpack, bit and (when built WITH_CJSON) the patched cjson, and prints one result line per case. run.sh sends
  * the same wrapped bodies to redis-server with EVAL and compares the lines.
  */
 #include <stdio.h>
@@ -17,6 +17,10 @@
 
 int luaopen_struct(lua_State *L);
 int luaopen_cmsgpack(lua_State *L);
+int luaopen_bit(lua_State *L);
+#ifdef WITH_CJSON
+int luaopen_cjson(lua_State *L);
+#endif
 
 static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -47,6 +51,10 @@ int main(int argc, char **argv) {
   luaL_openlibs(L);
   lua_pushcfunction(L, luaopen_struct); lua_call(L, 0, 0);
   lua_pushcfunction(L, luaopen_cmsgpack); lua_call(L, 0, 0);
+  lua_pushcfunction(L, luaopen_bit); lua_call(L, 0, 0);
+#ifdef WITH_CJSON
+  lua_pushcfunction(L, luaopen_cjson); lua_call(L, 0, 0);
+#endif
   for (line = strtok(cases, "\n"); line != NULL; line = strtok(NULL, "\n")) {
     luaL_Buffer b;
     if (line[0] == '\0' || strncmp(line, "--", 2) == 0) continue;
