@@ -5,7 +5,7 @@
 #
 #   lua/third_party.sh [OUT_DIR]      (default: lua/build/third_party; gitignored)
 #
-# Result: OUT_DIR/lua-cjson/{lua_cjson.c,strbuf.c,strbuf.h,fpconv.c,fpconv.h}, Debian's
+# Result: OUT_DIR/{lua_cjson.c,strbuf.c,strbuf.h,fpconv.c,fpconv.h,LICENSE.lua-cjson}, Debian's
 # lua-cjson 2.1.0+dfsg-2.2 (upstream 2.1.0 with Debian's patches, which touch only its tests)
 # with patches/lua-cjson-2.1.0-redis.patch applied. Compile lua_cjson.c, strbuf.c, fpconv.c with
 # -DENABLE_CJSON_GLOBAL (the library sets the global `cjson`, as in Redis) and call
@@ -28,7 +28,7 @@ CJSON_ORIG_SHA256="94f1fce36742cf00e99c5071b309b9f71e6e7daf60a7151f7bf4ac0a97259
 CJSON_DEBIAN_SHA256="2b6fb37c00e0d1faf671b1e68f80478a7048fb49e356748a48e54996f12377cc"
 PATCH="$here/patches/lua-cjson-2.1.0-redis.patch"
 
-stamp="$out/lua-cjson/.stamp"
+stamp="$out/.lua-cjson.stamp"
 want="$CJSON_VERSION $(sha256sum "$PATCH" | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
@@ -66,11 +66,14 @@ check "lua-cjson_2.1.0+dfsg.orig.tar.gz" "$CJSON_ORIG_SHA256"
 check "lua-cjson_${CJSON_VERSION}.debian.tar.xz" "$CJSON_DEBIAN_SHA256"
 (cd "$work/dl" && dpkg-source --no-check -x "lua-cjson_${CJSON_VERSION}.dsc" src >/dev/null)
 
-rm -rf "$out/lua-cjson"
-mkdir -p "$out/lua-cjson"
-for f in lua_cjson.c strbuf.c strbuf.h fpconv.c fpconv.h LICENSE; do
-    cp "$work/dl/src/$f" "$out/lua-cjson/$f"
+# Patched in a scratch copy, then moved into place: OUT_DIR is flat (build.sh compiles every
+# OUT_DIR/*.c and puts OUT_DIR on the include path).
+mkdir -p "$work/out" "$out"
+for f in lua_cjson.c strbuf.c strbuf.h fpconv.c fpconv.h; do
+    cp "$work/dl/src/$f" "$work/out/$f"
 done
-patch -s -p1 -d "$out/lua-cjson" <"$PATCH"
+patch -s -p1 -d "$work/out" <"$PATCH"
+cp "$work/out/"* "$out/"
+cp "$work/dl/src/LICENSE" "$out/LICENSE.lua-cjson"
 echo "$want" >"$stamp"
-echo "third_party.sh: lua-cjson $CJSON_VERSION (patched for Redis) in $out/lua-cjson"
+echo "third_party.sh: lua-cjson $CJSON_VERSION (patched for Redis) in $out"

@@ -21,7 +21,7 @@ trap cleanup EXIT
 
 # cjson comes from lua/third_party.sh (Debian's source package plus our Redis patch).
 "$here/../third_party.sh"
-cj="$here/../build/third_party/lua-cjson"
+cj="$here/../build/third_party"
 cc -O1 -g -Wall -Wextra -Werror -I/usr/include/lua5.1 -o "$work/harness" \
     "$here/harness.c" "$src/lua_struct.c" "$src/lua_cmsgpack.c" "$src/lua_bit.c" -llua5.1 -lm \
     -DWITH_CJSON -DENABLE_CJSON_GLOBAL -w "$cj/lua_cjson.c" "$cj/strbuf.c" "$cj/fpconv.c"
@@ -41,7 +41,7 @@ if command -v clang-22 >/dev/null 2>&1; then
     # The patched cjson must not reach stdio or exit either (built with -DNDEBUG: assert prints).
     for f in lua_cjson strbuf fpconv; do
         clang-22 --target=wasm32-wasi -Wno-deprecated -O2 -w -DNDEBUG -DENABLE_CJSON_GLOBAL \
-            -I"$work/inc" -I/usr/include/lua5.1 -c "$here/../build/third_party/lua-cjson/$f.c" -o "$work/$f.o"
+            -I"$work/inc" -I/usr/include/lua5.1 -c "$cj/$f.c" -o "$work/$f.o"
         if llvm-nm-22 -u "$work/$f.o" | grep -E ' (.*printf|f?puts|fwrite|stderr|stdout|exit|abort|__assert_fail|fd_.*)$' | grep -Ev ' v?snprintf$' | grep -q .; then
             echo "wasm32 $f.o reaches stdio/exit:"; llvm-nm-22 -u "$work/$f.o"; exit 1
         fi
