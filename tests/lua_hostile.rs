@@ -274,6 +274,14 @@ fn busy_replies_and_script_kill_match_redis() {
     let _g = exclusive();
     let redis = Fixture::start(ServerKind::Redis, &[("busy-reply-threshold", "100")]);
     let want = kill_scenario(&redis);
+    println!(
+        "redis: GET k -> {}; SCRIPT KILL -> {}; killed script -> {}; FUNCTION KILL -> {}; killed function -> {}",
+        escape(&want.busy_same_key),
+        escape(&want.script_kill),
+        escape(&want.killed_reply),
+        escape(&want.function_kill),
+        escape(&want.killed_function_reply)
+    );
     // The premise, on Redis: BUSY for the script's key, then the kill works.
     assert!(
         want.busy_same_key.starts_with(b"-BUSY "),
