@@ -309,6 +309,7 @@ fn module_command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         KillClass::Module,
         &grant,
         argv,
+        None,
     )
 }
 
