@@ -155,6 +155,7 @@ fn an_infinite_loop_is_stopped_by_the_time_limit_while_others_are_served() {
     let _g = exclusive();
     let fx = Fixture::ember(&[("wasm-time-limit", "400")]);
     let mut c = fx.connect();
+    let mut late = Vec::new();
     for (what, body) in [
         ("while true do end", "while true do end"),
         (
@@ -181,12 +182,12 @@ fn an_infinite_loop_is_stopped_by_the_time_limit_while_others_are_served() {
         );
         let ms = elapsed.as_millis();
         println!("{what}: stopped after {elapsed:?} with {text:?}; {rounds} probe rounds");
-        assert!(
-            (360..=800).contains(&ms),
-            "{what}: the 400 ms limit stopped it after {ms} ms"
-        );
+        if !(360..=800).contains(&ms) {
+            late.push(format!("{what}: the 400 ms limit stopped it after {ms} ms"));
+        }
         assert!(rounds >= 3, "{what}: only {rounds} probe rounds in {ms} ms");
     }
+    assert!(late.is_empty(), "{late:#?}");
     // The loop of INCRs was stopped: all-or-nothing, so none of them stayed.
     expect(
         &cmd!(c; "EXISTS", "counter"),
@@ -449,6 +450,51 @@ fn deep_c_recursion_in_the_pattern_matcher_is_contained() {
     fx.assert_intact("a C recursion bomb");
 }
 
+#[test]
+fn an_uncaught_error_undoes_the_scripts_writes() {
+    let _g = shared();
+    let scripts = [
+        "redis.call('SET', KEYS[1], 'x') return redis.call('LPUSH', KEYS[2], 'x')",
+        "redis.call('SET', KEYS[1], 'x') error('after a write')",
+        "redis.call('SET', KEYS[1], 'x') return nosuchglobal",
+        "redis.call('SET', KEYS[1], 'x') local t = nil return t.x",
+    ];
+    // Redis keeps the writes made before the error: the behaviour Ember improves on.
+    let redis = Fixture::start(ServerKind::Redis, &[]);
+    let fx = Fixture::ember(&[]);
+    for (kind, fx) in [("redis", &redis), ("ember", &fx)] {
+        let mut c = fx.connect();
+        for body in scripts {
+            expect(&cmd!(c; "SET", "str", "value"), "+OK\r\n", "SET str");
+            cmd!(c; "DEL", "w");
+            let reply = cmd!(c; "EVAL", body, "2", "w", "str");
+            assert!(
+                reply.starts_with(b"-"),
+                "{kind}: {body}: {}",
+                escape(&reply)
+            );
+            let want = if kind == "redis" { ":1\r\n" } else { ":0\r\n" };
+            expect(
+                &cmd!(c; "EXISTS", "w"),
+                want,
+                &format!("{kind}: the write before: {body}"),
+            );
+        }
+        // redis.pcall'd errors do not abort: the script's writes stay on both.
+        expect(
+            &cmd!(c; "EVAL", "redis.call('SET', KEYS[1], 'y') redis.pcall('LPUSH', KEYS[2], 'x') return 1", "2", "w", "str"),
+            ":1\r\n",
+            "a caught error",
+        );
+        expect(
+            &cmd!(c; "GET", "w"),
+            "$1\r\ny\r\n",
+            &format!("{kind}: writes of a script whose error was caught"),
+        );
+    }
+    fx.assert_intact("errors after writes");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory
 // ---------------------------------------------------------------------------------------------
@@ -478,9 +524,10 @@ fn memory_bombs_get_lua_not_enough_memory() {
         let reply = cmd!(c; "EVAL", body, "0");
         let text = error_text(&reply);
         println!("{what}: {:?}: {text}", started.elapsed());
+        // Lua's own error, or the server's naming the limit (the script could not catch it).
         assert!(
-            text.contains("not enough memory"),
-            "{what}: expected Lua's \"not enough memory\", got {text:?}"
+            text.contains("not enough memory") || text.contains("memory limit"),
+            "{what}: expected Lua's \"not enough memory\" or the memory limit, got {text:?}"
         );
         // Right after each bomb a normal script works.
         expect(&cmd!(c; "EVAL", "return #string.rep('ok', 1000)", "0"), ":2000\r\n", what);

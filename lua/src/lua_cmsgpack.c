@@ -256,8 +256,6 @@ static uint64_t read_be(cursor *c, int bytes) {
   return v;
 }
 
-static void decode_value(lua_State *L, cursor *c);
-
 static void decode_string(lua_State *L, cursor *c, size_t len) {
   if (!need(c, len)) return;
   lua_pushlstring(L, (const char *)c->p, len);
@@ -272,56 +270,50 @@ static void decode_string(lua_State *L, cursor *c, size_t len) {
  */
 #define TOO_MANY_VALUES "too many return values at once; use unpack_one or unpack_limit instead."
 
-static void decode_array(lua_State *L, cursor *c, size_t len) {
-  size_t i;
-  luaL_checkstack(L, 2, "in function mp_decode_to_lua_array");
-  lua_newtable(L);
-  for (i = 1; i <= len; i++) {
-    lua_pushnumber(L, (lua_Number)i);
-    decode_value(L, c);
-    if (c->err) return;
-    lua_settable(L, -3);
-  }
-}
+/*
+ * Decoding is iterative: the open arrays and maps are kept in `open_stack` instead of the C stack, so
+ * that nesting as deep as Redis allows (thousands of levels) costs no native or wasm call stack.
+ * Their tables (and, for arrays, the pending index) are on the Lua stack, whose limit of 8000
+ * slots bounds the depth below OPEN_MAX. The decoder never calls back into Lua, so one static
+ * array serves every call.
+ */
+#define OPEN_MAX 8192
 
-static void decode_map(lua_State *L, cursor *c, size_t len) {
-  size_t i;
-  luaL_checkstack(L, 2, TOO_MANY_VALUES);
-  lua_newtable(L);
-  for (i = 0; i < len; i++) {
-    decode_value(L, c);
-    if (c->err) return;
-    decode_value(L, c);
-    if (c->err) return;
-    lua_settable(L, -3);
-  }
-}
+typedef struct {
+  uint32_t left;    /* elements (arrays) or pairs (maps) still to read */
+  uint32_t next;    /* arrays: the index of the next element */
+  unsigned char is_map;
+  unsigned char have_key; /* maps: the key of the current pair is on the stack */
+} open_container;
 
-/* Decode one value and push it; on error sets c->err (the stack is then reset by the caller). */
-static void decode_value(lua_State *L, cursor *c) {
+static open_container open_stack[OPEN_MAX];
+
+/* Read the header of the next value. A scalar or string is pushed (returns 1: a value is
+ * complete); an array or map is opened (its table pushed, returns 1 if it is empty, else 0). */
+static int decode_start(lua_State *L, cursor *c, int *depth) {
   unsigned char tag;
-  if (!need(c, 1)) return;
+  size_t len = 0;
+  int is_map = 0;
+  if (!need(c, 1)) return 1;
   tag = c->p[0];
   c->p++;
   c->left--;
-  if (tag <= 0x7f) { lua_pushnumber(L, tag); return; }
-  if (tag >= 0xe0) { lua_pushnumber(L, (lua_Number)((int)tag - 256)); return; }
-  if ((tag & 0xe0) == 0xa0) { decode_string(L, c, tag & 0x1f); return; }
-  if ((tag & 0xf0) == 0x90) { decode_array(L, c, tag & 0x0f); return; }
-  if ((tag & 0xf0) == 0x80) { decode_map(L, c, tag & 0x0f); return; }
+  if (tag <= 0x7f) { lua_pushnumber(L, tag); return 1; }
+  if (tag >= 0xe0) { lua_pushnumber(L, (lua_Number)((int)tag - 256)); return 1; }
+  if ((tag & 0xe0) == 0xa0) { decode_string(L, c, tag & 0x1f); return 1; }
   switch (tag) {
-    case 0xc0: lua_pushnil(L); return;
-    case 0xc2: lua_pushboolean(L, 0); return;
-    case 0xc3: lua_pushboolean(L, 1); return;
-    case 0xcc: if (need(c, 1)) lua_pushnumber(L, (lua_Number)read_be(c, 1)); return;
-    case 0xcd: if (need(c, 2)) lua_pushnumber(L, (lua_Number)read_be(c, 2)); return;
-    case 0xce: if (need(c, 4)) lua_pushnumber(L, (lua_Number)read_be(c, 4)); return;
+    case 0xc0: lua_pushnil(L); return 1;
+    case 0xc2: lua_pushboolean(L, 0); return 1;
+    case 0xc3: lua_pushboolean(L, 1); return 1;
+    case 0xcc: if (need(c, 1)) lua_pushnumber(L, (lua_Number)read_be(c, 1)); return 1;
+    case 0xcd: if (need(c, 2)) lua_pushnumber(L, (lua_Number)read_be(c, 2)); return 1;
+    case 0xce: if (need(c, 4)) lua_pushnumber(L, (lua_Number)read_be(c, 4)); return 1;
     /* uint64 is read as a signed 64-bit value, as Redis does (0xcf ff..ff is -1). */
-    case 0xcf: if (need(c, 8)) lua_pushnumber(L, (lua_Number)(int64_t)read_be(c, 8)); return;
-    case 0xd0: if (need(c, 1)) lua_pushnumber(L, (lua_Number)(int8_t)read_be(c, 1)); return;
-    case 0xd1: if (need(c, 2)) lua_pushnumber(L, (lua_Number)(int16_t)read_be(c, 2)); return;
-    case 0xd2: if (need(c, 4)) lua_pushnumber(L, (lua_Number)(int32_t)read_be(c, 4)); return;
-    case 0xd3: if (need(c, 8)) lua_pushnumber(L, (lua_Number)(int64_t)read_be(c, 8)); return;
+    case 0xcf: if (need(c, 8)) lua_pushnumber(L, (lua_Number)(int64_t)read_be(c, 8)); return 1;
+    case 0xd0: if (need(c, 1)) lua_pushnumber(L, (lua_Number)(int8_t)read_be(c, 1)); return 1;
+    case 0xd1: if (need(c, 2)) lua_pushnumber(L, (lua_Number)(int16_t)read_be(c, 2)); return 1;
+    case 0xd2: if (need(c, 4)) lua_pushnumber(L, (lua_Number)(int32_t)read_be(c, 4)); return 1;
+    case 0xd3: if (need(c, 8)) lua_pushnumber(L, (lua_Number)(int64_t)read_be(c, 8)); return 1;
     case 0xca:
       if (need(c, 4)) {
         uint32_t bits = (uint32_t)read_be(c, 4);
@@ -329,7 +321,7 @@ static void decode_value(lua_State *L, cursor *c) {
         memcpy(&f, &bits, sizeof f);
         lua_pushnumber(L, (lua_Number)f);
       }
-      return;
+      return 1;
     case 0xcb:
       if (need(c, 8)) {
         uint64_t bits = read_be(c, 8);
@@ -337,15 +329,58 @@ static void decode_value(lua_State *L, cursor *c) {
         memcpy(&d, &bits, sizeof d);
         lua_pushnumber(L, (lua_Number)d);
       }
-      return;
-    case 0xd9: if (need(c, 1)) decode_string(L, c, (size_t)read_be(c, 1)); return;
-    case 0xda: if (need(c, 2)) decode_string(L, c, (size_t)read_be(c, 2)); return;
-    case 0xdb: if (need(c, 4)) decode_string(L, c, (size_t)read_be(c, 4)); return;
-    case 0xdc: if (need(c, 2)) decode_array(L, c, (size_t)read_be(c, 2)); return;
-    case 0xdd: if (need(c, 4)) decode_array(L, c, (size_t)read_be(c, 4)); return;
-    case 0xde: if (need(c, 2)) decode_map(L, c, (size_t)read_be(c, 2)); return;
-    case 0xdf: if (need(c, 4)) decode_map(L, c, (size_t)read_be(c, 4)); return;
-    default: c->err = DEC_BAD; return; /* 0xc1, bin and ext types: Redis refuses them too */
+      return 1;
+    case 0xd9: if (need(c, 1)) decode_string(L, c, (size_t)read_be(c, 1)); return 1;
+    case 0xda: if (need(c, 2)) decode_string(L, c, (size_t)read_be(c, 2)); return 1;
+    case 0xdb: if (need(c, 4)) decode_string(L, c, (size_t)read_be(c, 4)); return 1;
+    case 0xdc: if (!need(c, 2)) return 1; len = (size_t)read_be(c, 2); break;
+    case 0xdd: if (!need(c, 4)) return 1; len = (size_t)read_be(c, 4); break;
+    case 0xde: if (!need(c, 2)) return 1; len = (size_t)read_be(c, 2); is_map = 1; break;
+    case 0xdf: if (!need(c, 4)) return 1; len = (size_t)read_be(c, 4); is_map = 1; break;
+    default:
+      if ((tag & 0xf0) == 0x90) { len = tag & 0x0f; break; }
+      if ((tag & 0xf0) == 0x80) { len = tag & 0x0f; is_map = 1; break; }
+      c->err = DEC_BAD; /* 0xc1, bin and ext types: Redis refuses them too */
+      return 1;
+  }
+  luaL_checkstack(L, 2, is_map ? TOO_MANY_VALUES : "in function mp_decode_to_lua_array");
+  lua_newtable(L);
+  if (len == 0) return 1;
+  if (*depth == OPEN_MAX) luaL_error(L, "stack overflow (nesting too deep)");
+  open_stack[*depth].left = (uint32_t)len;
+  open_stack[*depth].next = 1;
+  open_stack[*depth].is_map = (unsigned char)is_map;
+  open_stack[*depth].have_key = 0;
+  (*depth)++;
+  if (!is_map) lua_pushnumber(L, 1); /* the index of the first element */
+  return 0;
+}
+
+/* Decode one value (with everything nested in it) and push it; on error sets c->err (the
+ * caller then raises, which resets the stack). */
+static void decode_value(lua_State *L, cursor *c) {
+  int depth = 0;
+  for (;;) {
+    int done = decode_start(L, c, &depth);
+    if (c->err) return;
+    /* A complete value is on top: store it in the innermost open container, closing every
+     * container that this completes. */
+    while (done) {
+      open_container *o;
+      if (depth == 0) return;
+      o = &open_stack[depth - 1];
+      if (o->is_map && !o->have_key) {
+        o->have_key = 1; /* the key is on the stack; its value comes next */
+        break;
+      }
+      lua_settable(L, -3); /* table[key] = value */
+      o->have_key = 0;
+      if (--o->left > 0) {
+        if (!o->is_map) lua_pushnumber(L, (lua_Number)++o->next);
+        break;
+      }
+      depth--; /* the container is complete: it is now the value on top */
+    }
   }
 }
 
