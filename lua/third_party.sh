@@ -13,8 +13,8 @@
 #
 # The source package is fetched with `apt-get source` from the deb-src twin of the machine's own
 # Debian sources (a temporary sources dir and lists dir; the system's apt state is not touched),
-# pinned to an exact version and checked against a pinned SHA-256. Needs apt-get and dpkg-source
-# (dpkg-dev); nothing else. Idempotent: an up-to-date OUT_DIR is left alone.
+# pinned to an exact version and checked against a pinned SHA-256. Needs apt-get, and installs
+# dpkg-dev (dpkg-source, patch) if missing. Idempotent: an up-to-date OUT_DIR is left alone.
 #
 # `bit` is not fetched: Debian's lua-bitop 1.0.2 source could not be obtained from the package
 # mirror this project uses (its files answer 404), so lua/src/lua_bit.c is Ember's own
@@ -36,6 +36,11 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+
+# dpkg-source (and patch) come with dpkg-dev, which a fresh machine may lack.
+if ! command -v dpkg-source >/dev/null 2>&1 || ! command -v patch >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev >/dev/null
+fi
 
 # A deb-src list made from the machine's own Debian sources (deb822 and one-line formats).
 mkdir -p "$work/parts" "$work/lists/partial" "$work/dl"
