@@ -151,6 +151,27 @@ static int error_handler(lua_State *L) {
     return 1;
 }
 
+/* Redis 7's pcall: its errors are tables ({err = ...}), but scripts written
+ * for older versions expect pcall to give them the message, so a table with
+ * an `err` string comes back as that string. */
+static int redis_style_pcall(lua_State *L) {
+    int argc = lua_gettop(L);
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    if (lua_pcall(L, argc - 1, LUA_MULTRET, 0)) {
+        lua_remove(L, 1);
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "err");
+            if (lua_isstring(L, -1)) lua_replace(L, -2);
+            else lua_pop(L, 1);
+        }
+        lua_pushboolean(L, 0);
+        lua_insert(L, 1);
+    }
+    return lua_gettop(L);
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction f) {
     lua_pushcfunction(L, f);
     lua_pushstring(L, name);
@@ -179,6 +200,8 @@ static lua_State *new_state(engine_state_t *es, int functions) {
 #ifdef EMBER_HAVE_BIT
     open_lib(L, "bit", luaopen_bit);
 #endif
+    lua_pushcfunction(L, redis_style_pcall);
+    lua_setglobal(L, "pcall");
     lua_getglobal(L, "math");
     ember_install_random(L);
     lua_pop(L, 1);
@@ -210,6 +233,7 @@ static lua_State *new_state(engine_state_t *es, int functions) {
         lua_setfield(L, LUA_REGISTRYINDEX, REG_GLOBALS);
         lua_newtable(L);                 /* load API */
         redis_api_open_load(L);
+        set_error_metatable(L);
         protect(L, -1);
         lua_setfield(L, -2, "redis");
         set_error_metatable(L);

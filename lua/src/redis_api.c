@@ -86,9 +86,12 @@ static void run_request(void) {
 
 static int generic_call(lua_State *L, int raise) {
     int argc = lua_gettop(L);
-    if (argc == 0) return raise_error(L, "Please specify at least one argument for this redis lib call");
-    if (!build_request(L, argc))
-        return raise_error(L, "Lua redis lib command arguments must be strings or integers");
+    if (argc == 0 || !build_request(L, argc)) {
+        const char *msg = argc == 0 ? "Please specify at least one argument for this redis lib call"
+                                    : "Lua redis lib command arguments must be strings or integers";
+        push_error_table(L, msg, strlen(msg));
+        return raise ? lua_error(L) : 1;
+    }
     run_request();
     resp_to_lua(L, answer.p, answer.p + answer.len, 0);
     if (raise && answer.len > 0 && answer.p[0] == '-') return lua_error(L);
@@ -175,12 +178,13 @@ static int redis_setresp(lua_State *L) {
     return 0;
 }
 
-/* Ember replicates the effects of every script (to the AOF and replicas
+/* (Redis says "two arguments" for a one-argument function; its text is kept.)
+ * Ember replicates the effects of every script (to the AOF and replicas
  * alike, DESIGN.md): the flags are checked as Redis checks them; the choice
  * between the two targets is not offered. */
 static int redis_set_repl(lua_State *L) {
     int flags;
-    if (lua_gettop(L) != 1) return raise_error(L, "redis.set_repl() requires one argument.");
+    if (lua_gettop(L) != 1) return raise_error(L, "redis.set_repl() requires two arguments.");
     flags = (int)luaL_checknumber(L, 1);
     if (flags & ~3)
         return raise_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");

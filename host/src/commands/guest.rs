@@ -128,13 +128,12 @@ fn write_reply(out: &mut Out, v: &Resp) {
             }
         }
         Resp::Double(d) => out.double(*d),
+        // Redis's addReplyBool: RESP2 clients get :1 / :0.
         Resp::Bool(b) => {
             if out.resp3 {
                 out.boolean(*b)
-            } else if *b {
-                out.int(1)
             } else {
-                out.null()
+                out.int(*b as i64)
             }
         }
         Resp::BigNumber(digits) => {

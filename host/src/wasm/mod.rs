@@ -77,6 +77,10 @@ impl Runtime {
         // The Lua engine guest's setjmp/longjmp (Lua's errors) are wasm
         // exceptions; they need the GC (exception objects live in its heap).
         config.wasm_exceptions(true);
+        // EMBER_WASM_PERFMAP=1: name guest functions for `perf` (/tmp/perf-<pid>.map).
+        if std::env::var_os("EMBER_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = wasmtime::Linker::new(&engine);
         abi::define_imports(&mut linker)?;
