@@ -4,9 +4,9 @@
 #   - Lua 5.1.5 from the lua-src crate 551.1.0 (crates.io, sha256 pinned below),
 #     with lua/patches/lua-5.1.5-ember.patch (read-only tables, no bytecode);
 #   - the C glue in lua/src (Ember's own);
-#   - cjson, bit, struct, cmsgpack when present: lua/third_party.sh (cjson and
-#     bit from their Debian source packages) and lua/src/lua_struct.c,
-#     lua/src/lua_cmsgpack.c;
+#   - cjson, bit, struct, cmsgpack when present: lua/third_party.sh (cjson
+#     from its Debian source package) and lua/src/lua_struct.c,
+#     lua/src/lua_cmsgpack.c, lua/src/lua_bit.c;
 #   - Debian 12's clang-22, lld-22, libclang-rt-22-dev-wasm32 and wasi-libc:
 #     apt-get install -y clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc
 # Usage: lua/build.sh [output.wasm]   (default: host/src/lua/lua.wasm)
@@ -43,7 +43,7 @@ EXTRA=()
 if [ -x "$HERE/third_party.sh" ]; then
   "$HERE/third_party.sh" "$BUILD/third_party"
 fi
-for f in "$BUILD"/third_party/*.c "$HERE"/src/lua_struct.c "$HERE"/src/lua_cmsgpack.c; do
+for f in "$BUILD"/third_party/*.c "$HERE"/src/lua_struct.c "$HERE"/src/lua_cmsgpack.c "$HERE"/src/lua_bit.c; do
   [ -f "$f" ] || continue
   EXTRA+=("$f")
   case $(basename "$f") in
