@@ -1,15 +1,17 @@
 //! Function libraries (Redis's functions.c): FUNCTION LOAD|LIST|DELETE|FLUSH|
-//! DUMP|RESTORE|STATS|KILL|HELP and FCALL/FCALL_RO. A library is a wasm guest
-//! whose `ember_init` registers `library <name>` and its functions
+//! DUMP|RESTORE|STATS|KILL|HELP and FCALL/FCALL_RO. A library is either Lua
+//! code with a `#!lua name=<lib>` first line whose top level calls
+//! redis.register_function (run by the Lua engine, crate::lua), or a wasm
+//! guest whose `ember_init` registers `library <name>` and its functions
 //! (docs/abi.md); FCALL runs one like a script, with the function's flags.
 
 use super::keys::reply_help;
-use super::scripting::{call_keys, run_with_flags, script_flags, CALL_FLAGS};
+use super::scripting::{call_keys, is_wasm, run_with_flags, script_flags, sha1_hex, CALL_FLAGS};
 use super::table::{flags::*, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
 use crate::persist::rdb::dump::{functions_payload, parse_functions_payload, DumpError};
 use crate::util::glob::glob_match;
-use crate::wasm::{Entry, Guest, KillClass, Kind};
+use crate::wasm::{Code, Entry, Guest, KillClass, Kind};
 use std::sync::Arc;
 
 /// One function of a library.
@@ -25,7 +27,19 @@ pub struct Library {
     pub name: String,
     pub code: Vec<u8>,
     pub guest: Arc<Guest>,
+    /// For a Lua library (then `guest` is the Lua engine): the code it runs.
+    pub lua: Option<Arc<Code>>,
     pub functions: Vec<Function>,
+}
+
+impl Library {
+    fn engine(&self) -> &'static str {
+        if self.lua.is_some() {
+            crate::lua::ENGINE_NAME
+        } else {
+            ENGINE
+        }
+    }
 }
 
 /// Every library, and which library holds each function.
@@ -202,11 +216,62 @@ fn subcommand_syntax_error(argv: &[&[u8]]) -> CmdError {
     ))
 }
 
+/// Reads a Lua library's first line, `#!lua name=<lib>`, with Redis's errors;
+/// returns the name and the code after that line (from its newline).
+fn lua_metadata(code: &[u8]) -> Result<(String, &[u8]), CmdError> {
+    if !code.starts_with(b"#!") {
+        return Err(CmdError::err("ERR Missing library metadata"));
+    }
+    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+    let (line, rest) = code.split_at(end);
+    let line = String::from_utf8_lossy(&line[2..]);
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    let mut name = None;
+    for part in parts {
+        match part.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => {
+                return Err(CmdError::owned(format!(
+                    "ERR Invalid metadata value given: {part}"
+                )))
+            }
+        }
+    }
+    let Some(name) = name else {
+        return Err(CmdError::err("ERR Library name was not given"));
+    };
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(CmdError::owned(format!("ERR Engine '{engine}' not found")));
+    }
+    if !valid_name(&name) {
+        return Err(CmdError::err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+    }
+    Ok((name, rest))
+}
+
 /// Compiles a library and reads its registrations.
 fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
-    let (guest, specs) =
-        Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
     let mut name = None;
+    let (guest, specs, lua) = if is_wasm(code) {
+        let (guest, specs) =
+            Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
+        (guest, specs, None)
+    } else {
+        let (lib_name, rest) = lua_metadata(code)?;
+        name = Some(lib_name);
+        let lua = Arc::new(Code {
+            id: sha1_hex(code),
+            body: rest.into(),
+        });
+        let srv = ctx.srv;
+        let specs = srv
+            .lua
+            .load_library(&srv.wasm, &lua)
+            .map_err(CmdError::owned)?;
+        let guest = srv.lua.guest(&srv.wasm).map_err(CmdError::owned)?;
+        (guest, specs, Some(lua))
+    };
     let mut functions: Vec<Function> = Vec::new();
     for spec in specs {
         let word = |i: usize| spec.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
@@ -262,6 +327,7 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
         name,
         code: code.to_vec(),
         guest,
+        lua,
         functions,
     })
 }
@@ -349,7 +415,7 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(b"library_name");
         ctx.out.bulk(lib.name.as_bytes());
         ctx.out.bulk(b"engine");
-        ctx.out.bulk(ENGINE.as_bytes());
+        ctx.out.bulk(lib.engine().as_bytes());
         ctx.out.bulk(b"functions");
         ctx.out.array(lib.functions.len());
         for f in &lib.functions {
@@ -442,23 +508,34 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn function_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let (libs, funcs) = {
-        let all = ctx.srv.functions.read();
-        (all.libs.len(), all.functions.len())
-    };
+    // (libraries, functions) per engine that has libraries; with none at
+    // all, Lua with zeros, as Redis (whose only engine is Lua) answers.
+    let mut counts = vec![(crate::lua::ENGINE_NAME, 0, 0), (ENGINE, 0, 0)];
+    for lib in ctx.srv.functions.read().libs.values() {
+        let slot = if lib.lua.is_some() { 0 } else { 1 };
+        counts[slot].1 += 1;
+        counts[slot].2 += lib.functions.len();
+    }
+    if counts.iter().any(|c| c.1 > 0) {
+        counts.retain(|c| c.1 > 0);
+    } else {
+        counts.truncate(1);
+    }
     ctx.out.map(2);
     ctx.out.bulk(b"running_script");
     // Several functions may run at once here (they hold different keys);
     // none is "the" running one, so this reports none, as when idle.
     ctx.out.null();
     ctx.out.bulk(b"engines");
-    ctx.out.map(1);
-    ctx.out.bulk(ENGINE.as_bytes());
-    ctx.out.map(2);
-    ctx.out.bulk(b"libraries_count");
-    ctx.out.int(libs as i64);
-    ctx.out.bulk(b"functions_count");
-    ctx.out.int(funcs as i64);
+    ctx.out.map(counts.len());
+    for (engine, libs, funcs) in counts {
+        ctx.out.bulk(engine.as_bytes());
+        ctx.out.map(2);
+        ctx.out.bulk(b"libraries_count");
+        ctx.out.int(libs as i64);
+        ctx.out.bulk(b"functions_count");
+        ctx.out.int(funcs as i64);
+    }
     Ok(())
 }
 
@@ -514,15 +591,22 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
+    // Lua functions may name keys they did not declare, as in Redis.
+    let whole = if lib.lua.is_some() {
+        script_flags::WHOLE_KEYSPACE
+    } else {
+        0
+    };
     run_with_flags(
         ctx,
         &lib.guest,
         Entry::Invoke(f.handler),
         KillClass::Function,
-        f.flags,
+        f.flags | whole,
         read_only,
         keys,
         args,
+        lib.lua.as_ref(),
     )
 }
 
@@ -532,7 +616,7 @@ fn function_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         "FUNCTION",
         &[
             "LOAD [REPLACE] <FUNCTION CODE>",
-            "    Create a new library from wasm code (binary or WAT text) that registers its name and functions.",
+            "    Create a new library: Lua code starting with '#!lua name=<library>', or wasm code (binary or WAT text) that registers its name and functions.",
             "DELETE <LIBRARY NAME>",
             "    Delete the given library.",
             "LIST [LIBRARYNAME PATTERN] [WITHCODE]",

@@ -7,13 +7,14 @@
 //! guest's reply to the client's protocol as Redis converts Lua replies.
 
 use super::table::{flags, Command};
-use super::{arity_error, resolve, CmdError, CmdResult, Ctx};
+use super::{resolve, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
 use crate::store::{Locked, Value};
 use crate::wasm::resp::{parse_value, Value as Resp};
-use crate::wasm::{Entry, Failure, Guest, Host, KillClass};
+use crate::wasm::{Code, Entry, Failure, Guest, Host, KillClass};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Largest module value, like Redis's proto-max-bulk-len default.
 const MODULE_VALUE_MAX: u64 = 512 << 20;
@@ -30,7 +31,8 @@ pub struct Grant<'g> {
     pub types: &'g [&'static str],
 }
 
-/// Runs `guest` once and writes its reply (or error) for the client.
+/// Runs `guest` once and writes its reply (or error) for the client; `code`
+/// is what an engine guest (Lua) runs.
 pub fn run_guest(
     ctx: &mut Ctx,
     guest: &Guest,
@@ -38,6 +40,7 @@ pub fn run_guest(
     class: KillClass,
     grant: &Grant,
     args: &[&[u8]],
+    code: Option<&Arc<Code>>,
 ) -> CmdResult {
     // Nested invocations (a script calling a module command) keep their own
     // event buffer and hand it to the outer one when they commit.
@@ -51,7 +54,9 @@ pub fn run_guest(
             grant,
             undo: Undo::default(),
         };
-        let result = guest.invoke(&srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class);
+        let result = guest.invoke(
+            &srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class, code,
+        );
         (result, inv.undo)
     };
     ctx.client.in_exec = was_in_exec;
@@ -123,13 +128,12 @@ fn write_reply(out: &mut Out, v: &Resp) {
             }
         }
         Resp::Double(d) => out.double(*d),
+        // Redis's addReplyBool: RESP2 clients get :1 / :0.
         Resp::Bool(b) => {
             if out.resp3 {
                 out.boolean(*b)
-            } else if *b {
-                out.int(1)
             } else {
-                out.null()
+                out.int(*b as i64)
             }
         }
         Resp::BigNumber(digits) => {
@@ -244,7 +248,8 @@ impl Invocation<'_, '_, '_, '_> {
     fn admit(&self, cmd: &Command, argv: &[&[u8]]) -> Result<(), String> {
         let spec = &cmd.spec;
         if !cmd.arity_ok(argv.len()) {
-            return Err(arity_error(cmd).text().to_string());
+            // Redis's text for scripts (its script.c), not the client's one.
+            return Err("ERR Wrong number of args calling Redis command from script".into());
         }
         if spec.has(flags::NOSCRIPT) {
             return Err("ERR This Redis command is not allowed from script".into());
@@ -357,13 +362,17 @@ impl Invocation<'_, '_, '_, '_> {
 }
 
 impl Host for Invocation<'_, '_, '_, '_> {
-    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) {
+    fn call(&mut self, argv: &[&[u8]], resp3: bool, reply: &mut Vec<u8>) {
         let mut out = Out {
             buf: std::mem::take(reply),
-            resp3: false,
+            resp3,
         };
         let srv = self.ctx.srv;
         match resolve(srv, argv) {
+            // Redis's text for scripts; a bad subcommand keeps its own.
+            Err(_) if srv.commands.resolve_name(argv[0]).is_none() => {
+                out.error("ERR Unknown Redis command called from script")
+            }
             Err(e) => out.error(e.text()),
             Ok(cmd) => match self.admit(&cmd, argv) {
                 Err(text) => {
@@ -387,6 +396,16 @@ impl Host for Invocation<'_, '_, '_, '_> {
             },
         }
         *reply = out.buf;
+    }
+
+    /// Ember has no ACL users yet: every client runs as Redis's default
+    /// user, who may run every command, so this only tells known commands
+    /// from unknown ones.
+    fn acl_check(&mut self, argv: &[&[u8]]) -> i32 {
+        match resolve(self.ctx.srv, argv) {
+            Ok(_) => 1,
+            Err(_) => -1,
+        }
     }
 
     fn value_len(&mut self, key: &[u8], type_id: u32) -> i64 {

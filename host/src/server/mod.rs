@@ -54,8 +54,10 @@ pub struct Server {
     pub config_file: Option<String>,
     /// The wasm engine for scripts, functions and modules.
     pub wasm: crate::wasm::Runtime,
-    /// Wasm scripts by lowercase SHA1 hex of their body (EVAL, SCRIPT LOAD).
-    pub scripts: RwLock<hashbrown::HashMap<String, Arc<crate::wasm::Guest>>>,
+    /// Scripts (wasm or Lua) by lowercase SHA1 hex of their body (EVAL, SCRIPT LOAD).
+    pub scripts: RwLock<hashbrown::HashMap<String, crate::commands::scripting::Script>>,
+    /// The Lua interpreter guest, compiled on first use.
+    pub lua: crate::lua::Engine,
     /// Function libraries (FUNCTION LOAD, FCALL).
     pub functions: RwLock<crate::commands::functions::Libraries>,
     /// Loaded wasm modules by name.
@@ -89,6 +91,7 @@ impl Server {
             config_file,
             wasm: crate::wasm::Runtime::new().expect("the wasm engine could not start"),
             scripts: RwLock::new(hashbrown::HashMap::new()),
+            lua: crate::lua::Engine::default(),
             modules: RwLock::new(hashbrown::HashMap::new()),
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
