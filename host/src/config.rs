@@ -54,7 +54,7 @@ const MAX_BIND_ADDRESSES: usize = 16;
 /// Persistence is not implemented yet: these gate `save <s> <c>` and
 /// `appendonly yes`. Flip them when RDB / AOF land; parsing is already complete.
 const SNAPSHOTS_SUPPORTED: bool = false;
-const AOF_SUPPORTED: bool = false;
+const AOF_SUPPORTED: bool = true;
 
 // C's INT_MAX / LONG_MAX / LLONG_MAX as used by Redis's bounds (LP64).
 const INT_MAX: i128 = i32::MAX as i128;

@@ -5,7 +5,9 @@
 pub mod alloc;
 pub mod commands;
 pub mod config;
+pub mod effects;
 pub mod log;
+pub mod persist;
 pub mod server;
 pub mod store;
 pub mod util;

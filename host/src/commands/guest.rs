@@ -45,6 +45,9 @@ pub fn run_guest(
     let was_in_exec = std::mem::replace(&mut ctx.client.in_exec, true);
     let now_ms = ctx.now_ms();
     let srv = ctx.srv;
+    // The guest's effects are the commands it runs (recorded by the
+    // dispatcher as they run); a failed guest's are dropped with its writes.
+    let effects_mark = ctx.ks.effects.len();
     let (result, undo) = {
         let mut inv = Invocation {
             ctx: &mut *ctx,
@@ -79,6 +82,7 @@ pub fn run_guest(
         Err(Failure::Error(text)) => CmdError::owned(text),
     };
     undo.rollback(ctx.ks);
+    ctx.ks.effects.truncate(effects_mark);
     Err(failed)
 }
 
