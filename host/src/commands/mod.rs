@@ -329,7 +329,7 @@ pub fn run(
         (cmd.spec.handler)(&mut ctx, argv)
     };
     if let Some(mark) = mark {
-        propagate::after(ks, mark, cmd, argv);
+        propagate::after(ks, mark, cmd, argv, result.is_ok());
     }
     if let Err(e) = result {
         cmd.stats.failed.fetch_add(1, Ordering::Relaxed);

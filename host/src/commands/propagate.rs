@@ -32,11 +32,23 @@ pub fn before(ks: &mut Locked<'_>, db: usize) -> Option<Mark> {
 
 /// Called after the handler: records the argv if the command wrote and did
 /// not describe its effects itself.
-pub fn after(ks: &mut Locked<'_>, mark: Mark, cmd: &Command, argv: &[&[u8]]) {
+pub fn after(ks: &mut Locked<'_>, mark: Mark, cmd: &Command, argv: &[&[u8]], ok: bool) {
     let described = std::mem::replace(&mut ks.effects.described, mark.described);
-    if ks.dirty != mark.dirty && !described && !by_effects(cmd) {
+    let wrote = ks.dirty != mark.dirty || (ok && changes_groups(cmd));
+    if wrote && !described && !by_effects(cmd) {
         ks.effects.push(mark.db, argv);
     }
+}
+
+/// Stream consumer-group commands change group state without touching the
+/// key (no WATCH signal, as in Redis), so the store's dirty count misses
+/// them: a successful one is logged as received.
+fn changes_groups(cmd: &Command) -> bool {
+    matches!(
+        cmd.spec.name,
+        "xreadgroup" | "xack" | "xclaim" | "xautoclaim" | "xsetid"
+    ) || cmd.full_name.starts_with("xgroup|")
+        && !matches!(cmd.spec.name, "help")
 }
 
 /// Commands whose effects are the commands they run, never themselves.

@@ -1188,6 +1188,20 @@ impl WaitOp for ReadWait {
                     Some((&gr.group, &name, gr.noack)),
                     now,
                 );
+                // Served later, the read is logged as the read it became
+                // (entries after the group's last ID: `>`).
+                if ks.propagating() {
+                    let count = self.count.to_string();
+                    let mut argv: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", &gr.group, &gr.consumer];
+                    if self.count != 0 && self.count != usize::MAX {
+                        argv.extend_from_slice(&[b"COUNT", count.as_bytes()]);
+                    }
+                    if gr.noack {
+                        argv.push(b"NOACK");
+                    }
+                    argv.extend_from_slice(&[b"STREAMS", key, b">"]);
+                    ks.propagate(db, &argv);
+                }
             }
             None => {
                 reply_new_entries(&mut out, s, start, self.count, None, now);
