@@ -20,8 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn cmd(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
-    c.command(args)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 fn ok(c: &mut RespConn, args: &[&str]) {
@@ -52,8 +51,9 @@ fn dataset(c: &mut RespConn) -> BTreeMap<(u32, String), (String, String, i64)> {
     for db in 0..16u32 {
         ok(c, &["SELECT", &db.to_string()]);
         for key in strings(&cmd(c, &["KEYS", "*"])) {
-            let ty = String::from_utf8_lossy(string_value(&cmd(c, &["TYPE", &key])).unwrap_or(b"?"))
-                .into_owned();
+            let ty =
+                String::from_utf8_lossy(string_value(&cmd(c, &["TYPE", &key])).unwrap_or(b"?"))
+                    .into_owned();
             let value = match ty.as_str() {
                 "string" => escape(&cmd(c, &["GET", &key])),
                 "list" => strings(&cmd(c, &["LRANGE", &key, "0", "-1"])).join(","),
@@ -64,8 +64,7 @@ fn dataset(c: &mut RespConn) -> BTreeMap<(u32, String), (String, String, i64)> {
                 }
                 "hash" => {
                     let flat = strings(&cmd(c, &["HGETALL", &key]));
-                    let mut pairs: Vec<String> =
-                        flat.chunks(2).map(|p| p.join("=")).collect();
+                    let mut pairs: Vec<String> = flat.chunks(2).map(|p| p.join("=")).collect();
                     pairs.sort();
                     pairs.join(",")
                 }
@@ -110,7 +109,20 @@ fn fill(c: &mut RespConn) {
     ok(c, &["XADD", "st", "*", "f", "v"]);
     ok(c, &["XADD", "st", "*", "g", "w"]);
     ok(c, &["XGROUP", "CREATE", "st", "grp", "0"]);
-    ok(c, &["XREADGROUP", "GROUP", "grp", "alice", "COUNT", "1", "STREAMS", "st", ">"]);
+    ok(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "grp",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "st",
+            ">",
+        ],
+    );
     ok(c, &["SELECT", "3"]);
     ok(c, &["SET", "db3", "three"]);
     ok(c, &["GETEX", "db3", "PX", "800000"]);
@@ -129,8 +141,8 @@ fn aof_dir(dir: &Path) -> PathBuf {
 
 /// All bytes of the base and incremental files, in manifest order.
 fn aof_bytes(dir: &Path) -> Vec<u8> {
-    let manifest = std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest"))
-        .expect("manifest");
+    let manifest =
+        std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest")).expect("manifest");
     let mut out = Vec::new();
     for line in manifest.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -164,28 +176,74 @@ fn writes_are_logged_as_redis_propagates_them() {
     let proxy = guests::guest("proxy");
     let set = guests::req(&["SET", "{sc}1", "from-script"]);
     let incr = guests::req(&["INCR", "{sc}2"]);
-    ok(&mut c, &["EVAL", &proxy, "2", "{sc}1", "{sc}2", "call", &set, &incr]);
+    ok(
+        &mut c,
+        &["EVAL", &proxy, "2", "{sc}1", "{sc}2", "call", &set, &incr],
+    );
     // A failed script leaves no writes, in the store or the log.
-    let r = cmd(&mut c, &["EVAL", &proxy, "1", "{sc}3", "abort", &guests::req(&["SET", "{sc}3", "no"])]);
+    let r = cmd(
+        &mut c,
+        &[
+            "EVAL",
+            &proxy,
+            "1",
+            "{sc}3",
+            "abort",
+            &guests::req(&["SET", "{sc}3", "no"]),
+        ],
+    );
     assert!(common::is_error(&r));
     let log = String::from_utf8_lossy(&aof_bytes(&dir)).into_owned();
     let has = |s: &str| log.contains(s);
-    assert!(has("$3\r\nSET\r\n$2\r\ns2\r\n$5\r\n12345\r\n$4\r\nPXAT\r\n"), "SET EX as PXAT:\n{log}");
-    assert!(has("$3\r\nSET\r\n$2\r\ns3\r\n$1\r\nx\r\n$4\r\nPXAT\r\n"), "SETEX as SET PXAT");
-    assert!(has("$9\r\nPEXPIREAT\r\n$2\r\ns5\r\n"), "EXPIRE as PEXPIREAT");
-    assert!(!log.contains("$6\r\nEXPIRE\r\n") && !log.contains("SETEX"), "no relative TTL");
-    assert!(has("$3\r\nSET\r\n$1\r\nf\r\n$3\r\n1.6\r\n$7\r\nKEEPTTL\r\n"), "INCRBYFLOAT as SET KEEPTTL");
-    assert!(has("$4\r\nSREM\r\n$3\r\nset\r\n") && !has("SPOP"), "SPOP as SREM");
-    assert!(has("$4\r\nHSET\r\n$1\r\nh\r\n$2\r\nf3\r\n$3\r\n2.5\r\n"), "HINCRBYFLOAT as HSET");
+    assert!(
+        has("$3\r\nSET\r\n$2\r\ns2\r\n$5\r\n12345\r\n$4\r\nPXAT\r\n"),
+        "SET EX as PXAT:\n{log}"
+    );
+    assert!(
+        has("$3\r\nSET\r\n$2\r\ns3\r\n$1\r\nx\r\n$4\r\nPXAT\r\n"),
+        "SETEX as SET PXAT"
+    );
+    assert!(
+        has("$9\r\nPEXPIREAT\r\n$2\r\ns5\r\n"),
+        "EXPIRE as PEXPIREAT"
+    );
+    assert!(
+        !log.contains("$6\r\nEXPIRE\r\n") && !log.contains("SETEX"),
+        "no relative TTL"
+    );
+    assert!(
+        has("$3\r\nSET\r\n$1\r\nf\r\n$3\r\n1.6\r\n$7\r\nKEEPTTL\r\n"),
+        "INCRBYFLOAT as SET KEEPTTL"
+    );
+    assert!(
+        has("$4\r\nSREM\r\n$3\r\nset\r\n") && !has("SPOP"),
+        "SPOP as SREM"
+    );
+    assert!(
+        has("$4\r\nHSET\r\n$1\r\nh\r\n$2\r\nf3\r\n$3\r\n2.5\r\n"),
+        "HINCRBYFLOAT as HSET"
+    );
     assert!(!has("$1\r\n*\r\n"), "XADD * logged with its ID");
-    assert!(has("*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"), "SELECT when the db changes");
-    assert!(has("$3\r\nDEL\r\n$4\r\ngone\r\n"), "EXPIRE in the past as DEL");
+    assert!(
+        has("*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"),
+        "SELECT when the db changes"
+    );
+    assert!(
+        has("$3\r\nDEL\r\n$4\r\ngone\r\n"),
+        "EXPIRE in the past as DEL"
+    );
     assert!(
         has("*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$5\r\n{sc}1\r\n$11\r\nfrom-script\r\n*2\r\n$4\r\nINCR\r\n$5\r\n{sc}2\r\n*1\r\n$4\r\nEXEC\r\n"),
         "script effects in MULTI/EXEC:\n{log}"
     );
-    assert!(!has("EVAL") && !has("{sc}3"), "never the script, never a failed one");
-    assert!(has("*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$2\r\ntx\r\n"), "MULTI/EXEC kept");
+    assert!(
+        !has("EVAL") && !has("{sc}3"),
+        "never the script, never a failed one"
+    );
+    assert!(
+        has("*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$2\r\ntx\r\n"),
+        "MULTI/EXEC kept"
+    );
     // The same data and the same absolute deadlines after kill -9 and a reload.
     let before = dataset(&mut c);
     drop(c);
@@ -224,10 +282,17 @@ fn redis_check_aof_and_redis_server_load_embers_files() {
         .output()
         .expect("redis-check-aof");
     let text = String::from_utf8_lossy(&check.stdout).into_owned();
-    assert!(check.status.success() && text.contains("is valid"), "redis-check-aof:\n{text}");
+    assert!(
+        check.status.success() && text.contains("is valid"),
+        "redis-check-aof:\n{text}"
+    );
     let r = redis(&dir, &[]);
     let mut rc = r.connect();
-    assert_eq!(dataset(&mut rc), want, "redis-server reads Ember's appendonlydir");
+    assert_eq!(
+        dataset(&mut rc),
+        want,
+        "redis-server reads Ember's appendonlydir"
+    );
     drop(rc);
     drop(r);
     let _ = std::fs::remove_dir_all(&dir);
@@ -247,7 +312,11 @@ fn ember_loads_redis_servers_files() {
     drop(r);
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
-    assert_eq!(dataset(&mut c), want, "Ember reads redis-server's appendonlydir");
+    assert_eq!(
+        dataset(&mut c),
+        want,
+        "Ember reads redis-server's appendonlydir"
+    );
     drop(c);
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
@@ -281,7 +350,10 @@ fn rewrite_replaces_the_base_and_drops_old_files() {
         ok(&mut c, &["RPUSH", "big", &i.to_string()]);
     }
     let first = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
-    assert!(first.contains("appendonly.aof.1.base.aof seq 1 type b"), "{first}");
+    assert!(
+        first.contains("appendonly.aof.1.base.aof seq 1 type b"),
+        "{first}"
+    );
     ok(&mut c, &["BGREWRITEAOF"]);
     wait_rewrite(&mut c);
     assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
@@ -297,7 +369,11 @@ fn rewrite_replaces_the_base_and_drops_old_files() {
     files.sort();
     assert_eq!(
         files,
-        ["appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof", "appendonly.aof.manifest"]
+        [
+            "appendonly.aof.2.base.aof",
+            "appendonly.aof.2.incr.aof",
+            "appendonly.aof.manifest"
+        ]
     );
     ok(&mut c, &["INCR", "counter"]);
     let want = dataset(&mut c);
@@ -335,18 +411,30 @@ fn cut_tail_loads_only_with_aof_load_truncated() {
     std::fs::write(&path, &data).unwrap();
     // Refused: an error naming the file and the offset; nothing started.
     let out = std::process::Command::new(common::ember_server_path())
-        .args(["--port", &common::free_port().to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--port",
+            &common::free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
         .args(["--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
         .args(["--aof-load-truncated", "no"])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started over a cut file:\n{text}");
     assert!(
-        text.contains("Unexpected end of file") && text.contains(&incr) && text.contains(&format!("offset {whole}")),
+        text.contains("Unexpected end of file")
+            && text.contains(&incr)
+            && text.contains(&format!("offset {whole}")),
         "{text}"
     );
-    assert_eq!(std::fs::read(&path).unwrap().len(), data.len(), "file untouched");
+    assert_eq!(
+        std::fs::read(&path).unwrap().len(),
+        data.len(),
+        "file untouched"
+    );
     // Loaded with a warning, the tail cut at the last whole command.
     let srv = ember(&dir, &[("aof-load-truncated", "yes")]);
     let mut c = srv.connect();
@@ -384,7 +472,10 @@ fn redis6_single_file_is_migrated() {
     drop(srv);
     assert!(!dir.join("appendonly.aof").exists());
     let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
-    assert!(manifest.starts_with("file appendonly.aof seq 1 type b\n"), "{manifest}");
+    assert!(
+        manifest.starts_with("file appendonly.aof seq 1 type b\n"),
+        "{manifest}"
+    );
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
     ok(&mut c, &["SELECT", "2"]);
@@ -412,7 +503,10 @@ fn config_set_appendonly_at_run_time() {
     drop(srv);
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
-    assert_eq!(cmd(&mut c, &["MGET", "before", "after", "not-logged"]), b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n");
+    assert_eq!(
+        cmd(&mut c, &["MGET", "before", "after", "not-logged"]),
+        b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n"
+    );
     drop(c);
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
@@ -440,7 +534,11 @@ fn start_load(addr: std::net::SocketAddr, writers: usize, cycle: usize) -> Load 
                 let mut i = 0i64;
                 while !stop.load(Ordering::Relaxed) {
                     // A pipeline of two: the counter and a list entry.
-                    let batch = [common::encode_command(&["INCR", &key]), common::encode_command(&["RPUSH", &list, &format!("{cycle}:{i}")])].concat();
+                    let batch = [
+                        common::encode_command(&["INCR", &key]),
+                        common::encode_command(&["RPUSH", &list, &format!("{cycle}:{i}")]),
+                    ]
+                    .concat();
                     if c.send_raw(&batch).is_err() {
                         break;
                     }
@@ -478,7 +576,10 @@ fn crash_cycles(policy: &str, cycles: usize, check_all: bool) -> Vec<i64> {
                 .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok())
                 .unwrap_or(0);
             if check_all {
-                assert!(got >= *acked, "cycle {cycle}: {key} is {got}, {acked} was acknowledged");
+                assert!(
+                    got >= *acked,
+                    "cycle {cycle}: {key} is {got}, {acked} was acknowledged"
+                );
             }
             losses.push(acked - got);
             // The list holds as many entries as the counter counted (a pipeline pair).

@@ -98,10 +98,22 @@ impl WaitOp for MoveWait {
             self.to_left,
         ) {
             Ok(Some(moved)) => {
-                let side = |left: bool| -> &'static [u8] { if left { b"LEFT" } else { b"RIGHT" } };
+                let side = |left: bool| -> &'static [u8] {
+                    if left {
+                        b"LEFT"
+                    } else {
+                        b"RIGHT"
+                    }
+                };
                 ks.propagate(
                     db,
-                    &[b"LMOVE", src, &self.dst, side(self.from_left), side(self.to_left)],
+                    &[
+                        b"LMOVE",
+                        src,
+                        &self.dst,
+                        side(self.from_left),
+                        side(self.to_left),
+                    ],
                 );
                 ks.event(notify::LIST, push_event(self.to_left), db, &self.dst);
                 ks.event(notify::LIST, pop_event(self.from_left), db, src);

@@ -47,8 +47,7 @@ fn changes_groups(cmd: &Command) -> bool {
     matches!(
         cmd.spec.name,
         "xreadgroup" | "xack" | "xclaim" | "xautoclaim" | "xsetid"
-    ) || cmd.full_name.starts_with("xgroup|")
-        && !matches!(cmd.spec.name, "help")
+    ) || cmd.full_name.starts_with("xgroup|") && !matches!(cmd.spec.name, "help")
 }
 
 /// Commands whose effects are the commands they run, never themselves.

@@ -1192,7 +1192,8 @@ impl WaitOp for ReadWait {
                 // (entries after the group's last ID: `>`).
                 if ks.propagating() {
                     let count = self.count.to_string();
-                    let mut argv: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", &gr.group, &gr.consumer];
+                    let mut argv: Vec<&[u8]> =
+                        vec![b"XREADGROUP", b"GROUP", &gr.group, &gr.consumer];
                     if self.count != 0 && self.count != usize::MAX {
                         argv.extend_from_slice(&[b"COUNT", count.as_bytes()]);
                     }

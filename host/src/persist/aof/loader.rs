@@ -223,9 +223,7 @@ impl<'s> Replayer<'s> {
             .open(path)
             .and_then(|f| f.set_len(valid_up_to as u64).and_then(|_| f.sync_all()));
         if let Err(e) = truncated {
-            return Err(format!(
-                "Error truncating the AOF file {name}: {e}"
-            ));
+            return Err(format!("Error truncating the AOF file {name}: {e}"));
         }
         crate::log::warning(&format!(
             "AOF {name} loaded anyway because aof-load-truncated is enabled"

@@ -118,7 +118,8 @@ impl Listener for Aof {
             let now = crate::commands::unix_ms() / 1000;
             if now != b.last_ts {
                 b.last_ts = now;
-                b.bytes.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+                b.bytes
+                    .extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
             }
         }
         let Buffer { wire, bytes, .. } = &mut *b;
@@ -165,9 +166,7 @@ fn settings(srv: &Server) -> Settings {
         timestamps: get("aof-timestamp-enabled") == "yes",
         use_rdb_preamble: get("aof-use-rdb-preamble") == "yes",
         auto_percentage: get("auto-aof-rewrite-percentage").parse().unwrap_or(100),
-        auto_min_size: get("auto-aof-rewrite-min-size")
-            .parse()
-            .unwrap_or(64 << 20),
+        auto_min_size: get("auto-aof-rewrite-min-size").parse().unwrap_or(64 << 20),
     }
 }
 
@@ -447,8 +446,12 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
     let manifest_path = dir.join(manifest::manifest_name(&s.prefix));
     let old_single = PathBuf::from(&s.prefix);
     let mut m = if manifest_path.exists() {
-        let text = std::fs::read(&manifest_path)
-            .map_err(|e| format!("Can't read the AOF manifest {}: {e}", manifest_path.display()))?;
+        let text = std::fs::read(&manifest_path).map_err(|e| {
+            format!(
+                "Can't read the AOF manifest {}: {e}",
+                manifest_path.display()
+            )
+        })?;
         Manifest::parse(&text).map_err(|e| format!("{e} in {}", manifest_path.display()))?
     } else if old_single.is_file() {
         // A Redis 6 single-file appendonly.aof: it becomes the base of the
@@ -484,7 +487,12 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound && e.kind == Kind::Incr => {
                     continue;
                 }
-                Err(err) => return Err(format!("Can't open the append-only file {}: {err}", path.display())),
+                Err(err) => {
+                    return Err(format!(
+                        "Can't open the append-only file {}: {err}",
+                        path.display()
+                    ))
+                }
             };
             if data.starts_with(b"REDIS") {
                 return Err(format!(
@@ -721,8 +729,9 @@ fn install_base(
     }
     let mut f = aof.files.lock();
     let (name, seq) = f.manifest.next_base_name(prefix, false);
-    std::fs::rename(&tmp, dir.join(&name))
-        .map_err(|e| format!("Error trying to rename the temporary AOF base file {tmp_name} into {name}: {e}"))?;
+    std::fs::rename(&tmp, dir.join(&name)).map_err(|e| {
+        format!("Error trying to rename the temporary AOF base file {tmp_name} into {name}: {e}")
+    })?;
     let before = f.manifest.clone();
     f.manifest.install_base(name, seq, covered);
     if let Err(e) = persist_manifest(&f) {

@@ -93,7 +93,12 @@ fn value(key: &[u8], v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
         Value::List(l) => batched(out, b"RPUSH", key, l.iter().map(|e| vec![e])),
         Value::Set(s) => {
             let members: Vec<Vec<u8>> = s.iter().map(|m| m.with_bytes(|b| b.to_vec())).collect();
-            batched(out, b"SADD", key, members.iter().map(|m| vec![m.as_slice()]));
+            batched(
+                out,
+                b"SADD",
+                key,
+                members.iter().map(|m| vec![m.as_slice()]),
+            );
         }
         Value::Hash(h) => batched(out, b"HMSET", key, h.iter().map(|(f, v)| vec![f, v])),
         Value::ZSet(z) => {
@@ -139,7 +144,15 @@ fn stream(key: &[u8], s: &StreamValue, out: &mut Vec<u8>) {
         // An empty stream still exists: create it and trim it away.
         encode_command(
             out,
-            &[b"XADD", key, b"MAXLEN", b"0", s.last_id.format(&mut a), b"x", b"y"],
+            &[
+                b"XADD",
+                key,
+                b"MAXLEN",
+                b"0",
+                s.last_id.format(&mut a),
+                b"x",
+                b"y",
+            ],
         );
     }
     let added = s.entries_added.to_string();
@@ -192,10 +205,7 @@ fn stream(key: &[u8], s: &StreamValue, out: &mut Vec<u8>) {
         }
         for (consumer, c) in &g.consumers {
             if c.pel.is_empty() {
-                encode_command(
-                    out,
-                    &[b"XGROUP", b"CREATECONSUMER", key, name, consumer],
-                );
+                encode_command(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
             }
         }
     }
