@@ -7,6 +7,7 @@ pub mod aof;
 pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
+pub mod dump;
 pub mod functions;
 pub mod guest;
 pub mod hashes;
@@ -107,6 +108,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         aof::COMMANDS,
         bitmaps::COMMANDS,
         connection::COMMANDS,
+        dump::COMMANDS,
         functions::COMMANDS,
         hashes::COMMANDS,
         hll::COMMANDS,
