@@ -265,8 +265,14 @@ fn srv_keep_dir(srv: ServerProcess) -> ServerProcess {
 
 #[test]
 fn redis_check_aof_and_redis_server_load_embers_files() {
+    for preamble in ["yes", "no"] {
+        redis_loads_embers_files_with(preamble);
+    }
+}
+
+fn redis_loads_embers_files_with(preamble: &str) {
     let dir = unique_temp_dir("aof-to-redis");
-    let srv = ember(&dir, &[]);
+    let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
     let mut c = srv.connect();
     fill(&mut c);
     ok(&mut c, &["BGREWRITEAOF"]);
@@ -300,8 +306,14 @@ fn redis_check_aof_and_redis_server_load_embers_files() {
 
 #[test]
 fn ember_loads_redis_servers_files() {
+    for preamble in ["yes", "no"] {
+        ember_loads_redis_servers_files_with(preamble);
+    }
+}
+
+fn ember_loads_redis_servers_files_with(preamble: &str) {
     let dir = unique_temp_dir("aof-from-redis");
-    let r = redis(&dir, &[("aof-use-rdb-preamble", "no")]);
+    let r = redis(&dir, &[("aof-use-rdb-preamble", preamble)]);
     let mut rc = r.connect();
     fill(&mut rc);
     ok(&mut rc, &["BGREWRITEAOF"]);
@@ -351,7 +363,7 @@ fn rewrite_replaces_the_base_and_drops_old_files() {
     }
     let first = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
     assert!(
-        first.contains("appendonly.aof.1.base.aof seq 1 type b"),
+        first.contains("appendonly.aof.1.base.rdb seq 1 type b"),
         "{first}"
     );
     ok(&mut c, &["BGREWRITEAOF"]);
@@ -360,7 +372,7 @@ fn rewrite_replaces_the_base_and_drops_old_files() {
     let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
     assert_eq!(
         manifest,
-        "file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
     );
     let mut files: Vec<String> = std::fs::read_dir(aof_dir(&dir))
         .unwrap()
@@ -370,7 +382,7 @@ fn rewrite_replaces_the_base_and_drops_old_files() {
     assert_eq!(
         files,
         [
-            "appendonly.aof.2.base.aof",
+            "appendonly.aof.2.base.rdb",
             "appendonly.aof.2.incr.aof",
             "appendonly.aof.manifest"
         ]

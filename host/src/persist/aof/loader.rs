@@ -129,10 +129,13 @@ impl<'s> Replayer<'s> {
     }
 
     /// Replays one file's bytes. `last`: the tail may be cut (see module doc).
+    /// `data` starts `base` bytes into the file (after an RDB preamble);
+    /// offsets in errors and cuts are the file's.
     pub fn replay(
         &mut self,
         path: &Path,
         data: &[u8],
+        base: usize,
         last: bool,
         load_truncated: bool,
     ) -> Result<Loaded, String> {
@@ -150,8 +153,9 @@ impl<'s> Replayer<'s> {
                 Ok(Some(Item::Command(argv))) => {
                     if self.srv.commands.resolve_name(argv[0]).is_none() {
                         return Err(format!(
-                            "Unknown command '{}' reading the append only file {name} at offset {start}",
-                            String::from_utf8_lossy(argv[0])
+                            "Unknown command '{}' reading the append only file {name} at offset {}",
+                            String::from_utf8_lossy(argv[0]),
+                            base + start
                         ));
                     }
                     let cmd = argv[0];
@@ -165,22 +169,24 @@ impl<'s> Replayer<'s> {
                 }
                 Err(Stop::Format) => {
                     return Err(format!(
-                        "Bad file format reading the append only file {name} at offset {start}: \
-                         make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>"
+                        "Bad file format reading the append only file {name} at offset {}: \
+                         make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
+                        base + start
                     ));
                 }
                 Err(Stop::Truncated) => {
                     if !(last && load_truncated) {
                         return Err(format!(
-                            "Unexpected end of file reading the append only file {name} at offset {start}. You can: \
+                            "Unexpected end of file reading the append only file {name} at offset {}. You can: \
                              1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. \
-                             2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
+                             2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.",
+                            base + start
                         ));
                     }
                     crate::log::warning(&format!(
                         "!!! Warning: short read while loading the AOF file {name}!!!"
                     ));
-                    return self.cut(path, valid_up_to, in_multi, loaded);
+                    return self.cut(path, base + valid_up_to, in_multi, loaded);
                 }
             }
             if !in_multi {
@@ -193,10 +199,10 @@ impl<'s> Replayer<'s> {
                 return Err(format!(
                     "Unexpected end of file reading the append only file {name} at offset {}: \
                      a MULTI without EXEC",
-                    data.len()
+                    base + data.len()
                 ));
             }
-            return self.cut(path, valid_up_to, true, loaded);
+            return self.cut(path, base + valid_up_to, true, loaded);
         }
         Ok(loaded)
     }
@@ -232,7 +238,26 @@ impl<'s> Replayer<'s> {
         Ok(loaded)
     }
 
+    /// A function library from an RDB preamble, through FUNCTION LOAD.
+    pub fn function_load(&mut self, code: &[u8], path: &Path) -> Result<(), String> {
+        self.run_keep(&[b"FUNCTION", b"LOAD", b"REPLACE", code]);
+        let reply = std::mem::take(&mut self.out.buf);
+        if reply.first() == Some(&b'-') {
+            return Err(format!(
+                "Failed loading a function library from {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&reply[1..]).trim_end()
+            ));
+        }
+        Ok(())
+    }
+
     fn run(&mut self, argv: &[&[u8]]) {
+        self.run_keep(argv);
+        self.out.buf.clear();
+    }
+
+    fn run_keep(&mut self, argv: &[&[u8]]) {
         crate::commands::execute(
             self.srv,
             &mut self.client,
@@ -244,7 +269,6 @@ impl<'s> Replayer<'s> {
         self.client.in_exec = true;
         self.client.block_request = None;
         self.client.batch.clear();
-        self.out.buf.clear();
     }
 }
 

@@ -494,14 +494,14 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
                     ))
                 }
             };
-            if data.starts_with(b"REDIS") {
-                return Err(format!(
-                    "The AOF base file {} starts with an RDB preamble, which this build cannot load yet",
-                    path.display()
-                ));
-            }
             let last = i + 1 == files.len();
-            let loaded = replayer.replay(&path, &data, last, s.load_truncated)?;
+            // An RDB preamble (a .base.rdb, or a Redis 6 file that starts
+            // with one): the RDB part, then any commands after it.
+            let mut skip = 0;
+            if data.starts_with(b"REDIS") {
+                skip = load_preamble(srv, &mut replayer, &path, &data)?;
+            }
+            let loaded = replayer.replay(&path, &data[skip..], skip, last, s.load_truncated)?;
             let size = loaded.truncated_at.unwrap_or(data.len() as u64);
             settled += size;
         }
@@ -539,6 +539,49 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
     switch_incr(aof, &dir, &name).map_err(|e| format!("Can't open the AOF file {name}: {e}"))?;
     srv.store.effects.attach(srv.aof.clone());
     Ok(true)
+}
+
+/// Loads the RDB part of a base file; returns its length in bytes.
+fn load_preamble(
+    srv: &Server,
+    replayer: &mut loader::Replayer<'_>,
+    path: &Path,
+    data: &[u8],
+) -> Result<usize, String> {
+    use crate::persist::rdb::{load_into_store, LoadOptions, RdbOptions};
+    let opts = LoadOptions {
+        rdb: RdbOptions::from_config(&srv.config.read()),
+        // The log that follows deletes what expired, as Redis's loading does.
+        keep_expired: true,
+    };
+    let mut libraries = Vec::new();
+    let stats = load_into_store(
+        data,
+        &srv.store,
+        crate::commands::unix_ms(),
+        &opts,
+        |code| {
+            libraries.push(code);
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .map_err(|e| {
+        format!(
+            "Bad RDB preamble in the append only file {}: {e}",
+            path.display()
+        )
+    })?;
+    // Libraries compile through FUNCTION LOAD, as on any other path in.
+    for code in libraries {
+        replayer.function_load(&code, path)?;
+    }
+    crate::log::notice(&format!(
+        "Reading RDB base file on AOF loading... {} keys loaded from {}",
+        stats.keys_loaded,
+        path.display()
+    ));
+    Ok(stats.file.bytes as usize)
 }
 
 fn spawn_cron(srv: Arc<Server>) {
@@ -677,19 +720,27 @@ fn rewrite_now(srv: &Server, sync: bool) -> Result<(), String> {
         if s.timestamps {
             data.extend_from_slice(format!("#TS:{}\r\n", now / 1000).as_bytes());
         }
-        rewrite::functions(&srv.functions.read(), &mut data);
         let dbs = srv.store.databases();
-        if let Err(e) = rewrite::keyspace(&mut ks, dbs, now, &mut data) {
+        let rendered = if s.use_rdb_preamble {
+            let opts = crate::persist::rdb::RdbOptions::from_config(&srv.config.read());
+            rewrite::rdb_base(&mut ks, dbs, now, &srv.functions.read(), opts).map(|rdb| {
+                data = rdb;
+            })
+        } else {
+            rewrite::functions(&srv.functions.read(), &mut data);
+            rewrite::keyspace(&mut ks, dbs, now, &mut data).map(|_| ())
+        };
+        if let Err(e) = rendered {
             drop(ks);
             finish(aof, Err(e));
             return Err("ERR Background append only file rewriting failed".into());
         }
     }
-    let _ = s.use_rdb_preamble; // An RDB preamble needs the RDB writer (persist/rdb).
+    let rdb = s.use_rdb_preamble;
     let job = {
         let aof = srv.aof.clone();
         move || {
-            let r = install_base(&aof, &dir, &prefix, &data, covered);
+            let r = install_base(&aof, &dir, &prefix, &data, covered, rdb);
             finish(&aof, r);
         }
     };
@@ -716,6 +767,7 @@ fn install_base(
     prefix: &str,
     data: &[u8],
     covered: usize,
+    rdb: bool,
 ) -> Result<(), String> {
     let tmp_name = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
     let tmp = dir.join(&tmp_name);
@@ -728,7 +780,7 @@ fn install_base(
         return Err(format!("Error writing the AOF base: {e}"));
     }
     let mut f = aof.files.lock();
-    let (name, seq) = f.manifest.next_base_name(prefix, false);
+    let (name, seq) = f.manifest.next_base_name(prefix, rdb);
     std::fs::rename(&tmp, dir.join(&name)).map_err(|e| {
         format!("Error trying to rename the temporary AOF base file {tmp_name} into {name}: {e}")
     })?;

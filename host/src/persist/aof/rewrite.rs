@@ -3,6 +3,9 @@
 //! them (SET, RPUSH/SADD/HMSET/ZADD in batches of 64, XADD/XSETID/XGROUP/
 //! XCLAIM for streams, PEXPIREAT for TTLs, FUNCTION LOAD for libraries).
 //!
+//! With `aof-use-rdb-preamble yes` the base is an RDB file instead
+//! ([`rdb_base`], through persist/rdb's writer), as Redis 7.0 writes it.
+//!
 //! It reads a consistent view: the caller holds every shard lock while it
 //! runs (no fork; see mod.rs for what that costs).
 
@@ -209,4 +212,60 @@ fn stream(key: &[u8], s: &StreamValue, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// The keyspace and the libraries as an RDB file (the `.base.rdb` of an
+/// AOF with `aof-use-rdb-preamble yes`), keys expired at `now_ms` left out.
+pub fn rdb_base(
+    ks: &mut Locked<'_>,
+    databases: usize,
+    now_ms: i64,
+    libs: &crate::commands::functions::Libraries,
+    opts: crate::persist::rdb::RdbOptions,
+) -> Result<Vec<u8>, String> {
+    use crate::persist::rdb::{default_aux, EntryMeta, RdbWriter};
+    let io = |e: std::io::Error| format!("writing the RDB preamble: {e}");
+    let mut w = RdbWriter::new(Vec::new(), opts);
+    w.header(&default_aux(crate::alloc::used_memory() as u64, true))
+        .map_err(io)?;
+    let mut names: Vec<&String> = libs.libs.keys().collect();
+    names.sort();
+    for name in names {
+        if let Some(lib) = libs.libs.get(name) {
+            w.function(&lib.code).map_err(io)?;
+        }
+    }
+    for db in 0..databases {
+        let (mut keys, mut expires) = (0u64, 0u64);
+        for shard in ks.shards_of(db) {
+            for e in shard.table.iter() {
+                match e.expire_at() {
+                    Some(at) if at <= now_ms => {}
+                    Some(_) => {
+                        keys += 1;
+                        expires += 1;
+                    }
+                    None => keys += 1,
+                }
+            }
+        }
+        if keys == 0 {
+            continue;
+        }
+        w.select_db(db, keys, expires).map_err(io)?;
+        for shard in ks.shards_of(db) {
+            for e in shard.table.iter() {
+                let expire_at_ms = e.expire_at();
+                if expire_at_ms.is_some_and(|at| at <= now_ms) {
+                    continue;
+                }
+                let meta = EntryMeta {
+                    expire_at_ms,
+                    ..EntryMeta::default()
+                };
+                w.entry(e.key.as_slice(), &e.value, meta).map_err(io)?;
+            }
+        }
+    }
+    w.finish().map_err(io)
 }
