@@ -129,8 +129,7 @@ impl Listener for Aof {
     }
 }
 
-/// The configuration the AOF reads (until the typed config lands, the
-/// stored directives are read by name).
+/// The configuration the AOF reads.
 struct Settings {
     on: bool,
     dir: PathBuf,
@@ -145,13 +144,6 @@ struct Settings {
 
 fn settings(srv: &Server) -> Settings {
     let cfg = srv.config.read();
-    let get = |name: &str| -> String {
-        cfg.get(&[name.as_bytes()])
-            .into_iter()
-            .next()
-            .map(|(_, v)| v)
-            .unwrap_or_default()
-    };
     let policy = match cfg.appendfsync.name() {
         "always" => FSYNC_ALWAYS,
         "no" => FSYNC_NO,
@@ -162,11 +154,11 @@ fn settings(srv: &Server) -> Settings {
         dir: PathBuf::from(&cfg.appenddirname),
         prefix: cfg.appendfilename.clone(),
         policy,
-        load_truncated: get("aof-load-truncated") != "no",
-        timestamps: get("aof-timestamp-enabled") == "yes",
-        use_rdb_preamble: get("aof-use-rdb-preamble") == "yes",
-        auto_percentage: get("auto-aof-rewrite-percentage").parse().unwrap_or(100),
-        auto_min_size: get("auto-aof-rewrite-min-size").parse().unwrap_or(64 << 20),
+        load_truncated: cfg.aof_load_truncated,
+        timestamps: cfg.aof_timestamp_enabled,
+        use_rdb_preamble: cfg.aof_use_rdb_preamble,
+        auto_percentage: u64::from(cfg.auto_aof_rewrite_percentage),
+        auto_min_size: cfg.auto_aof_rewrite_min_size,
     }
 }
 
