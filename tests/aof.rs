@@ -630,3 +630,64 @@ fn kill_9_with_everysec_loses_at_most_about_a_second() {
     let losses = crash_cycles("everysec", 5, false);
     assert!(losses.iter().all(|&l| l <= 0), "{losses:?}");
 }
+
+fn mylib_wasm() -> Vec<u8> {
+    let dir = option_env!("EMBER_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/guests/wasm32-unknown-unknown/release")
+        });
+    let path = dir.join("mylib.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Module values and function libraries come back from the log (as RESTORE
+/// payloads and FUNCTION LOAD, never by re-running BF.ADD) and from both
+/// kinds of rewritten base.
+#[test]
+fn module_values_and_functions_survive_replay_and_rewrite() {
+    for preamble in ["yes", "no"] {
+        let dir = unique_temp_dir("aof-modules");
+        let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
+        let mut c = srv.connect();
+        let lib = mylib_wasm();
+        let reply = c.command(&[b"FUNCTION".as_slice(), b"LOAD", &lib]).unwrap();
+        assert!(!common::is_error(&reply), "{}", escape(&reply));
+        for i in 0..50 {
+            ok(&mut c, &["BF.ADD", "bf", &format!("item{i}")]);
+        }
+        ok(&mut c, &["EXPIRE", "bf", "100000"]);
+        let log = aof_bytes(&dir);
+        assert!(
+            !String::from_utf8_lossy(&log).contains("BF.ADD"),
+            "module commands are logged by effects"
+        );
+        let libs = escape(&cmd(&mut c, &["FUNCTION", "LIST"]));
+        let ttl = cmd(&mut c, &["PEXPIRETIME", "bf"]);
+        drop(c);
+        drop(srv);
+        for round in 0..2 {
+            let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
+            let mut c = srv.connect();
+            for i in 0..50 {
+                assert_eq!(
+                    cmd(&mut c, &["BF.EXISTS", "bf", &format!("item{i}")]),
+                    b":1\r\n",
+                    "preamble {preamble}, round {round}"
+                );
+            }
+            assert_eq!(cmd(&mut c, &["TYPE", "bf"]), b"+MBbloom--\r\n");
+            assert_eq!(cmd(&mut c, &["PEXPIRETIME", "bf"]), ttl);
+            assert_eq!(escape(&cmd(&mut c, &["FUNCTION", "LIST"])), libs);
+            if round == 0 {
+                ok(&mut c, &["BGREWRITEAOF"]);
+                wait_rewrite(&mut c);
+                assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+            }
+            drop(c);
+            drop(srv);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

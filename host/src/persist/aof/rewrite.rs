@@ -1,7 +1,8 @@
 //! The contents of a base file: the keyspace (and function libraries) as
 //! the commands that rebuild it, as Redis's rewriteAppendOnlyFileRio writes
 //! them (SET, RPUSH/SADD/HMSET/ZADD in batches of 64, XADD/XSETID/XGROUP/
-//! XCLAIM for streams, PEXPIREAT for TTLs, FUNCTION LOAD for libraries).
+//! XCLAIM for streams, PEXPIREAT for TTLs, FUNCTION LOAD for libraries;
+//! module values, which have no command form, as RESTORE of their payload).
 //!
 //! With `aof-use-rdb-preamble yes` the base is an RDB file instead
 //! ([`rdb_base`], through persist/rdb's writer), as Redis 7.0 writes it.
@@ -17,8 +18,7 @@ use crate::store::{Locked, Value};
 const ITEMS_PER_CMD: usize = 64;
 
 /// Appends the whole keyspace as commands. Keys already expired at `now_ms`
-/// are left out. Returns the number of keys written, or the first key whose
-/// value cannot be written as commands (a module value).
+/// are left out. Returns the number of keys written.
 pub fn keyspace(
     ks: &mut Locked<'_>,
     databases: usize,
@@ -117,12 +117,11 @@ fn value(key: &[u8], v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
             );
         }
         Value::Stream(s) => stream(key, s, out),
-        Value::Module(m) => {
-            return Err(format!(
-                "the value of key '{}' is of module type {}, which an AOF-format base cannot hold",
-                String::from_utf8_lossy(key),
-                m.type_name
-            ))
+        Value::Module(_) => {
+            // A module value as its DUMP payload: no module command re-runs.
+            let opts = crate::persist::rdb::RdbOptions::default();
+            let payload = crate::persist::rdb::dump::dump_payload(v, &opts);
+            encode_command(out, &[b"RESTORE", key, b"0", &payload, b"REPLACE"]);
         }
     }
     Ok(())
