@@ -691,3 +691,152 @@ fn module_values_and_functions_survive_replay_and_rewrite() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Fills the keyspace fast: pipelined MSETs of `per` keys each.
+fn populate(c: &mut RespConn, keys: usize, per: usize) {
+    let mut sent = 0;
+    let mut batch = Vec::new();
+    let mut n = 0;
+    while sent < keys {
+        let mut args = vec!["MSET".to_string()];
+        for i in sent..(sent + per).min(keys) {
+            args.push(format!("key:{i}"));
+            args.push(format!("value:{i}"));
+        }
+        sent = (sent + per).min(keys);
+        batch.extend(common::encode_command(&args));
+        n += 1;
+        if n == 50 || sent == keys {
+            c.send_raw(&batch).unwrap();
+            for _ in 0..n {
+                assert_eq!(c.read_reply().unwrap(), b"+OK\r\n");
+            }
+            batch.clear();
+            n = 0;
+        }
+    }
+}
+
+#[test]
+fn crash_during_rewrite_leaves_loadable_files() {
+    let dir = unique_temp_dir("aof-crash-rewrite");
+    let keys = 100_000;
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    populate(&mut c, keys, 100);
+    drop(c);
+    drop(srv);
+    let mut rng = Rng::new(7);
+    for round in 0..6 {
+        let srv = ember(&dir, &[]);
+        let mut c = srv.connect();
+        assert_eq!(
+            integer_value(&cmd(&mut c, &["DBSIZE"])),
+            Some((keys + round) as i64),
+            "round {round}"
+        );
+        ok(&mut c, &["BGREWRITEAOF"]);
+        ok(&mut c, &["SET", &format!("marker{round}"), "1"]);
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        drop(c);
+        drop(srv); // SIGKILL, the rewrite possibly half done.
+    }
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(
+        cmd(&mut c, &["GET", "key:99999"]),
+        b"$11\r\nvalue:99999\r\n"
+    );
+    // Temp files of killed rewrites never become part of the AOF.
+    let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    assert!(!manifest.contains("temp-"), "{manifest}");
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Unmounts the test's small file system when the test ends, however it ends.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A full disk under `appendfsync everysec`: writers get Redis's MISCONF
+/// error, reads go on, nothing acknowledged is lost, and writes come back
+/// when space does. Needs a small tmpfs (root); skipped with a note otherwise.
+#[test]
+fn full_disk_refuses_writes_and_loses_nothing_acknowledged() {
+    let dir = unique_temp_dir("aof-full");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("full_disk test skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let _mount = Mount(dir.clone());
+    let srv = ember(&dir, &[("appendfsync", "everysec")]);
+    let mut c = srv.connect();
+    // Fill the disk but for ~200 KiB.
+    let filler = dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(200 * 1024)).unwrap();
+    }
+    let value = "v".repeat(1000);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..2000 {
+        let key = format!("k{i}");
+        let r = cmd(&mut c, &["SET", &key, &value]);
+        if common::is_error(&r) {
+            refused = Some(String::from_utf8_lossy(&r).into_owned());
+            break;
+        }
+        acked.push(key);
+    }
+    let refused = refused.expect("writes never failed on a full disk");
+    assert_eq!(
+        refused,
+        "-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+    );
+    assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
+    assert_eq!(
+        cmd(&mut c, &["GET", &acked[0]]).len(),
+        1000 + 9,
+        "reads go on"
+    );
+    // Space comes back: the buffered writes reach the file and writers are welcome again.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_last_write_status") != "ok" {
+        assert!(Instant::now() < deadline, "never recovered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&mut c, &["SET", "after", "1"]);
+    drop(c);
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    for key in &acked {
+        assert_eq!(cmd(&mut c, &["STRLEN", key]), b":1000\r\n", "{key} lost");
+    }
+    assert_eq!(cmd(&mut c, &["GET", "after"]), b"$1\r\n1\r\n");
+    drop(c);
+    drop(srv);
+}
