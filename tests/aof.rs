@@ -840,3 +840,61 @@ fn full_disk_refuses_writes_and_loses_nothing_acknowledged() {
     drop(c);
     drop(srv);
 }
+
+/// Pops served to blocked clients are logged as their non-blocking forms,
+/// after the push that served them; expiries (lazy and active) as DEL.
+#[test]
+fn served_blocking_pops_and_expiries_are_logged_as_redis_does() {
+    let dir = unique_temp_dir("aof-blocking");
+    let srv = ember(&dir, &[("appendfsync", "always")]);
+    let mut c = srv.connect();
+    let mut waiter = srv.connect();
+    waiter.send(&["BLPOP", "q", "0"]).unwrap();
+    let mut mover = srv.connect();
+    mover
+        .send(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"])
+        .unwrap();
+    let mut zwaiter = srv.connect();
+    zwaiter.send(&["BZPOPMIN", "zq", "0"]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    ok(&mut c, &["RPUSH", "q", "a", "b"]);
+    assert_eq!(
+        waiter.read_reply().unwrap(),
+        b"*2\r\n$1\r\nq\r\n$1\r\na\r\n"
+    );
+    ok(&mut c, &["RPUSH", "src", "x"]);
+    assert_eq!(mover.read_reply().unwrap(), b"$1\r\nx\r\n");
+    ok(&mut c, &["ZADD", "zq", "1", "m", "2", "n"]);
+    assert!(zwaiter.read_reply().is_ok());
+    ok(&mut c, &["SET", "lazy", "1", "PX", "30"]);
+    ok(&mut c, &["SET", "active", "1", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cmd(&mut c, &["GET", "lazy"]), b"$-1\r\n");
+    let log = String::from_utf8_lossy(&aof_bytes(&dir)).into_owned();
+    let pos = |s: &str| {
+        log.find(s)
+            .unwrap_or_else(|| panic!("{s:?} not in:\n{log}"))
+    };
+    assert!(pos("$5\r\nRPUSH\r\n$1\r\nq\r\n") < pos("*2\r\n$4\r\nLPOP\r\n$1\r\nq\r\n"));
+    assert!(
+        pos("$5\r\nRPUSH\r\n$3\r\nsrc\r\n")
+            < pos("$5\r\nLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nLEFT\r\n$5\r\nRIGHT\r\n")
+    );
+    assert!(pos("$4\r\nZADD\r\n$2\r\nzq\r\n") < pos("$7\r\nZPOPMIN\r\n$2\r\nzq\r\n"));
+    assert!(!log.contains("BLPOP") && !log.contains("BLMOVE") && !log.contains("BZPOPMIN"));
+    pos("$3\r\nDEL\r\n$4\r\nlazy\r\n");
+    pos("$3\r\nDEL\r\n$6\r\nactive\r\n");
+    let want = dataset(&mut c);
+    drop((c, waiter, mover, zwaiter));
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(dataset(&mut c), want);
+    assert_eq!(
+        cmd(&mut c, &["LRANGE", "dst", "0", "-1"]),
+        b"*1\r\n$1\r\nx\r\n"
+    );
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -646,6 +646,12 @@ impl<'a> Locked<'a> {
     /// waiter first (Redis's handleClientsBlockedOnKeys). A served waiter may
     /// write keys too (BLMOVE pushes), which can make more keys ready.
     pub fn serve_blocked(&mut self) {
+        if self.ready.is_empty() {
+            return;
+        }
+        // The writer's own effects first, as their own unit: a served pop is
+        // a separate unit after it (Redis propagates it after the command).
+        self.commit_effects();
         while !self.ready.is_empty() {
             let (db, key) = self.ready.remove(0);
             let hash = self.store.hash(&key);
@@ -685,6 +691,9 @@ impl<'a> Locked<'a> {
                         break;
                     }
                 };
+                // The pop is in the stream before its client can see the
+                // reply (and acknowledge it to anyone).
+                self.commit_effects();
                 if let Some(tx) = slot.take() {
                     let _ = tx.send(wake);
                 }
