@@ -898,3 +898,40 @@ fn served_blocking_pops_and_expiries_are_logged_as_redis_does() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// auto-aof-rewrite-percentage / -min-size: the AOF rewrites itself once it
+/// has grown enough past its last base.
+#[test]
+fn automatic_rewrite_on_growth() {
+    let dir = unique_temp_dir("aof-auto");
+    let srv = ember(
+        &dir,
+        &[
+            ("auto-aof-rewrite-min-size", "100000"),
+            ("auto-aof-rewrite-percentage", "100"),
+        ],
+    );
+    let mut c = srv.connect();
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1", "the first base at start");
+    let value = "x".repeat(500);
+    for i in 0..150 {
+        ok(&mut c, &["SET", &format!("k{}", i % 10), &value]);
+    }
+    // 75 KB: below the minimum size, no rewrite yet.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+    for i in 0..300 {
+        ok(&mut c, &["SET", &format!("k{}", i % 10), &value]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_rewrites") != "2" {
+        assert!(Instant::now() < deadline, "no automatic rewrite");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_rewrite(&mut c);
+    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    assert!(size < 20_000, "the rewritten AOF holds 10 keys, not {size} bytes");
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

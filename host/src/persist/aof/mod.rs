@@ -452,13 +452,15 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
             .map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
         std::fs::rename(&old_single, dir.join(&s.prefix))
             .map_err(|e| format!("Can't move {} into {}: {e}", s.prefix, dir.display()))?;
-        let mut m = Manifest::default();
-        m.base = Some(manifest::Entry {
-            name: s.prefix.clone(),
-            seq: 1,
-            kind: Kind::Base,
-        });
-        m.base_seq = 1;
+        let m = Manifest {
+            base: Some(manifest::Entry {
+                name: s.prefix.clone(),
+                seq: 1,
+                kind: Kind::Base,
+            }),
+            base_seq: 1,
+            ..Manifest::default()
+        };
         crate::log::notice("Successfully migrated an old-style AOF into the AOF directory");
         m
     } else {

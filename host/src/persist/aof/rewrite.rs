@@ -131,7 +131,7 @@ fn value(key: &[u8], v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
 fn stream(key: &[u8], s: &StreamValue, out: &mut Vec<u8>) {
     let mut a = IdBuf::new();
     let mut b = IdBuf::new();
-    if s.len() > 0 {
+    if !s.is_empty() {
         s.range(StreamId::MIN, StreamId::MAX, false, |id, e| {
             let mut idb = IdBuf::new();
             let mut argv: Vec<&[u8]> = vec![b"XADD", key, id.format(&mut idb)];
