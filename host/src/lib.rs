@@ -8,6 +8,7 @@ pub mod config;
 pub mod effects;
 pub mod log;
 pub mod persist;
+pub mod process;
 pub mod server;
 pub mod store;
 pub mod util;

@@ -50,19 +50,37 @@ impl Ctx<'_, '_> {
 /// Parses a blocking timeout in seconds (fractions allowed; 0 = forever), with
 /// Redis's errors.
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+    use crate::util::num::{is_c_space, strtod};
     let invalid = CmdError::err("ERR timeout is not a float or out of range");
-    let secs = crate::util::num::parse_f64(arg).ok_or(invalid.clone())?;
-    if !secs.is_finite() {
+    if arg.is_empty() || is_c_space(arg[0]) {
         return Err(invalid);
     }
-    if secs < 0.0 {
+    let r = strtod(arg);
+    if r.consumed != arg.len() || r.value.is_nan() {
+        return Err(invalid);
+    }
+    // Redis 7.0 reads the timeout as a long double and converts
+    // `ceill(1000 * t)` to a long long. A value past that range (inf, 1e400,
+    // -inf) converts to LLONG_MIN on x86-64, so Redis calls it negative; a
+    // value that underflowed to zero here is a tiny positive (1 ms) or
+    // negative (0: no timeout) one for Redis's long double.
+    let ms = if r.erange && r.value == 0.0 {
+        if arg.first() == Some(&b'-') {
+            0.0
+        } else {
+            1.0
+        }
+    } else {
+        (r.value * 1000.0).ceil()
+    };
+    // 2^63: the first value a long long cannot hold (NaN is outside too).
+    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
         return Err(CmdError::err("ERR timeout is negative"));
     }
-    let ms = (secs * 1000.0).ceil();
-    if ms > i64::MAX as f64 {
-        return Err(CmdError::err("ERR timeout is out of range"));
-    }
-    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
+    // Redis 7.0 has no upper bound below that; a deadline centuries away is
+    // clamped so adding it to the clock cannot overflow.
+    const MAX_MS: f64 = 1e13;
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms.min(MAX_MS) as u64)))
 }
 
 /// Turns a handler's request into a registered waiter (called by the

@@ -7,6 +7,7 @@ use super::keys::reply_help;
 use super::scripting::{call_keys, run_with_flags, script_flags, CALL_FLAGS};
 use super::table::{flags::*, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
+use crate::persist::rdb::dump::{functions_payload, parse_functions_payload, DumpError};
 use crate::util::glob::glob_match;
 use crate::wasm::{Entry, Guest, KillClass, Kind};
 use std::sync::Arc;
@@ -384,56 +385,17 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// FUNCTION DUMP's payload: a magic (the format version), the number of
-/// libraries, each library's code after its length, and a checksum: the first
-/// 8 bytes of the SHA1 of everything before it, so a damaged payload is refused
-/// as Redis refuses one whose CRC64 is wrong.
-const DUMP_MAGIC: &[u8] = b"EMBERFN1";
-const DUMP_CHECKSUM_LEN: usize = 8;
-
-fn dump_checksum(body: &[u8]) -> [u8; DUMP_CHECKSUM_LEN] {
-    let digest = sha1_smol::Sha1::from(body).digest().bytes();
-    let mut out = [0; DUMP_CHECKSUM_LEN];
-    out.copy_from_slice(&digest[..DUMP_CHECKSUM_LEN]);
-    out
-}
-
+/// FUNCTION DUMP's payload is Redis's: one FUNCTION2 record per library,
+/// the RDB version and a CRC-64 (persist/rdb/dump.rs), so payloads move
+/// between Redis and Ember.
 fn function_dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let all = ctx.srv.functions.read();
     let mut libs: Vec<_> = all.libs.values().collect();
     libs.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut payload = DUMP_MAGIC.to_vec();
-    payload.extend_from_slice(&(libs.len() as u32).to_le_bytes());
-    for lib in libs {
-        payload.extend_from_slice(&(lib.code.len() as u64).to_le_bytes());
-        payload.extend_from_slice(&lib.code);
-    }
+    let payload = functions_payload(libs.iter().map(|l| &l.code[..]));
     drop(all);
-    let checksum = dump_checksum(&payload);
-    payload.extend_from_slice(&checksum);
     ctx.out.bulk(&payload);
     Ok(())
-}
-
-fn parse_dump(payload: &[u8]) -> Option<Vec<&[u8]>> {
-    let (body, checksum) =
-        payload.split_at_checked(payload.len().checked_sub(DUMP_CHECKSUM_LEN)?)?;
-    if dump_checksum(body) != checksum {
-        return None;
-    }
-    let rest = body.strip_prefix(DUMP_MAGIC)?;
-    let (n, mut rest) = rest.split_first_chunk::<4>()?;
-    let mut codes = Vec::new();
-    for _ in 0..u32::from_le_bytes(*n) {
-        let (len, tail) = rest.split_first_chunk::<8>()?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
-        if len > tail.len() {
-            return None;
-        }
-        codes.push(&tail[..len]);
-        rest = &tail[len..];
-    }
-    rest.is_empty().then_some(codes)
 }
 
 fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -450,11 +412,20 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),
         };
-    let codes = parse_dump(argv[2]).ok_or(CmdError::err(
-        "ERR DUMP payload version or checksum are wrong",
-    ))?;
+    let codes = match parse_functions_payload(argv[2]) {
+        Ok(codes) => codes,
+        Err(DumpError::VersionOrChecksum) => {
+            return Err(CmdError::err(
+                "ERR DUMP payload version or checksum are wrong",
+            ))
+        }
+        Err(DumpError::BadData(e)) if e.to_string().starts_with("given type is not a function") => {
+            return Err(CmdError::err("ERR given type is not a function"))
+        }
+        Err(DumpError::BadData(_)) => return Err(CmdError::err("ERR can not read data type")),
+    };
     let mut libs = Vec::new();
-    for code in codes {
+    for code in &codes {
         libs.push(compile_library(ctx, code)?);
     }
     let mut all = ctx.srv.functions.write();

@@ -47,9 +47,13 @@ impl WaitOp for PopWait {
             None => PopReply::KeyElement,
             Some(n) => PopReply::KeyElements(n),
         };
-        // A wrong type means nothing to pop for this waiter, like a missing key.
-        let Ok(Some(popped)) = pop_core(ks, &mut out, db, key, self.left, reply) else {
-            return Served::NotReady;
+        let popped = match pop_core(ks, &mut out, db, key, self.left, reply) {
+            Ok(Some(popped)) => popped,
+            Ok(None) => return Served::NotReady,
+            // Another type (a zset added where list clients also wait): Redis
+            // serves a ready key's waiters by type, so this one keeps its place
+            // and the zset waiters behind it are served.
+            Err(_) => return Served::Skip,
         };
         // Served later, a blocking pop propagates as its non-blocking twin.
         if ks.propagating() {
@@ -87,6 +91,12 @@ impl WaitOp for MoveWait {
             // The pusher did not lock the destination: let the waiter redo the move.
             return Served::Retry;
         }
+        if !matches!(
+            ks.get(db, src).map(|e| &e.value),
+            None | Some(crate::store::Value::List(_))
+        ) {
+            return Served::Skip; // the source is another type now: as PopWait
+        }
         let mut out = Out::new(self.resp3);
         match move_core(
             ks,
@@ -123,14 +133,22 @@ impl WaitOp for MoveWait {
                 Served::Reply(out.buf)
             }
             Ok(None) => Served::NotReady,
-            // The destination holds another type: re-running answers WRONGTYPE, as Redis would.
-            Err(_) => Served::Retry,
+            // The destination holds another type: this waiter gets the error
+            // and the element stays for the waiters behind it, as in Redis.
+            // (Waking it to re-run would find the list already emptied by
+            // them and block it again.) move_core checks before it pops.
+            Err(e) => {
+                out.error(e.text());
+                Served::Reply(out.buf)
+            }
         }
     }
 
     fn timeout_reply(&self, resp3: bool) -> Vec<u8> {
+        // BLMOVE and BRPOPLPUSH time out with a null array (*-1), as Redis's
+        // blockedBeforeSleep/replyToBlockedClientTimedOut does for lists.
         let mut out = Out::new(resp3);
-        out.null();
+        out.null_array();
         out.buf
     }
 }

@@ -256,10 +256,37 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let _ = ctx;
-    Err(CmdError::err(
-        "ERR The server is running without a config file",
-    ))
+    let Some(path) = ctx.srv.config_file.clone() else {
+        return Err(CmdError::err(
+            "ERR The server is running without a config file",
+        ));
+    };
+    // Modules loaded from files are kept as `loadmodule` lines, as in Redis;
+    // bundled and uploaded ones have no path to load again.
+    let mut modules: Vec<crate::config::LoadModule> = ctx
+        .srv
+        .modules
+        .read()
+        .values()
+        .filter(|m| !m.path.starts_with('<'))
+        .map(|m| crate::config::LoadModule {
+            path: m.path.clone(),
+            args: m.args.clone(),
+        })
+        .collect();
+    modules.sort_by(|a, b| a.path.cmp(&b.path));
+    let result = ctx.srv.config.read().rewrite_file(&path, &modules);
+    match result {
+        Ok(()) => {
+            crate::log::warning("CONFIG REWRITE executed with success.");
+            ctx.out.ok();
+            Ok(())
+        }
+        Err(e) => {
+            crate::log::warning(&format!("CONFIG REWRITE failed: {e}"));
+            Err(CmdError::owned(e))
+        }
+    }
 }
 
 fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {

@@ -32,12 +32,14 @@ struct ZPopWait {
 
 impl WaitOp for ZPopWait {
     fn serve(&self, ks: &mut Locked<'_>, db: usize, key: &[u8]) -> Served {
-        let Some(Value::ZSet(z)) = ks.get(db, key).map(|e| &mut e.value) else {
-            return Served::NotReady;
+        let z = match ks.get(db, key).map(|e| &mut e.value) {
+            Some(Value::ZSet(z)) if !z.is_empty() => z,
+            Some(Value::ZSet(_)) | None => return Served::NotReady,
+            // Another type (a list pushed where zset clients also wait): Redis
+            // serves a ready key's waiters by type, so this one keeps its place
+            // and the list waiters behind it are served.
+            Some(_) => return Served::Skip,
         };
-        if z.is_empty() {
-            return Served::NotReady;
-        }
         let mut out = Out::new(self.resp3);
         let style = if self.count.is_some() {
             PopStyle::KeyNested

@@ -32,6 +32,9 @@ impl Config {
                 continue;
             }
             for (idx, spec) in SPECS.iter().enumerate() {
+                if spec.flags & HIDDEN != 0 {
+                    continue;
+                }
                 for name in std::iter::once(spec.name).chain(spec.alias) {
                     if !seen(&out, name.as_bytes()) && glob_match(pattern, name.as_bytes(), true) {
                         out.push((name.to_string(), self.value(idx)));
@@ -135,6 +138,9 @@ impl Config {
             Access::Field(_, set) => set(self, args, from_file),
             Access::Stored(kind, default) => {
                 let value = normalize(kind, args)?;
+                if let Some(why) = unsupported(spec.name, &value, default) {
+                    return Err(format!("'{} {value}': {why}", spec.name));
+                }
                 self.stored.retain(|(n, _)| *n != spec.name);
                 if value != default {
                     // Kept sorted so equal configs compare equal whatever

@@ -16,17 +16,22 @@
 //!   (includes, stdin, fatal errors naming the line);
 //! - `syntax.rs`: the line syntax (Redis's sdssplitargs quoting and its inverse);
 //! - `get_set.rs`: CONFIG GET / CONFIG SET semantics;
+//! - `rewrite.rs`: CONFIG REWRITE (the file rewritten in place, as Redis);
 //! - `values.rs`: value kinds (bool, int, memory, enum, ...) with Redis's
 //!   parsing rules, bounds and error texts;
-//! - `notify.rs`: `notify-keyspace-events` flags.
+//! - `notify.rs`: `notify-keyspace-events` flags;
+//! - `docs.rs`: what each directive does in Ember, and the table of
+//!   docs/configuration.md generated from the directive table.
 //!
 //! Directives fall in three groups:
 //!
 //! - typed fields on [`Config`] that the server honours (or will honour soon:
 //!   each field's doc says which);
-//! - directives accepted only with the value we can honour today (`save ""`,
-//!   `appendonly no`, `daemonize no`, empty `unixsocket`), so that a user's
-//!   config cannot silently ask for something we do not do;
+//! - directives accepted only with the value we can honour today (`save ""`
+//!   and `appendonly no` until persistence lands, empty `unixsocket`,
+//!   `replicaof no one`, `cluster-enabled no`, `tls-port 0`, empty `aclfile`,
+//!   `socket-mark-id 0`), so that a user's config cannot silently ask for
+//!   something we do not do;
 //! - "stored-only" tuning knobs from the stock redis.conf (encoding thresholds,
 //!   replication, lazyfree, ...): validated exactly like Redis and visible in
 //!   CONFIG GET/SET, but with no effect. They are harmless to accept and make a
@@ -114,21 +119,26 @@ macro_rules! typed {
     };
 }
 
+mod docs;
 mod file;
 mod get_set;
 mod notify;
 mod persistence;
+mod rewrite;
 mod specs;
 mod syntax;
 #[cfg(test)]
 mod tests;
 mod values;
 
+pub use docs::{effect, markdown as directive_table_markdown, unknown_effect_names};
 pub use file::USAGE;
 pub use notify::*;
 pub use persistence::{
-    SanitizeDumpPayload, AOF_SUPPORTED, DEFAULT_SAVE_POINTS, SNAPSHOTS_SUPPORTED,
+    SanitizeDumpPayload, AOF_SUPPORTED, DEFAULT_SAVE_POINTS, SHUTDOWN_FORCE, SHUTDOWN_NOSAVE,
+    SHUTDOWN_NOW, SHUTDOWN_SAVE, SNAPSHOTS_SUPPORTED,
 };
+pub use rewrite::REWRITE_SIGNATURE;
 pub use specs::is_sensitive;
 pub use syntax::split_args;
 pub use values::{memtoull, AppendFsync, LogLevel, MaxmemoryPolicy, ProtectedAction};
@@ -257,7 +267,8 @@ pub struct Config {
     pub logfile: String,
     /// `pidfile` ("" = none). Immutable at runtime.
     pub pidfile: String,
-    /// `daemonize`: only `no` is accepted; run under a supervisor instead.
+    /// `daemonize`: fork into the background at startup (see `process.rs`),
+    /// unless `supervised` finds a supervisor, as in Redis. Immutable.
     pub daemonize: bool,
     /// `dir`: working directory for persistence files. After a `dir`
     /// directive this is a canonical absolute path (Redis chdir()s there while
@@ -318,6 +329,21 @@ pub struct Config {
     pub aof_timestamp_enabled: bool,
     /// `aof-rewrite-incremental-fsync`: fsync every 4 MB while rewriting.
     pub aof_rewrite_incremental_fsync: bool,
+    /// `aof-disable-auto-gc`: keep history AOF files after a rewrite.
+    pub aof_disable_auto_gc: bool,
+    /// `shutdown-on-sigint`: `SHUTDOWN_*` flags (0 = default: save if save
+    /// points are set).
+    pub shutdown_on_sigint: u8,
+    /// `shutdown-on-sigterm`: like `shutdown_on_sigint`.
+    pub shutdown_on_sigterm: u8,
+    /// `rdb-key-save-delay` (hidden): microseconds to sleep per key saved
+    /// (negative: nanoseconds busy-wait in Redis); for tests of BGSAVE.
+    pub rdb_key_save_delay: i32,
+    /// `key-load-delay` (hidden): like `rdb_key_save_delay`, per key loaded.
+    pub key_load_delay: i32,
+    /// `loading-process-events-interval-bytes` (hidden): serve clients
+    /// (with -LOADING) every this many bytes while loading.
+    pub loading_process_events_interval_bytes: u64,
     /// `slowlog-log-slower-than` microseconds (-1 = off, 0 = log all).
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`.
@@ -388,6 +414,12 @@ impl Default for Config {
             aof_use_rdb_preamble: true,
             aof_timestamp_enabled: false,
             aof_rewrite_incremental_fsync: true,
+            aof_disable_auto_gc: false,
+            shutdown_on_sigint: 0,
+            shutdown_on_sigterm: 0,
+            rdb_key_save_delay: 0,
+            key_load_delay: 0,
+            loading_process_events_interval_bytes: 2 << 20,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             enable_protected_configs: ProtectedAction::No,

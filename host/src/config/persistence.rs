@@ -46,6 +46,7 @@ config_enum!(
 );
 
 /// The persistence directives, in the order CONFIG GET lists them.
+#[rustfmt::skip] // one directive per line reads best as a table
 pub(super) const DIRECTIVES: &[Spec] = &[
     field("dir", PROTECTED, get_dir, set_dir),
     field("save", MULTI_ARG, get_save, set_save),
@@ -121,47 +122,86 @@ pub(super) const DIRECTIVES: &[Spec] = &[
     typed!("rdbcompression", 0, rdbcompression, bool),
     typed!("rdbchecksum", IMMUTABLE, rdbchecksum, bool),
     typed!("rdb-del-sync-files", 0, rdb_del_sync_files, bool),
-    typed!(
-        "stop-writes-on-bgsave-error",
-        0,
-        stop_writes_on_bgsave_error,
-        bool
-    ),
+    typed!("stop-writes-on-bgsave-error", 0, stop_writes_on_bgsave_error, bool),
     typed!("sanitize-dump-payload", 0, sanitize_dump_payload, enum SanitizeDumpPayload),
-    typed!(
-        "rdb-save-incremental-fsync",
-        0,
-        rdb_save_incremental_fsync,
-        bool
-    ),
-    typed!(
-        "no-appendfsync-on-rewrite",
-        0,
-        no_appendfsync_on_rewrite,
-        bool
-    ),
-    typed!(
-        "auto-aof-rewrite-percentage",
-        0,
-        auto_aof_rewrite_percentage,
-        int(0, INT_MAX) as u32
-    ),
-    typed!(
-        "auto-aof-rewrite-min-size",
-        0,
-        auto_aof_rewrite_min_size,
-        mem(0, LONG_MAX) as u64
-    ),
+    typed!("rdb-save-incremental-fsync", 0, rdb_save_incremental_fsync, bool),
+    typed!("no-appendfsync-on-rewrite", 0, no_appendfsync_on_rewrite, bool),
+    typed!("auto-aof-rewrite-percentage", 0, auto_aof_rewrite_percentage, int(0, INT_MAX) as u32),
+    typed!("auto-aof-rewrite-min-size", 0, auto_aof_rewrite_min_size, mem(0, LONG_MAX) as u64),
     typed!("aof-load-truncated", 0, aof_load_truncated, bool),
     typed!("aof-use-rdb-preamble", 0, aof_use_rdb_preamble, bool),
     typed!("aof-timestamp-enabled", 0, aof_timestamp_enabled, bool),
-    typed!(
-        "aof-rewrite-incremental-fsync",
-        0,
-        aof_rewrite_incremental_fsync,
-        bool
-    ),
+    typed!("aof-rewrite-incremental-fsync", 0, aof_rewrite_incremental_fsync, bool),
+    typed!("aof-disable-auto-gc", 0, aof_disable_auto_gc, bool),
+    field("shutdown-on-sigint", MULTI_ARG, |c| shutdown_flags_name(c.shutdown_on_sigint), |c, a, _| {
+        c.shutdown_on_sigint = parse_shutdown_flags(a)?;
+        Ok(())
+    }),
+    field("shutdown-on-sigterm", MULTI_ARG, |c| shutdown_flags_name(c.shutdown_on_sigterm), |c, a, _| {
+        c.shutdown_on_sigterm = parse_shutdown_flags(a)?;
+        Ok(())
+    }),
+    // Hidden test knobs of Redis's own test suite (exact-name CONFIG GET/SET).
+    typed!("rdb-key-save-delay", HIDDEN, rdb_key_save_delay, int(INT_MIN, INT_MAX) as i32),
+    typed!("key-load-delay", HIDDEN, key_load_delay, int(INT_MIN, INT_MAX) as i32),
+    typed!("loading-process-events-interval-bytes", HIDDEN, loading_process_events_interval_bytes, int(1024, INT_MAX) as u64),
 ];
+
+/// `shutdown-on-sigint` / `shutdown-on-sigterm` flags (Redis's values);
+/// 0 is `default` (save if save points are set).
+pub const SHUTDOWN_SAVE: u8 = 1;
+pub const SHUTDOWN_NOSAVE: u8 = 2;
+pub const SHUTDOWN_NOW: u8 = 4;
+pub const SHUTDOWN_FORCE: u8 = 8;
+
+const SHUTDOWN_FLAG_NAMES: &[(&str, u8)] = &[
+    ("default", 0),
+    ("save", SHUTDOWN_SAVE),
+    ("nosave", SHUTDOWN_NOSAVE),
+    ("now", SHUTDOWN_NOW),
+    ("force", SHUTDOWN_FORCE),
+];
+
+/// Redis's multi-argument enum: the flags of every argument OR-ed.
+fn parse_shutdown_flags(a: &[&[u8]]) -> Result<u8, String> {
+    let bad = || {
+        let names: Vec<&str> = SHUTDOWN_FLAG_NAMES.iter().map(|(n, _)| *n).collect();
+        format!(
+            "argument(s) must be one of the following: {}",
+            names.join(", ")
+        )
+    };
+    // Redis's configEnumGetValue finds no match for zero arguments.
+    if a.is_empty() {
+        return Err(bad());
+    }
+    let mut flags = 0;
+    for v in a {
+        match SHUTDOWN_FLAG_NAMES
+            .iter()
+            .find(|(n, _)| v.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            Some((_, f)) => flags |= f,
+            None => return Err(bad()),
+        }
+    }
+    if flags & SHUTDOWN_SAVE != 0 && flags & SHUTDOWN_NOSAVE != 0 {
+        return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".to_string());
+    }
+    Ok(flags)
+}
+
+fn shutdown_flags_name(flags: u8) -> String {
+    if flags == 0 {
+        return "default".to_string();
+    }
+    SHUTDOWN_FLAG_NAMES
+        .iter()
+        .filter(|(_, f)| *f != 0 && flags & f != 0)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 pub(super) fn get_dir(c: &Config) -> String {
     // Redis answers getcwd(): an absolute, symlink-free path.

@@ -18,6 +18,9 @@ pub(super) const PROTECTED: u8 = 2;
 pub(super) const MULTI_ARG: u8 = 4;
 /// Its value must be redacted from SLOWLOG / MONITOR / command logs.
 pub(super) const SENSITIVE: u8 = 8;
+/// Left out of CONFIG GET patterns and CONFIG REWRITE unless named exactly
+/// (Redis's HIDDEN_CONFIG: test and debugging knobs).
+pub(super) const HIDDEN: u8 = 16;
 
 pub(super) type GetFn = fn(&Config) -> String;
 /// Sets from already-split arguments. `from_file` distinguishes the few
@@ -36,6 +39,12 @@ pub(super) enum Kind {
     Str,
     /// Redis's oom-score-adj-values: three integers in -2000..=2000.
     OomValues,
+    /// A memory value or `N%` (of maxmemory), like maxmemory-clients.
+    MemPercent(i128, i128),
+    /// Hostname characters only (cluster-announce-hostname).
+    Hostname,
+    /// latency-tracking-info-percentiles: doubles in 0..=100.
+    Percentiles,
 }
 
 #[derive(Clone, Copy)]
@@ -324,14 +333,7 @@ const CORE: &[Spec] = &[
         IMMUTABLE,
         |c| yes_no(c.daemonize),
         |c, a, _| {
-            if boolean(one(a)?)? {
-                return Err(
-                    "daemonize yes is not supported: run ember-server in the foreground \
-                            under a supervisor (systemd, docker, ...)"
-                        .to_string(),
-                );
-            }
-            c.daemonize = false;
+            c.daemonize = boolean(one(a)?)?;
             Ok(())
         },
     ),
@@ -346,6 +348,12 @@ const CORE: &[Spec] = &[
             Ok(())
         },
     ),
+    Spec {
+        name: "replicaof",
+        alias: Some("slaveof"),
+        flags: IMMUTABLE | MULTI_ARG,
+        access: Access::Field(|_| String::new(), set_replicaof),
+    },
     field(
         "slowlog-log-slower-than",
         0,
@@ -466,7 +474,109 @@ const STORED_ONLY: &[Spec] = &[
     stored("min-replicas-max-lag", Some("min-slaves-max-lag"), 0, Kind::Int(0, INT_MAX), "10"),
     stored("masterauth", None, SENSITIVE, Kind::Str, ""),
     stored("masteruser", None, SENSITIVE, Kind::Str, ""),
+    stored("replica-announce-port", Some("slave-announce-port"), 0, Kind::Int(0, 65535), "0"),
+    stored("replica-announced", None, 0, Kind::Bool, "yes"),
+    stored("replica-ignore-disk-write-errors", None, 0, Kind::Bool, "no"),
+    stored("propagation-error-behavior", None, 0, Kind::Enum(&[("ignore", 0), ("panic", 1), ("panic-on-replicas", 2)]), "ignore"),
+    stored("bind-source-addr", None, 0, Kind::Str, ""),
+    // Process / OS, continued.
+    stored("server_cpulist", None, IMMUTABLE, Kind::Str, ""),
+    stored("bio_cpulist", None, IMMUTABLE, Kind::Str, ""),
+    stored("aof_rewrite_cpulist", None, IMMUTABLE, Kind::Str, ""),
+    stored("bgsave_cpulist", None, IMMUTABLE, Kind::Str, ""),
+    stored("socket-mark-id", None, IMMUTABLE, Kind::Int(0, UINT_MAX), "0"),
+    stored("syslog-enabled", None, IMMUTABLE, Kind::Bool, "no"),
+    stored("syslog-ident", None, IMMUTABLE, Kind::Str, "redis"),
+    stored("syslog-facility", None, IMMUTABLE, Kind::Enum(SYSLOG_FACILITIES), "local0"),
+    stored("aclfile", None, IMMUTABLE, Kind::Str, ""),
+    // Memory.
+    stored("maxmemory-clients", None, 0, Kind::MemPercent(-100, LONG_MAX), "0"),
+    stored("active-defrag-cycle-min", None, 0, Kind::Int(1, 99), "1"),
+    stored("active-defrag-cycle-max", None, 0, Kind::Int(1, 99), "25"),
+    stored("active-defrag-threshold-lower", None, 0, Kind::Int(0, 1000), "10"),
+    stored("active-defrag-threshold-upper", None, 0, Kind::Int(0, 1000), "100"),
+    stored("active-defrag-ignore-bytes", None, 0, Kind::Mem(1, LONG_MAX), "104857600"),
+    stored("active-defrag-max-scan-fields", None, 0, Kind::Int(1, LONG_MAX), "1000"),
+    stored("latency-tracking-info-percentiles", None, MULTI_ARG, Kind::Percentiles, "50 99 99.9"),
+    // Cluster (no cluster mode yet: `cluster-enabled yes` is refused).
+    stored("cluster-enabled", None, IMMUTABLE, Kind::Bool, "no"),
+    stored("cluster-config-file", None, IMMUTABLE, Kind::Str, "nodes.conf"),
+    stored("cluster-port", None, IMMUTABLE, Kind::Int(0, 65535), "0"),
+    stored("cluster-node-timeout", None, 0, Kind::Int(0, LONG_MAX), "15000"),
+    stored("cluster-announce-ip", None, 0, Kind::Str, ""),
+    stored("cluster-announce-hostname", None, 0, Kind::Hostname, ""),
+    stored("cluster-announce-port", None, 0, Kind::Int(0, 65535), "0"),
+    stored("cluster-announce-bus-port", None, 0, Kind::Int(0, 65535), "0"),
+    stored("cluster-announce-tls-port", None, 0, Kind::Int(0, 65535), "0"),
+    stored("cluster-replica-no-failover", Some("cluster-slave-no-failover"), 0, Kind::Bool, "no"),
+    stored("cluster-replica-validity-factor", Some("cluster-slave-validity-factor"), 0, Kind::Int(0, INT_MAX), "10"),
+    stored("cluster-require-full-coverage", None, 0, Kind::Bool, "yes"),
+    stored("cluster-allow-reads-when-down", None, 0, Kind::Bool, "no"),
+    stored("cluster-allow-pubsubshard-when-down", None, 0, Kind::Bool, "yes"),
+    stored("cluster-allow-replica-migration", None, 0, Kind::Bool, "yes"),
+    stored("cluster-migration-barrier", None, 0, Kind::Int(0, INT_MAX), "1"),
+    stored("cluster-link-sendbuf-limit", None, 0, Kind::Mem(0, ULLONG_MAX), "0"),
+    stored("cluster-preferred-endpoint-type", None, 0, Kind::Enum(&[("ip", 0), ("hostname", 1), ("unknown-endpoint", 2)]), "ip"),
+    // TLS (no TLS listener yet: a non-zero `tls-port` is refused; the rest
+    // only matter once it exists).
+    stored("tls-port", None, 0, Kind::Int(0, 65535), "0"),
+    stored("tls-session-cache-size", None, 0, Kind::Int(0, INT_MAX), "20480"),
+    stored("tls-session-cache-timeout", None, 0, Kind::Int(0, INT_MAX), "300"),
+    stored("tls-cluster", None, 0, Kind::Bool, "no"),
+    stored("tls-replication", None, 0, Kind::Bool, "no"),
+    stored("tls-auth-clients", None, 0, Kind::Enum(&[("no", 0), ("yes", 1), ("optional", 2)]), "yes"),
+    stored("tls-prefer-server-ciphers", None, 0, Kind::Bool, "no"),
+    stored("tls-session-caching", None, 0, Kind::Bool, "yes"),
+    stored("tls-cert-file", None, 0, Kind::Str, ""),
+    stored("tls-key-file", None, 0, Kind::Str, ""),
+    stored("tls-key-file-pass", None, 0, Kind::Str, ""),
+    stored("tls-client-cert-file", None, 0, Kind::Str, ""),
+    stored("tls-client-key-file", None, 0, Kind::Str, ""),
+    stored("tls-client-key-file-pass", None, 0, Kind::Str, ""),
+    stored("tls-dh-params-file", None, 0, Kind::Str, ""),
+    stored("tls-ca-cert-file", None, 0, Kind::Str, ""),
+    stored("tls-ca-cert-dir", None, 0, Kind::Str, ""),
+    stored("tls-protocols", None, 0, Kind::Str, ""),
+    stored("tls-ciphers", None, 0, Kind::Str, ""),
+    stored("tls-ciphersuites", None, 0, Kind::Str, ""),
+    // Hidden debugging knobs (CONFIG GET by exact name only, as in Redis).
+    stored("use-exit-on-panic", None, HIDDEN, Kind::Bool, "no"),
+    stored("watchdog-period", None, HIDDEN, Kind::Int(0, INT_MAX), "0"),
 ];
+
+/// syslog(3) facilities in Redis's order, with their LOG_* codes >> 3.
+pub(super) const SYSLOG_FACILITIES: &[(&str, u8)] = &[
+    ("user", 1),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+/// Stored-only directives whose non-default values ask for something Ember
+/// cannot do at all: refused with the reason (after Redis's own validation),
+/// so a config never silently pretends.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("cluster-enabled", "cluster mode is not supported yet"),
+    ("tls-port", "TLS is not supported yet"),
+    ("aclfile", "ACL files are not supported yet"),
+    ("socket-mark-id", "socket marks are not supported"),
+];
+
+/// The reason a stored-only directive's (normalized) value is refused.
+pub(super) fn unsupported(name: &str, value: &str, default: &str) -> Option<&'static str> {
+    if value == default {
+        return None;
+    }
+    UNSUPPORTED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
 
 /// Config-file-only directives Redis 7.0 still accepts and ignores (with the
 /// exact argument count it wants).
@@ -524,6 +634,23 @@ pub(super) fn set_bind(c: &mut Config, a: &[&[u8]], _: bool) -> Result<(), Strin
     };
     c.bind = a.iter().map(|v| utf8(v)).collect::<Result<_, _>>()?;
     Ok(())
+}
+
+/// `replicaof host port` / `replicaof no one`: checked like Redis, but only
+/// `no one` is accepted until replication exists.
+pub(super) fn set_replicaof(_: &mut Config, a: &[&[u8]], _: bool) -> Result<(), String> {
+    let [host, port] = a else {
+        return Err("wrong number of arguments".to_string());
+    };
+    if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
+        return Ok(());
+    }
+    match strtoll(port) {
+        Some(p) if (0..=65535).contains(&p) => {
+            Err("replication is not supported yet; only 'replicaof no one' is accepted".to_string())
+        }
+        _ => Err("Invalid master port".to_string()),
+    }
 }
 
 pub(super) fn get_output_buffer_limits(c: &Config) -> String {

@@ -67,6 +67,16 @@ impl ProtectedAction {
     }
 }
 
+/// Redis's trimDoubleString: drop trailing zeros (and a bare dot) of a
+/// `%f`-formatted number.
+fn trim_double(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// Validates a stored-only value and returns its CONFIG GET form.
 pub(super) fn normalize(kind: Kind, a: &[&[u8]]) -> Result<String, String> {
     match kind {
@@ -96,6 +106,69 @@ pub(super) fn normalize(kind: Kind, a: &[&[u8]]) -> Result<String, String> {
                 .to_string())
         }
         Kind::Str => Ok(lossy(one(a)?)),
+        Kind::MemPercent(min, max) => {
+            let v = one(a)?;
+            let n: i128 = if let Some(n) = memtoull(v) {
+                n as i128
+            } else {
+                match v.strip_suffix(b"%").and_then(string2ll) {
+                    Some(p) if !v[..v.len() - 1].is_empty() && p >= 0 => -(p as i128),
+                    _ => return Err("argument must be a memory or percent value".to_string()),
+                }
+            };
+            if n < 0 {
+                if n < min {
+                    return Err(format!(
+                        "percentage argument must be less or equal to {}",
+                        -min
+                    ));
+                }
+                return Ok(format!("{}%", -n));
+            }
+            Ok(bounded(n, min, max)?.to_string())
+        }
+        Kind::Hostname => {
+            let v = one(a)?;
+            if v.len() >= 256 {
+                return Err("Hostnames must be less than 256 characters".to_string());
+            }
+            if !v
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            {
+                return Err(
+                    "Hostnames may only contain alphanumeric characters, hyphens or dots"
+                        .to_string(),
+                );
+            }
+            Ok(lossy(v))
+        }
+        Kind::Percentiles => {
+            let a = if a.len() == 1 && a[0].is_empty() {
+                &[][..]
+            } else {
+                a
+            };
+            let mut out = Vec::with_capacity(a.len());
+            for v in a {
+                let p = std::str::from_utf8(v)
+                    .ok()
+                    .filter(|s| !s.is_empty() && !s.starts_with(char::is_whitespace))
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|p| !p.is_nan())
+                    .ok_or_else(|| {
+                        "Invalid latency-tracking-info-percentiles parameters".to_string()
+                    })?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(
+                        "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                            .to_string(),
+                    );
+                }
+                out.push(trim_double(&format!("{p:.6}")));
+            }
+            Ok(out.join(" "))
+        }
         Kind::OomValues => {
             if a.len() != 3 {
                 return Err("wrong number of arguments".to_string());

@@ -196,7 +196,15 @@ impl RequestParser {
 
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Option<Request>, ProtocolError> {
         let rest = &buf[self.pos..];
-        let Some(nl) = memchr(b'\n', rest) else {
+        // Redis finds the end of an inline line with strchr, which stops at a
+        // NUL byte: a line with a NUL before its newline never completes, and
+        // the connection waits until the inline size limit is passed. Match it
+        // (rather than parse a line Redis would not), so clients see the same.
+        let nl = rest
+            .iter()
+            .position(|&b| b == b'\n' || b == 0)
+            .filter(|&i| rest[i] == b'\n');
+        let Some(nl) = nl else {
             if rest.len() > INLINE_MAX {
                 return Err(ProtocolError(
                     "Protocol error: too big inline request".into(),
@@ -414,6 +422,27 @@ mod tests {
         assert_eq!(
             parse_all(&vec![b'a'; 70 * 1024]).unwrap_err().0,
             "Protocol error: too big inline request"
+        );
+    }
+
+    #[test]
+    fn inline_line_with_nul_never_completes() {
+        // Like Redis's strchr: nothing after the NUL counts, so the command
+        // waits for more input and is refused once past the inline limit.
+        assert_eq!(
+            parse_all(b"ECHO a\0b\r\nPING\r\n").unwrap(),
+            Vec::<Vec<Vec<u8>>>::new()
+        );
+        let mut big = b"ECHO a\0\r\n".to_vec();
+        big.extend(vec![b'x'; 70 * 1024]);
+        assert_eq!(
+            parse_all(&big).unwrap_err().0,
+            "Protocol error: too big inline request"
+        );
+        // A NUL in a multibulk argument is ordinary binary data.
+        assert_eq!(
+            parse_all(b"*2\r\n$4\r\nECHO\r\n$3\r\na\0b\r\n").unwrap(),
+            vec![vec![b"ECHO".to_vec(), b"a\0b".to_vec()]]
         );
     }
 }
