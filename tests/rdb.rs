@@ -1144,6 +1144,32 @@ fn old_encodings_load() {
             "{err}"
         );
     }
+    // The same key twice is refused, as Redis refuses it.
+    let mut dup = b"REDIS0009".to_vec();
+    dup.extend_from_slice(&[254, 0]);
+    for _ in 0..2 {
+        dup.push(0);
+        rdb_str(&mut dup, b"k");
+        rdb_str(&mut dup, b"v");
+    }
+    dup.push(255);
+    let crc = ember::persist::rdb::crc64(&dup);
+    dup.extend_from_slice(&crc.to_le_bytes());
+    let store = Store::new(16);
+    let err = load_into_store(
+        &dup[..],
+        &store,
+        0,
+        &LoadOptions::default(),
+        |_| Ok(()),
+        |_, _| {},
+    )
+    .expect_err("duplicate refused");
+    assert!(
+        err.to_string()
+            .starts_with("RDB has duplicated key 'k' in DB 0"),
+        "{err}"
+    );
     let err = load(&b"RODIS0009"[..], &RdbOptions::default(), |_| Ok(())).expect_err("refused");
     assert!(
         err.to_string()

@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod commands;
 pub mod config;
+pub mod effects;
 pub mod log;
 pub mod lua;
 pub mod persist;

@@ -349,6 +349,8 @@ fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let lib = compile_library(ctx, code)?;
     let name = lib.name.clone();
     ctx.srv.functions.write().add(lib, replace, false)?;
+    // Libraries persist: the AOF and replicas see the FUNCTION call itself.
+    ctx.propagate_verbatim(argv);
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
@@ -358,6 +360,7 @@ fn function_delete(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.srv.functions.write().remove(&name).is_none() {
         return Err(CmdError::err("ERR Library not found"));
     }
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }
@@ -372,6 +375,7 @@ fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ));
     }
     *ctx.srv.functions.write() = Libraries::default();
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }
@@ -503,6 +507,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     *all = next;
     drop(all);
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }

@@ -48,16 +48,20 @@ pub fn run_guest(
     let was_in_exec = std::mem::replace(&mut ctx.client.in_exec, true);
     let now_ms = ctx.now_ms();
     let srv = ctx.srv;
-    let (result, undo) = {
+    // The guest's effects are the commands it runs (recorded by the
+    // dispatcher as they run); a failed guest's are dropped with its writes.
+    let effects_mark = ctx.ks.effects.len();
+    let (result, undo, module_keys) = {
         let mut inv = Invocation {
             ctx: &mut *ctx,
             grant,
             undo: Undo::default(),
+            module_keys: Vec::new(),
         };
         let result = guest.invoke(
             &srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class, code,
         );
-        (result, inv.undo)
+        (result, inv.undo, inv.module_keys)
     };
     ctx.client.in_exec = was_in_exec;
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
@@ -72,6 +76,7 @@ pub fn run_guest(
                 Some(v) => {
                     write_reply(ctx.out, &v);
                     commit_events(ctx, events);
+                    propagate_module_values(ctx, &module_keys);
                     return Ok(());
                 }
                 None => CmdError::err("ERR guest returned a malformed reply"),
@@ -84,7 +89,42 @@ pub fn run_guest(
         Err(Failure::Error(text)) => CmdError::owned(text),
     };
     undo.rollback(ctx.ks);
+    ctx.ks.effects.truncate(effects_mark);
     Err(failed)
+}
+
+/// The effects of module-value writes: the values' final state, as RESTORE
+/// of their DUMP payload (DEL when gone), so a replay never runs the module.
+fn propagate_module_values(ctx: &mut Ctx, keys: &[(usize, Vec<u8>)]) {
+    if keys.is_empty() {
+        return;
+    }
+    let opts = crate::persist::rdb::RdbOptions::from_config(&ctx.srv.config.read());
+    for (db, key) in keys {
+        let state = ctx.ks.peek(*db, key).map(|e| {
+            let payload = crate::persist::rdb::dump::dump_payload(&e.value, &opts);
+            (payload, e.expire_at())
+        });
+        match state {
+            Some((payload, Some(at))) => {
+                let at = at.to_string();
+                let argv: [&[u8]; 6] = [
+                    b"RESTORE",
+                    key,
+                    at.as_bytes(),
+                    &payload,
+                    b"REPLACE",
+                    b"ABSTTL",
+                ];
+                ctx.ks.propagate(*db, &argv);
+            }
+            Some((payload, None)) => {
+                ctx.ks
+                    .propagate(*db, &[b"RESTORE", key, b"0", &payload, b"REPLACE"]);
+            }
+            None => ctx.ks.propagate(*db, &[b"DEL", key]),
+        }
+    }
 }
 
 /// Publishes (or hands outwards) the events of a committed invocation.
@@ -236,6 +276,9 @@ struct Invocation<'x, 'a, 'b, 'g> {
     ctx: &'x mut Ctx<'a, 'b>,
     grant: &'x Grant<'g>,
     undo: Undo,
+    /// Module values written, when effects are recorded (see
+    /// `propagate_module_values`).
+    module_keys: Vec<(usize, Vec<u8>)>,
 }
 
 impl Invocation<'_, '_, '_, '_> {
@@ -339,6 +382,13 @@ impl Invocation<'_, '_, '_, '_> {
 
     /// Before a module-value write: creates the key if needed, records what
     /// an abort must restore, and returns the value.
+    /// Remembers a module value written, for its effect at commit.
+    fn note_module_write(&mut self, db: usize, key: &[u8]) {
+        if self.ctx.propagating() && !self.module_keys.iter().any(|(d, k)| *d == db && k == key) {
+            self.module_keys.push((db, key.to_vec()));
+        }
+    }
+
     fn prepare_write(&mut self, key: &[u8], ty: &'static str) -> Result<&mut ModuleValue, i64> {
         let db = self.ctx.db();
         match self.value_mut(key, ty) {
@@ -445,6 +495,7 @@ impl Host for Invocation<'_, '_, '_, '_> {
             return -5;
         }
         let db = self.ctx.db();
+        self.note_module_write(db, key);
         let whole_saved = self.undo.is_saved(db, key);
         let m = match self.prepare_write(key, ty) {
             Ok(m) => m,
@@ -487,6 +538,7 @@ impl Host for Invocation<'_, '_, '_, '_> {
             return -5;
         }
         let db = self.ctx.db();
+        self.note_module_write(db, key);
         // Shrinking loses bytes: keep the whole value (rare: resizes).
         self.undo.save(self.ctx.ks, db, key);
         let m = match self.prepare_write(key, ty) {

@@ -292,14 +292,12 @@ impl<R: Read> Input<R> {
     /// A string that may be integer-encoded: Ok(Err(int)) for those, so a
     /// string value can stay an integer without formatting and parsing.
     pub fn string_or_int(&mut self) -> Result<Result<Vec<u8>, i64>, RdbError> {
-        let at = self.offset();
         self.fill(1)?;
         let b = self.buf[self.pos];
         if b >> 6 == 3 && (b & 0x3f) <= ENC_INT32 {
             self.pos += 1;
             return Ok(Err(self.int_encoded(b & 0x3f)?));
         }
-        let _ = at;
         self.string().map(Ok)
     }
 
