@@ -258,7 +258,7 @@ fn random_geo_queries_match_redis() {
                 }
             };
             // GEOSEARCHSTORE now and then instead of GEOSEARCH.
-            let searchstore = kind >= 4 && kind <= 6 && rng.chance(30);
+            let searchstore = (4..=6).contains(&kind) && rng.chance(30);
             if searchstore {
                 args[0] = s("GEOSEARCHSTORE");
                 args.insert(1, s("dst"));
