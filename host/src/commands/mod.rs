@@ -25,6 +25,7 @@ pub mod scan;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -122,6 +123,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         scripting::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
+        slowlog::COMMANDS,
         sort::COMMANDS,
         streams::COMMANDS,
         strings::COMMANDS,
@@ -129,6 +131,14 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         zsets::COMMANDS,
         zsets_blocking::COMMANDS,
     ]
+}
+
+/// Unix time in microseconds.
+pub fn unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// Unix time in milliseconds.

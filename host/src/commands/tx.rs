@@ -129,6 +129,17 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             .stats
             .usec
             .fetch_add(usec, std::sync::atomic::Ordering::Relaxed);
+        if srv.slowlog.is_slow(usec) {
+            let started_us = super::unix_us() - usec as i64;
+            super::slowlog::SlowLog::record(
+                srv,
+                &ctx.client.shared,
+                &argv,
+                started_us,
+                usec,
+                false,
+            );
+        }
     }
     ctx.client.in_exec = false;
     // Pushes inside the transaction wake blocked clients only now, after EXEC.

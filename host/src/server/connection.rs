@@ -217,6 +217,9 @@ fn run_buffered(
     let mut protocol_error = None;
     let batch_started = std::time::Instant::now();
     let mut processed = 0u64;
+    // One clock read per command: the reading after a command ends it and
+    // starts the next one.
+    let mut clock_us = commands::unix_us();
     loop {
         let limits = Limits {
             proto_max_bulk_len,
@@ -226,12 +229,12 @@ fn run_buffered(
             Ok(Some(Request::Multibulk)) => {
                 let argv: SmallVec<[&[u8]; 8]> =
                     parser.ranges().iter().map(|&(a, b)| &inbuf[a..b]).collect();
-                run(srv, client, out, &argv, commands::unix_ms());
+                clock_us = run_timed(srv, client, out, &argv, clock_us);
                 processed += 1;
             }
             Ok(Some(Request::Inline(args))) => {
                 let argv: SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_slice()).collect();
-                run(srv, client, out, &argv, commands::unix_ms());
+                clock_us = run_timed(srv, client, out, &argv, clock_us);
                 processed += 1;
             }
             Ok(Some(Request::Empty)) => {}
@@ -389,6 +392,27 @@ fn account_batch(srv: &Server, client: &mut Client, started: std::time::Instant)
         }
     }
     flush(run);
+}
+
+/// Runs one command that started at `started_us` (unix microseconds), logs
+/// it if it was slow, and returns the clock reading that ended it.
+#[inline]
+fn run_timed(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    argv: &[&[u8]],
+    started_us: i64,
+) -> i64 {
+    run(srv, client, out, argv, started_us.div_euclid(1000));
+    let ended_us = commands::unix_us();
+    let took = ended_us.saturating_sub(started_us).max(0) as u64;
+    // A blocked command is not done yet (Redis logs it once unblocked).
+    if srv.slowlog.is_slow(took) && client.blocked.is_none() {
+        let queued = client.multi.is_some();
+        commands::slowlog::SlowLog::record(srv, &client.shared, argv, started_us, took, queued);
+    }
+    ended_us
 }
 
 #[inline]

@@ -64,6 +64,8 @@ pub struct Server {
     pub modules: RwLock<hashbrown::HashMap<String, Arc<crate::commands::modules::LoadedModule>>>,
     /// The append-only file (persist/aof), a listener of `store.effects`.
     pub aof: Arc<crate::persist::aof::Aof>,
+    /// SLOWLOG's entries and its threshold, mirrored from the config.
+    pub slowlog: crate::commands::slowlog::SlowLog,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
 }
@@ -98,6 +100,7 @@ impl Server {
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             aof: Arc::default(),
+            slowlog: Default::default(),
         })
     }
 
@@ -142,6 +145,8 @@ impl Server {
             let cfg = self.config.read();
             self.wasm
                 .set_limits(cfg.wasm_time_limit, cfg.wasm_memory_limit);
+            self.slowlog
+                .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
         }
         crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);

@@ -1,0 +1,114 @@
+//! SLOWLOG's recorded entries, whose durations and times differ between runs: the same
+//! commands on Ember and on redis-server, with the same assertions on both, and the entries
+//! compared with their id, time and duration masked.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{integer_value, split_aggregate, Protocol, RespConn, ServerProcess};
+
+fn cmd(c: &mut RespConn, args: &[&[u8]]) -> Vec<u8> {
+    c.send(args).expect("send");
+    c.read_reply().expect("reply")
+}
+
+/// SLOWLOG GET -1 with each entry's id, time and duration checked and replaced by a placeholder.
+fn masked_slowlog(c: &mut RespConn, peer: &str) -> Vec<Vec<Vec<u8>>> {
+    let reply = cmd(c, &[b"SLOWLOG", b"GET", b"-1"]);
+    let (_, entries) = split_aggregate(&reply, Protocol::Resp2).expect("array");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut ids = Vec::new();
+    let mut out = Vec::new();
+    for e in entries {
+        let (_, f) = split_aggregate(e, Protocol::Resp2).expect("entry");
+        assert_eq!(f.len(), 6, "an entry has 6 fields");
+        ids.push(integer_value(f[0]).expect("id"));
+        let t = integer_value(f[1]).expect("time");
+        assert!((now - 10..=now + 1).contains(&t), "time {t} vs now {now}");
+        assert!(integer_value(f[2]).expect("duration") >= 0);
+        let addr = format!("${}\r\n{peer}\r\n", peer.len());
+        assert_eq!(f[4], addr.as_bytes(), "client addr:port");
+        out.push(vec![f[3].to_vec(), f[5].to_vec()]);
+    }
+    // Newest first, ids consecutive.
+    for w in ids.windows(2) {
+        assert_eq!(w[0], w[1] + 1, "ids {ids:?}");
+    }
+    out
+}
+
+fn run(server: &ServerProcess) -> Vec<Vec<Vec<u8>>> {
+    let mut c = server.connect();
+    let peer = {
+        let r = cmd(&mut c, &[b"CLIENT", b"INFO"]);
+        let text = String::from_utf8_lossy(&r).to_string();
+        let addr = text
+            .split(' ')
+            .find_map(|f| f.strip_prefix("addr="))
+            .expect("addr field")
+            .to_string();
+        addr
+    };
+    cmd(
+        &mut c,
+        &[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"],
+    );
+    cmd(&mut c, &[b"SLOWLOG", b"RESET"]);
+    cmd(&mut c, &[b"CLIENT", b"SETNAME", b"slowpoke"]);
+    let long = [b'x'; 200];
+    let mut rpush: Vec<&[u8]> = vec![b"RPUSH", b"list"];
+    rpush.extend(std::iter::repeat_n(&long[..], 38));
+    cmd(&mut c, &rpush);
+    cmd(&mut c, &[b"AUTH", b"secret"]);
+    cmd(&mut c, &[b"HELLO", b"2", b"AUTH", b"default", b"pw"]);
+    cmd(&mut c, &[b"GET"]); // rejected: not logged
+    cmd(&mut c, &[b"NOSUCHCOMMAND"]); // not logged
+    cmd(&mut c, &[b"MULTI"]);
+    cmd(&mut c, &[b"SET", b"a", b"1"]);
+    cmd(&mut c, &[b"INCR", b"a"]);
+    cmd(&mut c, &[b"EXEC"]);
+    let all = masked_slowlog(&mut c, &peer);
+    // max-len trims the log at once and bounds it afterwards.
+    cmd(&mut c, &[b"CONFIG", b"SET", b"slowlog-max-len", b"3"]);
+    cmd(&mut c, &[b"PING"]);
+    assert_eq!(
+        integer_value(&cmd(&mut c, &[b"SLOWLOG", b"LEN"])),
+        Some(3),
+        "{:?}",
+        server.kind()
+    );
+    let got = cmd(&mut c, &[b"SLOWLOG", b"GET", b"1"]);
+    assert_eq!(
+        split_aggregate(&got, Protocol::Resp2).map(|(_, e)| e.len()),
+        Some(1)
+    );
+    cmd(
+        &mut c,
+        &[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"-1"],
+    );
+    cmd(&mut c, &[b"SLOWLOG", b"RESET"]);
+    cmd(&mut c, &[b"PING"]);
+    assert_eq!(integer_value(&cmd(&mut c, &[b"SLOWLOG", b"LEN"])), Some(0));
+    all
+}
+
+#[test]
+fn slowlog_entries_match_redis() {
+    let redis = ServerProcess::start_redis(&[]);
+    let ember = ServerProcess::start_ember(&[]);
+    let want = run(&redis);
+    let got = run(&ember);
+    let show = |v: &Vec<Vec<Vec<u8>>>| {
+        v.iter()
+            .map(|e| format!("{} {}", common::escape(&e[0]), common::escape(&e[1])))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(show(&got), show(&want));
+    // The RPUSH entry: 32 slots, the last counting the rest, arguments cut at 128 bytes.
+    assert!(show(&want).contains("... (9 more arguments)"));
+    assert!(show(&want).contains("... (72 more bytes)"));
+}
