@@ -112,3 +112,71 @@ fn slowlog_entries_match_redis() {
     assert!(show(&want).contains("... (9 more arguments)"));
     assert!(show(&want).contains("... (72 more bytes)"));
 }
+
+/// INFO commandstats without the timing fields: name -> "calls,rejected_calls,failed_calls".
+fn commandstats(c: &mut RespConn) -> std::collections::BTreeMap<String, String> {
+    let reply = cmd(c, &[b"INFO", b"commandstats"]);
+    let text = String::from_utf8_lossy(&reply).to_string();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some((name, fields)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        let kept: Vec<&str> = fields
+            .split(',')
+            .filter(|f| !f.starts_with("usec"))
+            .collect();
+        out.insert(name.to_string(), kept.join(","));
+    }
+    out
+}
+
+fn error_counts(server: &ServerProcess) -> (std::collections::BTreeMap<String, String>, String) {
+    let mut c = server.connect();
+    cmd(&mut c, &[b"CONFIG", b"RESETSTAT"]);
+    cmd(&mut c, &[b"SET", b"s", b"v"]);
+    cmd(&mut c, &[b"LPUSH", b"s", b"x"]); // failed
+    cmd(&mut c, &[b"GET"]); // rejected
+    cmd(
+        &mut c,
+        &[b"EVAL", b"return redis.error_reply('MYERR x')", b"0"],
+    ); // failed
+    cmd(&mut c, &[b"EVAL", b"return 1", b"0"]);
+    cmd(&mut c, &[b"MULTI"]);
+    cmd(&mut c, &[b"INCR", b"s"]);
+    cmd(&mut c, &[b"EXEC"]); // EXEC itself not failed
+    cmd(&mut c, &[b"MULTI"]);
+    cmd(&mut c, &[b"SUBSCRIBE", b"c"]); // allowed in MULTI? queued or rejected alike on both
+    cmd(&mut c, &[b"DISCARD"]);
+    let stats = cmd(&mut c, &[b"INFO", b"stats"]);
+    let total = String::from_utf8_lossy(&stats)
+        .lines()
+        .find(|l| l.starts_with("total_error_replies:"))
+        .expect("total_error_replies")
+        .to_string();
+    let mut map = commandstats(&mut c);
+    // Only the commands this test ran, not the harness's own.
+    map.retain(|k, _| {
+        !matches!(
+            k.as_str(),
+            "config|resetstat" | "info" | "client|info" | "hello"
+        )
+    });
+    (map, total)
+}
+
+#[test]
+fn error_counters_match_redis() {
+    let redis = ServerProcess::start_redis(&[]);
+    let ember = ServerProcess::start_ember(&[]);
+    let want = error_counts(&redis);
+    let got = error_counts(&ember);
+    assert_eq!(got, want);
+    assert_eq!(
+        want.0.get("lpush").map(|s| s.as_str()),
+        Some("calls=1,rejected_calls=0,failed_calls=1")
+    );
+}

@@ -416,6 +416,7 @@ impl Host for Invocation<'_, '_, '_, '_> {
         let mut out = Out {
             buf: std::mem::take(reply),
             resp3,
+            error_prefixes: Vec::new(),
         };
         let srv = self.ctx.srv;
         match resolve(srv, argv) {

@@ -332,6 +332,7 @@ pub fn run(
     argv: &[&[u8]],
 ) {
     let mark = propagate::before(ks, client.db);
+    let errors_before = out.error_prefixes.len();
     let result = {
         let mut ctx = Ctx {
             srv,
@@ -345,9 +346,15 @@ pub fn run(
     if let Some(mark) = mark {
         propagate::after(ks, mark, cmd, argv, result.is_ok());
     }
+    // Failed, as Redis counts it: the command replied an error, returned or
+    // written directly (a script's error reply). EXEC's replies are its
+    // commands', each already counted for its own command.
+    let wrote_error = out.error_prefixes.len() > errors_before && cmd.spec.name != "exec";
     if let Err(e) = result {
         cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
         out.error(e.text());
+    } else if wrote_error {
+        cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
     }
 }
 

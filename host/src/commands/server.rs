@@ -242,6 +242,7 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ] {
         c.store(0, Ordering::Relaxed);
     }
+    s.errors.reset();
     for db in 0..ctx.srv.store.databases() {
         for shard in (0..SHARDS).filter(|&s| !ctx.ks.holds(db, s)) {
             let mut sh = ctx.srv.store.lock_shard(db, shard);
@@ -429,7 +430,7 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
     if wants("stats") {
         let s = &srv.stats;
         sections.push(format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             srv.ops_per_sec(),
@@ -439,6 +440,7 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
             totals.expired,
             totals.hits,
             totals.misses,
+            s.errors.total(),
         ));
     }
     if wants("replication") {
@@ -454,7 +456,7 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         sections.push("# Modules\r\n".to_string());
     }
     if wants("errorstats") {
-        sections.push("# Errorstats\r\n".to_string());
+        sections.push(format!("# Errorstats\r\n{}", srv.stats.errors.info_lines()));
     }
     if wants("cluster") {
         sections.push("# Cluster\r\ncluster_enabled:0\r\n".to_string());

@@ -1128,6 +1128,7 @@ impl ReadWait {
         let mut out = Out {
             buf: Vec::new(),
             resp3: self.resp3,
+            error_prefixes: Vec::new(),
         };
         out.error(text);
         Served::Reply(out.buf)
@@ -1165,6 +1166,7 @@ impl WaitOp for ReadWait {
         let mut out = Out {
             buf: Vec::with_capacity(256),
             resp3: self.resp3,
+            error_prefixes: Vec::new(),
         };
         if self.resp3 {
             out.map(1);
@@ -1779,6 +1781,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut tmp = Out {
         buf: Vec::new(),
         resp3: out.resp3,
+        error_prefixes: Vec::new(),
     };
     reply_id(&mut tmp, cursor);
     out.buf.splice(cursor_pos..cursor_pos, tmp.buf);

@@ -249,6 +249,7 @@ fn run_buffered(
         }
     }
     account_batch(srv, client, batch_started);
+    count_errors(srv, out);
     if processed > 0 {
         srv.stats
             .commands_processed
@@ -311,6 +312,7 @@ async fn wait_blocked(
             srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
             run(srv, client, out, &argv, commands::unix_ms());
             account_batch(srv, client, std::time::Instant::now());
+            count_errors(srv, out);
         }
     }
     Ok(())
@@ -355,6 +357,17 @@ async fn wait_wakeup(
                 }
             }
         }
+    }
+}
+
+/// Moves the error replies the batch wrote into INFO errorstats.
+#[inline]
+fn count_errors(srv: &Server, out: &mut Out) {
+    if !out.error_prefixes.is_empty() {
+        srv.stats
+            .errors
+            .record(out.error_prefixes.iter().map(|p| p.as_str()));
+        out.error_prefixes.clear();
     }
 }
 

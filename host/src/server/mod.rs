@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod connection;
+pub mod errorstats;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;
@@ -31,6 +32,8 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub blocked_clients: AtomicU64,
+    /// total_error_replies and INFO errorstats.
+    pub errors: errorstats::ErrorStats,
 }
 
 /// State shared by every connection.

@@ -115,6 +115,7 @@ fn frame(resp3: bool, parts: &[&[u8]]) -> Bytes {
     let mut out = super::reply::Out {
         buf: Vec::with_capacity(64),
         resp3,
+        error_prefixes: Vec::new(),
     };
     out.push(parts.len());
     for p in parts {

@@ -9,6 +9,9 @@ use crate::util::float::fmt_double;
 pub struct Out {
     pub buf: Vec<u8>,
     pub resp3: bool,
+    /// Prefixes of the errors written since the connection last drained them
+    /// into INFO errorstats (see server/errorstats.rs).
+    pub error_prefixes: Vec<String>,
 }
 
 impl Out {
@@ -16,6 +19,7 @@ impl Out {
         Out {
             buf: Vec::with_capacity(16 * 1024),
             resp3,
+            error_prefixes: Vec::new(),
         }
     }
 
@@ -43,6 +47,8 @@ impl Out {
     /// An error reply; `s` is the full text after `-` ("ERR ...", "WRONGTYPE ...").
     /// Newlines would break the protocol, so like Redis they become spaces.
     pub fn error(&mut self, s: &str) {
+        self.error_prefixes
+            .push(super::errorstats::prefix(s).to_string());
         self.buf.push(b'-');
         self.buf.extend(
             s.bytes()

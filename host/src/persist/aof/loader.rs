@@ -255,6 +255,8 @@ impl<'s> Replayer<'s> {
     fn run(&mut self, argv: &[&[u8]]) {
         self.run_keep(argv);
         self.out.buf.clear();
+        // Loading is not serving: its errors are not client error replies.
+        self.out.error_prefixes.clear();
     }
 
     fn run_keep(&mut self, argv: &[&[u8]]) {
