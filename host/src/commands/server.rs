@@ -524,7 +524,7 @@ fn db_counts(ctx: &Ctx) -> Vec<(usize, usize)> {
                 .filter(|&shard| !ctx.ks.holds(db, shard))
                 .map(|shard| {
                     let s = ctx.srv.store.lock_shard(db, shard);
-                    (s.table.len(), s.ttl_keys())
+                    (s.table().len(), s.ttl_keys())
                 })
                 .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
         })
