@@ -626,7 +626,7 @@ fn expired_events_from_active_and_lazy_expiry() {
 /// Families Ember does not implement yet. Kept apart so each missing command shows up as a named
 /// difference instead of being skipped.
 #[test]
-#[ignore = "not done: GEO* and DUMP/RESTORE are not implemented yet (run with --ignored to see the gap)"]
+#[ignore = "not done: GEO* is not implemented yet (run with --ignored to see the gap)"]
 fn pending_families_geo_and_restore_kea() {
     let ops: &[Op] = &[
         Cmd(&["GEOADD", "g", "13.361389", "38.115556", "Palermo"]),
@@ -671,10 +671,8 @@ fn pending_families_geo_and_restore_kea() {
 }
 
 /// DUMP then RESTORE (with REPLACE, with TTL), comparing events; the payload comes from Redis.
-/// Separate from GEO for the same reason: a missing command is a named failure.
 #[test]
-#[ignore = "not done: DUMP/RESTORE are not implemented yet (run with --ignored to see the gap)"]
-fn pending_families_restore_kea() {
+fn restore_kea() {
     let (redis, ember) = transcript::start_pair(&[]);
     let mut r = redis.connect();
     r.command(&["SET", "src", "hello"]).expect("SET");

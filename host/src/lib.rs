@@ -6,6 +6,7 @@ pub mod alloc;
 pub mod commands;
 pub mod config;
 pub mod log;
+pub mod persist;
 pub mod server;
 pub mod store;
 pub mod util;

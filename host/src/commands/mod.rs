@@ -6,6 +6,7 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
+pub mod dump;
 pub mod functions;
 pub mod guest;
 pub mod hashes;
@@ -104,6 +105,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
         bitmaps::COMMANDS,
         connection::COMMANDS,
+        dump::COMMANDS,
         functions::COMMANDS,
         hashes::COMMANDS,
         hll::COMMANDS,

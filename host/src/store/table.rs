@@ -36,6 +36,12 @@ impl Entry {
         now_s.wrapping_sub(self.lru)
     }
 
+    /// Makes the key look idle for `idle` seconds (RESTORE IDLETIME, loading
+    /// an RDB's LRU opcode).
+    pub fn set_idle_seconds(&mut self, now_s: u32, idle: u64) {
+        self.lru = now_s.wrapping_sub(idle.min(u32::MAX as u64) as u32);
+    }
+
     #[inline]
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expire_at != 0 && self.expire_at <= now_ms

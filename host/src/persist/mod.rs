@@ -1,0 +1,12 @@
+//! Persistence in Redis's own file formats (DESIGN.md, "Persistence").
+//!
+//! - [`rdb`]: the RDB codec — the byte format of snapshots, of DUMP/RESTORE
+//!   payloads and of the AOF's RDB preamble. It turns values into bytes and
+//!   bytes back into values (or into a stream of records); it never takes a
+//!   lock, opens a file or decides *when* to save. The snapshot machinery
+//!   (SAVE/BGSAVE, load at start) and the AOF drive it.
+//!
+//! This layer knows the store's value types (it encodes them) but the store
+//! knows nothing of file formats; commands use this layer, never the reverse.
+
+pub mod rdb;
