@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod log;
 pub mod persist;
+pub mod process;
 pub mod server;
 pub mod store;
 pub mod util;

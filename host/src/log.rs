@@ -1,5 +1,6 @@
 //! The server log, in Redis's line format (`pid:M dd Mon yyyy hh:mm:ss.mmm * text`),
-//! to stdout or the `logfile`, filtered by `loglevel`.
+//! to stdout or the `logfile`, filtered by `loglevel`, and also to syslog(3)
+//! when `syslog-enabled` is set.
 
 use parking_lot::Mutex;
 use std::io::Write;
@@ -7,6 +8,37 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(2);
 static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+/// Set once `configure_syslog` opened the system log.
+static SYSLOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens syslog with `syslog-ident` and `syslog-facility` (a name from
+/// redis.conf: user, local0..local7), as Redis does with openlog().
+pub fn configure_syslog(ident: &str, facility: &str) {
+    let facility = match facility {
+        "user" => libc::LOG_USER,
+        "local1" => libc::LOG_LOCAL1,
+        "local2" => libc::LOG_LOCAL2,
+        "local3" => libc::LOG_LOCAL3,
+        "local4" => libc::LOG_LOCAL4,
+        "local5" => libc::LOG_LOCAL5,
+        "local6" => libc::LOG_LOCAL6,
+        "local7" => libc::LOG_LOCAL7,
+        _ => libc::LOG_LOCAL0,
+    };
+    let ident = std::ffi::CString::new(ident.replace('\0', "")).unwrap_or_default();
+    // openlog keeps the pointer: the identity must live forever.
+    let ident: &'static std::ffi::CStr = Box::leak(ident.into_boxed_c_str());
+    // SAFETY: `ident` is a NUL-terminated string leaked for the life of the
+    // process, as openlog(3) requires; the other arguments are plain ints.
+    unsafe {
+        libc::openlog(
+            ident.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY | libc::LOG_NOWAIT,
+            facility,
+        )
+    };
+    SYSLOG.store(true, Ordering::Relaxed);
+}
 
 /// Levels in Redis's order; `nothing` silences the log.
 pub fn level_from_name(name: &str) -> Option<u8> {
@@ -44,6 +76,20 @@ fn write(level: u8, mark: char, msg: &str) {
         mark,
         msg
     );
+    if SYSLOG.load(Ordering::Relaxed) {
+        // Redis's syslogLevelMap: debug, info, notice, warning.
+        let priority = [
+            libc::LOG_DEBUG,
+            libc::LOG_INFO,
+            libc::LOG_NOTICE,
+            libc::LOG_WARNING,
+        ][usize::from(level.min(3))];
+        if let Ok(text) = std::ffi::CString::new(msg.replace('\0', "")) {
+            // SAFETY: a constant "%s" format with one NUL-terminated string
+            // argument that outlives the call.
+            unsafe { libc::syslog(priority, c"%s".as_ptr(), text.as_ptr()) };
+        }
+    }
     let mut file = FILE.lock();
     match file.as_mut() {
         Some(f) => {

@@ -41,6 +41,17 @@ fn main() {
         eprintln!("Can't open the log file: {e}");
         std::process::exit(1);
     }
+    if config.get_one("syslog-enabled").as_deref() == Some("yes") {
+        ember::log::configure_syslog(
+            &config.get_one("syslog-ident").unwrap_or_default(),
+            &config.get_one("syslog-facility").unwrap_or_default(),
+        );
+    }
+    // Before the runtime exists: daemonizing forks, which copies one thread.
+    if let Err(e) = ember::process::start(&config) {
+        eprintln!("Can't daemonize: {e}");
+        std::process::exit(1);
+    }
     let config_file = (!config.config_file.is_empty()).then(|| config.config_file.clone());
     let threads = config.threads.max(1);
     let runtime = if threads == 1 {
@@ -70,7 +81,9 @@ fn main() {
         threads,
         std::process::id()
     ));
-    if let Err(e) = runtime.block_on(server::serve(srv)) {
+    let served = runtime.block_on(server::serve(srv));
+    ember::process::stop();
+    if let Err(e) = served {
         ember::log::warning(&format!("{e:#}"));
         std::process::exit(1);
     }

@@ -166,6 +166,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     for listener in listeners {
         tokio::spawn(accept_loop(srv.clone(), listener));
     }
+    crate::process::ready();
     let expire_srv = srv.clone();
     std::thread::Builder::new()
         .name("ember-expire".into())
