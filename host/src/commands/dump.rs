@@ -106,7 +106,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // IDLETIME sets the LRU clock (unless an LFU policy is on, as in Redis).
     // FREQ is validated but not kept: Ember has no LFU counter yet (OBJECT
     // FREQ reports it as not implemented).
-    if let (Some(idle), false, Some(e)) = (idle, lfu, ctx.ks.peek(db, key)) {
+    if let (Some(idle), false, Some(e)) = (idle, lfu, ctx.ks.get(db, key)) {
         e.set_idle_seconds((now / 1000) as u32, idle as u64);
     }
     let _ = freq;

@@ -201,10 +201,20 @@ fn subcommand_syntax_error(argv: &[&[u8]]) -> CmdError {
     ))
 }
 
+/// Adds a library from its code as an RDB file carries it (loading at start):
+/// a clash with a loaded library is an error, as in Redis's rdbFunctionLoad.
+pub fn load_from_rdb(srv: &crate::server::Server, code: &[u8]) -> Result<(), String> {
+    let lib = compile_library(srv, code).map_err(|e| e.text().to_string())?;
+    srv.functions
+        .write()
+        .add(lib, false, true)
+        .map_err(|e| e.text().to_string())
+}
+
 /// Compiles a library and reads its registrations.
-fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
+fn compile_library(srv: &crate::server::Server, code: &[u8]) -> Result<Library, CmdError> {
     let (guest, specs) =
-        Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
+        Guest::load(&srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
     let mut name = None;
     let mut functions: Vec<Function> = Vec::new();
     for spec in specs {
@@ -279,7 +289,7 @@ fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         replace = true;
     }
-    let lib = compile_library(ctx, code)?;
+    let lib = compile_library(ctx.srv, code)?;
     let name = lib.name.clone();
     ctx.srv.functions.write().add(lib, replace, false)?;
     ctx.out.bulk(name.as_bytes());
@@ -451,7 +461,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ))?;
     let mut libs = Vec::new();
     for code in codes {
-        libs.push(compile_library(ctx, code)?);
+        libs.push(compile_library(ctx.srv, code)?);
     }
     let mut all = ctx.srv.functions.write();
     // All or nothing: apply to a copy of the registry.

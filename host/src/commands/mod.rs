@@ -17,6 +17,7 @@ pub mod lists_blocking;
 pub mod meta;
 pub mod modules;
 pub mod notify;
+pub mod persistence;
 pub mod pubsub;
 pub mod scan;
 pub mod scripting;
@@ -113,6 +114,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         lists::COMMANDS,
         lists_blocking::COMMANDS,
         modules::COMMANDS,
+        persistence::COMMANDS,
         pubsub::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
@@ -252,6 +254,18 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             cmd.full_name
         );
         reject(srv, client, out, cmd, CmdError::owned(msg));
+        return;
+    }
+    if srv.persist.refuse_writes.load(Ordering::Relaxed)
+        && (cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping")
+    {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::persist::snapshot::MISCONF),
+        );
         return;
     }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {

@@ -5,8 +5,13 @@
 //!   bytes back into values (or into a stream of records); it never takes a
 //!   lock, opens a file or decides *when* to save. The snapshot machinery
 //!   (SAVE/BGSAVE, load at start) and the AOF drive it.
+//! - [`snapshot`]: snapshots on disk and their lifecycle (SAVE, BGSAVE, save
+//!   points, shutdown saves, MISCONF, INFO persistence's state).
+//! - [`load`]: loading `dbfilename` at start.
 //!
 //! This layer knows the store's value types (it encodes them) but the store
 //! knows nothing of file formats; commands use this layer, never the reverse.
 
+pub mod load;
 pub mod rdb;
+pub mod snapshot;

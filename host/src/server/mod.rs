@@ -62,6 +62,10 @@ pub struct Server {
     pub modules: RwLock<hashbrown::HashMap<String, Arc<crate::commands::modules::LoadedModule>>>,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
+    /// Snapshot lifecycle state (persist/snapshot.rs).
+    pub persist: crate::persist::snapshot::Persistence,
+    /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
+    me: std::sync::Weak<Server>,
 }
 
 impl Server {
@@ -70,7 +74,9 @@ impl Server {
         let run_id: String = (0..40)
             .map(|_| format!("{:x}", rand::random::<u8>() % 16))
             .collect();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
+            persist: crate::persist::snapshot::Persistence::new(),
             store,
             port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
@@ -93,6 +99,11 @@ impl Server {
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
         })
+    }
+
+    /// An owning handle on this server (None only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
     }
 
     /// True when clients must AUTH before running commands.
@@ -132,6 +143,7 @@ impl Server {
 
     pub fn config_changed(&self) {
         crate::commands::notify::refresh_flags(self);
+        crate::persist::snapshot::refresh_misconf(self);
         {
             let cfg = self.config.read();
             self.wasm
@@ -145,6 +157,8 @@ impl Server {
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     srv.config_changed();
     crate::commands::modules::load_at_startup(&srv)?;
+    // After the modules (their values are in the file), before any client.
+    crate::persist::load::load_at_startup(&srv)?;
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
@@ -171,9 +185,27 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("ember-expire".into())
         .spawn(move || expire_loop(expire_srv))?;
-    tokio::select! {
-        _ = srv.shutdown.notified() => {}
-        _ = shutdown_signal() => {}
+    loop {
+        tokio::select! {
+            _ = srv.shutdown.notified() => break,
+            _ = shutdown_signal() => {
+                // As Redis on SIGTERM/SIGINT: save when save points are set,
+                // and keep running if that save fails.
+                crate::log::warning("Received SIGTERM scheduling shutdown...");
+                let s = srv.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::persist::snapshot::shutdown_save(&s, false, false)
+                })
+                .await;
+                match saved {
+                    Ok(Ok(())) => break,
+                    Ok(Err(e)) => crate::log::warning(&format!(
+                        "Error trying to save the DB, can't exit: {e}"
+                    )),
+                    Err(e) => crate::log::warning(&format!("Shutdown save failed: {e}")),
+                }
+            }
+        }
     }
     crate::log::notice("Ember is now ready to exit, bye bye...");
     Ok(())
@@ -263,5 +295,6 @@ fn expire_loop(srv: Arc<Server>) {
             record.then_some(&mut log),
         );
         crate::commands::notify::notify_expired(&srv, &log);
+        crate::persist::snapshot::cron(&srv);
     }
 }

@@ -388,6 +388,22 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Ends the snapshot now, finished or not, releasing every pre-image the
+    /// shards still hold (an aborted BGSAVE, FLUSHALL killing it). Takes one
+    /// shard lock at a time: the caller must hold none.
+    pub fn abort(&mut self, store: &Store) {
+        while self.slot < self.slots {
+            let (db, s) = (self.slot / SHARDS, self.slot % SHARDS);
+            let mut shard = store.lock_shard(db, s);
+            if shard.snap.epoch == self.epoch {
+                shard.snap.finish();
+            }
+            self.slot += 1;
+        }
+    }
+}
+
 impl Drop for Snapshot {
     fn drop(&mut self) {
         // Finished or abandoned, writers stop preserving for this epoch.

@@ -71,7 +71,7 @@ pub fn load_into_store<R: Read>(
                     ));
                 }
                 locked.set(db, &key, value, expire_at_ms);
-                if let (Some(idle), Some(e)) = (idle_s, locked.peek(db, &key)) {
+                if let (Some(idle), Some(e)) = (idle_s, locked.get(db, &key)) {
                     e.set_idle_seconds((now_ms / 1000) as u32, idle);
                 }
                 stats.keys_loaded += 1;
