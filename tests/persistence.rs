@@ -826,3 +826,33 @@ fn bgsave_schedule_and_info_fields() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn debug_reload_behind_enable_debug_command() {
+    let dir = Dir::new("debug");
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    let refused = run(&mut c, &["DEBUG", "RELOAD"]);
+    assert!(
+        refused.starts_with(b"-ERR DEBUG command not allowed."),
+        "{}",
+        escape(&refused)
+    );
+    drop(c);
+    drop(srv);
+    let srv = ember(&dir, &[("enable-debug-command", "yes")]);
+    let mut c = srv.connect();
+    fill(&mut c, 5);
+    let before = data(&mut c, 3);
+    assert_eq!(run(&mut c, &["DEBUG", "RELOAD"]), b"+OK\r\n");
+    assert_same(&data(&mut c, 3), &before, "after DEBUG RELOAD");
+    assert_eq!(
+        run(&mut c, &["DEBUG", "RELOAD", "BOGUS"]),
+        b"-ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.\r\n"
+    );
+    // NOSAVE loads the file as it is: a key set since is gone.
+    ok(&mut c, &["SET", "unsaved", "1"]);
+    assert_eq!(run(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]), b"+OK\r\n");
+    assert_eq!(run(&mut c, &["EXISTS", "unsaved"]), b":0\r\n");
+    assert_same(&data(&mut c, 3), &before, "after DEBUG RELOAD NOSAVE");
+}

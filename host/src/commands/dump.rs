@@ -65,7 +65,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     let db = ctx.db();
-    if !replace && ctx.ks.get(db, key).is_some() {
+    if !replace && ctx.ks.exists(db, key) {
         return Err(CmdError::err("BUSYKEY Target key name already exists."));
     }
     let mut ttl = arg_i64(argv[2])?;

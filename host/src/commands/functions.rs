@@ -201,6 +201,11 @@ fn subcommand_syntax_error(argv: &[&[u8]]) -> CmdError {
     ))
 }
 
+/// Drops every library (FUNCTION FLUSH, DEBUG RELOAD's emptying).
+pub fn clear(srv: &crate::server::Server) {
+    *srv.functions.write() = Libraries::default();
+}
+
 /// Adds a library from its code as an RDB file carries it (loading at start):
 /// a clash with a loaded library is an error, as in Redis's rdbFunctionLoad.
 pub fn load_from_rdb(srv: &crate::server::Server, code: &[u8]) -> Result<(), String> {
@@ -314,7 +319,7 @@ fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
         ));
     }
-    *ctx.srv.functions.write() = Libraries::default();
+    clear(ctx.srv);
     ctx.out.ok();
     Ok(())
 }

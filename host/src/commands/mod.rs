@@ -6,6 +6,7 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
+pub mod debug;
 pub mod dump;
 pub mod functions;
 pub mod guest;
@@ -106,6 +107,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
         bitmaps::COMMANDS,
         connection::COMMANDS,
+        debug::COMMANDS,
         dump::COMMANDS,
         functions::COMMANDS,
         hashes::COMMANDS,

@@ -134,7 +134,20 @@ pub fn write_rdb<W: Write>(mut out: W, x: &Extras, src: Source) -> io::Result<(W
     match src {
         Source::Locked(ks) => {
             let sizes = ks.db_sizes();
-            ks.walk(|db, e| emit(&sizes, &mut w, db, e));
+            let mut n = 0u32;
+            let mut io_err = None;
+            ks.walk(|db, e| {
+                emit(&sizes, &mut w, db, e);
+                n = n.wrapping_add(1);
+                // Nobody waits on a lock we could release here, but the
+                // staging buffer must not grow to the size of the file.
+                if n.is_multiple_of(4096) && io_err.is_none() {
+                    io_err = drain(&staging, &mut out).err();
+                }
+            });
+            if let Some(e) = io_err {
+                return Err(e);
+            }
             drain(&staging, &mut out)?;
         }
         Source::Snapshot {
@@ -438,6 +451,11 @@ fn bgsave_thread(srv: Arc<Server>, mut snap: Snapshot, x: Extras, filename: Stri
             s.changes_saved = s.changes_at_bgsave;
             s.last_save = unix_s();
             s.last_bgsave_ok = true;
+        }
+        // Stopped on purpose (FLUSHALL, SHUTDOWN): like a Redis child killed
+        // with SIGUSR1, not an error, so no MISCONF.
+        Err(_) if abort.load(Ordering::Relaxed) => {
+            crate::log::warning("Background saving terminated by request");
         }
         Err(e) => {
             crate::log::warning(&format!("Background saving error: {e}"));

@@ -188,10 +188,10 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = srv.shutdown.notified() => break,
-            _ = shutdown_signal() => {
+            name = shutdown_signal() => {
                 // As Redis on SIGTERM/SIGINT: save when save points are set,
                 // and keep running if that save fails.
-                crate::log::warning("Received SIGTERM scheduling shutdown...");
+                crate::log::warning(&format!("Received {name} scheduling shutdown..."));
                 let s = srv.clone();
                 let saved = tokio::task::spawn_blocking(move || {
                     crate::persist::snapshot::shutdown_save(&s, false, false)
@@ -211,7 +211,8 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
@@ -219,11 +220,11 @@ async fn shutdown_signal() {
     ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
             }
         }
-        _ => std::future::pending::<()>().await,
+        _ => std::future::pending().await,
     }
 }
 
