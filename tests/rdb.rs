@@ -639,14 +639,14 @@ fn save_store(
     let mut locked = store.lock(&LockPlan::All, now);
     for db in 0..store.databases() {
         let (keys, expires) = locked.shards_of(db).fold((0u64, 0u64), |(k, x), s| {
-            (k + s.table.len() as u64, x + s.ttl_keys() as u64)
+            (k + s.table().len() as u64, x + s.ttl_keys() as u64)
         });
         if keys == 0 {
             continue;
         }
         w.select_db(db, keys, expires).expect("select");
         for shard in locked.shards_of(db) {
-            for e in shard.table.iter() {
+            for e in shard.table().iter() {
                 let meta = EntryMeta {
                     expire_at_ms: e.expire_at(),
                     ..Default::default()

@@ -16,7 +16,7 @@ use super::*;
 /// refused (only `save ""` is accepted) and the default is no save points;
 /// when `true`, the default is Redis's `3600 1 300 100 60 10000`.
 /// The persistence code flips this one switch when SAVE/BGSAVE land.
-pub const SNAPSHOTS_SUPPORTED: bool = false;
+pub const SNAPSHOTS_SUPPORTED: bool = true;
 
 /// Whether the AOF is implemented (persist/aof). While `false`, `appendonly
 /// yes` is refused.

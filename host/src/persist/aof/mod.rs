@@ -361,7 +361,12 @@ impl Aof {
             st.consecutive_failures,
             if errno == 0 { "ok" } else { "err" },
         ));
-        if on {
+    }
+
+    /// The aof_* size lines INFO persistence prints only while the AOF is on.
+    pub fn info_sizes(&self, out: &mut String) {
+        let st = self.stats.lock();
+        if self.enabled() {
             let (current, base) = {
                 let f = self.files.lock();
                 (f.settled_size + self.out.lock().size, f.base_size)
