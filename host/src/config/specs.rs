@@ -45,6 +45,8 @@ pub(super) enum Kind {
     Hostname,
     /// latency-tracking-info-percentiles: doubles in 0..=100.
     Percentiles,
+    /// proc-title-template: `{variable}` names Redis knows, not blank.
+    ProcTitle,
 }
 
 #[derive(Clone, Copy)]
@@ -260,7 +262,7 @@ const STORED_ONLY: &[Spec] = &[
     // Process / OS.
     stored("always-show-logo", None, IMMUTABLE, Kind::Bool, "no"),
     stored("set-proc-title", None, IMMUTABLE, Kind::Bool, "yes"),
-    stored("proc-title-template", None, 0, Kind::Str, "{title} {listen-addr} {server-mode}"),
+    stored("proc-title-template", None, 0, Kind::ProcTitle, "{title} {listen-addr} {server-mode}"),
     stored("supervised", None, IMMUTABLE, Kind::Enum(&[("upstart", 0), ("systemd", 1), ("auto", 2), ("no", 3)]), "no"),
     stored("unixsocketperm", None, IMMUTABLE, Kind::Octal(0, 0o777), "0"),
     stored("io-threads", None, IMMUTABLE, Kind::Int(1, 128), "1"),

@@ -1388,3 +1388,28 @@ fn rewrite_keeps_the_file_and_updates_it_like_redis() {
         .expect("utf8");
     assert!(out.starts_with("loadmodule /m/bf.wasm a\n"), "{out}");
 }
+
+#[test]
+fn proc_title_template_is_validated_like_redis() {
+    let mut c = Config::default();
+    for ok in [
+        "{title} {listen-addr}",
+        "x",
+        "{port}",
+        "{{literal {config-file}",
+    ] {
+        set(&mut c, &[("proc-title-template", ok)]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(get1(&c, "proc-title-template"), ok);
+    }
+    // An empty title alone expands to nothing: Redis refuses it too.
+    for bad in ["{title}", "{nope}", "{title", "x {", " {server-mode} "] {
+        assert_eq!(
+            set(&mut c, &[("proc-title-template", bad)]),
+            failed(
+                "proc-title-template",
+                "template format is invalid or contains unknown variables"
+            ),
+            "{bad}"
+        );
+    }
+}
