@@ -9,9 +9,7 @@
 //!
 //! One test per family of commands with `KEA`; a mixed script under other flag combinations
 //! (`Kx`, `E$`, `Klg`, ...); `n` (new key) and `m` (key miss) events; expiry (the `expired` event
-//! of a key nobody reads, from active expiry); RESP3 clients notified of their own writes; and, in
-//! a clearly separate test, the families Ember does not implement yet (GEO, RESTORE), so their
-//! events show up as named failures rather than being silently skipped.
+//! of a key nobody reads, from active expiry); RESP3 clients notified of their own writes.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -623,17 +621,24 @@ fn expired_events_from_active_and_lazy_expiry() {
     assert_events(&[("KEA", ops), ("Ex", ops)]);
 }
 
-/// Families Ember does not implement yet. Kept apart so each missing command shows up as a named
-/// difference instead of being skipped.
+/// GEO commands: GEOADD is ZADD underneath (`zadd`, only when something changed), searches
+/// that STORE fire `georadiusstore` / `geosearchstore`, or `del` when the result is empty and the
+/// destination existed.
 #[test]
-#[ignore = "not done: GEO* is not implemented yet (run with --ignored to see the gap)"]
-fn pending_families_geo_and_restore_kea() {
+fn geo_kea() {
     let ops: &[Op] = &[
         Cmd(&["GEOADD", "g", "13.361389", "38.115556", "Palermo"]),
         Cmd(&["GEOADD", "g", "15.087269", "37.502669", "Catania"]),
         Cmd(&["GEOADD", "g", "NX", "15", "37", "Catania"]),
+        Cmd(&["GEOADD", "g", "XX", "15", "37", "Catania"]),
+        Cmd(&["GEOADD", "g", "XX", "15", "37", "Catania"]),
+        Cmd(&["GEOADD", "g", "XX", "1", "1", "Nowhere"]),
+        Cmd(&["GEOADD", "g", "200", "0", "Bad"]),
+        Cmd(&["GEOADD", "new", "CH", "1", "1", "a", "2", "2", "b"]),
         Cmd(&["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "gr"]),
         Cmd(&["GEORADIUS", "g", "15", "37", "200", "km", "STOREDIST", "gd"]),
+        Cmd(&["GEORADIUS", "g", "15", "37", "200", "km"]),
+        Cmd(&["GEORADIUS_RO", "g", "15", "37", "200", "km", "COUNT", "1"]),
         Cmd(&[
             "GEORADIUSBYMEMBER",
             "g",
@@ -659,15 +664,54 @@ fn pending_families_geo_and_restore_kea() {
             "gs",
             "g",
             "FROMLONLAT",
+            "15",
+            "37",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+            "STOREDIST",
+        ]),
+        Cmd(&[
+            "GEOSEARCHSTORE",
+            "gs",
+            "g",
+            "FROMLONLAT",
             "0",
             "0",
             "BYRADIUS",
             "1",
             "km",
         ]),
+        Cmd(&[
+            "GEOSEARCHSTORE",
+            "gs",
+            "g",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ]),
+        Cmd(&["GEORADIUS", "nokey", "0", "0", "1", "km", "STORE", "gr"]),
+        Cmd(&["GEORADIUS", "nokey", "0", "0", "1", "km", "STORE", "gr"]),
+        Cmd(&[
+            "GEOSEARCHSTORE",
+            "gd",
+            "nokey",
+            "FROMMEMBER",
+            "x",
+            "BYRADIUS",
+            "1",
+            "km",
+        ]),
+        Cmd(&["GEOPOS", "g", "Palermo"]),
+        Cmd(&["GEODIST", "g", "Palermo", "Catania"]),
+        Cmd(&["GEOHASH", "missing", "Palermo"]),
         Cmd(&["ZREM", "g", "Palermo"]),
     ];
-    assert_events(&[("KEA", ops)]);
+    assert_events(&[("KEA", ops), ("Kz", ops), ("Eg", ops), ("Km", ops)]);
 }
 
 /// DUMP then RESTORE (with REPLACE, with TTL), comparing events; the payload comes from Redis.

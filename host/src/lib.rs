@@ -1,11 +1,13 @@
-//! Ember: a Redis-compatible in-memory data store. See DESIGN.md for the map:
+//! Ember: a Redis-compatible in-memory data store. docs/architecture.md is the map:
 //! `server` speaks RESP, `commands` holds the command table and one file per
 //! command family, `store` is the sharded keyspace, `config` the directives.
 
 pub mod alloc;
 pub mod commands;
 pub mod config;
+pub mod effects;
 pub mod log;
+pub mod lua;
 pub mod persist;
 pub mod process;
 pub mod server;

@@ -97,6 +97,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         // Already expired: nothing is created (a replaced key is just gone).
         if deleted {
             ctx.ks.touch(db, key);
+            ctx.propagate(&[b"DEL", key]);
             ctx.notify(notify::GENERIC, "del", key);
         }
         ctx.out.ok();
@@ -111,6 +112,14 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let _ = freq;
     ctx.ks.touch(db, key);
+    // Redis propagates a relative TTL as the absolute one, with ABSTTL.
+    if ttl != 0 && !absttl && ctx.propagating() {
+        let at = ttl.to_string();
+        let mut out: Vec<&[u8]> = argv.to_vec();
+        out[2] = at.as_bytes();
+        out.push(b"ABSTTL");
+        ctx.propagate(&out);
+    }
     ctx.notify(notify::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(())

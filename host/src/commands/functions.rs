@@ -1,14 +1,17 @@
 //! Function libraries (Redis's functions.c): FUNCTION LOAD|LIST|DELETE|FLUSH|
-//! DUMP|RESTORE|STATS|KILL|HELP and FCALL/FCALL_RO. A library is a wasm guest
-//! whose `ember_init` registers `library <name>` and its functions
+//! DUMP|RESTORE|STATS|KILL|HELP and FCALL/FCALL_RO. A library is either Lua
+//! code with a `#!lua name=<lib>` first line whose top level calls
+//! redis.register_function (run by the Lua engine, crate::lua), or a wasm
+//! guest whose `ember_init` registers `library <name>` and its functions
 //! (docs/abi.md); FCALL runs one like a script, with the function's flags.
 
 use super::keys::reply_help;
-use super::scripting::{call_keys, run_with_flags, script_flags, CALL_FLAGS};
+use super::scripting::{call_keys, is_wasm, run_with_flags, script_flags, sha1_hex, CALL_FLAGS};
 use super::table::{flags::*, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
+use crate::persist::rdb::dump::{functions_payload, parse_functions_payload, DumpError};
 use crate::util::glob::glob_match;
-use crate::wasm::{Entry, Guest, KillClass, Kind};
+use crate::wasm::{Code, Entry, Guest, KillClass, Kind};
 use std::sync::Arc;
 
 /// One function of a library.
@@ -24,7 +27,19 @@ pub struct Library {
     pub name: String,
     pub code: Vec<u8>,
     pub guest: Arc<Guest>,
+    /// For a Lua library (then `guest` is the Lua engine): the code it runs.
+    pub lua: Option<Arc<Code>>,
     pub functions: Vec<Function>,
+}
+
+impl Library {
+    fn engine(&self) -> &'static str {
+        if self.lua.is_some() {
+            crate::lua::ENGINE_NAME
+        } else {
+            ENGINE
+        }
+    }
 }
 
 /// Every library, and which library holds each function.
@@ -201,11 +216,62 @@ fn subcommand_syntax_error(argv: &[&[u8]]) -> CmdError {
     ))
 }
 
+/// Reads a Lua library's first line, `#!lua name=<lib>`, with Redis's errors;
+/// returns the name and the code after that line (from its newline).
+fn lua_metadata(code: &[u8]) -> Result<(String, &[u8]), CmdError> {
+    if !code.starts_with(b"#!") {
+        return Err(CmdError::err("ERR Missing library metadata"));
+    }
+    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+    let (line, rest) = code.split_at(end);
+    let line = String::from_utf8_lossy(&line[2..]);
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    let mut name = None;
+    for part in parts {
+        match part.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => {
+                return Err(CmdError::owned(format!(
+                    "ERR Invalid metadata value given: {part}"
+                )))
+            }
+        }
+    }
+    let Some(name) = name else {
+        return Err(CmdError::err("ERR Library name was not given"));
+    };
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(CmdError::owned(format!("ERR Engine '{engine}' not found")));
+    }
+    if !valid_name(&name) {
+        return Err(CmdError::err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+    }
+    Ok((name, rest))
+}
+
 /// Compiles a library and reads its registrations.
 fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
-    let (guest, specs) =
-        Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
     let mut name = None;
+    let (guest, specs, lua) = if is_wasm(code) {
+        let (guest, specs) =
+            Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
+        (guest, specs, None)
+    } else {
+        let (lib_name, rest) = lua_metadata(code)?;
+        name = Some(lib_name);
+        let lua = Arc::new(Code {
+            id: sha1_hex(code),
+            body: rest.into(),
+        });
+        let srv = ctx.srv;
+        let specs = srv
+            .lua
+            .load_library(&srv.wasm, &lua)
+            .map_err(CmdError::owned)?;
+        let guest = srv.lua.guest(&srv.wasm).map_err(CmdError::owned)?;
+        (guest, specs, Some(lua))
+    };
     let mut functions: Vec<Function> = Vec::new();
     for spec in specs {
         let word = |i: usize| spec.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
@@ -261,6 +327,7 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
         name,
         code: code.to_vec(),
         guest,
+        lua,
         functions,
     })
 }
@@ -282,6 +349,8 @@ fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let lib = compile_library(ctx, code)?;
     let name = lib.name.clone();
     ctx.srv.functions.write().add(lib, replace, false)?;
+    // Libraries persist: the AOF and replicas see the FUNCTION call itself.
+    ctx.propagate_verbatim(argv);
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
@@ -291,6 +360,7 @@ fn function_delete(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ctx.srv.functions.write().remove(&name).is_none() {
         return Err(CmdError::err("ERR Library not found"));
     }
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }
@@ -305,6 +375,7 @@ fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ));
     }
     *ctx.srv.functions.write() = Libraries::default();
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }
@@ -348,7 +419,7 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(b"library_name");
         ctx.out.bulk(lib.name.as_bytes());
         ctx.out.bulk(b"engine");
-        ctx.out.bulk(ENGINE.as_bytes());
+        ctx.out.bulk(lib.engine().as_bytes());
         ctx.out.bulk(b"functions");
         ctx.out.array(lib.functions.len());
         for f in &lib.functions {
@@ -380,56 +451,17 @@ fn function_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// FUNCTION DUMP's payload: a magic (the format version), the number of
-/// libraries, each library's code after its length, and a checksum: the first
-/// 8 bytes of the SHA1 of everything before it, so a damaged payload is refused
-/// as Redis refuses one whose CRC64 is wrong.
-const DUMP_MAGIC: &[u8] = b"EMBERFN1";
-const DUMP_CHECKSUM_LEN: usize = 8;
-
-fn dump_checksum(body: &[u8]) -> [u8; DUMP_CHECKSUM_LEN] {
-    let digest = sha1_smol::Sha1::from(body).digest().bytes();
-    let mut out = [0; DUMP_CHECKSUM_LEN];
-    out.copy_from_slice(&digest[..DUMP_CHECKSUM_LEN]);
-    out
-}
-
+/// FUNCTION DUMP's payload is Redis's: one FUNCTION2 record per library,
+/// the RDB version and a CRC-64 (persist/rdb/dump.rs), so payloads move
+/// between Redis and Ember.
 fn function_dump(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let all = ctx.srv.functions.read();
     let mut libs: Vec<_> = all.libs.values().collect();
     libs.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut payload = DUMP_MAGIC.to_vec();
-    payload.extend_from_slice(&(libs.len() as u32).to_le_bytes());
-    for lib in libs {
-        payload.extend_from_slice(&(lib.code.len() as u64).to_le_bytes());
-        payload.extend_from_slice(&lib.code);
-    }
+    let payload = functions_payload(libs.iter().map(|l| &l.code[..]));
     drop(all);
-    let checksum = dump_checksum(&payload);
-    payload.extend_from_slice(&checksum);
     ctx.out.bulk(&payload);
     Ok(())
-}
-
-fn parse_dump(payload: &[u8]) -> Option<Vec<&[u8]>> {
-    let (body, checksum) =
-        payload.split_at_checked(payload.len().checked_sub(DUMP_CHECKSUM_LEN)?)?;
-    if dump_checksum(body) != checksum {
-        return None;
-    }
-    let rest = body.strip_prefix(DUMP_MAGIC)?;
-    let (n, mut rest) = rest.split_first_chunk::<4>()?;
-    let mut codes = Vec::new();
-    for _ in 0..u32::from_le_bytes(*n) {
-        let (len, tail) = rest.split_first_chunk::<8>()?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
-        if len > tail.len() {
-            return None;
-        }
-        codes.push(&tail[..len]);
-        rest = &tail[len..];
-    }
-    rest.is_empty().then_some(codes)
 }
 
 fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -446,11 +478,20 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),
         };
-    let codes = parse_dump(argv[2]).ok_or(CmdError::err(
-        "ERR DUMP payload version or checksum are wrong",
-    ))?;
+    let codes = match parse_functions_payload(argv[2]) {
+        Ok(codes) => codes,
+        Err(DumpError::VersionOrChecksum) => {
+            return Err(CmdError::err(
+                "ERR DUMP payload version or checksum are wrong",
+            ))
+        }
+        Err(DumpError::BadData(e)) if e.to_string().starts_with("given type is not a function") => {
+            return Err(CmdError::err("ERR given type is not a function"))
+        }
+        Err(DumpError::BadData(_)) => return Err(CmdError::err("ERR can not read data type")),
+    };
     let mut libs = Vec::new();
-    for code in codes {
+    for code in &codes {
         libs.push(compile_library(ctx, code)?);
     }
     let mut all = ctx.srv.functions.write();
@@ -466,28 +507,40 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     *all = next;
     drop(all);
+    ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
 }
 
 fn function_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let (libs, funcs) = {
-        let all = ctx.srv.functions.read();
-        (all.libs.len(), all.functions.len())
-    };
+    // (libraries, functions) per engine that has libraries; with none at
+    // all, Lua with zeros, as Redis (whose only engine is Lua) answers.
+    let mut counts = vec![(crate::lua::ENGINE_NAME, 0, 0), (ENGINE, 0, 0)];
+    for lib in ctx.srv.functions.read().libs.values() {
+        let slot = if lib.lua.is_some() { 0 } else { 1 };
+        counts[slot].1 += 1;
+        counts[slot].2 += lib.functions.len();
+    }
+    if counts.iter().any(|c| c.1 > 0) {
+        counts.retain(|c| c.1 > 0);
+    } else {
+        counts.truncate(1);
+    }
     ctx.out.map(2);
     ctx.out.bulk(b"running_script");
     // Several functions may run at once here (they hold different keys);
     // none is "the" running one, so this reports none, as when idle.
     ctx.out.null();
     ctx.out.bulk(b"engines");
-    ctx.out.map(1);
-    ctx.out.bulk(ENGINE.as_bytes());
-    ctx.out.map(2);
-    ctx.out.bulk(b"libraries_count");
-    ctx.out.int(libs as i64);
-    ctx.out.bulk(b"functions_count");
-    ctx.out.int(funcs as i64);
+    ctx.out.map(counts.len());
+    for (engine, libs, funcs) in counts {
+        ctx.out.bulk(engine.as_bytes());
+        ctx.out.map(2);
+        ctx.out.bulk(b"libraries_count");
+        ctx.out.int(libs as i64);
+        ctx.out.bulk(b"functions_count");
+        ctx.out.int(funcs as i64);
+    }
     Ok(())
 }
 
@@ -543,15 +596,22 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
+    // Lua functions may name keys they did not declare, as in Redis.
+    let whole = if lib.lua.is_some() {
+        script_flags::WHOLE_KEYSPACE
+    } else {
+        0
+    };
     run_with_flags(
         ctx,
         &lib.guest,
         Entry::Invoke(f.handler),
         KillClass::Function,
-        f.flags,
+        f.flags | whole,
         read_only,
         keys,
         args,
+        lib.lua.as_ref(),
     )
 }
 
@@ -561,7 +621,7 @@ fn function_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         "FUNCTION",
         &[
             "LOAD [REPLACE] <FUNCTION CODE>",
-            "    Create a new library from wasm code (binary or WAT text) that registers its name and functions.",
+            "    Create a new library: Lua code starting with '#!lua name=<library>', or wasm code (binary or WAT text) that registers its name and functions.",
             "DELETE <LIBRARY NAME>",
             "    Delete the given library.",
             "LIST [LIBRARYNAME PATTERN] [WITHCODE]",

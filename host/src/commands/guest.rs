@@ -7,13 +7,14 @@
 //! guest's reply to the client's protocol as Redis converts Lua replies.
 
 use super::table::{flags, Command};
-use super::{arity_error, resolve, CmdError, CmdResult, Ctx};
+use super::{resolve, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
 use crate::store::{Locked, Value};
 use crate::wasm::resp::{parse_value, Value as Resp};
-use crate::wasm::{Entry, Failure, Guest, Host, KillClass};
+use crate::wasm::{Code, Entry, Failure, Guest, Host, KillClass};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Largest module value, like Redis's proto-max-bulk-len default.
 const MODULE_VALUE_MAX: u64 = 512 << 20;
@@ -30,7 +31,8 @@ pub struct Grant<'g> {
     pub types: &'g [&'static str],
 }
 
-/// Runs `guest` once and writes its reply (or error) for the client.
+/// Runs `guest` once and writes its reply (or error) for the client; `code`
+/// is what an engine guest (Lua) runs.
 pub fn run_guest(
     ctx: &mut Ctx,
     guest: &Guest,
@@ -38,6 +40,7 @@ pub fn run_guest(
     class: KillClass,
     grant: &Grant,
     args: &[&[u8]],
+    code: Option<&Arc<Code>>,
 ) -> CmdResult {
     // Nested invocations (a script calling a module command) keep their own
     // event buffer and hand it to the outer one when they commit.
@@ -45,14 +48,20 @@ pub fn run_guest(
     let was_in_exec = std::mem::replace(&mut ctx.client.in_exec, true);
     let now_ms = ctx.now_ms();
     let srv = ctx.srv;
-    let (result, undo) = {
+    // The guest's effects are the commands it runs (recorded by the
+    // dispatcher as they run); a failed guest's are dropped with its writes.
+    let effects_mark = ctx.ks.effects.len();
+    let (result, undo, module_keys) = {
         let mut inv = Invocation {
             ctx: &mut *ctx,
             grant,
             undo: Undo::default(),
+            module_keys: Vec::new(),
         };
-        let result = guest.invoke(&srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class);
-        (result, inv.undo)
+        let result = guest.invoke(
+            &srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class, code,
+        );
+        (result, inv.undo, inv.module_keys)
     };
     ctx.client.in_exec = was_in_exec;
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
@@ -67,6 +76,7 @@ pub fn run_guest(
                 Some(v) => {
                     write_reply(ctx.out, &v);
                     commit_events(ctx, events);
+                    propagate_module_values(ctx, &module_keys);
                     return Ok(());
                 }
                 None => CmdError::err("ERR guest returned a malformed reply"),
@@ -79,7 +89,42 @@ pub fn run_guest(
         Err(Failure::Error(text)) => CmdError::owned(text),
     };
     undo.rollback(ctx.ks);
+    ctx.ks.effects.truncate(effects_mark);
     Err(failed)
+}
+
+/// The effects of module-value writes: the values' final state, as RESTORE
+/// of their DUMP payload (DEL when gone), so a replay never runs the module.
+fn propagate_module_values(ctx: &mut Ctx, keys: &[(usize, Vec<u8>)]) {
+    if keys.is_empty() {
+        return;
+    }
+    let opts = crate::persist::rdb::RdbOptions::from_config(&ctx.srv.config.read());
+    for (db, key) in keys {
+        let state = ctx.ks.peek(*db, key).map(|e| {
+            let payload = crate::persist::rdb::dump::dump_payload(&e.value, &opts);
+            (payload, e.expire_at())
+        });
+        match state {
+            Some((payload, Some(at))) => {
+                let at = at.to_string();
+                let argv: [&[u8]; 6] = [
+                    b"RESTORE",
+                    key,
+                    at.as_bytes(),
+                    &payload,
+                    b"REPLACE",
+                    b"ABSTTL",
+                ];
+                ctx.ks.propagate(*db, &argv);
+            }
+            Some((payload, None)) => {
+                ctx.ks
+                    .propagate(*db, &[b"RESTORE", key, b"0", &payload, b"REPLACE"]);
+            }
+            None => ctx.ks.propagate(*db, &[b"DEL", key]),
+        }
+    }
 }
 
 /// Publishes (or hands outwards) the events of a committed invocation.
@@ -123,13 +168,12 @@ fn write_reply(out: &mut Out, v: &Resp) {
             }
         }
         Resp::Double(d) => out.double(*d),
+        // Redis's addReplyBool: RESP2 clients get :1 / :0.
         Resp::Bool(b) => {
             if out.resp3 {
                 out.boolean(*b)
-            } else if *b {
-                out.int(1)
             } else {
-                out.null()
+                out.int(*b as i64)
             }
         }
         Resp::BigNumber(digits) => {
@@ -232,6 +276,9 @@ struct Invocation<'x, 'a, 'b, 'g> {
     ctx: &'x mut Ctx<'a, 'b>,
     grant: &'x Grant<'g>,
     undo: Undo,
+    /// Module values written, when effects are recorded (see
+    /// `propagate_module_values`).
+    module_keys: Vec<(usize, Vec<u8>)>,
 }
 
 impl Invocation<'_, '_, '_, '_> {
@@ -244,7 +291,8 @@ impl Invocation<'_, '_, '_, '_> {
     fn admit(&self, cmd: &Command, argv: &[&[u8]]) -> Result<(), String> {
         let spec = &cmd.spec;
         if !cmd.arity_ok(argv.len()) {
-            return Err(arity_error(cmd).text().to_string());
+            // Redis's text for scripts (its script.c), not the client's one.
+            return Err("ERR Wrong number of args calling Redis command from script".into());
         }
         if spec.has(flags::NOSCRIPT) {
             return Err("ERR This Redis command is not allowed from script".into());
@@ -334,6 +382,13 @@ impl Invocation<'_, '_, '_, '_> {
 
     /// Before a module-value write: creates the key if needed, records what
     /// an abort must restore, and returns the value.
+    /// Remembers a module value written, for its effect at commit.
+    fn note_module_write(&mut self, db: usize, key: &[u8]) {
+        if self.ctx.propagating() && !self.module_keys.iter().any(|(d, k)| *d == db && k == key) {
+            self.module_keys.push((db, key.to_vec()));
+        }
+    }
+
     fn prepare_write(&mut self, key: &[u8], ty: &'static str) -> Result<&mut ModuleValue, i64> {
         let db = self.ctx.db();
         match self.value_mut(key, ty) {
@@ -357,13 +412,17 @@ impl Invocation<'_, '_, '_, '_> {
 }
 
 impl Host for Invocation<'_, '_, '_, '_> {
-    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>) {
+    fn call(&mut self, argv: &[&[u8]], resp3: bool, reply: &mut Vec<u8>) {
         let mut out = Out {
             buf: std::mem::take(reply),
-            resp3: false,
+            resp3,
         };
         let srv = self.ctx.srv;
         match resolve(srv, argv) {
+            // Redis's text for scripts; a bad subcommand keeps its own.
+            Err(_) if srv.commands.resolve_name(argv[0]).is_none() => {
+                out.error("ERR Unknown Redis command called from script")
+            }
             Err(e) => out.error(e.text()),
             Ok(cmd) => match self.admit(&cmd, argv) {
                 Err(text) => {
@@ -387,6 +446,16 @@ impl Host for Invocation<'_, '_, '_, '_> {
             },
         }
         *reply = out.buf;
+    }
+
+    /// Ember has no ACL users yet: every client runs as Redis's default
+    /// user, who may run every command, so this only tells known commands
+    /// from unknown ones.
+    fn acl_check(&mut self, argv: &[&[u8]]) -> i32 {
+        match resolve(self.ctx.srv, argv) {
+            Ok(_) => 1,
+            Err(_) => -1,
+        }
     }
 
     fn value_len(&mut self, key: &[u8], type_id: u32) -> i64 {
@@ -426,6 +495,7 @@ impl Host for Invocation<'_, '_, '_, '_> {
             return -5;
         }
         let db = self.ctx.db();
+        self.note_module_write(db, key);
         let whole_saved = self.undo.is_saved(db, key);
         let m = match self.prepare_write(key, ty) {
             Ok(m) => m,
@@ -468,6 +538,7 @@ impl Host for Invocation<'_, '_, '_, '_> {
             return -5;
         }
         let db = self.ctx.db();
+        self.note_module_write(db, key);
         // Shrinking loses bytes: keep the whole value (rare: resizes).
         self.undo.save(self.ctx.ks, db, key);
         let m = match self.prepare_write(key, ty) {

@@ -271,6 +271,8 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     };
     ctx.ks.touch(db, key);
+    // Redis propagates the result, so float formatting can never diverge.
+    ctx.propagate(&[b"HSET", key, field, &result]);
     ctx.notify(notify::HASH, "hincrbyfloat", key);
     ctx.out.bulk(&result);
     Ok(())

@@ -438,9 +438,15 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], relative: bool, seconds: bool) 
     }
     if when <= ctx.now_ms() {
         ctx.ks.remove(db, argv[1]);
+        ctx.propagate(&[b"DEL", argv[1]]);
         ctx.notify(notify::GENERIC, "del", argv[1]);
     } else {
         ctx.ks.set_expire(db, argv[1], Some(when));
+        // Propagated as an absolute deadline, so a replay later sets the same one.
+        if ctx.propagating() && (relative || seconds) {
+            let ms = when.to_string();
+            ctx.propagate(&[b"PEXPIREAT", argv[1], ms.as_bytes()]);
+        }
         ctx.notify(notify::GENERIC, "expire", argv[1]);
     }
     ctx.ks.touch(db, argv[1]);

@@ -55,6 +55,14 @@ impl WaitOp for PopWait {
             // and the zset waiters behind it are served.
             Err(_) => return Served::Skip,
         };
+        // Served later, a blocking pop propagates as its non-blocking twin.
+        if ks.propagating() {
+            let side: &[u8] = if self.left { b"LPOP" } else { b"RPOP" };
+            match self.count {
+                None => ks.propagate(db, &[side, key]),
+                Some(n) => ks.propagate(db, &[side, key, n.to_string().as_bytes()]),
+            }
+        }
         ks.event(notify::LIST, pop_event(self.left), db, key);
         if popped.deleted {
             ks.event(notify::GENERIC, "del", db, key);
@@ -100,6 +108,23 @@ impl WaitOp for MoveWait {
             self.to_left,
         ) {
             Ok(Some(moved)) => {
+                let side = |left: bool| -> &'static [u8] {
+                    if left {
+                        b"LEFT"
+                    } else {
+                        b"RIGHT"
+                    }
+                };
+                ks.propagate(
+                    db,
+                    &[
+                        b"LMOVE",
+                        src,
+                        &self.dst,
+                        side(self.from_left),
+                        side(self.to_left),
+                    ],
+                );
                 ks.event(notify::LIST, push_event(self.to_left), db, &self.dst);
                 ks.event(notify::LIST, pop_event(self.from_left), db, src);
                 if moved.src_deleted {
@@ -134,6 +159,8 @@ fn bpop(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
     let db = ctx.db();
     for key in keys {
         if pop_from(ctx, db, key, left, PopReply::KeyElement)? {
+            // Redis propagates a BLPOP served at once as LPOP of its key.
+            ctx.propagate(&[if left { b"LPOP" } else { b"RPOP" }, key]);
             return Ok(());
         }
     }

@@ -3,11 +3,13 @@
 //! handler, and record its statistics. One file per command family holds the
 //! handlers, the way Redis keeps t_string.c and friends.
 
+pub mod aof;
 pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
 pub mod dump;
 pub mod functions;
+pub mod geo;
 pub mod guest;
 pub mod hashes;
 pub mod hll;
@@ -17,6 +19,7 @@ pub mod lists_blocking;
 pub mod meta;
 pub mod modules;
 pub mod notify;
+pub mod propagate;
 pub mod pubsub;
 pub mod scan;
 pub mod scripting;
@@ -103,10 +106,12 @@ pub type CmdResult = Result<(), CmdError>;
 /// Every built-in command family, for the command table.
 pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
+        aof::COMMANDS,
         bitmaps::COMMANDS,
         connection::COMMANDS,
         dump::COMMANDS,
         functions::COMMANDS,
+        geo::COMMANDS,
         hashes::COMMANDS,
         hll::COMMANDS,
         keys::COMMANDS,
@@ -245,6 +250,13 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
+    // Redis's writeCommandsDeniedByDiskError: no writes while the AOF fails.
+    if cmd.spec.has(flags::WRITE) {
+        if let Some(e) = srv.aof.write_denied() {
+            reject(srv, client, out, cmd, CmdError::owned(e));
+            return;
+        }
+    }
     client.shared.set_last_command(cmd.id, now_ms);
     if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(cmd.spec.name) {
         let msg = format!(
@@ -309,6 +321,7 @@ pub fn run(
     cmd: &Command,
     argv: &[&[u8]],
 ) {
+    let mark = propagate::before(ks, client.db);
     let result = {
         let mut ctx = Ctx {
             srv,
@@ -319,6 +332,9 @@ pub fn run(
         };
         (cmd.spec.handler)(&mut ctx, argv)
     };
+    if let Some(mark) = mark {
+        propagate::after(ks, mark, cmd, argv, result.is_ok());
+    }
     if let Err(e) = result {
         cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
         out.error(e.text());

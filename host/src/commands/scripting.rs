@@ -1,16 +1,143 @@
 //! Scripts (Redis's eval.c): EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT
-//! LOAD|EXISTS|FLUSH|KILL|HELP. A script body is a wasm binary or WAT text
-//! (docs/abi.md), cached by the SHA1 of its body as Redis caches Lua; it runs
-//! atomically under the locks of its declared keys (every shard of the db
-//! when it declares `whole-keyspace`), and leaves no writes when it fails.
+//! LOAD|EXISTS|FLUSH|KILL|HELP. A script body is Lua (run by the Lua engine,
+//! crate::lua), a wasm binary or WAT text (docs/abi.md); [`classify`] tells
+//! them apart. Scripts are cached by the SHA1 of their body as Redis caches
+//! Lua; a script runs atomically under the locks of its declared keys (every
+//! shard of the db when it declares `whole-keyspace`, and always for Lua,
+//! whose scripts may name keys they did not declare), and leaves no writes
+//! when it fails.
 
 use super::guest::{run_guest, Grant};
 use super::keys::reply_help;
 use super::table::{flags::*, numkeys_keys, CommandSpec, Group};
 use super::{arg_i64, eq_ic, CmdError, CmdResult, Ctx};
 use crate::store::LockPlan;
-use crate::wasm::{Entry, Guest, KillClass, Kind};
+use crate::wasm::{Code, Entry, Guest, KillClass, Kind};
 use std::sync::Arc;
+
+/// A cached script.
+#[derive(Clone)]
+pub enum Script {
+    Wasm(Arc<Guest>),
+    Lua(Arc<LuaScript>),
+}
+
+/// A Lua script: its code for the engine and the flags of its shebang.
+pub struct LuaScript {
+    pub code: Arc<Code>,
+    pub flags: u32,
+    /// It has a `#!lua` line: Redis then applies its flags strictly (an
+    /// `_RO` call needs `no-writes`).
+    pub shebang: bool,
+}
+
+/// What a script or library body is, and how it is told apart:
+/// - a wasm binary starts with the magic bytes `\0asm`;
+/// - WAT text starts with `(module`, after whitespace and `;;`/`(; ;)` comments;
+/// - a first line `#!lua [flags=...]` or `#!wasm` chooses explicitly;
+/// - anything else is Lua, as in Redis.
+pub enum Body<'a> {
+    /// wasm binary or WAT text.
+    Wasm(&'a [u8]),
+    /// Lua code with its shebang line removed (the newline kept, so line
+    /// numbers stay right), the shebang's flags, and whether it had one.
+    Lua {
+        code: &'a [u8],
+        flags: u32,
+        shebang: bool,
+    },
+}
+
+/// The first line of a body starting with `#!`, and the rest (from its newline).
+fn split_shebang(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    if !body.starts_with(b"#!") {
+        return None;
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    Some(body.split_at(end))
+}
+
+/// True when `text` is WAT: `(module` after whitespace and comments.
+fn is_wat(mut text: &[u8]) -> bool {
+    loop {
+        text = text.trim_ascii_start();
+        if let Some(rest) = text.strip_prefix(b";;") {
+            text = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => &rest[i..],
+                None => return false,
+            };
+        } else if let Some(rest) = text.strip_prefix(b"(;") {
+            text = match rest.windows(2).position(|w| w == b";)") {
+                Some(i) => &rest[i + 2..],
+                None => return false,
+            };
+        } else {
+            return text.starts_with(b"(module");
+        }
+    }
+}
+
+/// True when `body` is a wasm binary or WAT text.
+pub fn is_wasm(body: &[u8]) -> bool {
+    body.starts_with(b"\0asm") || is_wat(body)
+}
+
+/// Tells a script body apart ([`Body`]), with Redis's errors for a bad
+/// `#!lua` line.
+pub fn classify(body: &[u8]) -> Result<Body<'_>, CmdError> {
+    if is_wasm(body) {
+        return Ok(Body::Wasm(body));
+    }
+    let Some((line, rest)) = split_shebang(body) else {
+        return Ok(Body::Lua {
+            code: body,
+            flags: 0,
+            shebang: false,
+        });
+    };
+    if rest.is_empty() {
+        // Redis needs the newline that ends the shebang line.
+        return Err(CmdError::err("ERR Invalid script shebang"));
+    }
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    match parts.next() {
+        Some("#!lua") => {}
+        Some("#!wasm") => return Ok(Body::Wasm(rest)),
+        _ => {
+            let engine = line.split(' ').next().unwrap_or_default();
+            return Err(CmdError::owned(format!(
+                "ERR Unexpected engine in script shebang: {engine}"
+            )));
+        }
+    }
+    let mut flags = 0;
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(CmdError::owned(format!(
+                "ERR Unknown lua shebang option: {part}"
+            )));
+        };
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            match script_flags::NAMES
+                .iter()
+                .find(|(bit, n)| *n == name && *bit != script_flags::WHOLE_KEYSPACE)
+            {
+                Some((bit, _)) => flags |= bit,
+                None => {
+                    return Err(CmdError::owned(format!(
+                        "ERR Unexpected flag in script shebang: {name}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(Body::Lua {
+        code: rest,
+        flags,
+        shebang: true,
+    })
+}
 
 /// Script flags (docs/abi.md, `ember_flags`); also used by functions.
 pub mod script_flags {
@@ -132,15 +259,39 @@ pub fn split_keys<'a>(argv: &'a [&'a [u8]]) -> Result<KeysAndArgs<'a>, CmdError>
 }
 
 /// Compiles a body (or finds it compiled) and caches it under its SHA1.
-fn load_script(ctx: &mut Ctx, body: &[u8]) -> Result<(String, Arc<Guest>), CmdError> {
+fn load_script(ctx: &mut Ctx, body: &[u8]) -> Result<(String, Script), CmdError> {
     let sha = sha1_hex(body);
-    if let Some(g) = ctx.srv.scripts.read().get(&sha) {
-        return Ok((sha, g.clone()));
+    if let Some(s) = ctx.srv.scripts.read().get(&sha) {
+        return Ok((sha, s.clone()));
     }
-    let (guest, _) = Guest::load(&ctx.srv.wasm, body, Kind::Script, &[])
-        .map_err(|e| CmdError::owned(format!("{e} (script: {sha})")))?;
-    ctx.srv.scripts.write().insert(sha.clone(), guest.clone());
-    Ok((sha, guest))
+    let script = match classify(body)? {
+        Body::Wasm(bytes) => {
+            let (guest, _) = Guest::load(&ctx.srv.wasm, bytes, Kind::Script, &[])
+                .map_err(|e| CmdError::owned(format!("{e} (script: {sha})")))?;
+            Script::Wasm(guest)
+        }
+        Body::Lua {
+            code,
+            flags,
+            shebang,
+        } => {
+            let code = Arc::new(Code {
+                id: sha.clone(),
+                body: code.into(),
+            });
+            ctx.srv
+                .lua
+                .compile_script(&ctx.srv.wasm, &code)
+                .map_err(CmdError::owned)?;
+            Script::Lua(Arc::new(LuaScript {
+                code,
+                flags,
+                shebang,
+            }))
+        }
+    };
+    ctx.srv.scripts.write().insert(sha.clone(), script.clone());
+    Ok((sha, script))
 }
 
 fn eval(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -161,10 +312,10 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
     let (keys, args) = split_keys(argv)?;
-    let guest = if by_sha {
+    let script = if by_sha {
         let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
         match ctx.srv.scripts.read().get(&sha) {
-            Some(g) => g.clone(),
+            Some(s) => s.clone(),
             None => {
                 return Err(CmdError::err(
                     "NOSCRIPT No matching script. Please use EVAL.",
@@ -174,20 +325,43 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
     } else {
         load_script(ctx, argv[1])?.1
     };
-    run_with_flags(
-        ctx,
-        &guest,
-        Entry::Main,
-        KillClass::Script,
-        guest.flags,
-        read_only,
-        keys,
-        args,
-    )
+    match script {
+        Script::Wasm(guest) => run_with_flags(
+            ctx,
+            &guest,
+            Entry::Main,
+            KillClass::Script,
+            guest.flags,
+            read_only,
+            keys,
+            args,
+            None,
+        ),
+        Script::Lua(lua) => {
+            if read_only && lua.shebang && lua.flags & script_flags::NO_WRITES == 0 {
+                return Err(CmdError::err(
+                    "ERR Can not execute a script with write flag using *_ro command.",
+                ));
+            }
+            let guest = ctx.srv.lua.guest(&ctx.srv.wasm).map_err(CmdError::owned)?;
+            run_with_flags(
+                ctx,
+                &guest,
+                Entry::Main,
+                KillClass::Script,
+                lua.flags | script_flags::WHOLE_KEYSPACE,
+                read_only,
+                keys,
+                args,
+                Some(&lua.code),
+            )
+        }
+    }
 }
 
 /// Runs a script or function under its flags: read-only when asked or
 /// flagged `no-writes`; with every shard of the db when `whole-keyspace`.
+/// `code` is the Lua code when `guest` is the Lua engine.
 #[allow(clippy::too_many_arguments)]
 pub fn run_with_flags(
     ctx: &mut Ctx,
@@ -198,6 +372,7 @@ pub fn run_with_flags(
     read_only: bool,
     keys: &[&[u8]],
     args: &[&[u8]],
+    code: Option<&Arc<Code>>,
 ) -> CmdResult {
     let whole_keyspace = flags & script_flags::WHOLE_KEYSPACE != 0;
     // Inside EXEC the transaction already holds the whole db for scripts
@@ -212,7 +387,7 @@ pub fn run_with_flags(
         read_only: read_only || flags & script_flags::NO_WRITES != 0,
         types: &[],
     };
-    run_guest(ctx, guest, entry, class, &grant, args)
+    run_guest(ctx, guest, entry, class, &grant, args, code)
 }
 
 fn script_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -258,11 +433,11 @@ fn script_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             "EXISTS <sha1> [<sha1> ...]",
             "    Return information about the existence of the scripts in the script cache.",
             "FLUSH [ASYNC|SYNC]",
-            "    Flush the wasm scripts cache.",
+            "    Flush the Lua and wasm scripts cache.",
             "KILL",
-            "    Kill the currently executing wasm scripts (their writes are undone).",
+            "    Kill the currently executing scripts (their writes are undone).",
             "LOAD <script>",
-            "    Load a script (wasm binary or WAT text) into the scripts cache without executing it.",
+            "    Load a script (Lua, wasm binary or WAT text) into the scripts cache without executing it.",
         ],
     );
     Ok(())

@@ -419,11 +419,13 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         ));
     }
     if wants("persistence") {
-        sections.push(format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
+        let mut section = format!(
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n",
             totals.changes,
             now.as_secs() - uptime
-        ));
+        );
+        ctx.srv.aof.info(&mut section);
+        sections.push(section);
     }
     if wants("stats") {
         let s = &srv.stats;

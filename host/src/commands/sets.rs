@@ -234,12 +234,18 @@ fn spop_one(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
         return Ok(());
     };
     let out = &mut *ctx.out;
-    s.remove_index(random_pos(s.len()), |m| bulk_member(out, m));
+    let mut popped = Vec::new();
+    s.remove_index(random_pos(s.len()), |m| {
+        m.with_bytes(|b| popped.extend_from_slice(b));
+        bulk_member(out, m)
+    });
     let emptied = s.is_empty();
     if emptied {
         ctx.ks.remove(db, key);
     }
     ctx.ks.touch(db, key);
+    // The pick is random: Redis propagates what was removed.
+    ctx.propagate(&[b"SREM", key, &popped]);
     ctx.notify(notify::SET, "spop", key);
     if emptied {
         ctx.notify(notify::GENERIC, "del", key);
@@ -252,6 +258,7 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count_arg: &[u8]) -> CmdResult {
         .filter(|&c| c >= 0)
         .ok_or(CmdError::err("ERR value is out of range, must be positive"))?;
     let db = ctx.db();
+    let propagating = ctx.propagating();
     let Some(s) = write_set(ctx.ks, db, key)? else {
         ctx.out.set(0);
         return Ok(());
@@ -270,16 +277,27 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count_arg: &[u8]) -> CmdResult {
         }
         ctx.ks.remove(db, key);
         ctx.ks.touch(db, key);
+        ctx.propagate(&[b"DEL", key]);
         ctx.notify(notify::SET, "spop", key);
         ctx.notify(notify::GENERIC, "del", key);
         return Ok(());
     }
     let remaining = size - count;
     ctx.out.set(count);
+    // The members removed, for the SREMs Redis propagates instead of SPOP.
+    let mut popped: Option<Vec<Vec<u8>>> = propagating.then(Vec::new);
+    let mut note = |m: &Member<'_>| {
+        if let Some(p) = popped.as_mut() {
+            p.push(m.with_bytes(|b| b.to_vec()));
+        }
+    };
     if remaining * SPOP_MOVE_STRATEGY_MUL > count {
         for _ in 0..count {
             let out = &mut *ctx.out;
-            s.remove_index(random_pos(s.len()), |m| bulk_member(out, m));
+            s.remove_index(random_pos(s.len()), |m| {
+                note(&m);
+                bulk_member(out, m)
+            });
         }
     } else {
         let mut kept: Option<SetValue> = None;
@@ -290,6 +308,7 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count_arg: &[u8]) -> CmdResult {
             });
         }
         for m in s.iter() {
+            note(&m);
             bulk_member(ctx.out, m);
         }
         if let Some(kept) = kept {
@@ -297,6 +316,15 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count_arg: &[u8]) -> CmdResult {
         }
     }
     ctx.ks.touch(db, key);
+    if let Some(popped) = popped {
+        // In batches of 1024 members, as Redis's spopWithCountCommand.
+        for chunk in popped.chunks(1024) {
+            let mut argv: Vec<&[u8]> = vec![b"SREM", key];
+            argv.extend(chunk.iter().map(|m| m.as_slice()));
+            ctx.propagate(&argv);
+        }
+    }
+    ctx.propagate_nothing();
     ctx.notify(notify::SET, "spop", key);
     Ok(())
 }

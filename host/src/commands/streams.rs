@@ -576,8 +576,22 @@ fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     s.append(id, pairs, limits);
     let trimmed = args.trim.map(|t| s.trim(&t)).unwrap_or(0);
+    let length = s.len();
     reply_id(ctx.out, id);
     ctx.ks.touch(db, key);
+    if ctx.propagating() {
+        // Redis propagates the ID it generated, and an approximate or
+        // limited trim as the exact length it left, so a replay ends the same.
+        let mut idbuf = IdBuf::new();
+        let len = length.to_string();
+        let mut out: Vec<&[u8]> = vec![b"XADD", key];
+        if args.trim.is_some() {
+            out.extend_from_slice(&[b"MAXLEN", b"=", len.as_bytes()]);
+        }
+        out.push(id.format(&mut idbuf));
+        out.extend_from_slice(pairs);
+        ctx.propagate(&out);
+    }
     ctx.notify(notify::STREAM, "xadd", key);
     if trimmed > 0 {
         ctx.notify(notify::STREAM, "xtrim", key);
@@ -595,8 +609,14 @@ fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let deleted = args.trim.map(|t| s.trim(&t)).unwrap_or(0);
+    let length = s.len();
     if deleted > 0 {
         ctx.ks.touch(db, key);
+        // As the exact length left (Redis rewrites `~` and LIMIT away).
+        if ctx.propagating() {
+            let len = length.to_string();
+            ctx.propagate(&[b"XTRIM", key, b"MAXLEN", b"=", len.as_bytes()]);
+        }
         ctx.notify(notify::STREAM, "xtrim", key);
     }
     ctx.out.int(deleted as i64);
@@ -1168,6 +1188,21 @@ impl WaitOp for ReadWait {
                     Some((&gr.group, &name, gr.noack)),
                     now,
                 );
+                // Served later, the read is logged as the read it became
+                // (entries after the group's last ID: `>`).
+                if ks.propagating() {
+                    let count = self.count.to_string();
+                    let mut argv: Vec<&[u8]> =
+                        vec![b"XREADGROUP", b"GROUP", &gr.group, &gr.consumer];
+                    if self.count != 0 && self.count != usize::MAX {
+                        argv.extend_from_slice(&[b"COUNT", count.as_bytes()]);
+                    }
+                    if gr.noack {
+                        argv.push(b"NOACK");
+                    }
+                    argv.extend_from_slice(&[b"STREAMS", key, b">"]);
+                    ks.propagate(db, &argv);
+                }
             }
             None => {
                 reply_new_entries(&mut out, s, start, self.count, None, now);

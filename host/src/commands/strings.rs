@@ -234,6 +234,7 @@ fn set_generic(
         }
         return Ok(());
     }
+    let value_bytes = value;
     let value = Value::string(value);
     if o.keepttl {
         ctx.ks.set_keep_ttl(db, key, value);
@@ -241,6 +242,13 @@ fn set_generic(
         ctx.ks.set(db, key, value, deadline);
     }
     ctx.ks.touch(db, key);
+    // Redis propagates a relative (or seconds) deadline as SET key value PXAT ms.
+    if let Some(at) = deadline {
+        if ctx.propagating() && !matches!(o.expire, Some((ExpireUnit::PxAt, _))) {
+            let ms = at.to_string();
+            ctx.propagate(&[b"SET", key, value_bytes, b"PXAT", ms.as_bytes()]);
+        }
+    }
     ctx.notify(notify::STRING, "set", key);
     if deadline.is_some() {
         ctx.notify(notify::GENERIC, "expire", key);
@@ -296,16 +304,22 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(at) if absolute && at <= ctx.now_ms() => {
             ctx.ks.remove(db, key);
             ctx.ks.touch(db, key);
+            ctx.propagate(&[b"DEL", key]);
             ctx.notify(notify::GENERIC, "del", key);
         }
         Some(at) => {
             ctx.ks.set_expire(db, key, Some(at));
             ctx.ks.touch(db, key);
+            if ctx.propagating() && !matches!(o.expire, Some((ExpireUnit::PxAt, _))) {
+                let ms = at.to_string();
+                ctx.propagate(&[b"PEXPIREAT", key, ms.as_bytes()]);
+            }
             ctx.notify(notify::GENERIC, "expire", key);
         }
         None if o.persist && ctx.ks.get(db, key).and_then(|e| e.expire_at()).is_some() => {
             ctx.ks.set_expire(db, key, None);
             ctx.ks.touch(db, key);
+            ctx.propagate(&[b"PERSIST", key]);
             ctx.notify(notify::GENERIC, "persist", key);
         }
         None => {}
@@ -322,6 +336,7 @@ fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             let db = ctx.db();
             ctx.ks.remove(db, key);
             ctx.ks.touch(db, key);
+            ctx.propagate(&[b"DEL", key]);
             ctx.notify(notify::GENERIC, "del", key);
         }
     }
@@ -596,6 +611,8 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         None => ctx.ks.set(db, key, value, None),
     }
     ctx.ks.touch(db, key);
+    // Redis propagates the result, so float formatting can never diverge.
+    ctx.propagate(&[b"SET", key, &result, b"KEEPTTL"]);
     ctx.notify(notify::STRING, "incrbyfloat", key);
     ctx.out.bulk(&result);
     Ok(())

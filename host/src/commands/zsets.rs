@@ -318,7 +318,8 @@ fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 // ZADD / ZINCRBY
 // ---------------------------------------------------------------------------------------------
 
-fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+/// ZADD (also what GEOADD runs once it has turned positions into scores).
+pub(super) fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     zadd_generic(ctx, argv, false)
 }
 
@@ -731,8 +732,8 @@ fn zrange_generic(
 
 /// Stores a result set (sorted, distinct members) at `dst` replacing what was
 /// there (TTL included), or deletes `dst` when the result is empty; replies
-/// with the result's size.
-fn store_result(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, SmallBytes)>, event: &str) {
+/// with the result's size. Also the GEO searches' STORE.
+pub(super) fn store_result(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, SmallBytes)>, event: &str) {
     let db = ctx.db();
     let n = items.len();
     if n == 0 {

@@ -52,6 +52,14 @@ impl WaitOp for ZPopWait {
             ks.remove(db, key);
         }
         ks.touch(db, key);
+        // Served later, a blocking pop propagates as its non-blocking twin.
+        if ks.propagating() {
+            let cmd: &[u8] = if self.max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+            match self.count {
+                None => ks.propagate(db, &[cmd, key]),
+                Some(n) => ks.propagate(db, &[cmd, key, n.to_string().as_bytes()]),
+            }
+        }
         ks.event(
             notify::ZSET,
             if self.max { "zpopmax" } else { "zpopmin" },

@@ -18,9 +18,9 @@ use super::*;
 /// The persistence code flips this one switch when SAVE/BGSAVE land.
 pub const SNAPSHOTS_SUPPORTED: bool = false;
 
-/// Whether the AOF is implemented. While `false`, `appendonly yes` is
-/// refused. The AOF code flips this one switch when it lands.
-pub const AOF_SUPPORTED: bool = false;
+/// Whether the AOF is implemented (persist/aof). While `false`, `appendonly
+/// yes` is refused.
+pub const AOF_SUPPORTED: bool = true;
 
 /// Redis 7.0's default save points, used when no `save` directive is given.
 pub const DEFAULT_SAVE_POINTS: &[(u64, u64)] = &[(3600, 1), (300, 100), (60, 10000)];

@@ -5,8 +5,11 @@
 //!   bytes back into values (or into a stream of records); it never takes a
 //!   lock, opens a file or decides *when* to save. The snapshot machinery
 //!   (SAVE/BGSAVE, load at start) and the AOF drive it.
+//! - [`aof`]: the multi-part append-only file, the first listener of the
+//!   write-effects stream (effects/): manifest, appending, loading, rewrite.
 //!
 //! This layer knows the store's value types (it encodes them) but the store
 //! knows nothing of file formats; commands use this layer, never the reverse.
 
+pub mod aof;
 pub mod rdb;

@@ -73,6 +73,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientS
     let mut out = Out::new(false);
     let _ = serve_client(&conn.srv, &mut stream, &mut conn.client, &mut out).await;
     if !out.is_empty() {
+        conn.srv.aof.barrier();
         let _ = stream.write_all(&out.buf).await;
     }
 }
@@ -106,6 +107,8 @@ async fn serve_client(
             );
             shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         }
+        // Effects reach the AOF before the replies that acknowledge them.
+        srv.aof.barrier();
         try_flush(srv, stream, out, &mut written)?;
         if client.close || shared.killed.load(Ordering::Acquire) {
             stream.write_all(&out.buf[written..]).await?;

@@ -54,12 +54,16 @@ pub struct Server {
     pub config_file: Option<String>,
     /// The wasm engine for scripts, functions and modules.
     pub wasm: crate::wasm::Runtime,
-    /// Wasm scripts by lowercase SHA1 hex of their body (EVAL, SCRIPT LOAD).
-    pub scripts: RwLock<hashbrown::HashMap<String, Arc<crate::wasm::Guest>>>,
+    /// Scripts (wasm or Lua) by lowercase SHA1 hex of their body (EVAL, SCRIPT LOAD).
+    pub scripts: RwLock<hashbrown::HashMap<String, crate::commands::scripting::Script>>,
+    /// The Lua interpreter guest, compiled on first use.
+    pub lua: crate::lua::Engine,
     /// Function libraries (FUNCTION LOAD, FCALL).
     pub functions: RwLock<crate::commands::functions::Libraries>,
     /// Loaded wasm modules by name.
     pub modules: RwLock<hashbrown::HashMap<String, Arc<crate::commands::modules::LoadedModule>>>,
+    /// The append-only file (persist/aof), a listener of `store.effects`.
+    pub aof: Arc<crate::persist::aof::Aof>,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
 }
@@ -89,9 +93,11 @@ impl Server {
             config_file,
             wasm: crate::wasm::Runtime::new().expect("the wasm engine could not start"),
             scripts: RwLock::new(hashbrown::HashMap::new()),
+            lua: crate::lua::Engine::default(),
             modules: RwLock::new(hashbrown::HashMap::new()),
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+            aof: Arc::default(),
         })
     }
 
@@ -137,6 +143,7 @@ impl Server {
             self.wasm
                 .set_limits(cfg.wasm_time_limit, cfg.wasm_memory_limit);
         }
+        crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }
@@ -145,6 +152,8 @@ impl Server {
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     srv.config_changed();
     crate::commands::modules::load_at_startup(&srv)?;
+    // The AOF loads (and starts appending) before anyone can connect.
+    crate::persist::aof::start(&srv).map_err(|e| anyhow::anyhow!(e))?;
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)

@@ -35,14 +35,23 @@ pub fn active_expire_tick(
     let started = Instant::now();
     let total_slots = store.databases() * SHARDS;
     let mut expired = 0;
+    let mut effects = crate::effects::Pending::default();
     for _ in 0..total_slots {
         let slot = cursor.next % total_slots;
         cursor.next = (slot + 1) % total_slots;
         let mut shard = store.lock_shard(slot / SHARDS, slot % SHARDS);
         let db = slot / SHARDS;
+        // Each expiry is a DEL in the write-effects stream, committed before
+        // the shard unlocks so a later write of the key comes after it.
+        let propagate = store.effects.active();
         expired += expire_due(&mut shard, now_ms, |key| {
             if let Some(log) = log.as_deref_mut() {
                 log.push((db, key.to_vec()));
+            }
+            if propagate {
+                effects.push(db, &[b"DEL", key]);
+                // One DEL per unit: Redis propagates each expiry by itself.
+                store.effects.commit(&mut effects);
             }
         });
         drop(shard);

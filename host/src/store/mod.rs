@@ -148,6 +148,9 @@ pub struct Store {
     pub record_new: AtomicBool,
     /// Raise `keymiss` events on read misses (notify-keyspace-events `m`).
     pub record_keymiss: AtomicBool,
+    /// The write-effects stream (effects/): every [`Locked`] view records
+    /// its effects while someone listens and commits them before unlocking.
+    pub effects: crate::effects::Stream,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -200,6 +203,7 @@ impl Store {
             record_expired: AtomicBool::new(false),
             record_new: AtomicBool::new(false),
             record_keymiss: AtomicBool::new(false),
+            effects: crate::effects::Stream::default(),
         }
     }
 
@@ -267,6 +271,9 @@ impl Store {
             ready: Vec::new(),
             expired: Vec::new(),
             events: Vec::new(),
+            propagate: self.effects.active(),
+            effects: crate::effects::Pending::default(),
+            dirty: 0,
         }
     }
 
@@ -317,9 +324,51 @@ pub struct Locked<'a> {
     /// Keyspace events raised while serving blocked clients (class, event,
     /// db, key), for the dispatcher to publish: the store knows no pub/sub.
     pub events: Vec<(u32, &'static str, usize, Vec<u8>)>,
+    /// Whether write effects are recorded (someone listened when the locks
+    /// were taken): read once here so commands pay one flag test.
+    propagate: bool,
+    /// This view's write effects, committed to the stream when it unlocks.
+    pub effects: crate::effects::Pending,
+    /// Writes made through this view (Redis's server.dirty delta): the
+    /// dispatcher records a command's argv as its effect when it moved.
+    pub dirty: u64,
+}
+
+/// Commits the effects while the locks are still held (fields drop after
+/// this runs), so no other writer's effect can come between a write and its
+/// record in the stream.
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if !self.effects.is_empty() {
+            self.store.effects.commit(&mut self.effects);
+        }
+    }
 }
 
 impl<'a> Locked<'a> {
+    /// Whether write effects are being recorded: build a rewritten argv only then.
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        self.propagate
+    }
+
+    /// Records `argv`, run in `db`, as an effect of the running command
+    /// (no-op when nobody listens).
+    #[inline]
+    pub fn propagate(&mut self, db: usize, argv: &[&[u8]]) {
+        if self.propagate {
+            self.effects.push(db, argv);
+        }
+    }
+
+    /// Commits the effects recorded so far as one unit (the locks are still
+    /// held); the next ones form a new unit.
+    pub fn commit_effects(&mut self) {
+        if !self.effects.is_empty() {
+            self.store.effects.commit(&mut self.effects);
+        }
+    }
+
     pub fn store(&self) -> &'a Store {
         self.store
     }
@@ -361,6 +410,8 @@ impl<'a> Locked<'a> {
     /// that turns out to need the whole keyspace). Safe only between
     /// commands: nothing may rely on what was read under the old locks.
     pub fn relock(&mut self, plan: &LockPlan) {
+        // What was done under the old locks is committed under them.
+        self.commit_effects();
         self.guards.clear();
         let mut fresh = self.store.lock(plan, self.now_ms);
         self.guards = std::mem::take(&mut fresh.guards);
@@ -408,6 +459,10 @@ impl<'a> Locked<'a> {
         if entry.is_expired(now) {
             let gone = shard.remove_at(pos, hash);
             shard.stats.expired += 1;
+            // Redis propagates an expiry as DEL (deleteExpiredKeyAndPropagate).
+            if self.propagate {
+                self.effects.push(db, &[b"DEL", gone.key.as_slice()]);
+            }
             if self.store.record_expired.load(Ordering::Relaxed) {
                 self.expired.push((db, gone.key.as_slice().to_vec()));
             }
@@ -544,6 +599,7 @@ impl<'a> Locked<'a> {
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         let hash = self.store.hash(key);
         let mut ready = false;
+        self.dirty += 1;
         if let Some(shard) = self.shard_mut(db, hash) {
             shard.touch_watchers(key);
             shard.stats.changes += 1;
@@ -590,6 +646,12 @@ impl<'a> Locked<'a> {
     /// waiter first (Redis's handleClientsBlockedOnKeys). A served waiter may
     /// write keys too (BLMOVE pushes), which can make more keys ready.
     pub fn serve_blocked(&mut self) {
+        if self.ready.is_empty() {
+            return;
+        }
+        // The writer's own effects first, as their own unit: a served pop is
+        // a separate unit after it (Redis propagates it after the command).
+        self.commit_effects();
         while !self.ready.is_empty() {
             let (db, key) = self.ready.remove(0);
             let hash = self.store.hash(&key);
@@ -629,6 +691,9 @@ impl<'a> Locked<'a> {
                         break;
                     }
                 };
+                // The pop is in the stream before its client can see the
+                // reply (and acknowledge it to anyone).
+                self.commit_effects();
                 if let Some(tx) = slot.take() {
                     let _ = tx.send(wake);
                 }
@@ -680,6 +745,8 @@ impl<'a> Locked<'a> {
         db: usize,
     ) -> Vec<(table::ChunkedVec<Entry>, hashbrown::HashTable<u32>)> {
         let mut garbage = Vec::new();
+        // FLUSHDB of an empty db is still a write Redis propagates.
+        self.dirty += 1;
         for shard in self.shards_of(db) {
             shard.touch_all_existing_watchers(None);
             if !shard.table.is_empty() {
@@ -693,6 +760,7 @@ impl<'a> Locked<'a> {
     /// Exchanges the contents of two databases (SWAPDB); watchers stay with
     /// their database number, as in Redis, and are told when their key changes.
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dirty += 1;
         if a == b {
             return;
         }

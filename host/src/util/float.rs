@@ -1,6 +1,7 @@
 //! Float arithmetic that must print exactly as Redis prints it: INCRBYFLOAT's
-//! long-double sum (through a small C helper, see float.c for why) and `%.17g`
-//! formatting of doubles.
+//! long-double sum (through a small C helper, see float.c for why), `%.17g`
+//! formatting of doubles, and the two formats GEO replies use (`%.17Lf` of a
+//! double with its zeros trimmed, and four fixed decimals).
 
 use std::os::raw::{c_char, c_int};
 
@@ -113,6 +114,57 @@ pub fn fmt_g17(v: f64) -> String {
     }
 }
 
+/// A double as Redis's `ld2string(LD_STR_HUMAN)` prints it (GEOPOS and
+/// WITHCOORD): `%.17Lf`, trailing zeros and a trailing dot removed, "-0" as
+/// "0". A double converts to a long double exactly, so this is the double's
+/// exact value rounded to 17 decimals (Rust's formatting rounds the exact
+/// value half to even, as glibc's printf does).
+pub fn fmt_human(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let mut s = format!("{v:.17}");
+    if s.contains('.') {
+        let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
+        s.truncate(trimmed);
+    }
+    if s == "-0" {
+        s = "0".into();
+    }
+    s
+}
+
+/// A double with exactly `digits` decimals (1..=17) as Redis's
+/// `fixedpoint_d2string` prints it (GEODIST and WITHDIST use 4): the value
+/// times 10^digits rounded half to even into a 64-bit integer (`llrint`;
+/// NaN and overflow give the most negative one, as on x86-64), then split.
+pub fn fmt_fixed(v: f64, digits: usize) -> String {
+    let digits = digits.clamp(1, 17);
+    if v == 0.0 {
+        return format!("0.{}", "0".repeat(digits));
+    }
+    // Powers of ten up to 10^17 are exact doubles.
+    const POW10: [f64; 18] = [
+        1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17,
+    ];
+    let scale = POW10[digits];
+    let r = (v * scale).round_ties_even();
+    let n: i64 = if r.is_nan() || !(-9223372036854775808.0..9223372036854775808.0).contains(&r) {
+        i64::MIN
+    } else {
+        r as i64
+    };
+    let mag = n.unsigned_abs();
+    let unit = 10u64.pow(digits as u32);
+    format!(
+        "{}{}.{:0digits$}",
+        if n < 0 { "-" } else { "" },
+        mag / unit,
+        mag % unit
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +186,21 @@ mod tests {
             incr_long_double(b"1", b"inf"),
             Err(IncrFloatError::NanOrInfinity)
         );
+    }
+
+    #[test]
+    fn geo_formats() {
+        assert_eq!(fmt_human(13.361389338970184), "13.36138933897018433");
+        assert_eq!(fmt_human(-0.0), "0");
+        assert_eq!(fmt_human(2.5), "2.5");
+        assert_eq!(fmt_human(180.0), "180");
+        assert_eq!(fmt_fixed(0.0, 4), "0.0000");
+        assert_eq!(fmt_fixed(166274.15156960033, 4), "166274.1516");
+        assert_eq!(fmt_fixed(0.00005, 4), "0.0000");
+        assert_eq!(fmt_fixed(0.25, 1), "0.2");
+        assert_eq!(fmt_fixed(0.75, 1), "0.8");
+        assert_eq!(fmt_fixed(-1.5, 4), "-1.5000");
+        assert_eq!(fmt_fixed(f64::NAN, 4), "-922337203685477.5808");
     }
 
     #[test]

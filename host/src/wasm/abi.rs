@@ -9,15 +9,19 @@
 use super::resp;
 use std::ops::Range;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::{bail, format_err, Result};
 use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 
 /// What a guest's invocation runs against; implemented by the command layer.
 pub trait Host {
-    /// Runs one command (argv[0] is its name) and appends its RESP2 reply,
-    /// errors included, to `reply`.
-    fn call(&mut self, argv: &[&[u8]], reply: &mut Vec<u8>);
+    /// Runs one command (argv[0] is its name) and appends its reply, errors
+    /// included, to `reply`: RESP3 when `resp3`, else RESP2.
+    fn call(&mut self, argv: &[&[u8]], resp3: bool, reply: &mut Vec<u8>);
+    /// Whether the invocation's user may run this command (argv[0] is its
+    /// name): 1 yes, 0 no, -1 no such command.
+    fn acl_check(&mut self, argv: &[&[u8]]) -> i32;
     /// Module values (docs/abi.md): results as the ABI defines them.
     fn value_len(&mut self, key: &[u8], type_id: u32) -> i64;
     fn value_read(&mut self, key: &[u8], type_id: u32, offset: u64, dst: &mut [u8]) -> i64;
@@ -53,10 +57,23 @@ pub enum Stop {
     Fault(String),
 }
 
+/// The code an interpreter guest runs (docs/abi.md, "Interpreter guests"):
+/// a script body or library source, and its id (the SHA1 hex of the whole
+/// body), under which the guest caches what it compiled.
+pub struct Code {
+    pub id: String,
+    pub body: Arc<[u8]>,
+}
+
 /// Linear-memory and table caps of one instance.
 pub struct Limiter {
     pub max_memory: usize,
     pub hit_memory: bool,
+    /// Refuse growth past the cap as a failed `memory.grow` (-1) instead of
+    /// trapping: for the Lua engine, whose allocator turns that into Lua's
+    /// "not enough memory" error. Other guests trap, and the client is told
+    /// the limit was hit.
+    pub soft: bool,
 }
 
 impl ResourceLimiter for Limiter {
@@ -66,8 +83,12 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _max: Option<usize>,
     ) -> Result<bool> {
+        // The instance is discarded after the invocation either way.
         if desired > self.max_memory {
             self.hit_memory = true;
+            if self.soft {
+                return Ok(false);
+            }
             bail!("guest exceeded the memory limit");
         }
         Ok(true)
@@ -116,10 +137,14 @@ pub struct HostState {
     pub stop: Option<Stop>,
     /// The invocation gave its tokio worker away (it runs long).
     pub handed_off: bool,
+    /// What `code` serves (interpreter guests).
+    pub code: Option<Arc<Code>>,
+    /// The protocol `call` replies in, set by `protocol`; 2 at every start.
+    pub resp3: bool,
 }
 
 impl HostState {
-    pub fn new(max_memory: usize) -> HostState {
+    pub fn new(max_memory: usize, soft_memory_limit: bool) -> HostState {
         let now = Instant::now();
         HostState {
             host: HostPtr::default(),
@@ -127,6 +152,7 @@ impl HostState {
             limiter: Limiter {
                 max_memory,
                 hit_memory: false,
+                soft: soft_memory_limit,
             },
             input: Vec::new(),
             last_reply: Vec::new(),
@@ -139,6 +165,8 @@ impl HostState {
             kill_generation: 0,
             stop: None,
             handed_off: false,
+            code: None,
+            resp3: false,
         }
     }
 
@@ -236,9 +264,10 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
             let dst = range(st, data.len(), dst_ptr, dst_cap)?;
             let mut reply = std::mem::take(&mut st.last_reply);
             reply.clear();
+            let resp3 = st.resp3;
             let host = st.host("call")?;
             match resp::parse_command(&data[req]) {
-                Some(argv) => host.call(&argv, &mut reply),
+                Some(argv) => host.call(&argv, resp3, &mut reply),
                 None => reply.extend_from_slice(
                     b"-ERR guest request is not a RESP array of bulk strings\r\n",
                 ),
@@ -346,6 +375,51 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
     )?;
     linker.func_wrap(
         "ember",
+        "code",
+        |mut caller: Caller<'_, HostState>, dst_ptr: i32, dst_cap: i32, part: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let dst = range(st, data.len(), dst_ptr, dst_cap)?;
+            let Some(code) = st.code.clone() else {
+                return Err(
+                    st.fault("ember ABI: 'code' is only available to interpreter guests".into())
+                );
+            };
+            Ok(match part {
+                0 => copy_out(data, dst, code.id.as_bytes()),
+                1 => copy_out(data, dst, &code.body),
+                _ => return Err(st.fault(format!("ember ABI: 'code' has no part {part}"))),
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "protocol",
+        |mut caller: Caller<'_, HostState>, version: i32| -> Result<()> {
+            let st = caller.data_mut();
+            match version {
+                2 | 3 => st.resp3 = version == 3,
+                _ => return Err(st.fault(format!("ember ABI: no RESP version {version}"))),
+            }
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "acl_check",
+        |mut caller: Caller<'_, HostState>, req_ptr: i32, req_len: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let req = range(st, data.len(), req_ptr, req_len)?;
+            let host = st.host("acl_check")?;
+            Ok(match resp::parse_command(&data[req]) {
+                Some(argv) if !argv.is_empty() => host.acl_check(&argv),
+                _ => -1,
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
         "value_len",
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, type_id: i32| -> Result<i64> {
             let mem = memory(&mut caller)?;
@@ -438,4 +512,7 @@ pub const IMPORTS: &[&str] = &[
     "value_read",
     "value_write",
     "value_truncate",
+    "code",
+    "protocol",
+    "acl_check",
 ];

@@ -5,7 +5,7 @@
 //! instance's limiter, stack through the engine. An instance that stopped
 //! abnormally is dropped, never reused.
 
-use super::abi::{Host, HostState, Stop, IMPORTS};
+use super::abi::{Code, Host, HostState, Stop, IMPORTS};
 use super::{KillClass, Runtime, Shared, ABI_VERSION};
 use parking_lot::Mutex;
 use std::marker::PhantomData;
@@ -20,6 +20,9 @@ pub enum Kind {
     Script,
     Library,
     Module,
+    /// An interpreter (the Lua engine): runs code the host hands it through
+    /// the `code` import (docs/abi.md, "Interpreter guests").
+    Engine,
 }
 
 /// One `register` call's spec: its words (docs/abi.md).
@@ -30,8 +33,11 @@ pub type Spec = Vec<Vec<u8>>;
 pub enum Entry {
     /// `ember_main` (scripts).
     Main,
-    /// `ember_invoke(handler)` (libraries and modules).
+    /// `ember_invoke(handler)` (libraries, modules, engines).
     Invoke(i32),
+    /// `ember_load(kind)` (engines): compile a script (0) or load a library
+    /// and register its functions (1).
+    Load(i32),
 }
 
 /// Why an invocation did not succeed.
@@ -57,6 +63,7 @@ struct Warm {
     flags: u32,
     main: Option<TypedFunc<(), i32>>,
     invoke: Option<TypedFunc<i32, i32>>,
+    load: Option<TypedFunc<i32, i32>>,
 }
 
 /// A compiled, validated guest.
@@ -139,6 +146,11 @@ impl Guest {
                 needed.push(("ember_init", true));
                 needed.push(("ember_invoke", true));
             }
+            Kind::Engine => {
+                needed.push(("ember_main", true));
+                needed.push(("ember_invoke", true));
+                needed.push(("ember_load", true));
+            }
         }
         for (name, func) in needed {
             if !has(name, func) {
@@ -177,7 +189,8 @@ impl Guest {
     fn instantiate(&self, rt: &Runtime, first: bool) -> Result<(Warm, Vec<Spec>), Failure> {
         let shared = &rt.shared;
         let max_memory = shared.memory_limit.load(Ordering::Relaxed) as usize;
-        let mut store = Store::new(&rt.engine, HostState::new(max_memory));
+        let soft = self.kind == Kind::Engine;
+        let mut store = Store::new(&rt.engine, HostState::new(max_memory, soft));
         store.limiter(|s| &mut s.limiter);
         let cb_shared = shared.clone();
         store.epoch_deadline_callback(move |mut ctx| Ok(epoch_check(ctx.data_mut(), &cb_shared)));
@@ -209,7 +222,15 @@ impl Guest {
         }
         let mut specs = Vec::new();
         let mut flags = 0;
+        let mut load = None;
         let (main, invoke) = match self.kind {
+            Kind::Engine => {
+                load = Some(typed(&instance, &mut store, "ember_load")?);
+                (
+                    Some(typed(&instance, &mut store, "ember_main")?),
+                    Some(typed(&instance, &mut store, "ember_invoke")?),
+                )
+            }
             Kind::Script => {
                 if let Ok(f) = instance.get_typed_func::<(), i32>(&mut store, "ember_flags") {
                     flags = match f.call(&mut store, ()) {
@@ -246,6 +267,7 @@ impl Guest {
                 flags,
                 main,
                 invoke,
+                load,
             },
             specs,
         ))
@@ -253,7 +275,8 @@ impl Guest {
 
     /// Runs one invocation with `host` serving its imports. `keys` and
     /// `args` become its input (see [`encode_input`]); `now_ms` is the time
-    /// the guest sees. Returns the reply the guest set (empty: none).
+    /// the guest sees; `code` is what an engine runs (None for other guests).
+    /// Returns the reply the guest set (empty: none).
     #[allow(clippy::too_many_arguments)]
     pub fn invoke(
         &self,
@@ -264,6 +287,48 @@ impl Guest {
         now_ms: i64,
         entry: Entry,
         class: KillClass,
+        code: Option<&Arc<Code>>,
+    ) -> Result<Vec<u8>, Failure> {
+        self.invoke_collecting(rt, host, keys, args, now_ms, entry, class, code, None)
+    }
+
+    /// Loads `code` into an engine (`ember_load(kind)`, no keys, no
+    /// arguments): compiles a script (kind 0) or runs a library and returns
+    /// the functions it registered (kind 1).
+    pub fn load_code(
+        &self,
+        rt: &Runtime,
+        host: &mut dyn Host,
+        code: &Arc<Code>,
+        kind: i32,
+    ) -> Result<Vec<Spec>, Failure> {
+        let mut specs = Vec::new();
+        self.invoke_collecting(
+            rt,
+            host,
+            &[],
+            &[],
+            0,
+            Entry::Load(kind),
+            KillClass::Script,
+            Some(code),
+            Some(&mut specs),
+        )?;
+        Ok(specs)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn invoke_collecting(
+        &self,
+        rt: &Runtime,
+        host: &mut dyn Host,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        now_ms: i64,
+        entry: Entry,
+        class: KillClass,
+        code: Option<&Arc<Code>>,
+        specs: Option<&mut Vec<Spec>>,
     ) -> Result<Vec<u8>, Failure> {
         let shared = &rt.shared;
         // Module commands cannot be killed: they need no count (a shared
@@ -285,6 +350,11 @@ impl Guest {
             let st = warm.store.data_mut();
             encode_input(keys, args, &mut st.input);
             st.reply = None;
+            st.code = code.cloned();
+            st.resp3 = false;
+            if specs.is_some() {
+                st.registrations = Some(Vec::new());
+            }
         }
         start_clock(&mut warm.store, shared, class, now_ms);
         let result = {
@@ -298,18 +368,32 @@ impl Guest {
                     Some(f) => f.call(&mut *entered.store, h),
                     None => return Err(Failure::Error("ERR guest has no 'ember_invoke'".into())),
                 },
+                Entry::Load(kind) => match &warm.load {
+                    Some(f) => f.call(&mut *entered.store, kind),
+                    None => return Err(Failure::Error("ERR guest has no 'ember_load'".into())),
+                },
             }
         };
-        warm.store.data_mut().settle_hand_off();
+        let st = warm.store.data_mut();
+        st.settle_hand_off();
+        st.code = None;
+        let registered = st.registrations.take();
+        if let (Some(out), Some(list)) = (specs, registered) {
+            *out = list;
+        }
         match result {
             Ok(code) => {
-                let reply = warm.store.data_mut().reply.take();
-                // A guest that returned normally is healthy: keep it warm.
-                let mut pool = self.pool.lock();
-                if pool.len() < POOL_MAX {
-                    pool.push(warm);
+                let st = warm.store.data_mut();
+                let reply = st.reply.take();
+                // A guest that returned normally is healthy: keep it warm,
+                // unless it ran into the memory limit (an engine reports that
+                // as an error and carries on, but its memory stays grown).
+                if !st.limiter.hit_memory {
+                    let mut pool = self.pool.lock();
+                    if pool.len() < POOL_MAX {
+                        pool.push(warm);
+                    }
                 }
-                drop(pool);
                 if code == 0 {
                     Ok(reply.unwrap_or_default())
                 } else {

@@ -12,7 +12,7 @@ pub mod bundled;
 pub mod guest;
 pub mod resp;
 
-pub use abi::Host;
+pub use abi::{Code, Host};
 pub use guest::{Entry, Failure, Guest, Kind};
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -74,6 +74,13 @@ impl Runtime {
         config.wasm_memory64(false);
         // Guests are compiled once and called many times.
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // The Lua engine guest's setjmp/longjmp (Lua's errors) are wasm
+        // exceptions; they need the GC (exception objects live in its heap).
+        config.wasm_exceptions(true);
+        // EMBER_WASM_PERFMAP=1: name guest functions for `perf` (/tmp/perf-<pid>.map).
+        if std::env::var_os("EMBER_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = wasmtime::Linker::new(&engine);
         abi::define_imports(&mut linker)?;

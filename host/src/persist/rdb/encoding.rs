@@ -131,12 +131,12 @@ pub struct Input<R> {
     crc: Crc64,
     /// `buf[..crc_upto]` is already in `crc`.
     crc_upto: usize,
-    /// Decompressed-size ceiling per compressed byte, so a damaged LZF header
-    /// cannot make us allocate gigabytes (LZF expands at most ~132x).
+    /// The reader reported end of file.
     eof: bool,
 }
 
-/// The most a byte of LZF can expand to (a 3-byte reference of 264 bytes).
+/// LZF expands at most 88x (a 3-byte reference copies 264 bytes): a claimed
+/// length beyond this ratio is damage, refused before allocating it.
 const LZF_MAX_RATIO: u64 = 100;
 
 impl<R: Read> Input<R> {
@@ -261,7 +261,7 @@ impl<R: Read> Input<R> {
         }
     }
 
-    pub fn len(&mut self) -> Result<u64, RdbError> {
+    pub fn length(&mut self) -> Result<u64, RdbError> {
         let at = self.offset();
         match self.len_or_enc()? {
             (false, n) => Ok(n),
@@ -269,14 +269,6 @@ impl<R: Read> Input<R> {
                 Err(self.err_at(at, format!("expected a length, found string encoding {e}")))
             }
         }
-    }
-
-    /// A count of items that each take at least `min_bytes` bytes: bounded
-    /// so that a damaged count cannot preallocate more than the data could
-    /// hold. Returns the count and a safe capacity hint.
-    pub fn count(&mut self) -> Result<(u64, usize), RdbError> {
-        let n = self.len()?;
-        Ok((n, n.min(1 << 16) as usize))
     }
 
     /// A string in any of its encodings, decoded into bytes.
@@ -300,14 +292,12 @@ impl<R: Read> Input<R> {
     /// A string that may be integer-encoded: Ok(Err(int)) for those, so a
     /// string value can stay an integer without formatting and parsing.
     pub fn string_or_int(&mut self) -> Result<Result<Vec<u8>, i64>, RdbError> {
-        let at = self.offset();
         self.fill(1)?;
         let b = self.buf[self.pos];
         if b >> 6 == 3 && (b & 0x3f) <= ENC_INT32 {
             self.pos += 1;
             return Ok(Err(self.int_encoded(b & 0x3f)?));
         }
-        let _ = at;
         self.string().map(Ok)
     }
 
@@ -321,8 +311,8 @@ impl<R: Read> Input<R> {
 
     fn lzf(&mut self) -> Result<Vec<u8>, RdbError> {
         let at = self.offset();
-        let clen = self.len()?;
-        let len = self.len()?;
+        let clen = self.length()?;
+        let len = self.length()?;
         if clen == 0 || len > clen.saturating_mul(LZF_MAX_RATIO).saturating_add(64) {
             return Err(self.err_at(at, "Invalid LZF compressed string"));
         }
@@ -392,7 +382,7 @@ mod tests {
             let mut out = Vec::new();
             put_len(&mut out, n);
             let mut i = Input::new(&out[..]);
-            assert_eq!(i.len().expect("len"), n);
+            assert_eq!(i.length().expect("len"), n);
         }
     }
 

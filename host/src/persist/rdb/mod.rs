@@ -150,10 +150,12 @@ impl RdbOptions {
     /// The options from the server's directives (`rdbcompression`,
     /// `rdbchecksum`, `list-max-listpack-size`, `stream-node-max-*`).
     pub fn from_config(c: &crate::config::Config) -> Self {
-        let mut o = RdbOptions::default();
-        let names: [&[u8]; 5] = [
-            b"rdbcompression",
-            b"rdbchecksum",
+        let mut o = RdbOptions {
+            compression: c.rdbcompression,
+            checksum: c.rdbchecksum,
+            ..Default::default()
+        };
+        let names: [&[u8]; 3] = [
             b"list-max-listpack-size",
             b"stream-node-max-bytes",
             b"stream-node-max-entries",
@@ -161,8 +163,6 @@ impl RdbOptions {
         for (name, value) in c.get(&names) {
             let int = crate::util::num::parse_i64(value.as_bytes());
             match name.as_str() {
-                "rdbcompression" => o.compression = value == "yes",
-                "rdbchecksum" => o.checksum = value == "yes",
                 "list-max-listpack-size" => o.list_max_listpack_size = int.unwrap_or(-2),
                 "stream-node-max-bytes" => {
                     o.stream_node_max_bytes = int.unwrap_or(4096).max(0) as u64

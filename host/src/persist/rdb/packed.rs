@@ -413,8 +413,11 @@ pub fn ziplist_elems(data: &[u8]) -> Result<Vec<Elem<'_>>, &'static str> {
 // Zipmap (Redis < 2.6 hashes), read only
 // ---------------------------------------------------------------------------
 
+/// (field, value) pairs borrowed from a blob.
+pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// Reads a zipmap's (field, value) pairs.
-pub fn zipmap_pairs(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, &'static str> {
+pub fn zipmap_pairs(data: &[u8]) -> Result<Pairs<'_>, &'static str> {
     const BAD: &str = "Zipmap integrity check failed";
     fn len_at(d: &[u8], p: &mut usize) -> Result<usize, &'static str> {
         let b = *d.get(*p).ok_or(BAD)?;

@@ -79,10 +79,10 @@ pub fn read_header<R: Read>(input: &mut Input<R>) -> Result<u16, RdbError> {
 fn skip_module_opcodes<R: Read>(input: &mut Input<R>, name: &str) -> Result<(), RdbError> {
     loop {
         let at = input.offset();
-        match input.len()? {
+        match input.length()? {
             MODULE_OPCODE_EOF => return Ok(()),
             MODULE_OPCODE_SINT | MODULE_OPCODE_UINT => {
-                input.len()?;
+                input.length()?;
             }
             MODULE_OPCODE_FLOAT => {
                 input.binary_float()?;
@@ -132,15 +132,15 @@ pub fn load<R: Read>(
             }
             OPCODE_EXPIRETIME_MS => expire_at_ms = Some(input.ms_time()?),
             OPCODE_FREQ => freq = Some(input.u8()?),
-            OPCODE_IDLE => idle_s = Some(input.len()?),
+            OPCODE_IDLE => idle_s = Some(input.length()?),
             OPCODE_EOF => break,
             OPCODE_SELECTDB => {
-                db = input.len()?;
+                db = input.length()?;
                 emit(Record::SelectDb(db), &mut sink)?;
             }
             OPCODE_RESIZEDB => {
-                let keys = input.len()?;
-                let expires = input.len()?;
+                let keys = input.length()?;
+                let expires = input.length()?;
                 emit(Record::ResizeDb { keys, expires }, &mut sink)?;
             }
             OPCODE_AUX => {
@@ -149,13 +149,13 @@ pub fn load<R: Read>(
                 emit(Record::Aux { key, value }, &mut sink)?;
             }
             OPCODE_MODULE_AUX => {
-                let module_id = input.len()?;
+                let module_id = input.length()?;
                 let (name, _) = value::module_type_name_of_id(module_id);
                 let when_at = input.offset();
-                if input.len()? != MODULE_OPCODE_UINT {
+                if input.length()? != MODULE_OPCODE_UINT {
                     return Err(input.err_at(when_at, "bad when_opcode"));
                 }
-                input.len()?;
+                input.length()?;
                 skip_module_opcodes(&mut input, &name)?;
                 emit(Record::ModuleAux { module_id, name }, &mut sink)?;
             }
@@ -166,7 +166,7 @@ pub fn load<R: Read>(
             OPCODE_FUNCTION => {
                 let name = input.string()?;
                 let engine = input.string()?;
-                if input.len()? != 0 {
+                if input.length()? != 0 {
                     input.string()?;
                 }
                 let body = input.string()?;

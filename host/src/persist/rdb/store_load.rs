@@ -5,8 +5,39 @@
 use super::reader::{load, FileInfo, Record};
 use super::{RdbError, RdbOptions};
 use crate::store::{LockPlan, Store};
-use smallvec::smallvec;
 use std::io::Read;
+
+/// Keys stored per lock taken: loading holds a database's shards for a batch
+/// at a time instead of locking once per key.
+const BATCH: usize = 1024;
+
+struct Pending {
+    key: Vec<u8>,
+    value: crate::store::Value,
+    expire_at_ms: Option<i64>,
+    idle_s: Option<u64>,
+}
+
+/// Stores a batch of keys of `db`; a key already present is an error.
+fn flush(store: &Store, db: usize, now_ms: i64, batch: &mut Vec<Pending>) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut locked = store.lock(&LockPlan::Db(db), now_ms);
+    for p in batch.drain(..) {
+        if locked.exists(db, &p.key) {
+            return Err(format!(
+                "RDB has duplicated key '{}' in DB {db}",
+                String::from_utf8_lossy(&p.key)
+            ));
+        }
+        locked.set(db, &p.key, p.value, p.expire_at_ms);
+        if let (Some(idle), Some(e)) = (p.idle_s, locked.peek(db, &p.key)) {
+            e.set_idle_seconds((now_ms / 1000) as u32, idle);
+        }
+    }
+    Ok(())
+}
 
 /// How to load.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +71,8 @@ pub fn load_into_store<R: Read>(
 ) -> Result<LoadStats, RdbError> {
     let mut stats = LoadStats::default();
     let databases = store.databases();
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
+    let mut batch_db = 0usize;
     let file = load(r, &opts.rdb, |rec| {
         match rec {
             Record::SelectDb(db) => {
@@ -62,18 +95,16 @@ pub fn load_into_store<R: Read>(
                     stats.keys_expired += 1;
                     return Ok(());
                 }
-                let plan = LockPlan::Shards(smallvec![store.slot(db, &key)]);
-                let mut locked = store.lock(&plan, now_ms);
-                if locked.exists(db, &key) {
-                    return Err(format!(
-                        "RDB has duplicated key '{}' in DB {db}",
-                        String::from_utf8_lossy(&key)
-                    ));
+                if db != batch_db || batch.len() >= BATCH {
+                    flush(store, batch_db, now_ms, &mut batch)?;
+                    batch_db = db;
                 }
-                locked.set(db, &key, value, expire_at_ms);
-                if let (Some(idle), Some(e)) = (idle_s, locked.peek(db, &key)) {
-                    e.set_idle_seconds((now_ms / 1000) as u32, idle);
-                }
+                batch.push(Pending {
+                    key,
+                    value,
+                    expire_at_ms,
+                    idle_s,
+                });
                 stats.keys_loaded += 1;
             }
             Record::Function(code) => {
@@ -90,6 +121,8 @@ pub fn load_into_store<R: Read>(
         }
         Ok(())
     })?;
+    // The last batch; a duplicate in it is reported at the end of the file.
+    flush(store, batch_db, now_ms, &mut batch).map_err(|m| RdbError::corrupt(file.bytes, m))?;
     stats.file = file;
     Ok(stats)
 }

@@ -34,7 +34,7 @@ pub fn encode(enc: &mut Enc, out: &mut Vec<u8>, h: &HashValue) -> u8 {
 }
 
 fn from_elems(at: u64, elems: &[Elem<'_>]) -> Result<HashValue, RdbError> {
-    if elems.len() % 2 != 0 {
+    if !elems.len().is_multiple_of(2) {
         return Err(blob_err(at, "Hash listpack with an odd number of elements"));
     }
     let mut h = HashValue::new();
@@ -50,7 +50,7 @@ fn from_elems(at: u64, elems: &[Elem<'_>]) -> Result<HashValue, RdbError> {
 pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, RdbError> {
     let h = match t {
         TYPE_HASH => {
-            let n = input.len()?;
+            let n = input.length()?;
             let mut h = HashValue::new();
             for _ in 0..n {
                 let at = input.offset();

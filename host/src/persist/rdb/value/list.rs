@@ -16,25 +16,33 @@ const SIZE_LIMITS: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 /// quicklist.c's SIZE_SAFETY_LIMIT, for positive fills.
 const SIZE_SAFETY_LIMIT: usize = 8192;
 
-fn node_full(fill: i64, bytes: usize, count: usize) -> bool {
-    if fill >= 0 {
-        bytes > SIZE_SAFETY_LIMIT || count > fill.max(1) as usize
-    } else {
-        let i = ((-fill) as usize - 1).min(SIZE_LIMITS.len() - 1);
-        bytes > SIZE_LIMITS[i]
+/// quicklist.c's _quicklistNodeAllowInsert: whether a node of `bytes` bytes
+/// and `count` elements takes one more element of `len` bytes (its estimate
+/// adds the raw length and 8 bytes of overhead).
+fn allow_insert(fill: i64, bytes: usize, count: usize, len: usize) -> bool {
+    let new_sz = bytes + len + 8;
+    if fill < 0 {
+        let offset = (-(fill as i128) - 1) as usize;
+        if SIZE_LIMITS
+            .get(offset)
+            .is_some_and(|&limit| new_sz <= limit)
+        {
+            return true;
+        }
     }
+    new_sz <= SIZE_SAFETY_LIMIT && (count as i64) < fill
 }
 
 pub fn encode(enc: &mut Enc, opts: &RdbOptions, out: &mut Vec<u8>, l: &ListValue) -> u8 {
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut cur = Listpack::new();
     for item in l.iter() {
-        let add = Listpack::elem_size(item);
         if cur.count() > 0
-            && node_full(
+            && !allow_insert(
                 opts.list_max_listpack_size,
-                cur.bytes() + add,
-                cur.count() + 1,
+                cur.bytes(),
+                cur.count(),
+                item.len(),
             )
         {
             nodes.push(std::mem::take(&mut cur).finish());
@@ -57,7 +65,7 @@ pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, Rdb
     let mut buf = itoa::Buffer::new();
     match t {
         TYPE_LIST => {
-            let n = input.len()?;
+            let n = input.length()?;
             for _ in 0..n {
                 list.push_back(&input.string()?);
             }
@@ -70,11 +78,11 @@ pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, Rdb
             }
         }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
-            let nodes = input.len()?;
+            let nodes = input.length()?;
             for _ in 0..nodes {
                 let container = if t == TYPE_LIST_QUICKLIST_2 {
                     let at = input.offset();
-                    let c = input.len()?;
+                    let c = input.length()?;
                     if c != QUICKLIST_NODE_PACKED && c != QUICKLIST_NODE_PLAIN {
                         return Err(input.err_at(
                             at,

@@ -69,16 +69,16 @@ enum Operand {
 
 pub fn decode<R: Read>(input: &mut Input<R>) -> Result<Option<Value>, RdbError> {
     let at = input.offset();
-    let id = input.len()?;
+    let id = input.length()?;
     let (short_name, _) = module_type_name_of_id(id);
     let mut ops = Vec::new();
     loop {
         let op_at = input.offset();
-        let op = input.len()?;
+        let op = input.length()?;
         let operand = match op {
             MODULE_OPCODE_EOF => break,
             MODULE_OPCODE_SINT | MODULE_OPCODE_UINT => {
-                input.len()?;
+                input.length()?;
                 Operand::Other
             }
             MODULE_OPCODE_FLOAT => {

@@ -38,7 +38,7 @@ pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, Rdb
             s.insert_member(Member::Int(v));
         }
     } else {
-        let n = input.len()?;
+        let n = input.length()?;
         for _ in 0..n {
             let at = input.offset();
             let m = input.string()?;

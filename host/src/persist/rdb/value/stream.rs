@@ -234,8 +234,8 @@ fn load_node(
 }
 
 fn read_id<R: Read>(input: &mut Input<R>) -> Result<StreamId, RdbError> {
-    let ms = input.len()?;
-    let seq = input.len()?;
+    let ms = input.length()?;
+    let seq = input.length()?;
     Ok(StreamId::new(ms, seq))
 }
 
@@ -247,7 +247,7 @@ pub fn decode<R: Read>(
 ) -> Result<Option<Value>, RdbError> {
     let limits = opts.stream_limits();
     let mut s = StreamValue::new();
-    let nodes = input.len()?;
+    let nodes = input.length()?;
     for _ in 0..nodes {
         let at = input.offset();
         let key = input.string()?;
@@ -260,7 +260,7 @@ pub fn decode<R: Read>(
         load_node(at, id_of_raw(&key), &elems, &mut s, limits)?;
     }
     let at = input.offset();
-    let length = input.len()?;
+    let length = input.length()?;
     if length != s.len() as u64 {
         return Err(input.err_at(at, "Stream length inconsistent with its entries"));
     }
@@ -268,29 +268,29 @@ pub fn decode<R: Read>(
     if t == TYPE_STREAM_LISTPACKS_2 {
         s.first_id = read_id(input)?;
         s.max_deleted_id = read_id(input)?;
-        s.entries_added = input.len()?;
+        s.entries_added = input.length()?;
     } else {
         s.first_id = s.first_valid_id().unwrap_or(StreamId::MIN);
         s.max_deleted_id = StreamId::MIN;
         s.entries_added = s.len() as u64;
     }
-    let groups = input.len()?;
+    let groups = input.length()?;
     for _ in 0..groups {
         let at = input.offset();
         let name = input.string()?;
         let last_id = read_id(input)?;
         let entries_read = if t == TYPE_STREAM_LISTPACKS_2 {
-            input.len()? as i64
+            input.length()? as i64
         } else {
             s.estimate_distance(last_id)
         };
         let mut g = ConsumerGroup::new(last_id, entries_read);
-        let pel = input.len()?;
+        let pel = input.length()?;
         for _ in 0..pel {
             let at = input.offset();
             let id = id_of_raw(&input.array::<16>()?);
             let delivery_time = input.ms_time()?;
-            let delivery_count = input.len()?;
+            let delivery_count = input.length()?;
             let nack = Nack {
                 delivery_time,
                 delivery_count,
@@ -303,7 +303,7 @@ pub fn decode<R: Read>(
                 ));
             }
         }
-        let consumers = input.len()?;
+        let consumers = input.length()?;
         for _ in 0..consumers {
             let at = input.offset();
             let cname = input.string()?;
@@ -312,7 +312,7 @@ pub fn decode<R: Read>(
             if !created {
                 return Err(input.err_at(at, "Duplicate stream consumer detected"));
             }
-            let n = input.len()?;
+            let n = input.length()?;
             for _ in 0..n {
                 let at = input.offset();
                 let id = id_of_raw(&input.array::<16>()?);

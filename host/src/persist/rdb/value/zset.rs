@@ -60,7 +60,7 @@ fn build(at: u64, mut items: Vec<(f64, SmallBytes)>) -> Result<Option<Value>, Rd
 }
 
 fn from_elems(at: u64, elems: &[Elem<'_>]) -> Result<Option<Value>, RdbError> {
-    if elems.len() % 2 != 0 {
+    if !elems.len().is_multiple_of(2) {
         return Err(blob_err(at, "Zset listpack with an odd number of elements"));
     }
     let mut items = Vec::with_capacity(elems.len() / 2);
@@ -91,7 +91,7 @@ pub fn decode<R: Read>(input: &mut Input<R>, t: u8) -> Result<Option<Value>, Rdb
     let at = input.offset();
     match t {
         TYPE_ZSET | TYPE_ZSET_2 => {
-            let n = input.len()?;
+            let n = input.length()?;
             let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
             for _ in 0..n {
                 let m = input.string()?;

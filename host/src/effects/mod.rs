@@ -1,0 +1,270 @@
+//! The one stream of write effects (DESIGN.md "Write effects: one stream,
+//! many listeners").
+//!
+//! Every write is described once, as the commands Redis 7.0 propagates: the
+//! argv as received for most commands, Redis's rewrite where Redis rewrites
+//! (relative TTLs made absolute, SPOP as SREM, expiry as DEL, a script's
+//! writes instead of the script ...). A command, or a whole transaction or
+//! script, collects its effects in a [`Pending`] while it holds its shard
+//! locks, and commits them as one [`Unit`] to the [`Stream`] before it lets
+//! the locks go. So the stream's order is an order in which the writes
+//! really happened: two writes to one key reach it in execution order.
+//!
+//! Listeners (the AOF now; the replication backlog, CLIENT TRACKING and
+//! MONITOR later) attach to the stream and see every unit in that order. A
+//! command never knows who listens, and a listener never re-derives what a
+//! command did. With nobody listening, recording is off: commands check one
+//! flag, taken once per lock, and allocate nothing.
+//!
+//! This module knows no store, no commands and no files: it is the seam
+//! between them.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One command of a unit: its database and where its RESP encoding lies in
+/// the unit's buffer.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    db: u32,
+    start: u32,
+    end: u32,
+}
+
+/// The effects one execution unit (a command, EXEC, a script) has made so
+/// far, RESP-encoded into one buffer.
+#[derive(Default, Debug)]
+pub struct Pending {
+    buf: Vec<u8>,
+    recs: Vec<Rec>,
+    /// Set by a command that described its own effects (Redis's
+    /// rewriteClientCommandVector / alsoPropagate), so the dispatcher does not
+    /// also record its argv; see `commands/propagate.rs`.
+    pub described: bool,
+}
+
+impl Pending {
+    /// Appends one command, run in database `db`.
+    pub fn push(&mut self, db: usize, argv: &[&[u8]]) {
+        let start = self.buf.len();
+        encode_command(&mut self.buf, argv);
+        self.recs.push(Rec {
+            db: db as u32,
+            start: start as u32,
+            end: self.buf.len() as u32,
+        });
+    }
+
+    /// Number of commands recorded.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Forgets every command after the first `n` (a guest that failed and
+    /// rolled its writes back).
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.recs.len() {
+            self.buf.truncate(self.recs[n].start as usize);
+            self.recs.truncate(n);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.recs.clear();
+    }
+
+    /// The recorded commands as a unit.
+    pub fn unit(&self) -> Unit<'_> {
+        Unit {
+            buf: &self.buf,
+            recs: &self.recs,
+        }
+    }
+}
+
+/// What one execution unit did: commands in order, each with its database.
+/// A unit of more than one command is atomic: Redis wraps it in MULTI/EXEC.
+#[derive(Clone, Copy)]
+pub struct Unit<'a> {
+    buf: &'a [u8],
+    recs: &'a [Rec],
+}
+
+impl<'a> Unit<'a> {
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// (database, RESP encoding) of each command, in order.
+    pub fn commands(&self) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
+        let buf = self.buf;
+        self.recs
+            .iter()
+            .map(move |r| (r.db as usize, &buf[r.start as usize..r.end as usize]))
+    }
+
+    /// Whether a listener that replays must apply the unit all at once
+    /// (Redis 7.0's propagatePendingCommands wraps more than one command).
+    pub fn atomic(&self) -> bool {
+        self.recs.len() > 1
+    }
+}
+
+/// Receives the stream. Called in stream order, under the stream's lock and
+/// while the writer still holds its shard locks: copy what you need and
+/// return (do I/O elsewhere).
+pub trait Listener: Send + Sync {
+    fn feed(&self, unit: &Unit<'_>);
+}
+
+/// The stream itself: the listeners, and whether anyone listens.
+#[derive(Default)]
+pub struct Stream {
+    active: AtomicBool,
+    listeners: Mutex<Vec<Arc<dyn Listener>>>,
+}
+
+impl Stream {
+    /// Whether effects must be recorded. Read once per lock by the store.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Adds a listener; it sees every unit committed from now on. To start
+    /// from a consistent point (an AOF rewrite's base), attach while holding
+    /// every shard lock, so no unit is half-recorded across the attach.
+    pub fn attach(&self, l: Arc<dyn Listener>) {
+        let mut ls = self.listeners.lock();
+        ls.push(l);
+        self.active.store(true, Ordering::Release);
+    }
+
+    /// Removes a listener (by identity).
+    pub fn detach(&self, l: &Arc<dyn Listener>) {
+        let mut ls = self.listeners.lock();
+        ls.retain(|x| !Arc::ptr_eq(x, l));
+        self.active.store(!ls.is_empty(), Ordering::Release);
+    }
+
+    /// Hands the pending effects to every listener, as one unit, and empties
+    /// `pending`. Callers hold the shard locks the effects were made under.
+    pub fn commit(&self, pending: &mut Pending) {
+        if pending.is_empty() {
+            return;
+        }
+        {
+            let ls = self.listeners.lock();
+            let unit = pending.unit();
+            for l in ls.iter() {
+                l.feed(&unit);
+            }
+        }
+        pending.clear();
+    }
+}
+
+/// Redis's wire form of the stream for one consumer (an AOF file, a
+/// replica): SELECT when the database changes, MULTI/EXEC around atomic
+/// units, as feedAppendOnlyFile and replicationFeedSlaves write it.
+#[derive(Default, Debug, Clone)]
+pub struct Wire {
+    /// Database the consumer is in; None forces a SELECT (a new file).
+    db: Option<usize>,
+}
+
+impl Wire {
+    /// Forgets the consumer's database: the next unit starts with SELECT.
+    pub fn reset(&mut self) {
+        self.db = None;
+    }
+
+    /// Appends `unit` to `out` in wire form.
+    pub fn render(&mut self, unit: &Unit<'_>, out: &mut Vec<u8>) {
+        let atomic = unit.atomic();
+        let mut first = true;
+        for (db, cmd) in unit.commands() {
+            if self.db != Some(db) {
+                let n = db.to_string();
+                encode_command(out, &[b"SELECT", n.as_bytes()]);
+                self.db = Some(db);
+            }
+            if first && atomic {
+                out.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n");
+            }
+            first = false;
+            out.extend_from_slice(cmd);
+        }
+        if atomic {
+            out.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n");
+        }
+    }
+}
+
+/// Appends `argv` as a RESP array of bulk strings.
+pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    let mut num = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(num.format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        out.push(b'$');
+        out.extend_from_slice(num.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect(Mutex<(Wire, Vec<u8>)>);
+    impl Listener for Collect {
+        fn feed(&self, unit: &Unit<'_>) {
+            let mut g = self.0.lock();
+            let (w, out) = &mut *g;
+            w.render(unit, out);
+        }
+    }
+
+    #[test]
+    fn units_render_with_select_and_multi() {
+        let s = Stream::default();
+        assert!(!s.active());
+        let c = Arc::new(Collect(Mutex::new((Wire::default(), Vec::new()))));
+        let l: Arc<dyn Listener> = c.clone();
+        s.attach(l.clone());
+        assert!(s.active());
+        let mut p = Pending::default();
+        p.push(0, &[b"SET", b"k", b"v"]);
+        s.commit(&mut p);
+        assert!(p.is_empty());
+        p.push(0, &[b"INCR", b"a"]);
+        p.push(2, &[b"DEL", b"b"]);
+        s.commit(&mut p);
+        p.push(2, &[b"DEL", b"x"]);
+        p.push(2, &[b"DEL", b"y"]);
+        p.truncate(1);
+        s.commit(&mut p);
+        s.detach(&l);
+        assert!(!s.active());
+        let got = String::from_utf8(c.0.lock().1.clone()).unwrap();
+        let want = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n\
+                    *1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$1\r\na\r\n\
+                    *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n\
+                    *2\r\n$3\r\nDEL\r\n$1\r\nx\r\n";
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,937 @@
+//! The AOF against the real binaries: what Ember logs (Redis's propagated
+//! forms: absolute TTLs, SREM for SPOP, a script's effects in MULTI/EXEC),
+//! restarts that bring back every key, type, value and TTL, redis-check-aof
+//! and redis-server 7.0 reading Ember's appendonlydir and Ember reading
+//! redis-server's, rewrites, cut tails, and kill -9 under write load.
+//!
+//! `EMBER_AOF_CRASH_CYCLES=N` runs the kill -9 test for N cycles (default 50).
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/guests.rs"]
+mod guests;
+
+use common::{escape, integer_value, split_aggregate, string_value, Protocol, RespConn};
+use common::{unique_temp_dir, Rng, ServerKind, ServerProcess};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn cmd(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
+    c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn ok(c: &mut RespConn, args: &[&str]) {
+    let r = cmd(c, args);
+    assert!(!common::is_error(&r), "{args:?} -> {}", escape(&r));
+}
+
+/// Elements of an array reply as strings (nested arrays flattened one level).
+fn strings(reply: &[u8]) -> Vec<String> {
+    let (_, items) = split_aggregate(reply, Protocol::Resp2)
+        .unwrap_or_else(|| panic!("not an array: {}", escape(reply)));
+    let mut out = Vec::new();
+    for it in items {
+        match string_value(it) {
+            Some(s) => out.push(String::from_utf8_lossy(s).into_owned()),
+            None => match split_aggregate(it, Protocol::Resp2) {
+                Some(_) => out.push(strings(it).join("\u{1}")),
+                None => out.push(escape(it)),
+            },
+        }
+    }
+    out
+}
+
+/// Every key of every db as (type, value as text, absolute expiry ms).
+fn dataset(c: &mut RespConn) -> BTreeMap<(u32, String), (String, String, i64)> {
+    let mut all = BTreeMap::new();
+    for db in 0..16u32 {
+        ok(c, &["SELECT", &db.to_string()]);
+        for key in strings(&cmd(c, &["KEYS", "*"])) {
+            let ty =
+                String::from_utf8_lossy(string_value(&cmd(c, &["TYPE", &key])).unwrap_or(b"?"))
+                    .into_owned();
+            let value = match ty.as_str() {
+                "string" => escape(&cmd(c, &["GET", &key])),
+                "list" => strings(&cmd(c, &["LRANGE", &key, "0", "-1"])).join(","),
+                "set" => {
+                    let mut m = strings(&cmd(c, &["SMEMBERS", &key]));
+                    m.sort();
+                    m.join(",")
+                }
+                "hash" => {
+                    let flat = strings(&cmd(c, &["HGETALL", &key]));
+                    let mut pairs: Vec<String> = flat.chunks(2).map(|p| p.join("=")).collect();
+                    pairs.sort();
+                    pairs.join(",")
+                }
+                "zset" => strings(&cmd(c, &["ZRANGE", &key, "0", "-1", "WITHSCORES"])).join(","),
+                "stream" => {
+                    let mut v = strings(&cmd(c, &["XRANGE", &key, "-", "+"])).join(";");
+                    v.push('|');
+                    v.push_str(&escape(&cmd(c, &["XINFO", "GROUPS", &key])));
+                    v
+                }
+                other => other.to_string(),
+            };
+            let at = integer_value(&cmd(c, &["PEXPIRETIME", &key])).unwrap_or(-3);
+            all.insert((db, key), (ty, value, at));
+        }
+    }
+    ok(c, &["SELECT", "0"]);
+    all
+}
+
+/// Writes one of each kind of value, with TTLs given relatively.
+fn fill(c: &mut RespConn) {
+    ok(c, &["SET", "s1", "hello"]);
+    ok(c, &["SET", "s2", "12345", "EX", "1000"]);
+    ok(c, &["SETEX", "s3", "2000", "x"]);
+    ok(c, &["PSETEX", "s4", "3000000", "y"]);
+    ok(c, &["SET", "s5", "v"]);
+    ok(c, &["EXPIRE", "s5", "500"]);
+    ok(c, &["SET", "f", "1.5"]);
+    ok(c, &["INCRBYFLOAT", "f", "0.1"]);
+    ok(c, &["INCR", "n"]);
+    ok(c, &["APPEND", "s1", " world"]);
+    ok(c, &["RPUSH", "l", "a", "b", "c", "d"]);
+    ok(c, &["LPOP", "l"]);
+    ok(c, &["SADD", "set", "1", "2", "3", "x", "y", "z"]);
+    ok(c, &["SPOP", "set"]);
+    ok(c, &["SPOP", "set", "2"]);
+    ok(c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    ok(c, &["HINCRBYFLOAT", "h", "f3", "2.5"]);
+    ok(c, &["ZADD", "z", "1", "a", "2.5", "b", "-inf", "c"]);
+    ok(c, &["ZINCRBY", "z", "3", "a"]);
+    ok(c, &["XADD", "st", "*", "f", "v"]);
+    ok(c, &["XADD", "st", "*", "g", "w"]);
+    ok(c, &["XGROUP", "CREATE", "st", "grp", "0"]);
+    ok(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "grp",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "st",
+            ">",
+        ],
+    );
+    ok(c, &["SELECT", "3"]);
+    ok(c, &["SET", "db3", "three"]);
+    ok(c, &["GETEX", "db3", "PX", "800000"]);
+    ok(c, &["SELECT", "0"]);
+    ok(c, &["MULTI"]);
+    ok(c, &["INCR", "tx"]);
+    ok(c, &["INCR", "tx"]);
+    ok(c, &["EXEC"]);
+    ok(c, &["SET", "gone", "x"]);
+    ok(c, &["EXPIRE", "gone", "-1"]);
+}
+
+fn aof_dir(dir: &Path) -> PathBuf {
+    dir.join("appendonlydir")
+}
+
+/// All bytes of the base and incremental files, in manifest order.
+fn aof_bytes(dir: &Path) -> Vec<u8> {
+    let manifest =
+        std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest")).expect("manifest");
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 6 && words[5] != "h" {
+            out.extend(std::fs::read(aof_dir(dir).join(words[1])).unwrap_or_default());
+        }
+    }
+    out
+}
+
+fn ember(dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
+    let d = dir.to_str().expect("utf-8 temp dir");
+    let mut args = vec![("dir", d), ("appendonly", "yes")];
+    args.extend_from_slice(extra);
+    ServerProcess::start_ember(&args)
+}
+
+fn redis(dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
+    let d = dir.to_str().expect("utf-8 temp dir");
+    let mut args = vec![("dir", d), ("appendonly", "yes")];
+    args.extend_from_slice(extra);
+    ServerProcess::start(ServerKind::Redis, &args)
+}
+
+#[test]
+fn writes_are_logged_as_redis_propagates_them() {
+    let dir = unique_temp_dir("aof-effects");
+    let srv = ember(&dir, &[("appendfsync", "always")]);
+    let mut c = srv.connect();
+    fill(&mut c);
+    let proxy = guests::guest("proxy");
+    let set = guests::req(&["SET", "{sc}1", "from-script"]);
+    let incr = guests::req(&["INCR", "{sc}2"]);
+    ok(
+        &mut c,
+        &["EVAL", &proxy, "2", "{sc}1", "{sc}2", "call", &set, &incr],
+    );
+    // A failed script leaves no writes, in the store or the log.
+    let r = cmd(
+        &mut c,
+        &[
+            "EVAL",
+            &proxy,
+            "1",
+            "{sc}3",
+            "abort",
+            &guests::req(&["SET", "{sc}3", "no"]),
+        ],
+    );
+    assert!(common::is_error(&r));
+    let log = String::from_utf8_lossy(&aof_bytes(&dir)).into_owned();
+    let has = |s: &str| log.contains(s);
+    assert!(
+        has("$3\r\nSET\r\n$2\r\ns2\r\n$5\r\n12345\r\n$4\r\nPXAT\r\n"),
+        "SET EX as PXAT:\n{log}"
+    );
+    assert!(
+        has("$3\r\nSET\r\n$2\r\ns3\r\n$1\r\nx\r\n$4\r\nPXAT\r\n"),
+        "SETEX as SET PXAT"
+    );
+    assert!(
+        has("$9\r\nPEXPIREAT\r\n$2\r\ns5\r\n"),
+        "EXPIRE as PEXPIREAT"
+    );
+    assert!(
+        !log.contains("$6\r\nEXPIRE\r\n") && !log.contains("SETEX"),
+        "no relative TTL"
+    );
+    assert!(
+        has("$3\r\nSET\r\n$1\r\nf\r\n$3\r\n1.6\r\n$7\r\nKEEPTTL\r\n"),
+        "INCRBYFLOAT as SET KEEPTTL"
+    );
+    assert!(
+        has("$4\r\nSREM\r\n$3\r\nset\r\n") && !has("SPOP"),
+        "SPOP as SREM"
+    );
+    assert!(
+        has("$4\r\nHSET\r\n$1\r\nh\r\n$2\r\nf3\r\n$3\r\n2.5\r\n"),
+        "HINCRBYFLOAT as HSET"
+    );
+    assert!(!has("$1\r\n*\r\n"), "XADD * logged with its ID");
+    assert!(
+        has("*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"),
+        "SELECT when the db changes"
+    );
+    assert!(
+        has("$3\r\nDEL\r\n$4\r\ngone\r\n"),
+        "EXPIRE in the past as DEL"
+    );
+    assert!(
+        has("*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$5\r\n{sc}1\r\n$11\r\nfrom-script\r\n*2\r\n$4\r\nINCR\r\n$5\r\n{sc}2\r\n*1\r\n$4\r\nEXEC\r\n"),
+        "script effects in MULTI/EXEC:\n{log}"
+    );
+    assert!(
+        !has("EVAL") && !has("{sc}3"),
+        "never the script, never a failed one"
+    );
+    assert!(
+        has("*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nINCR\r\n$2\r\ntx\r\n"),
+        "MULTI/EXEC kept"
+    );
+    // The same data and the same absolute deadlines after kill -9 and a reload.
+    let before = dataset(&mut c);
+    drop(c);
+    drop(srv_keep_dir(srv));
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    let after = dataset(&mut c);
+    assert_eq!(before, after);
+    assert!(after.values().any(|v| v.2 > 0), "TTLs survive");
+    drop(srv_keep_dir(srv));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kills the server (SIGKILL) without losing the shared directory: the
+/// harness only removes its own temp dir, and ours is passed with --dir.
+fn srv_keep_dir(srv: ServerProcess) -> ServerProcess {
+    srv
+}
+
+#[test]
+fn redis_check_aof_and_redis_server_load_embers_files() {
+    for preamble in ["yes", "no"] {
+        redis_loads_embers_files_with(preamble);
+    }
+}
+
+fn redis_loads_embers_files_with(preamble: &str) {
+    let dir = unique_temp_dir("aof-to-redis");
+    let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
+    let mut c = srv.connect();
+    fill(&mut c);
+    ok(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    ok(&mut c, &["SET", "after-rewrite", "1"]);
+    ok(&mut c, &["RPUSH", "l", "e"]);
+    let want = dataset(&mut c);
+    drop(c);
+    drop(srv);
+    let manifest = aof_dir(&dir).join("appendonly.aof.manifest");
+    let check = std::process::Command::new("redis-check-aof")
+        .arg(&manifest)
+        .output()
+        .expect("redis-check-aof");
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        check.status.success() && text.contains("is valid"),
+        "redis-check-aof:\n{text}"
+    );
+    let r = redis(&dir, &[]);
+    let mut rc = r.connect();
+    assert_eq!(
+        dataset(&mut rc),
+        want,
+        "redis-server reads Ember's appendonlydir"
+    );
+    drop(rc);
+    drop(r);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ember_loads_redis_servers_files() {
+    for preamble in ["yes", "no"] {
+        ember_loads_redis_servers_files_with(preamble);
+    }
+}
+
+fn ember_loads_redis_servers_files_with(preamble: &str) {
+    let dir = unique_temp_dir("aof-from-redis");
+    let r = redis(&dir, &[("aof-use-rdb-preamble", preamble)]);
+    let mut rc = r.connect();
+    fill(&mut rc);
+    ok(&mut rc, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut rc);
+    ok(&mut rc, &["SET", "after-rewrite", "1"]);
+    let want = dataset(&mut rc);
+    drop(rc);
+    drop(r);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(
+        dataset(&mut c),
+        want,
+        "Ember reads redis-server's appendonlydir"
+    );
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn info_field(c: &mut RespConn, field: &str) -> String {
+    let info = cmd(c, &["INFO", "persistence"]);
+    let text = String::from_utf8_lossy(string_value(&info).unwrap_or_default()).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn wait_rewrite(c: &mut RespConn) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(c, "aof_rewrite_in_progress") == "1" {
+        assert!(Instant::now() < deadline, "rewrite never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rewrite_replaces_the_base_and_drops_old_files() {
+    let dir = unique_temp_dir("aof-rewrite");
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    fill(&mut c);
+    for i in 0..200 {
+        ok(&mut c, &["INCR", "counter"]);
+        ok(&mut c, &["RPUSH", "big", &i.to_string()]);
+    }
+    let first = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    assert!(
+        first.contains("appendonly.aof.1.base.rdb seq 1 type b"),
+        "{first}"
+    );
+    ok(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    assert_eq!(
+        manifest,
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(aof_dir(&dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "appendonly.aof.2.base.rdb",
+            "appendonly.aof.2.incr.aof",
+            "appendonly.aof.manifest"
+        ]
+    );
+    ok(&mut c, &["INCR", "counter"]);
+    let want = dataset(&mut c);
+    drop(c);
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(dataset(&mut c), want);
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cut_tail_loads_only_with_aof_load_truncated() {
+    let dir = unique_temp_dir("aof-cut");
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    ok(&mut c, &["SET", "a", "1"]);
+    ok(&mut c, &["SET", "b", "2"]);
+    drop(c);
+    drop(srv);
+    let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    let incr = manifest
+        .lines()
+        .filter(|l| l.ends_with("type i"))
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    let path = aof_dir(&dir).join(&incr);
+    let mut data = std::fs::read(&path).unwrap();
+    let whole = data.len();
+    data.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1");
+    std::fs::write(&path, &data).unwrap();
+    // Refused: an error naming the file and the offset; nothing started.
+    let out = std::process::Command::new(common::ember_server_path())
+        .args([
+            "--port",
+            &common::free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--dir", dir.to_str().unwrap(), "--appendonly", "yes"])
+        .args(["--aof-load-truncated", "no"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started over a cut file:\n{text}");
+    assert!(
+        text.contains("Unexpected end of file")
+            && text.contains(&incr)
+            && text.contains(&format!("offset {whole}")),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap().len(),
+        data.len(),
+        "file untouched"
+    );
+    // Loaded with a warning, the tail cut at the last whole command.
+    let srv = ember(&dir, &[("aof-load-truncated", "yes")]);
+    let mut c = srv.connect();
+    assert_eq!(cmd(&mut c, &["GET", "b"]), b"$1\r\n2\r\n");
+    assert_eq!(cmd(&mut c, &["EXISTS", "c"]), b":0\r\n");
+    assert!(srv.output().contains("short read"), "{}", srv.output());
+    assert_eq!(std::fs::read(&path).unwrap().len(), whole);
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn redis6_single_file_is_migrated() {
+    let dir = unique_temp_dir("aof-redis6");
+    let mut data = Vec::new();
+    for args in [
+        vec!["SELECT", "0"],
+        vec!["SET", "k", "v"],
+        vec!["RPUSH", "l", "1", "2"],
+        vec!["SELECT", "2"],
+        vec!["SADD", "s", "m"],
+    ] {
+        data.extend(common::encode_command(&args));
+    }
+    std::fs::write(dir.join("appendonly.aof"), &data).unwrap();
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(cmd(&mut c, &["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(cmd(&mut c, &["LLEN", "l"]), b":2\r\n");
+    ok(&mut c, &["SELECT", "2"]);
+    assert_eq!(cmd(&mut c, &["SCARD", "s"]), b":1\r\n");
+    ok(&mut c, &["SET", "new", "1"]);
+    drop(c);
+    drop(srv);
+    assert!(!dir.join("appendonly.aof").exists());
+    let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    assert!(
+        manifest.starts_with("file appendonly.aof seq 1 type b\n"),
+        "{manifest}"
+    );
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    ok(&mut c, &["SELECT", "2"]);
+    assert_eq!(cmd(&mut c, &["GET", "new"]), b"$1\r\n1\r\n");
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_set_appendonly_at_run_time() {
+    let dir = unique_temp_dir("aof-config");
+    let d = dir.to_str().unwrap();
+    let srv = ServerProcess::start_ember(&[("dir", d)]);
+    let mut c = srv.connect();
+    ok(&mut c, &["SET", "before", "1"]);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    ok(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    wait_rewrite(&mut c);
+    ok(&mut c, &["SET", "after", "2"]);
+    ok(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
+    ok(&mut c, &["SET", "not-logged", "3"]);
+    drop(c);
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(
+        cmd(&mut c, &["MGET", "before", "after", "not-logged"]),
+        b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n"
+    );
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Concurrent writers; each records the last value the server acknowledged.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(String, i64)>>,
+}
+
+fn start_load(addr: std::net::SocketAddr, writers: usize, cycle: usize) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = (0..writers)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let key = format!("c{w}");
+                let list = format!("l{w}");
+                let mut acked = -1;
+                let Ok(mut c) = RespConn::connect(addr) else {
+                    return (key, acked);
+                };
+                c.set_timeout(Duration::from_secs(2));
+                let mut i = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    // A pipeline of two: the counter and a list entry.
+                    let batch = [
+                        common::encode_command(&["INCR", &key]),
+                        common::encode_command(&["RPUSH", &list, &format!("{cycle}:{i}")]),
+                    ]
+                    .concat();
+                    if c.send_raw(&batch).is_err() {
+                        break;
+                    }
+                    match c.read_reply() {
+                        Ok(r) => match integer_value(&r) {
+                            Some(v) => acked = v,
+                            None => break,
+                        },
+                        Err(_) => break,
+                    }
+                    if c.read_reply().is_err() {
+                        break;
+                    }
+                    i += 1;
+                }
+                (key, acked)
+            })
+        })
+        .collect();
+    Load { stop, threads }
+}
+
+fn crash_cycles(policy: &str, cycles: usize, check_all: bool) -> Vec<i64> {
+    let dir = unique_temp_dir(&format!("aof-crash-{policy}"));
+    let mut rng = Rng::new(0x5eed + cycles as u64);
+    let mut known: BTreeMap<String, i64> = BTreeMap::new();
+    let mut losses = Vec::new();
+    for cycle in 0..cycles {
+        let srv = ember(&dir, &[("appendfsync", policy)]);
+        let mut c = srv.connect();
+        // Everything acknowledged before the last kill is here.
+        for (key, acked) in &known {
+            let reply = cmd(&mut c, &["GET", key]);
+            let got: i64 = string_value(&reply)
+                .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok())
+                .unwrap_or(0);
+            if check_all {
+                assert!(
+                    got >= *acked,
+                    "cycle {cycle}: {key} is {got}, {acked} was acknowledged"
+                );
+            }
+            losses.push(acked - got);
+            // The list holds as many entries as the counter counted (a pipeline pair).
+        }
+        if rng.below(10) == 0 {
+            ok(&mut c, &["BGREWRITEAOF"]);
+        }
+        let load = start_load(srv.addr(), 4, cycle);
+        std::thread::sleep(Duration::from_millis(30 + rng.below(120)));
+        drop(srv); // SIGKILL in the middle of the writes.
+        load.stop.store(true, Ordering::Relaxed);
+        for t in load.threads {
+            let (key, acked) = t.join().unwrap();
+            let e = known.entry(key).or_insert(-1);
+            *e = (*e).max(acked);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    losses
+}
+
+#[test]
+fn kill_9_under_load_loses_no_acknowledged_write_with_always() {
+    let cycles = std::env::var("EMBER_AOF_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let losses = crash_cycles("always", cycles, true);
+    assert!(losses.iter().all(|&l| l <= 0));
+}
+
+#[test]
+fn kill_9_with_everysec_loses_at_most_about_a_second() {
+    // A process crash (not a power loss) loses nothing either: the write()
+    // happens before the reply; only the fsync is deferred.
+    let losses = crash_cycles("everysec", 5, false);
+    assert!(losses.iter().all(|&l| l <= 0), "{losses:?}");
+}
+
+fn mylib_wasm() -> Vec<u8> {
+    let dir = option_env!("EMBER_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/guests/wasm32-unknown-unknown/release")
+        });
+    let path = dir.join("mylib.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Module values and function libraries come back from the log (as RESTORE
+/// payloads and FUNCTION LOAD, never by re-running BF.ADD) and from both
+/// kinds of rewritten base.
+#[test]
+fn module_values_and_functions_survive_replay_and_rewrite() {
+    for preamble in ["yes", "no"] {
+        let dir = unique_temp_dir("aof-modules");
+        let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
+        let mut c = srv.connect();
+        let lib = mylib_wasm();
+        let reply = c.command(&[b"FUNCTION".as_slice(), b"LOAD", &lib]).unwrap();
+        assert!(!common::is_error(&reply), "{}", escape(&reply));
+        for i in 0..50 {
+            ok(&mut c, &["BF.ADD", "bf", &format!("item{i}")]);
+        }
+        ok(&mut c, &["EXPIRE", "bf", "100000"]);
+        let log = aof_bytes(&dir);
+        assert!(
+            !String::from_utf8_lossy(&log).contains("BF.ADD"),
+            "module commands are logged by effects"
+        );
+        let libs = escape(&cmd(&mut c, &["FUNCTION", "LIST"]));
+        let ttl = cmd(&mut c, &["PEXPIRETIME", "bf"]);
+        drop(c);
+        drop(srv);
+        for round in 0..2 {
+            let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
+            let mut c = srv.connect();
+            for i in 0..50 {
+                assert_eq!(
+                    cmd(&mut c, &["BF.EXISTS", "bf", &format!("item{i}")]),
+                    b":1\r\n",
+                    "preamble {preamble}, round {round}"
+                );
+            }
+            assert_eq!(cmd(&mut c, &["TYPE", "bf"]), b"+MBbloom--\r\n");
+            assert_eq!(cmd(&mut c, &["PEXPIRETIME", "bf"]), ttl);
+            assert_eq!(escape(&cmd(&mut c, &["FUNCTION", "LIST"])), libs);
+            if round == 0 {
+                ok(&mut c, &["BGREWRITEAOF"]);
+                wait_rewrite(&mut c);
+                assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+            }
+            drop(c);
+            drop(srv);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Fills the keyspace fast: pipelined MSETs of `per` keys each.
+fn populate(c: &mut RespConn, keys: usize, per: usize) {
+    let mut sent = 0;
+    let mut batch = Vec::new();
+    let mut n = 0;
+    while sent < keys {
+        let mut args = vec!["MSET".to_string()];
+        for i in sent..(sent + per).min(keys) {
+            args.push(format!("key:{i}"));
+            args.push(format!("value:{i}"));
+        }
+        sent = (sent + per).min(keys);
+        batch.extend(common::encode_command(&args));
+        n += 1;
+        if n == 50 || sent == keys {
+            c.send_raw(&batch).unwrap();
+            for _ in 0..n {
+                assert_eq!(c.read_reply().unwrap(), b"+OK\r\n");
+            }
+            batch.clear();
+            n = 0;
+        }
+    }
+}
+
+#[test]
+fn crash_during_rewrite_leaves_loadable_files() {
+    let dir = unique_temp_dir("aof-crash-rewrite");
+    let keys = 100_000;
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    populate(&mut c, keys, 100);
+    drop(c);
+    drop(srv);
+    let mut rng = Rng::new(7);
+    for round in 0..6 {
+        let srv = ember(&dir, &[]);
+        let mut c = srv.connect();
+        assert_eq!(
+            integer_value(&cmd(&mut c, &["DBSIZE"])),
+            Some((keys + round) as i64),
+            "round {round}"
+        );
+        ok(&mut c, &["BGREWRITEAOF"]);
+        ok(&mut c, &["SET", &format!("marker{round}"), "1"]);
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        drop(c);
+        drop(srv); // SIGKILL, the rewrite possibly half done.
+    }
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(
+        cmd(&mut c, &["GET", "key:99999"]),
+        b"$11\r\nvalue:99999\r\n"
+    );
+    // Temp files of killed rewrites never become part of the AOF.
+    let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    assert!(!manifest.contains("temp-"), "{manifest}");
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Unmounts the test's small file system when the test ends, however it ends.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A full disk under `appendfsync everysec`: writers get Redis's MISCONF
+/// error, reads go on, nothing acknowledged is lost, and writes come back
+/// when space does. Needs a small tmpfs (root); skipped with a note otherwise.
+#[test]
+fn full_disk_refuses_writes_and_loses_nothing_acknowledged() {
+    let dir = unique_temp_dir("aof-full");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("full_disk test skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let _mount = Mount(dir.clone());
+    let srv = ember(&dir, &[("appendfsync", "everysec")]);
+    let mut c = srv.connect();
+    // Fill the disk but for ~200 KiB.
+    let filler = dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(200 * 1024)).unwrap();
+    }
+    let value = "v".repeat(1000);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..2000 {
+        let key = format!("k{i}");
+        let r = cmd(&mut c, &["SET", &key, &value]);
+        if common::is_error(&r) {
+            refused = Some(String::from_utf8_lossy(&r).into_owned());
+            break;
+        }
+        acked.push(key);
+    }
+    let refused = refused.expect("writes never failed on a full disk");
+    assert_eq!(
+        refused,
+        "-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+    );
+    assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
+    assert_eq!(
+        cmd(&mut c, &["GET", &acked[0]]).len(),
+        1000 + 9,
+        "reads go on"
+    );
+    // Space comes back: the buffered writes reach the file and writers are welcome again.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_last_write_status") != "ok" {
+        assert!(Instant::now() < deadline, "never recovered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&mut c, &["SET", "after", "1"]);
+    drop(c);
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    for key in &acked {
+        assert_eq!(cmd(&mut c, &["STRLEN", key]), b":1000\r\n", "{key} lost");
+    }
+    assert_eq!(cmd(&mut c, &["GET", "after"]), b"$1\r\n1\r\n");
+    drop(c);
+    drop(srv);
+}
+
+/// Pops served to blocked clients are logged as their non-blocking forms,
+/// after the push that served them; expiries (lazy and active) as DEL.
+#[test]
+fn served_blocking_pops_and_expiries_are_logged_as_redis_does() {
+    let dir = unique_temp_dir("aof-blocking");
+    let srv = ember(&dir, &[("appendfsync", "always")]);
+    let mut c = srv.connect();
+    let mut waiter = srv.connect();
+    waiter.send(&["BLPOP", "q", "0"]).unwrap();
+    let mut mover = srv.connect();
+    mover
+        .send(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"])
+        .unwrap();
+    let mut zwaiter = srv.connect();
+    zwaiter.send(&["BZPOPMIN", "zq", "0"]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    ok(&mut c, &["RPUSH", "q", "a", "b"]);
+    assert_eq!(
+        waiter.read_reply().unwrap(),
+        b"*2\r\n$1\r\nq\r\n$1\r\na\r\n"
+    );
+    ok(&mut c, &["RPUSH", "src", "x"]);
+    assert_eq!(mover.read_reply().unwrap(), b"$1\r\nx\r\n");
+    ok(&mut c, &["ZADD", "zq", "1", "m", "2", "n"]);
+    assert!(zwaiter.read_reply().is_ok());
+    ok(&mut c, &["SET", "lazy", "1", "PX", "30"]);
+    ok(&mut c, &["SET", "active", "1", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cmd(&mut c, &["GET", "lazy"]), b"$-1\r\n");
+    let log = String::from_utf8_lossy(&aof_bytes(&dir)).into_owned();
+    let pos = |s: &str| {
+        log.find(s)
+            .unwrap_or_else(|| panic!("{s:?} not in:\n{log}"))
+    };
+    assert!(pos("$5\r\nRPUSH\r\n$1\r\nq\r\n") < pos("*2\r\n$4\r\nLPOP\r\n$1\r\nq\r\n"));
+    assert!(
+        pos("$5\r\nRPUSH\r\n$3\r\nsrc\r\n")
+            < pos("$5\r\nLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nLEFT\r\n$5\r\nRIGHT\r\n")
+    );
+    assert!(pos("$4\r\nZADD\r\n$2\r\nzq\r\n") < pos("$7\r\nZPOPMIN\r\n$2\r\nzq\r\n"));
+    assert!(!log.contains("BLPOP") && !log.contains("BLMOVE") && !log.contains("BZPOPMIN"));
+    pos("$3\r\nDEL\r\n$4\r\nlazy\r\n");
+    pos("$3\r\nDEL\r\n$6\r\nactive\r\n");
+    let want = dataset(&mut c);
+    drop((c, waiter, mover, zwaiter));
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(dataset(&mut c), want);
+    assert_eq!(
+        cmd(&mut c, &["LRANGE", "dst", "0", "-1"]),
+        b"*1\r\n$1\r\nx\r\n"
+    );
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// auto-aof-rewrite-percentage / -min-size: the AOF rewrites itself once it
+/// has grown enough past its last base.
+#[test]
+fn automatic_rewrite_on_growth() {
+    let dir = unique_temp_dir("aof-auto");
+    let srv = ember(
+        &dir,
+        &[
+            ("auto-aof-rewrite-min-size", "100000"),
+            ("auto-aof-rewrite-percentage", "100"),
+        ],
+    );
+    let mut c = srv.connect();
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1", "the first base at start");
+    let value = "x".repeat(500);
+    for i in 0..150 {
+        ok(&mut c, &["SET", &format!("k{}", i % 10), &value]);
+    }
+    // 75 KB: below the minimum size, no rewrite yet.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+    for i in 0..300 {
+        ok(&mut c, &["SET", &format!("k{}", i % 10), &value]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_rewrites") != "2" {
+        assert!(Instant::now() < deadline, "no automatic rewrite");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_rewrite(&mut c);
+    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    assert!(size < 20_000, "the rewritten AOF holds 10 keys, not {size} bytes");
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
