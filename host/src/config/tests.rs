@@ -456,7 +456,12 @@ fn file_errors_match_redis() {
         fatal(1, "save 0 1", "Invalid save parameters")
     );
     assert!(e("save 3600 1").contains("only save \"\" is accepted"));
-    assert!(e("appendonly yes").contains("only 'no' is accepted"));
+    // The AOF gate: refused until the AOF exists, then accepted.
+    if AOF_SUPPORTED {
+        assert!(Config::parse_str("appendonly yes").expect("aof").appendonly);
+    } else {
+        assert!(e("appendonly yes").contains("only 'no' is accepted"));
+    }
     assert!(
         Config::parse_str("daemonize yes")
             .expect("daemonize")
@@ -1387,4 +1392,29 @@ fn rewrite_keeps_the_file_and_updates_it_like_redis() {
     let out = String::from_utf8(Config::default().rewrite_text(b"loadmodule /old.wasm\n", &[m]))
         .expect("utf8");
     assert!(out.starts_with("loadmodule /m/bf.wasm a\n"), "{out}");
+}
+
+#[test]
+fn proc_title_template_is_validated_like_redis() {
+    let mut c = Config::default();
+    for ok in [
+        "{title} {listen-addr}",
+        "x",
+        "{port}",
+        "{{literal {config-file}",
+    ] {
+        set(&mut c, &[("proc-title-template", ok)]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(get1(&c, "proc-title-template"), ok);
+    }
+    // An empty title alone expands to nothing: Redis refuses it too.
+    for bad in ["{title}", "{nope}", "{title", "x {", " {server-mode} "] {
+        assert_eq!(
+            set(&mut c, &[("proc-title-template", bad)]),
+            failed(
+                "proc-title-template",
+                "template format is invalid or contains unknown variables"
+            ),
+            "{bad}"
+        );
+    }
 }
