@@ -356,7 +356,7 @@ fn debian_stock_redis_conf_starts_ember_daemonized() {
     for (name, want) in [
         ("daemonize", "yes"),
         ("bind", "127.0.0.1 -::1"),
-        ("save", ""),
+        ("save", "3600 1 300 100 60 10000"),
         ("logfile", log.to_str().expect("utf8")),
         ("appendonly", "no"),
         ("jemalloc-bg-thread", "yes"),

@@ -158,11 +158,13 @@ impl ServerProcess {
             .arg(port.to_string())
             .arg("--bind")
             .arg("127.0.0.1");
-        if kind == ServerKind::Redis {
-            cmd.args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&dir);
-        }
+        // Both servers start without save points or AOF, in their own
+        // directory: a test that wants persistence asks for it in `extra`
+        // (a later `--save` adds to the cleared list, as in Redis), and no
+        // server writes or loads a dump.rdb left in the working directory.
+        cmd.args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir);
         for (k, v) in extra {
             let k = if k.starts_with("--") {
                 k.clone()

@@ -44,8 +44,8 @@ const EFFECTS: &[(&str, &str)] = &[
     ("wasm-memory-limit", "Ember: linear-memory cap of one wasm instance."),
     ("enable-protected-configs", "Whether CONFIG SET may change `dir` and `dbfilename` (`local`: loopback clients only)."),
     ("enable-module-command", "Whether clients may MODULE LOAD/UNLOAD. Default `local` (Redis: `no`), so the bundled workflow works from localhost."),
-    // Persistence. Typed fields; "not read yet" ones wait for SAVE/BGSAVE.
-    ("save", "Snapshot points. Only `save \"\"` until RDB snapshots land (then Redis's default `3600 1 300 100 60 10000`)."),
+    // Persistence.
+    ("save", "Snapshot points: BGSAVE after <seconds> when at least <changes> writes happened (Redis's default `3600 1 300 100 60 10000`; `save \"\"` turns them off)."),
     ("appendonly", "The multi-part AOF (manifest, base and incremental files in `appenddirname`); CONFIG SET turns it on and off."),
     ("appendfilename", "Base name of the AOF files."),
     ("appenddirname", "AOF directory inside `dir`."),
@@ -57,13 +57,13 @@ const EFFECTS: &[(&str, &str)] = &[
     ("aof-timestamp-enabled", "`#TS:` annotations in the AOF."),
     ("rdbcompression", "LZF-compress strings in RDB payloads (DUMP, RDB files)."),
     ("rdbchecksum", "CRC64 trailer of RDB files."),
-    ("dbfilename", "RDB file name inside `dir` (typed field; not read until RDB snapshots land)."),
-    ("stop-writes-on-bgsave-error", "MISCONF after a failed background save (typed field; not read until RDB snapshots land)."),
+    ("dbfilename", "RDB file name inside `dir`: written by SAVE/BGSAVE/shutdown, loaded at start."),
+    ("stop-writes-on-bgsave-error", "Writes get MISCONF after a failed background save while save points are set."),
     ("sanitize-dump-payload", "Deep checks of RESTORE payloads and RDB files (typed field; not read yet)."),
     ("rdb-del-sync-files", "Typed field; not read yet (no replication)."),
     ("shutdown-on-sigint", "Flags of the shutdown on SIGINT (typed field; not read until RDB snapshots land)."),
     ("shutdown-on-sigterm", "Flags of the shutdown on SIGTERM (typed field; not read until RDB snapshots land)."),
-    ("rdb-key-save-delay", "Hidden test knob (typed field; not read until RDB snapshots land)."),
+    ("rdb-key-save-delay", "Hidden test knob: microseconds of sleep per key saved."),
     ("key-load-delay", "Hidden test knob (typed field; not read yet)."),
     ("loading-process-events-interval-bytes", "Hidden test knob (typed field; not read yet)."),
     // Refused unless at the default: Ember cannot do it at all yet.
