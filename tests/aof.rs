@@ -912,7 +912,11 @@ fn automatic_rewrite_on_growth() {
         ],
     );
     let mut c = srv.connect();
-    assert_eq!(info_field(&mut c, "aof_rewrites"), "1", "the first base at start");
+    assert_eq!(
+        info_field(&mut c, "aof_rewrites"),
+        "1",
+        "the first base at start"
+    );
     let value = "x".repeat(500);
     for i in 0..150 {
         ok(&mut c, &["SET", &format!("k{}", i % 10), &value]);
@@ -930,7 +934,10 @@ fn automatic_rewrite_on_growth() {
     }
     wait_rewrite(&mut c);
     let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
-    assert!(size < 20_000, "the rewritten AOF holds 10 keys, not {size} bytes");
+    assert!(
+        size < 20_000,
+        "the rewritten AOF holds 10 keys, not {size} bytes"
+    );
     drop(c);
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
