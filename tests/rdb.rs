@@ -1416,3 +1416,30 @@ fn module_values_dump_and_restore() {
         R::Err("-ERR Bad data format".into())
     );
 }
+
+/// FUNCTION DUMP payloads (Redis's format: FUNCTION2 records, version, CRC)
+/// restore on the other server both ways.
+#[test]
+fn function_payloads_move_both_ways() {
+    let redis = ServerProcess::start_redis(&[]);
+    let ember = ServerProcess::start_ember(&[]);
+    let (mut r, mut e) = (redis.connect(), ember.connect());
+    run_all(&mut r, &[cmd(&["FUNCTION", "LOAD", LUA_LIB])]);
+    let from_redis = bulk(&mut r, &[b"FUNCTION", b"DUMP"]);
+    assert_eq!(
+        q(&mut e, &[b"FUNCTION", b"RESTORE", &from_redis]),
+        R::Str(b"OK".to_vec())
+    );
+    assert_eq!(q(&mut e, &[b"FCALL", b"rdbfn", b"0"]), R::Int(1));
+    let from_ember = bulk(&mut e, &[b"FUNCTION", b"DUMP"]);
+    assert_eq!(
+        from_ember, from_redis,
+        "the same library dumps to the same bytes"
+    );
+    run_all(&mut r, &[cmd(&["FUNCTION", "FLUSH"])]);
+    assert_eq!(
+        q(&mut r, &[b"FUNCTION", b"RESTORE", &from_ember]),
+        R::Str(b"OK".to_vec())
+    );
+    assert_eq!(q(&mut r, &[b"FCALL", b"rdbfn", b"0"]), R::Int(1));
+}
