@@ -19,21 +19,10 @@ mod common;
 #[path = "common/guests.rs"]
 mod guests;
 
-use common::{escape, RespConn, ServerKind, ServerProcess};
+use common::{escape, exclusive, shared, RespConn, ServerKind, ServerProcess};
 use guests::{expect, short, Run};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-static TIMING: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    TIMING.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    TIMING.write().unwrap_or_else(|e| e.into_inner())
-}
 
 const SEEDED: usize = 200;
 
@@ -102,39 +91,13 @@ fn in_thread(fx: &Fixture, args: &[&str]) -> JoinHandle<(Vec<u8>, Duration)> {
     })
 }
 
-/// While `job` runs (at most 8 s): PING, SET and GET on db 5 from another client, each answered
-/// within 100 ms. Returns the rounds done.
+/// The probes of [`guests::probe_while_running`] on db 5 (where no script holds a key), each
+/// answered within 100 ms.
 fn probe_while_running<T>(fx: &Fixture, job: &JoinHandle<T>) -> usize {
     let mut p = fx.connect();
     p.set_timeout(Duration::from_secs(2));
     expect(&cmd!(p; "SELECT", "5"), "+OK\r\n", "SELECT 5");
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let mut rounds = 0;
-    while !job.is_finished() && Instant::now() < deadline {
-        let value = rounds.to_string();
-        for (args, want) in [
-            (vec!["PING"], "+PONG\r\n".to_string()),
-            (vec!["SET", "probe", &value], "+OK\r\n".to_string()),
-            (
-                vec!["GET", "probe"],
-                format!("${}\r\n{value}\r\n", value.len()),
-            ),
-        ] {
-            let started = Instant::now();
-            let reply = p.command(&args).expect("probe");
-            let took = started.elapsed();
-            expect(&reply, &want, &format!("{args:?} while a Lua script runs"));
-            if !job.is_finished() {
-                assert!(
-                    took < Duration::from_millis(100),
-                    "{args:?} took {took:?} while a Lua script was looping"
-                );
-            }
-        }
-        rounds += 1;
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    rounds
+    guests::probe_while_running(p, job, Duration::from_millis(100))
 }
 
 fn error_text(reply: &[u8]) -> String {

@@ -198,20 +198,19 @@ static int struct_pack(lua_State *L) {
       case 'x':
         luaL_addchar(&b, '\0');
         break;
-      case 'f': {
-        float f = (float)luaL_checknumber(L, arg++);
-        unsigned char raw[sizeof f];
-        memcpy(raw, &f, sizeof f);
-        order_bytes(raw, sizeof f, &lay);
-        luaL_addlstring(&b, (const char *)raw, sizeof f);
-        break;
-      }
+      case 'f':
       case 'd': {
-        double d = (double)luaL_checknumber(L, arg++);
-        unsigned char raw[sizeof d];
-        memcpy(raw, &d, sizeof d);
-        order_bytes(raw, sizeof d, &lay);
-        luaL_addlstring(&b, (const char *)raw, sizeof d);
+        lua_Number n = luaL_checknumber(L, arg++);
+        unsigned char raw[sizeof(double)];
+        if (opt == 'f') {
+          float f = (float)n;
+          memcpy(raw, &f, sizeof f);
+        } else {
+          double d = (double)n;
+          memcpy(raw, &d, sizeof d);
+        }
+        order_bytes(raw, size, &lay);
+        luaL_addlstring(&b, (const char *)raw, size);
         break;
       }
       case 'c':
@@ -266,23 +265,20 @@ static int struct_unpack(lua_State *L) {
         break;
       case 'x':
         break;
-      case 'f': {
-        float f;
-        unsigned char raw[sizeof f];
-        memcpy(raw, data + pos, sizeof f);
-        order_bytes(raw, sizeof f, &lay);
-        memcpy(&f, raw, sizeof f);
-        lua_pushnumber(L, (lua_Number)f);
-        results++;
-        break;
-      }
+      case 'f':
       case 'd': {
-        double d;
-        unsigned char raw[sizeof d];
-        memcpy(raw, data + pos, sizeof d);
-        order_bytes(raw, sizeof d, &lay);
-        memcpy(&d, raw, sizeof d);
-        lua_pushnumber(L, (lua_Number)d);
+        unsigned char raw[sizeof(double)];
+        memcpy(raw, data + pos, size);
+        order_bytes(raw, size, &lay);
+        if (opt == 'f') {
+          float f;
+          memcpy(&f, raw, sizeof f);
+          lua_pushnumber(L, (lua_Number)f);
+        } else {
+          double d;
+          memcpy(&d, raw, sizeof d);
+          lua_pushnumber(L, (lua_Number)d);
+        }
         results++;
         break;
       }
