@@ -733,7 +733,8 @@ fn mylib_load_call_list_delete_flush() {
     }
     expect(
         &cmd!(c; "FUNCTION", "STATS"),
-        "*4\r\n$14\r\nrunning_script\r\n$-1\r\n$7\r\nengines\r\n*2\r\n$4\r\nWASM\r\n*4\r\n\
+        // No libraries: Redis's answer (Lua with zeros).
+        "*4\r\n$14\r\nrunning_script\r\n$-1\r\n$7\r\nengines\r\n*2\r\n$3\r\nLUA\r\n*4\r\n\
          $15\r\nlibraries_count\r\n:0\r\n$15\r\nfunctions_count\r\n:0\r\n",
         "STATS when empty",
     );

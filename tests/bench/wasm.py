@@ -46,6 +46,11 @@ SCRIPTS = {
     "empty": (HERE / "wasm" / "empty.wat", "return nil"),
     "one_call": (HERE / "wasm" / "one_call.wat", "redis.call('PING')"),
     "ten_calls": (HERE / "wasm" / "ten_calls.wat", "for i = 1, 10 do redis.call('PING') end"),
+    # The same Lua bodies on both servers: Ember's Lua engine (Lua 5.1 in wasm) vs Redis's Lua.
+    "lua_token_bucket": (None, None),
+    "lua_empty": (None, "return nil"),
+    "lua_one_call": (None, "redis.call('PING')"),
+    "lua_ten_calls": (None, "for i = 1, 10 do redis.call('PING') end"),
 }
 
 # Token bucket arguments: capacity 100, 10 tokens/s, take 1; -r 1000 spreads the buckets.
@@ -98,9 +103,10 @@ def load_scripts(servers: dict[str, bench.Server]) -> dict[str, dict[str, str]]:
     shas: dict[str, dict[str, str]] = {}
     lua_tb = TOKEN_BUCKET_LUA.read_text()
     for name, (path, lua) in SCRIPTS.items():
-        if not path.exists():
+        if path is not None and not path.exists():
             raise BenchError(f"{path} not found (cargo build --release -p ember builds the guests)")
-        bodies = {"ember": path.read_bytes(), "redis": (lua_tb if lua is None else lua).encode()}
+        lua_body = (lua_tb if lua is None else lua).encode()
+        bodies = {"ember": lua_body if path is None else path.read_bytes(), "redis": lua_body}
         for srv in ("ember", "redis"):
             with Resp(servers[srv].port) as c:
                 r = c.call("SCRIPT", "LOAD", bodies[srv])
@@ -116,7 +122,7 @@ def check_scripts(servers: dict[str, bench.Server], shas: dict) -> None:
         replies = {}
         for srv, sha in per.items():
             with Resp(servers[srv].port) as c:
-                if name == "token_bucket":
+                if name in ("token_bucket", "lua_token_bucket"):
                     r = c.call("EVALSHA", sha, 1, "bench:probe", *TB_ARGS)
                     c.call("DEL", "bench:probe")
                 else:
@@ -150,6 +156,11 @@ def side_jobs(shas: dict) -> list[dict]:
         {"test": "empty script", "argv": ev("empty", "0"), "r": 1000},
         {"test": "1 host call", "argv": ev("one_call", "0"), "r": 1000},
         {"test": "10 host calls", "argv": ev("ten_calls", "0"), "r": 1000},
+        {"test": "lua token_bucket", "argv": ev("lua_token_bucket", "1", "bucket:__rand_int__", *TB_ARGS),
+         "r": TB_KEYS},
+        {"test": "lua empty script", "argv": ev("lua_empty", "0"), "r": 1000},
+        {"test": "lua 1 host call", "argv": ev("lua_one_call", "0"), "r": 1000},
+        {"test": "lua 10 host calls", "argv": ev("lua_ten_calls", "0"), "r": 1000},
     ]
 
 
@@ -218,14 +229,16 @@ def derive_costs(side: list[dict], pipeline: int) -> dict:
                 if not r:
                     return None
                 return 1e6 / r["rps"] if measure == "wall" else r["server_cpu_us_per_op"]
-            ping, empty, one, ten = t("ping"), t("empty script"), t("1 host call"), t("10 host calls")
-            out[(srv, measure)] = {
-                "ping": ping,
-                "empty script": None if None in (empty, ping) else empty - ping,
-                "1 host call": None if None in (one, empty) else one - empty,
-                "marginal host call": None if None in (ten, one) else (ten - one) / 9,
-                "token_bucket": t("token_bucket"),
-            }
+            ping = t("ping")
+            costs = {"ping": ping}
+            for prefix in ("", "lua "):
+                empty, one, ten = (t(prefix + "empty script"), t(prefix + "1 host call"),
+                                   t(prefix + "10 host calls"))
+                costs[prefix + "empty script"] = None if None in (empty, ping) else empty - ping
+                costs[prefix + "1 host call"] = None if None in (one, empty) else one - empty
+                costs[prefix + "marginal host call"] = None if None in (ten, one) else (ten - one) / 9
+                costs[prefix + "token_bucket"] = t(prefix + "token_bucket")
+            out[(srv, measure)] = costs
     return out
 
 
@@ -233,7 +246,7 @@ def render(settings: dict, side: list[dict], pairs: list[dict], pipelines: list[
     lines = ["Settings:"]
     lines += [f"  {k:<22} {v}" for k, v in settings.items()]
     if side:
-        lines += ["", "### Scripts: Ember (wasm) vs Redis (Lua), EVALSHA", ""]
+        lines += ["", "### Scripts: Ember (wasm, and Lua in wasm for the lua rows) vs Redis (Lua), EVALSHA", ""]
         hdr = ["test", "-P", "Ember ops/s", "Redis ops/s", "E/R", "E p50", "R p50", "E p99", "R p99",
                "E cpu µs/op", "R cpu µs/op", "spread"]
         rows = []
@@ -260,7 +273,11 @@ def render(settings: dict, side: list[dict], pairs: list[dict], pipelines: list[
             for what, label in (("ping", "PING (baseline)"), ("empty script", "empty script call"),
                                 ("1 host call", "one host call"),
                                 ("marginal host call", "one more host call (10-1)/9"),
-                                ("token_bucket", "token_bucket EVALSHA, whole call")):
+                                ("token_bucket", "token_bucket EVALSHA, whole call"),
+                                ("lua empty script", "Lua: empty script call"),
+                                ("lua 1 host call", "Lua: one host call"),
+                                ("lua marginal host call", "Lua: one more host call (10-1)/9"),
+                                ("lua token_bucket", "Lua: token_bucket EVALSHA, whole call")):
                 rows.append([label, str(p)] + [fmt_us(c[(s, m)][what]) for m in ("wall", "cpu")
                                                for s in ("ember", "redis")])
         lines += md_table(hdr, rows)

@@ -537,12 +537,18 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn function_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    // (libraries, functions) per engine, Lua first as Redis lists it.
-    let mut counts = [(crate::lua::ENGINE_NAME, 0, 0), (ENGINE, 0, 0)];
+    // (libraries, functions) per engine that has libraries; with none at
+    // all, Lua with zeros, as Redis (whose only engine is Lua) answers.
+    let mut counts = vec![(crate::lua::ENGINE_NAME, 0, 0), (ENGINE, 0, 0)];
     for lib in ctx.srv.functions.read().libs.values() {
         let slot = if lib.lua.is_some() { 0 } else { 1 };
         counts[slot].1 += 1;
         counts[slot].2 += lib.functions.len();
+    }
+    if counts.iter().any(|c| c.1 > 0) {
+        counts.retain(|c| c.1 > 0);
+    } else {
+        counts.truncate(1);
     }
     ctx.out.map(2);
     ctx.out.bulk(b"running_script");

@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::{format_err, Result};
+use wasmtime::{bail, format_err, Result};
 use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 
 /// What a guest's invocation runs against; implemented by the command layer.
@@ -69,6 +69,11 @@ pub struct Code {
 pub struct Limiter {
     pub max_memory: usize,
     pub hit_memory: bool,
+    /// Refuse growth past the cap as a failed `memory.grow` (-1) instead of
+    /// trapping: for the Lua engine, whose allocator turns that into Lua's
+    /// "not enough memory" error. Other guests trap, and the client is told
+    /// the limit was hit.
+    pub soft: bool,
 }
 
 impl ResourceLimiter for Limiter {
@@ -78,12 +83,13 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _max: Option<usize>,
     ) -> Result<bool> {
-        // Refused growth is a failed `memory.grow` (-1), not a trap: an
-        // allocator sees it as out of memory (Lua raises "not enough
-        // memory"); the instance is discarded after the invocation.
+        // The instance is discarded after the invocation either way.
         if desired > self.max_memory {
             self.hit_memory = true;
-            return Ok(false);
+            if self.soft {
+                return Ok(false);
+            }
+            bail!("guest exceeded the memory limit");
         }
         Ok(true)
     }
@@ -138,7 +144,7 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(max_memory: usize) -> HostState {
+    pub fn new(max_memory: usize, soft_memory_limit: bool) -> HostState {
         let now = Instant::now();
         HostState {
             host: HostPtr::default(),
@@ -146,6 +152,7 @@ impl HostState {
             limiter: Limiter {
                 max_memory,
                 hit_memory: false,
+                soft: soft_memory_limit,
             },
             input: Vec::new(),
             last_reply: Vec::new(),

@@ -189,7 +189,8 @@ impl Guest {
     fn instantiate(&self, rt: &Runtime, first: bool) -> Result<(Warm, Vec<Spec>), Failure> {
         let shared = &rt.shared;
         let max_memory = shared.memory_limit.load(Ordering::Relaxed) as usize;
-        let mut store = Store::new(&rt.engine, HostState::new(max_memory));
+        let soft = self.kind == Kind::Engine;
+        let mut store = Store::new(&rt.engine, HostState::new(max_memory, soft));
         store.limiter(|s| &mut s.limiter);
         let cb_shared = shared.clone();
         store.epoch_deadline_callback(move |mut ctx| Ok(epoch_check(ctx.data_mut(), &cb_shared)));
