@@ -524,6 +524,47 @@ fn memory_bombs_get_lua_not_enough_memory() {
     fx.assert_intact("memory bombs");
 }
 
+/// 300 distinct scripts loaded, run by sha (each twice, with errors between), listed by SCRIPT
+/// EXISTS, then flushed: the same replies from Redis and Ember.
+#[test]
+fn many_cached_scripts_behave_as_in_redis() {
+    let _g = shared();
+    let transcript = |fx: &Fixture| -> Vec<Vec<u8>> {
+        let mut c = fx.connect();
+        let mut out = Vec::new();
+        let mut shas = Vec::new();
+        for i in 0..300 {
+            let body = format!("local n = {i} if ARGV[1] == 'fail' then error('script ' .. n) end return {{n, KEYS[1], #ARGV}}");
+            let reply = cmd!(c; "SCRIPT", "LOAD", body);
+            let sha = common::string_value(&reply)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_else(|| panic!("SCRIPT LOAD: {}", escape(&reply)));
+            shas.push(sha);
+        }
+        for (i, sha) in shas.iter().enumerate() {
+            let key = format!("k{i}");
+            out.push(cmd!(c; "EVALSHA", sha, "1", key, "a", "b"));
+            out.push(cmd!(c; "EVALSHA", sha, "0", "fail"));
+            out.push(cmd!(c; "EVALSHA", sha.to_uppercase(), "1", "x"));
+        }
+        let mut exists: Vec<&str> = vec!["SCRIPT", "EXISTS"];
+        exists.extend(shas.iter().map(|s| s.as_str()));
+        out.push(c.run(&exists.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()));
+        out.push(cmd!(c; "SCRIPT", "FLUSH"));
+        out.push(c.run(&exists.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()));
+        out.push(cmd!(c; "EVALSHA", shas[7], "0"));
+        out
+    };
+    let want = transcript(&Fixture::start(ServerKind::Redis, &[]));
+    let fx = Fixture::ember(&[]);
+    let got = transcript(&fx);
+    assert_eq!(want.len(), got.len());
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(escape(g), escape(w), "reply {i}: ember vs redis");
+    }
+    fx.assert_intact("300 cached scripts");
+}
+
 #[test]
 fn a_script_cannot_leave_state_for_the_next_one() {
     let _g = shared();
