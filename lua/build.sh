@@ -74,7 +74,9 @@ SOURCES+=("$HERE"/src/engine.c "$HERE"/src/redis_api.c "$HERE"/src/resp.c "$HERE
 pids=()
 for src in "${SOURCES[@]}"; do
   obj="$BUILD/obj/$(basename "${src%.c}").o"
-  nice "$CC" "${CFLAGS[@]}" -c "$src" -o "$obj" &
+  extra=()
+  [ "$(basename "$src")" = memcmp.c ] && extra=(-msimd128) # only there: wasm SIMD
+  nice "$CC" "${CFLAGS[@]}" "${extra[@]}" -c "$src" -o "$obj" &
   pids+=($!)
   if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done

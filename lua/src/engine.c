@@ -132,11 +132,17 @@ static int error_handler(lua_State *L) {
         if (!strcmp(ar.what, "C")) have = lua_getstack(L, 2, &ar) && lua_getinfo(L, "nSl", &ar);
     }
     if (!lua_istable(L, 1)) {
-        const char *msg = lua_tostring(L, 1);
+        /* {err = 'ERR ' .. tostring(err)}, as Redis's handler does */
         lua_newtable(L);
         lua_pushliteral(L, "ERR ");
-        if (msg) lua_pushstring(L, msg);
-        else lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+        lua_getglobal(L, "tostring");
+        if (lua_isfunction(L, -1)) {
+            lua_pushvalue(L, 1);
+            lua_call(L, 1, 1);
+        } else {
+            lua_pop(L, 1);
+            lua_pushstring(L, luaL_typename(L, 1));
+        }
         lua_concat(L, 2);
         lua_setfield(L, -2, "err");
         lua_replace(L, 1);
@@ -250,6 +256,11 @@ static lua_State *new_state(engine_state_t *es, int functions) {
         lua_setfield(L, LUA_REGISTRYINDEX, "ember.proxy");
     }
     return L;
+}
+
+void engine_collect_garbage(void) {
+    if (eval_L) lua_gc(eval_L, LUA_GCCOLLECT, 0);
+    if (func_L) lua_gc(func_L, LUA_GCCOLLECT, 0);
 }
 
 static lua_State *state(int functions) {

@@ -57,6 +57,9 @@ int register_function_impl(lua_State *L);
 void ember_install_random(lua_State *L);
 void ember_sha1hex(const char *data, size_t len, char out[41]);
 
+/* engine.c: a full collection in both states (to make room for a buffer). */
+void engine_collect_garbage(void);
+
 /* engine.c: the library being loaded collects its functions here. */
 void engine_add_function(lua_State *L, const char *name, int callback_index, const char *flags,
                          const char *description);

@@ -171,7 +171,7 @@ static int redis_log(lua_State *L) {
 static int redis_setresp(lua_State *L) {
     int v;
     if (lua_gettop(L) != 1) return raise_error(L, "redis.setresp() requires one argument.");
-    v = (int)luaL_checknumber(L, 1);
+    v = (int)lua_tonumber(L, 1); /* as Redis: a non-number is 0, so "must be 2 or 3" */
     if (v != 2 && v != 3) return raise_error(L, "RESP version must be 2 or 3.");
     engine_state(L)->resp = v;
     ember_protocol(v);
@@ -185,7 +185,7 @@ static int redis_setresp(lua_State *L) {
 static int redis_set_repl(lua_State *L) {
     int flags;
     if (lua_gettop(L) != 1) return raise_error(L, "redis.set_repl() requires two arguments.");
-    flags = (int)luaL_checknumber(L, 1);
+    flags = (int)lua_tonumber(L, 1); /* as Redis: a non-number is 0 (REPL_NONE) */
     if (flags & ~3)
         return raise_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
     return 0;
@@ -321,16 +321,16 @@ int register_function_impl(lua_State *L) {
         name_i = 2; cb_i = 3; flags_i = 4; desc_i = 5;
         if (lua_isnil(L, name_i)) return raise_error(L, "redis.register_function must get a function name argument");
         if (lua_isnil(L, cb_i)) return raise_error(L, "redis.register_function must get a callback argument");
-        if (lua_type(L, name_i) != LUA_TSTRING)
+        if (!lua_isstring(L, name_i)) /* numbers pass, as in Redis */
             return raise_error(L, "function_name argument given to redis.register_function must be a string");
         if (!lua_isfunction(L, cb_i))
             return raise_error(L, "callback argument given to redis.register_function must be a function");
         if (!lua_isnil(L, flags_i) && !lua_istable(L, flags_i))
             return raise_error(L, "flags argument to redis.register_function must be a table representing function flags");
-        if (!lua_isnil(L, desc_i) && lua_type(L, desc_i) != LUA_TSTRING)
+        if (!lua_isnil(L, desc_i) && !lua_isstring(L, desc_i))
             return raise_error(L, "description argument given to redis.register_function must be a string");
     } else if (argc == 2) {
-        if (lua_type(L, 1) != LUA_TSTRING)
+        if (!lua_isstring(L, 1))
             return raise_error(L, "first argument to redis.register_function must be a string");
         if (!lua_isfunction(L, 2))
             return raise_error(L, "second argument to redis.register_function must be a function");

@@ -14,7 +14,13 @@ void buf_reserve(buf_t *b, size_t total) {
         char *p;
         while (cap < total) cap *= 2;
         p = realloc(b->p, cap);
-        if (p == NULL) __builtin_trap(); /* only past the memory limit: the host reports it */
+        if (p == NULL) {
+            /* At the memory limit, the garbage of a script that caught its
+             * own "not enough memory" may be what fills it. */
+            engine_collect_garbage();
+            p = realloc(b->p, cap);
+        }
+        if (p == NULL) __builtin_trap(); /* still full: the host reports the limit */
         b->p = p;
         b->cap = cap;
     }

@@ -95,6 +95,10 @@ pub fn classify(body: &[u8]) -> Result<Body<'_>, CmdError> {
             shebang: false,
         });
     };
+    if rest.is_empty() {
+        // Redis needs the newline that ends the shebang line.
+        return Err(CmdError::err("ERR Invalid script shebang"));
+    }
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split(' ').filter(|p| !p.is_empty());
     match parts.next() {
