@@ -147,6 +147,17 @@ impl Server {
 /// Binds every configured address and serves until SHUTDOWN or a signal.
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     srv.config_changed();
+    // The Lua engine compiles in the background: start-up does not wait
+    // for it, and a first script waits for it (crate::lua::Engine::guest)
+    // before its time limit starts.
+    let lua_srv = srv.clone();
+    std::thread::Builder::new()
+        .name("ember-lua-compile".into())
+        .spawn(move || {
+            if let Err(e) = lua_srv.lua.guest(&lua_srv.wasm) {
+                crate::log::warning(&format!("the Lua engine failed to load: {e}"));
+            }
+        })?;
     crate::commands::modules::load_at_startup(&srv)?;
     let (binds, port) = {
         let cfg = srv.config.read();
