@@ -236,7 +236,7 @@ static int struct_pack(lua_State *L) {
 }
 
 /* Is there room for `size` bytes at `pos` in data of length `len`? */
-static int fits(size_t pos, size_t size, size_t len) {
+static int fits(uint64_t pos, uint64_t size, size_t len) {
   return size <= len && pos <= len - size;
 }
 
@@ -244,7 +244,9 @@ static int struct_unpack(lua_State *L) {
   const char *fmt = luaL_checkstring(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  size_t pos = (size_t)luaL_optinteger(L, 3, 1);
+  /* 64-bit like Redis's size_t, also where size_t is 32 bits: an offset of 2^32 + 1 is past
+   * the end, not 1. */
+  uint64_t pos = (uint64_t)luaL_optinteger(L, 3, 1);
   int results = 0;
   layout lay;
   luaL_argcheck(L, pos > 0, 3, "offset must be 1 or greater");
@@ -253,7 +255,7 @@ static int struct_unpack(lua_State *L) {
   while (*fmt != '\0') {
     int opt = (unsigned char)*fmt++;
     size_t size = field_size(L, opt, &fmt);
-    pos += padding(pos, &lay, opt, size);
+    pos += padding((size_t)pos, &lay, opt, size);
     luaL_argcheck(L, fits(pos, size, len), 2, "data string too short");
     luaL_checkstack(L, 2, "too many results");
     switch (opt) {
@@ -286,10 +288,13 @@ static int struct_unpack(lua_State *L) {
         if (size == 0) {
           if (results == 0 || !lua_isnumber(L, -1))
             luaL_error(L, "format 'c0' needs a previous size");
-          size = (size_t)to_u64(lua_tonumber(L, -1));
-          lua_pop(L, 1);
-          results--;
-          luaL_argcheck(L, fits(pos, size, len), 2, "data string too short");
+          {
+            uint64_t want = to_u64(lua_tonumber(L, -1));
+            lua_pop(L, 1);
+            results--;
+            luaL_argcheck(L, fits(pos, want, len), 2, "data string too short");
+            size = (size_t)want;
+          }
         }
         lua_pushlstring(L, data + pos, size);
         results++;
