@@ -17,26 +17,13 @@ mod common;
 #[path = "common/guests.rs"]
 mod guests;
 
-use common::{escape, integer_value, RespConn, ServerProcess};
+use common::{escape, exclusive, integer_value, shared, RespConn, ServerProcess};
 use guests::{expect, guest, guest_path, req, short, Run};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-static TIMING: RwLock<()> = RwLock::new(());
-
-/// Held by every test that does not measure time.
-fn shared() -> RwLockReadGuard<'static, ()> {
-    TIMING.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Held by the tests that measure time: nothing else runs meanwhile.
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    TIMING.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn sha1(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
@@ -310,35 +297,7 @@ fn eval_in_thread(fx: &Fixture, args: Vec<String>) -> std::thread::JoinHandle<(V
 fn probe_while_running<T>(fx: &Fixture, job: &std::thread::JoinHandle<T>) -> usize {
     let mut p = fx.connect();
     p.set_timeout(Duration::from_secs(2));
-    let mut rounds = 0;
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while !job.is_finished() && Instant::now() < deadline {
-        for (args, want) in [
-            (vec!["PING"], "+PONG\r\n".to_string()),
-            (
-                vec!["SET", "other", &rounds.to_string()],
-                "+OK\r\n".to_string(),
-            ),
-            (
-                vec!["GET", "other"],
-                format!("${}\r\n{rounds}\r\n", rounds.to_string().len()),
-            ),
-        ] {
-            let started = Instant::now();
-            let reply = p.command(&args).expect("probe");
-            let took = started.elapsed();
-            expect(&reply, &want, &format!("{args:?} during a long script"));
-            if !job.is_finished() {
-                assert!(
-                    took < Duration::from_millis(50),
-                    "{args:?} took {took:?} while a guest was looping"
-                );
-            }
-        }
-        rounds += 1;
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    rounds
+    guests::probe_while_running(p, job, Duration::from_millis(50))
 }
 
 #[test]
