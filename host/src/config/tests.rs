@@ -457,7 +457,11 @@ fn file_errors_match_redis() {
     );
     assert!(e("save 3600 1").contains("only save \"\" is accepted"));
     // The AOF exists: `appendonly yes` is a valid directive.
-    assert!(Config::parse_str("appendonly yes").expect("appendonly").appendonly);
+    assert!(
+        Config::parse_str("appendonly yes")
+            .expect("appendonly")
+            .appendonly
+    );
     assert!(
         Config::parse_str("daemonize yes")
             .expect("daemonize")
