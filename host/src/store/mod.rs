@@ -286,6 +286,7 @@ impl Store {
                 }
             }
         }
+        let propagate = self.effects.active();
         Locked {
             store: self,
             guards,
@@ -293,8 +294,12 @@ impl Store {
             ready: Vec::new(),
             expired: Vec::new(),
             events: Vec::new(),
-            propagate: self.effects.active(),
-            effects: crate::effects::Pending::default(),
+            propagate,
+            effects: if propagate {
+                crate::effects::Pending::reuse()
+            } else {
+                crate::effects::Pending::default()
+            },
             dirty: 0,
         }
     }
@@ -363,6 +368,9 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         if !self.effects.is_empty() {
             self.store.effects.commit(&mut self.effects);
+        }
+        if self.propagate {
+            std::mem::take(&mut self.effects).recycle();
         }
     }
 }
