@@ -56,12 +56,13 @@ done
 
 # 3. Compile. -wasm-enable-sjlj turns setjmp/longjmp (Lua's error handling)
 # into wasm exceptions; -wasm-use-legacy-eh=false emits the standard exnref
-# form wasmtime runs. LUA_ANSI and ENABLE_CJSON_GLOBAL are Redis's flags.
+# form wasmtime runs. LUA_ANSI and ENABLE_CJSON_GLOBAL are Redis's flags;
+# LUA_USELONGLONG makes string.format's %d 64-bit, as `long` is on LP64.
 # shim.h (forced include) keeps stdio's file functions out, so the module
 # imports nothing but `ember`.
 CFLAGS=(--target=wasm32-wasi -O2 -Wall -Wno-deprecated -Wno-deprecated-non-prototype
         -mllvm -wasm-enable-sjlj -mllvm -wasm-use-legacy-eh=false
-        -DLUA_ANSI -DENABLE_CJSON_GLOBAL "-DREDIS_STATIC=" "${DEFS[@]}"
+        -DLUA_ANSI -DLUA_USELONGLONG -DENABLE_CJSON_GLOBAL "-DREDIS_STATIC=" "${DEFS[@]}"
         -include "$HERE/src/shim.h"
         -I"$HERE/src/include" -I"$BUILD/lua" -I"$HERE/src" -I"$BUILD/third_party"
         "-ffile-prefix-map=$BUILD=." "-ffile-prefix-map=$HERE=.")

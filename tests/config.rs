@@ -356,7 +356,7 @@ fn debian_stock_redis_conf_starts_ember_daemonized() {
     for (name, want) in [
         ("daemonize", "yes"),
         ("bind", "127.0.0.1 -::1"),
-        ("save", ""),
+        ("save", "3600 1 300 100 60 10000"),
         ("logfile", log.to_str().expect("utf8")),
         ("appendonly", "no"),
         ("jemalloc-bg-thread", "yes"),
@@ -416,4 +416,44 @@ fn docs_configuration_md_lists_every_directive() {
         "docs/configuration.md's directive table is stale: run \
          `EMBER_UPDATE_DOCS=1 cargo test --test config docs`"
     );
+}
+
+/// `supervised systemd`: READY=1 reaches NOTIFY_SOCKET once the server listens, `daemonize yes`
+/// is then ignored (as in Redis), and INFO says how the process is supervised.
+#[test]
+fn supervised_systemd_notifies_readiness() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = unique_temp_dir("supervised");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let port = free_port();
+    let mut child = Command::new(common::ember_server_path())
+        .args(["--port", &port.to_string(), "--supervised", "systemd"])
+        .args(["--daemonize", "yes"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 from ember-server");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.contains("READY=1"), "{msg}");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "supervised: not daemonized, the process we started is the server"
+    );
+    let mut c = RespConn::connect(([127, 0, 0, 1], port).into()).expect("connect");
+    let info = c.command(&["INFO", "server"]).expect("info");
+    assert!(
+        String::from_utf8_lossy(&info).contains("process_supervised:systemd\r\n"),
+        "{}",
+        String::from_utf8_lossy(&info)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -100,6 +100,15 @@ fn run_driver(
     stdout
 }
 
+/// Runs the driver against a fresh redis-server (it must pass there) and then ember-server.
+fn on_redis_then_ember(program: &str, args: &[&str], dir: &Path) {
+    for kind in [ServerKind::Redis, ServerKind::Ember] {
+        let server = ServerProcess::start(kind, &[]);
+        let out = run_driver(program, args, dir, &server, Duration::from_secs(120));
+        assert!(out.contains("checks passed"), "{out}");
+    }
+}
+
 #[test]
 fn redis_py_lock_works_against_ember() {
     let dir = tests_dir().join("lua_libraries");
@@ -107,17 +116,7 @@ fn redis_py_lock_works_against_ember() {
         missing("python3 with the redis package is not installed (pip install redis)");
         return;
     }
-    for kind in [ServerKind::Redis, ServerKind::Ember] {
-        let server = ServerProcess::start(kind, &[]);
-        let out = run_driver(
-            "python3",
-            &["redis_py_lock.py"],
-            &dir,
-            &server,
-            Duration::from_secs(120),
-        );
-        assert!(out.contains("checks passed"), "{out}");
-    }
+    on_redis_then_ember("python3", &["redis_py_lock.py"], &dir);
 }
 
 #[test]
@@ -131,15 +130,5 @@ fn bullmq_processes_jobs_against_ember() {
         missing("BullMQ is not installed (run `npm ci` in tests/node_bullmq)");
         return;
     }
-    for kind in [ServerKind::Redis, ServerKind::Ember] {
-        let server = ServerProcess::start(kind, &[]);
-        let out = run_driver(
-            "node",
-            &["queue.mjs"],
-            &dir,
-            &server,
-            Duration::from_secs(120),
-        );
-        assert!(out.contains("checks passed"), "{out}");
-    }
+    on_redis_then_ember("node", &["queue.mjs"], &dir);
 }

@@ -639,14 +639,14 @@ fn save_store(
     let mut locked = store.lock(&LockPlan::All, now);
     for db in 0..store.databases() {
         let (keys, expires) = locked.shards_of(db).fold((0u64, 0u64), |(k, x), s| {
-            (k + s.table.len() as u64, x + s.ttl_keys() as u64)
+            (k + s.table().len() as u64, x + s.ttl_keys() as u64)
         });
         if keys == 0 {
             continue;
         }
         w.select_db(db, keys, expires).expect("select");
         for shard in locked.shards_of(db) {
-            for e in shard.table.iter() {
+            for e in shard.table().iter() {
                 let meta = EntryMeta {
                     expire_at_ms: e.expire_at(),
                     ..Default::default()
@@ -1415,4 +1415,31 @@ fn module_values_dump_and_restore() {
         q(&mut r, &[b"RESTORE", b"g", b"0", &payload]),
         R::Err("-ERR Bad data format".into())
     );
+}
+
+/// FUNCTION DUMP payloads (Redis's format: FUNCTION2 records, version, CRC)
+/// restore on the other server both ways.
+#[test]
+fn function_payloads_move_both_ways() {
+    let redis = ServerProcess::start_redis(&[]);
+    let ember = ServerProcess::start_ember(&[]);
+    let (mut r, mut e) = (redis.connect(), ember.connect());
+    run_all(&mut r, &[cmd(&["FUNCTION", "LOAD", LUA_LIB])]);
+    let from_redis = bulk(&mut r, &[b"FUNCTION", b"DUMP"]);
+    assert_eq!(
+        q(&mut e, &[b"FUNCTION", b"RESTORE", &from_redis]),
+        R::Str(b"OK".to_vec())
+    );
+    assert_eq!(q(&mut e, &[b"FCALL", b"rdbfn", b"0"]), R::Int(1));
+    let from_ember = bulk(&mut e, &[b"FUNCTION", b"DUMP"]);
+    assert_eq!(
+        from_ember, from_redis,
+        "the same library dumps to the same bytes"
+    );
+    run_all(&mut r, &[cmd(&["FUNCTION", "FLUSH"])]);
+    assert_eq!(
+        q(&mut r, &[b"FUNCTION", b"RESTORE", &from_ember]),
+        R::Str(b"OK".to_vec())
+    );
+    assert_eq!(q(&mut r, &[b"FCALL", b"rdbfn", b"0"]), R::Int(1));
 }

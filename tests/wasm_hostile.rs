@@ -17,26 +17,13 @@ mod common;
 #[path = "common/guests.rs"]
 mod guests;
 
-use common::{escape, integer_value, RespConn, ServerProcess};
+use common::{escape, exclusive, integer_value, shared, RespConn, ServerProcess};
 use guests::{expect, guest, guest_path, req, short, Run};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-static TIMING: RwLock<()> = RwLock::new(());
-
-/// Held by every test that does not measure time.
-fn shared() -> RwLockReadGuard<'static, ()> {
-    TIMING.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Held by the tests that measure time: nothing else runs meanwhile.
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    TIMING.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn sha1(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
@@ -145,27 +132,38 @@ fn invalid_bytes_are_refused() {
             "a truncated section",
             b"\0asm\x01\0\0\0\x01\x7f\x00".to_vec(),
         ),
-        ("text that is not WAT", b"hello world".to_vec()),
         ("unterminated WAT", b"(module (func".to_vec()),
         (
             "WAT that does not validate",
             b"(module (func (result i32)))".to_vec(),
         ),
-        ("4 KiB of random bytes", random),
-        (
-            "a Lua script",
-            b"return redis.call('get', KEYS[1])".to_vec(),
-        ),
     ];
-    for (what, body) in &bodies {
+    // Bodies that are neither wasm nor WAT are Lua (as in Redis): these do not compile.
+    let lua: Vec<(&str, Vec<u8>)> = vec![
+        ("text that is not WAT", b"hello world".to_vec()),
+        ("4 KiB of random bytes", random),
+    ];
+    let bodies: Vec<(&str, Vec<u8>, bool)> = bodies
+        .into_iter()
+        .map(|(w, b)| (w, b, true))
+        .chain(lua.into_iter().map(|(w, b)| (w, b, false)))
+        .collect();
+    for (what, body, wasm) in &bodies {
         let sha = sha1(body);
         let reply = cmd!(c; "EVAL", body, "0");
         let text = error_text(&reply, what);
-        assert!(
-            text.starts_with("ERR invalid wasm guest: ")
-                && text.ends_with(&format!(" (script: {sha})")),
-            "{what}: {text}"
-        );
+        if *wasm {
+            assert!(
+                text.starts_with("ERR invalid wasm guest: ")
+                    && text.ends_with(&format!(" (script: {sha})")),
+                "{what}: {text}"
+            );
+        } else {
+            assert!(
+                text.starts_with("ERR Error compiling script (new function): "),
+                "{what}: {text}"
+            );
+        }
         assert!(
             !text.contains('\n') && !text.contains('\r'),
             "{what}: one line"
@@ -299,35 +297,7 @@ fn eval_in_thread(fx: &Fixture, args: Vec<String>) -> std::thread::JoinHandle<(V
 fn probe_while_running<T>(fx: &Fixture, job: &std::thread::JoinHandle<T>) -> usize {
     let mut p = fx.connect();
     p.set_timeout(Duration::from_secs(2));
-    let mut rounds = 0;
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while !job.is_finished() && Instant::now() < deadline {
-        for (args, want) in [
-            (vec!["PING"], "+PONG\r\n".to_string()),
-            (
-                vec!["SET", "other", &rounds.to_string()],
-                "+OK\r\n".to_string(),
-            ),
-            (
-                vec!["GET", "other"],
-                format!("${}\r\n{rounds}\r\n", rounds.to_string().len()),
-            ),
-        ] {
-            let started = Instant::now();
-            let reply = p.command(&args).expect("probe");
-            let took = started.elapsed();
-            expect(&reply, &want, &format!("{args:?} during a long script"));
-            if !job.is_finished() {
-                assert!(
-                    took < Duration::from_millis(50),
-                    "{args:?} took {took:?} while a guest was looping"
-                );
-            }
-        }
-        rounds += 1;
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    rounds
+    guests::probe_while_running(p, job, Duration::from_millis(50))
 }
 
 #[test]

@@ -142,6 +142,15 @@ fn notify_systemd(msg: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// INFO's `process_supervised`: `no`, `systemd` or `upstart`.
+pub fn supervised_name() -> &'static str {
+    match STATE.lock().map(|s| s.0).unwrap_or(Supervisor::None) {
+        Supervisor::None => "no",
+        Supervisor::Systemd => "systemd",
+        Supervisor::Upstart => "upstart",
+    }
+}
+
 /// Removes the pid file we wrote (at shutdown, as Redis does).
 pub fn stop() {
     let pidfile = STATE.lock().ok().and_then(|s| s.1.clone());

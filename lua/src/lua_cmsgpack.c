@@ -393,7 +393,7 @@ static int unpack_full(lua_State *L, lua_Integer limit, lua_Integer offset) {
   if (offset < 0 || limit < 0)
     return luaL_error(L, "Invalid request to unpack with offset of %d and limit of %d.",
                       (int)offset, (int)len);
-  if ((size_t)offset > len)
+  if ((uint64_t)offset > (uint64_t)len) /* offset >= 0 here; compared in 64 bits */
     return luaL_error(L, "Start offset %d greater than input length %d.", (int)offset, (int)len);
   if (all) limit = INT_MAX;
   c.p = (const unsigned char *)s + offset;

@@ -198,20 +198,19 @@ static int struct_pack(lua_State *L) {
       case 'x':
         luaL_addchar(&b, '\0');
         break;
-      case 'f': {
-        float f = (float)luaL_checknumber(L, arg++);
-        unsigned char raw[sizeof f];
-        memcpy(raw, &f, sizeof f);
-        order_bytes(raw, sizeof f, &lay);
-        luaL_addlstring(&b, (const char *)raw, sizeof f);
-        break;
-      }
+      case 'f':
       case 'd': {
-        double d = (double)luaL_checknumber(L, arg++);
-        unsigned char raw[sizeof d];
-        memcpy(raw, &d, sizeof d);
-        order_bytes(raw, sizeof d, &lay);
-        luaL_addlstring(&b, (const char *)raw, sizeof d);
+        lua_Number n = luaL_checknumber(L, arg++);
+        unsigned char raw[sizeof(double)];
+        if (opt == 'f') {
+          float f = (float)n;
+          memcpy(raw, &f, sizeof f);
+        } else {
+          double d = (double)n;
+          memcpy(raw, &d, sizeof d);
+        }
+        order_bytes(raw, size, &lay);
+        luaL_addlstring(&b, (const char *)raw, size);
         break;
       }
       case 'c':
@@ -237,7 +236,7 @@ static int struct_pack(lua_State *L) {
 }
 
 /* Is there room for `size` bytes at `pos` in data of length `len`? */
-static int fits(size_t pos, size_t size, size_t len) {
+static int fits(uint64_t pos, uint64_t size, size_t len) {
   return size <= len && pos <= len - size;
 }
 
@@ -245,7 +244,9 @@ static int struct_unpack(lua_State *L) {
   const char *fmt = luaL_checkstring(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  size_t pos = (size_t)luaL_optinteger(L, 3, 1);
+  /* 64-bit like Redis's size_t, also where size_t is 32 bits: an offset of 2^32 + 1 is past
+   * the end, not 1. */
+  uint64_t pos = (uint64_t)luaL_optinteger(L, 3, 1);
   int results = 0;
   layout lay;
   luaL_argcheck(L, pos > 0, 3, "offset must be 1 or greater");
@@ -254,7 +255,7 @@ static int struct_unpack(lua_State *L) {
   while (*fmt != '\0') {
     int opt = (unsigned char)*fmt++;
     size_t size = field_size(L, opt, &fmt);
-    pos += padding(pos, &lay, opt, size);
+    pos += padding((size_t)pos, &lay, opt, size);
     luaL_argcheck(L, fits(pos, size, len), 2, "data string too short");
     luaL_checkstack(L, 2, "too many results");
     switch (opt) {
@@ -266,23 +267,20 @@ static int struct_unpack(lua_State *L) {
         break;
       case 'x':
         break;
-      case 'f': {
-        float f;
-        unsigned char raw[sizeof f];
-        memcpy(raw, data + pos, sizeof f);
-        order_bytes(raw, sizeof f, &lay);
-        memcpy(&f, raw, sizeof f);
-        lua_pushnumber(L, (lua_Number)f);
-        results++;
-        break;
-      }
+      case 'f':
       case 'd': {
-        double d;
-        unsigned char raw[sizeof d];
-        memcpy(raw, data + pos, sizeof d);
-        order_bytes(raw, sizeof d, &lay);
-        memcpy(&d, raw, sizeof d);
-        lua_pushnumber(L, (lua_Number)d);
+        unsigned char raw[sizeof(double)];
+        memcpy(raw, data + pos, size);
+        order_bytes(raw, size, &lay);
+        if (opt == 'f') {
+          float f;
+          memcpy(&f, raw, sizeof f);
+          lua_pushnumber(L, (lua_Number)f);
+        } else {
+          double d;
+          memcpy(&d, raw, sizeof d);
+          lua_pushnumber(L, (lua_Number)d);
+        }
         results++;
         break;
       }
@@ -290,10 +288,13 @@ static int struct_unpack(lua_State *L) {
         if (size == 0) {
           if (results == 0 || !lua_isnumber(L, -1))
             luaL_error(L, "format 'c0' needs a previous size");
-          size = (size_t)to_u64(lua_tonumber(L, -1));
-          lua_pop(L, 1);
-          results--;
-          luaL_argcheck(L, fits(pos, size, len), 2, "data string too short");
+          {
+            uint64_t want = to_u64(lua_tonumber(L, -1));
+            lua_pop(L, 1);
+            results--;
+            luaL_argcheck(L, fits(pos, want, len), 2, "data string too short");
+            size = (size_t)want;
+          }
         }
         lua_pushlstring(L, data + pos, size);
         results++;

@@ -50,3 +50,25 @@ _Noreturn void ember_exit(int code) {
  * the WASI write/seek/close imports, out of the module. Nothing writes to
  * it; a write would call a null function pointer and trap. */
 __attribute__((aligned(16))) char __stderr_FILE[256];
+
+/* strtod with a fast path for what scripts convert most: an optionally
+ * signed decimal integer of at most 15 digits (exact in a double), not
+ * followed by a fraction, an exponent or more digits. Anything else goes to
+ * wasi-libc's strtod, so the result and the end pointer are always strtod's. */
+#undef strtod
+double ember_strtod(const char *s, char **end) {
+    const char *p = s;
+    unsigned long long v = 0;
+    int neg = 0, n = 0;
+    while (*p == ' ' || (*p >= '\t' && *p <= '\r')) p++;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    while (*p >= '0' && *p <= '9' && n < 16) {
+        v = v * 10 + (unsigned long long)(*p++ - '0');
+        n++;
+    }
+    if (n == 0 || n > 15 || *p == '.' || *p == 'e' || *p == 'E' || *p == 'x' || *p == 'X' ||
+        (*p >= '0' && *p <= '9'))
+        return strtod(s, end);
+    if (end) *end = (char *)p;
+    return neg ? -(double)v : (double)v;
+}

@@ -24,6 +24,7 @@ char *ember_fgets(char *s, int n, FILE *f);
 int ember_fflush(FILE *f);
 int ember_fprintf(FILE *f, const char *fmt, ...);
 _Noreturn void ember_exit(int code);
+double ember_strtod(const char *s, char **end);
 
 #undef stdin
 #undef stdout
@@ -46,4 +47,7 @@ _Noreturn void ember_exit(int code);
 #define fflush ember_fflush
 #define fprintf ember_fprintf
 #define exit ember_exit
+/* Lua's tonumber and string->number coercions go through strtod; musl's is
+ * exact but slow, and scripts convert mostly small integers (shim.c). */
+#define strtod ember_strtod
 #endif

@@ -1,12 +1,14 @@
-//! Helpers shared by the tests that drive hand-written WAT guests
-//! (tests/wasm_guests/): reading a guest, building the RESP request a guest
-//! forwards to `call`, sending commands with a readable panic, and asserting
-//! raw replies. Included next to `common` with
+//! Helpers shared by the tests that drive guests (the hand-written WAT guests of
+//! tests/wasm_guests/, and Lua scripts): reading a guest, building the RESP request a guest
+//! forwards to `call`, sending commands with a readable panic, asserting raw replies, and
+//! probing that a server keeps serving while a long script runs. Included next to `common` with
 //! `#[path = "common/guests.rs"] mod guests;`.
 #![allow(dead_code)]
 
 use super::common::{encode_command, escape, RespConn};
 use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Path of tests/wasm_guests/<name>.wat.
 pub fn guest_path(name: &str) -> PathBuf {
@@ -57,4 +59,36 @@ pub fn short(bytes: &[u8]) -> String {
 /// Asserts a raw reply exactly, showing both sides escaped.
 pub fn expect(reply: &[u8], want: &str, what: &str) {
     assert_eq!(escape(reply), escape(want.as_bytes()), "{what}");
+}
+
+/// While `job` runs (at most 8 s): PING, SET and GET on connection `p`, each answered within
+/// `max_each`. Returns how many rounds ran.
+pub fn probe_while_running<T>(mut p: RespConn, job: &JoinHandle<T>, max_each: Duration) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut rounds = 0;
+    while !job.is_finished() && Instant::now() < deadline {
+        let value = rounds.to_string();
+        for (args, want) in [
+            (vec!["PING"], "+PONG\r\n".to_string()),
+            (vec!["SET", "probe", &value], "+OK\r\n".to_string()),
+            (
+                vec!["GET", "probe"],
+                format!("${}\r\n{value}\r\n", value.len()),
+            ),
+        ] {
+            let started = Instant::now();
+            let reply = p.command(&args).expect("probe");
+            let took = started.elapsed();
+            expect(&reply, &want, &format!("{args:?} during a long script"));
+            if !job.is_finished() {
+                assert!(
+                    took < max_each,
+                    "{args:?} took {took:?} while a script was looping"
+                );
+            }
+        }
+        rounds += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rounds
 }

@@ -8,6 +8,7 @@
 //!   Reply boundaries come from the `redis-protocol` crate's RESP2 or RESP3 decoder, whichever
 //!   the connection speaks (switch with [`RespConn::set_protocol`] around `HELLO 3`/`RESET`).
 //! - [`Rng`]: the model tests' seeded PRNG.
+//! - [`shared`] / [`exclusive`]: a per-binary lock so that the tests that measure time run alone.
 //! - RESP helpers: [`encode_command`], [`frame_len`], [`split_aggregate`], [`integer_value`],
 //!   [`string_value`], [`escape`].
 //!
@@ -27,6 +28,22 @@ use std::time::{Duration, Instant};
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default time allowed for one complete reply.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+// ---------------------------------------------------------------------------------------------
+// Timing lock
+// ---------------------------------------------------------------------------------------------
+
+static TIMING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by every test of a binary that does not measure time.
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by the tests that measure time: nothing else of the same binary runs meanwhile.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(|e| e.into_inner())
+}
 
 // ---------------------------------------------------------------------------------------------
 // Ports and processes
@@ -158,11 +175,13 @@ impl ServerProcess {
             .arg(port.to_string())
             .arg("--bind")
             .arg("127.0.0.1");
-        if kind == ServerKind::Redis {
-            cmd.args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&dir);
-        }
+        // Both servers start without save points or AOF, in their own
+        // directory: a test that wants persistence asks for it in `extra`
+        // (a later `--save` adds to the cleared list, as in Redis), and no
+        // server writes or loads a dump.rdb left in the working directory.
+        cmd.args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir);
         for (k, v) in extra {
             let k = if k.starts_with("--") {
                 k.clone()

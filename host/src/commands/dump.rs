@@ -65,7 +65,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     let db = ctx.db();
-    if !replace && ctx.ks.get(db, key).is_some() {
+    if !replace && ctx.ks.exists(db, key) {
         return Err(CmdError::err("BUSYKEY Target key name already exists."));
     }
     let mut ttl = arg_i64(argv[2])?;
@@ -107,7 +107,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // IDLETIME sets the LRU clock (unless an LFU policy is on, as in Redis).
     // FREQ is validated but not kept: Ember has no LFU counter yet (OBJECT
     // FREQ reports it as not implemented).
-    if let (Some(idle), false, Some(e)) = (idle, lfu, ctx.ks.peek(db, key)) {
+    if let (Some(idle), false, Some(e)) = (idle, lfu, ctx.ks.get(db, key)) {
         e.set_idle_seconds((now / 1000) as u32, idle as u64);
     }
     let _ = freq;

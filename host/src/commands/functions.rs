@@ -250,12 +250,27 @@ fn lua_metadata(code: &[u8]) -> Result<(String, &[u8]), CmdError> {
     Ok((name, rest))
 }
 
+/// Drops every library (FUNCTION FLUSH, DEBUG RELOAD's emptying).
+pub fn clear(srv: &crate::server::Server) {
+    *srv.functions.write() = Libraries::default();
+}
+
+/// Adds a library from its code as an RDB file carries it (loading at start):
+/// a clash with a loaded library is an error, as in Redis's rdbFunctionLoad.
+pub fn load_from_rdb(srv: &crate::server::Server, code: &[u8]) -> Result<(), String> {
+    let lib = compile_library(srv, code).map_err(|e| e.text().to_string())?;
+    srv.functions
+        .write()
+        .add(lib, false, true)
+        .map_err(|e| e.text().to_string())
+}
+
 /// Compiles a library and reads its registrations.
-fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
+fn compile_library(srv: &crate::server::Server, code: &[u8]) -> Result<Library, CmdError> {
     let mut name = None;
     let (guest, specs, lua) = if is_wasm(code) {
         let (guest, specs) =
-            Guest::load(&ctx.srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
+            Guest::load(&srv.wasm, code, Kind::Library, &[]).map_err(CmdError::owned)?;
         (guest, specs, None)
     } else {
         let (lib_name, rest) = lua_metadata(code)?;
@@ -264,7 +279,6 @@ fn compile_library(ctx: &Ctx, code: &[u8]) -> Result<Library, CmdError> {
             id: sha1_hex(code),
             body: rest.into(),
         });
-        let srv = ctx.srv;
         let specs = srv
             .lua
             .load_library(&srv.wasm, &lua)
@@ -346,7 +360,7 @@ fn function_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         replace = true;
     }
-    let lib = compile_library(ctx, code)?;
+    let lib = compile_library(ctx.srv, code)?;
     let name = lib.name.clone();
     ctx.srv.functions.write().add(lib, replace, false)?;
     // Libraries persist: the AOF and replicas see the FUNCTION call itself.
@@ -374,7 +388,7 @@ fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
         ));
     }
-    *ctx.srv.functions.write() = Libraries::default();
+    clear(ctx.srv);
     ctx.propagate_verbatim(argv);
     ctx.out.ok();
     Ok(())
@@ -492,7 +506,7 @@ fn function_restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     let mut libs = Vec::new();
     for code in &codes {
-        libs.push(compile_library(ctx, code)?);
+        libs.push(compile_library(ctx.srv, code)?);
     }
     let mut all = ctx.srv.functions.write();
     // All or nothing: apply to a copy of the registry.

@@ -241,7 +241,7 @@ impl Undo {
         if self.is_saved(db, key) {
             return;
         }
-        let entry = ks.get(db, key).map(|e| (e.value.clone(), e.expire_at()));
+        let entry = ks.peek(db, key).map(|e| (e.value.clone(), e.expire_at()));
         self.saved.push(Saved {
             db,
             key: key.to_vec(),

@@ -98,7 +98,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let key = argv[1];
-    let Some(e) = ctx.ks.read(db, key) else {
+    let Some(e) = ctx.ks.read_mut(db, key) else {
         ctx.out.int(0);
         return Ok(());
     };

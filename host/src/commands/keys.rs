@@ -282,7 +282,7 @@ fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now_ms();
     let mut found: Vec<Vec<u8>> = Vec::new();
     for shard in ctx.ks.shards_of(db) {
-        for e in shard.table.iter() {
+        for e in shard.table().iter() {
             let k = e.key.as_slice();
             if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
                 found.push(k.to_vec());
@@ -334,7 +334,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut shards: Vec<_> = ctx.ks.shards_of(db).collect();
     let mut next_cursor = 0u64;
     while shard_idx < shards.len() {
-        let table = &shards[shard_idx].table;
+        let table = shards[shard_idx].table();
         let start = if remaining == 0 {
             table.len()
         } else {
@@ -526,7 +526,7 @@ fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// OBJECT subcommands look the key up without touching its access time.
-fn object_entry<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c mut Entry> {
+fn object_entry<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c Entry> {
     let db = ctx.db();
     ctx.ks.peek(db, key)
 }

@@ -84,6 +84,18 @@ fn as_list(e: Option<&mut Entry>) -> Result<Option<&mut ListValue>, CmdError> {
     }
 }
 
+/// [`as_list`] for reading.
+#[inline]
+fn as_list_ref(e: Option<&Entry>) -> Result<Option<&ListValue>, CmdError> {
+    match e {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::List(l) => Ok(Some(l)),
+            _ => Err(CmdError::WrongType),
+        },
+    }
+}
+
 /// A count that must be >= 0, with Redis's error text for both a bad number
 /// and a negative one (getPositiveLongFromObjectOrReply with a message).
 fn non_negative(arg: &[u8], msg: &'static str) -> Result<i64, CmdError> {
@@ -544,7 +556,7 @@ fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn llen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    let n = as_list(ctx.ks.read(db, argv[1]))?.map_or(0, |l| l.len());
+    let n = as_list_ref(ctx.ks.read(db, argv[1]))?.map_or(0, |l| l.len());
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -570,7 +582,7 @@ fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let end = arg_i64(argv[3])?;
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let Some(l) = as_list(ctx.ks.read(db, argv[1]))? else {
+    let Some(l) = as_list_ref(ctx.ks.read(db, argv[1]))? else {
         out.array(0);
         return Ok(());
     };
@@ -589,7 +601,7 @@ fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let Some(l) = as_list(ctx.ks.read(db, argv[1]))? else {
+    let Some(l) = as_list_ref(ctx.ks.read(db, argv[1]))? else {
         out.null();
         return Ok(());
     };
@@ -779,7 +791,7 @@ fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let o = parse_lpos(argv)?;
     let db = ctx.db();
     let out = &mut *ctx.out;
-    let Some(l) = as_list(ctx.ks.read(db, argv[1]))? else {
+    let Some(l) = as_list_ref(ctx.ks.read(db, argv[1]))? else {
         if o.count.is_some() {
             out.array(0);
         } else {

@@ -7,6 +7,7 @@ pub mod aof;
 pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
+pub mod debug;
 pub mod dump;
 pub mod functions;
 pub mod geo;
@@ -19,6 +20,7 @@ pub mod lists_blocking;
 pub mod meta;
 pub mod modules;
 pub mod notify;
+pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
 pub mod scan;
@@ -110,6 +112,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         aof::COMMANDS,
         bitmaps::COMMANDS,
         connection::COMMANDS,
+        debug::COMMANDS,
         dump::COMMANDS,
         functions::COMMANDS,
         geo::COMMANDS,
@@ -119,6 +122,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         lists::COMMANDS,
         lists_blocking::COMMANDS,
         modules::COMMANDS,
+        persistence::COMMANDS,
         pubsub::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
@@ -274,6 +278,18 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             cmd.full_name
         );
         reject(srv, client, out, cmd, CmdError::owned(msg));
+        return;
+    }
+    if srv.persist.refuse_writes.load(Ordering::Relaxed)
+        && (cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping")
+    {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::persist::snapshot::MISCONF),
+        );
         return;
     }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {

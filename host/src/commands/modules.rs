@@ -245,15 +245,9 @@ fn register_module(
 /// Loads the bundled modules and the `loadmodule` directives at start-up.
 /// A failing `loadmodule` stops the server, as in Redis.
 pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
-    // Compiling is most of a start-up's time: the bundled modules (and the
-    // Lua engine, so the first script does not pay for it inside its time
-    // limit) compile side by side, then register in a fixed order.
+    // Compiling is most of a start-up's time: the bundled modules compile
+    // side by side, then register in a fixed order.
     let compiled: Vec<_> = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            if let Err(e) = srv.lua.guest(&srv.wasm) {
-                crate::log::warning(&format!("the Lua engine failed to load: {e}"));
-            }
-        });
         let jobs: Vec<_> = crate::wasm::bundled::BUNDLED
             .iter()
             .map(|(name, bytes)| {

@@ -161,6 +161,7 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for db in 0..ctx.srv.store.databases() {
         garbage.extend(ctx.ks.flush_db(db));
     }
+    crate::persist::snapshot::flushall_save(ctx.srv, ctx.ks);
     free_garbage(garbage, async_free);
     ctx.out.ok();
     Ok(())
@@ -177,22 +178,39 @@ fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut save = false;
+    let (mut save, mut nosave, mut force, mut abort, mut other) =
+        (false, false, false, false, false);
     for a in &argv[1..] {
         if eq_ic(a, "save") {
             save = true;
-        } else if eq_ic(a, "nosave") || eq_ic(a, "now") || eq_ic(a, "force") {
+        } else if eq_ic(a, "nosave") {
+            nosave = true;
+        } else if eq_ic(a, "now") {
+            other = true;
+        } else if eq_ic(a, "force") {
+            force = true;
         } else if eq_ic(a, "abort") {
-            return Err(CmdError::err("ERR No shutdown in progress."));
+            abort = true;
         } else {
             return Err(CmdError::Syntax);
         }
     }
-    if save {
-        // Persistence has not landed: refuse rather than pretend the data was saved.
-        return Err(CmdError::err("ERR Errors trying to SHUTDOWN. Check logs."));
+    if (abort && (save || nosave || force || other)) || (save && nosave) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        // Shutdowns never wait for replicas here, so none is ever pending.
+        return Err(CmdError::err("ERR No shutdown in progress."));
     }
     crate::log::warning("User requested shutdown...");
+    // The handler holds no shard (SHUTDOWN has no keys), so the save may lock them all.
+    if let Err(e) = crate::persist::snapshot::shutdown_save(ctx.srv, save, nosave) {
+        if !force {
+            crate::log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
+            return Err(CmdError::err("ERR Errors trying to SHUTDOWN. Check logs."));
+        }
+        crate::log::warning("Error trying to save the DB. Exit anyway.");
+    }
     ctx.client.close = true;
     ctx.srv.shutdown.notify_one();
     Ok(())
@@ -378,11 +396,12 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         let mut s = String::from("# Server\r\n");
         let _ = write!(
             s,
-            "redis_version:{REDIS_COMPAT_VERSION}\r\nember_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+            "redis_version:{REDIS_COMPAT_VERSION}\r\nember_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::env::consts::ARCH,
             std::process::id(),
+            crate::process::supervised_name(),
             srv.run_id,
             srv.port.load(Ordering::Relaxed),
             now.as_micros(),
@@ -419,13 +438,7 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         ));
     }
     if wants("persistence") {
-        let mut section = format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n",
-            totals.changes,
-            now.as_secs() - uptime
-        );
-        ctx.srv.aof.info(&mut section);
-        sections.push(section);
+        sections.push(crate::persist::snapshot::info_section(srv, totals.changes));
     }
     if wants("stats") {
         let s = &srv.stats;
@@ -555,7 +568,7 @@ fn db_counts(ctx: &Ctx) -> Vec<(usize, usize)> {
                 .filter(|&shard| !ctx.ks.holds(db, shard))
                 .map(|shard| {
                     let s = ctx.srv.store.lock_shard(db, shard);
-                    (s.table.len(), s.ttl_keys())
+                    (s.table().len(), s.ttl_keys())
                 })
                 .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
         })

@@ -477,7 +477,7 @@ impl<'k> Taken<'k> {
             let entry = if write {
                 ks.get(db, key)
             } else {
-                ks.read(db, key)
+                ks.loan(db, key, true)
             };
             match entry {
                 None => t.slots.push(None),
@@ -511,7 +511,7 @@ impl<'k> Taken<'k> {
 
     fn restore(self, ks: &mut Locked<'_>, db: usize) {
         for (key, value) in self.held {
-            if let Some(e) = ks.peek(db, key) {
+            if let Some(e) = ks.loan(db, key, false) {
                 e.value = value;
             }
         }

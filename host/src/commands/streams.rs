@@ -328,8 +328,23 @@ fn read_stream<'a>(
     ks: &'a mut Locked<'_>,
     db: usize,
     key: &[u8],
-) -> Result<Option<&'a mut StreamValue>, CmdError> {
+) -> Result<Option<&'a StreamValue>, CmdError> {
     match ks.read(db, key) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Stream(s) => Ok(Some(s)),
+            _ => Err(CmdError::WrongType),
+        },
+    }
+}
+
+/// [`read_stream`] for XREADGROUP, which updates the group it reads through.
+fn read_stream_mut<'a>(
+    ks: &'a mut Locked<'_>,
+    db: usize,
+    key: &[u8],
+) -> Result<Option<&'a mut StreamValue>, CmdError> {
+    match ks.read_mut(db, key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::Stream(s) => Ok(Some(s)),
@@ -1022,7 +1037,9 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
     let mut served = 0;
     let mut created: smallvec::SmallVec<[&[u8]; 2]> = smallvec::SmallVec::new();
     for (i, key) in keys.iter().enumerate() {
-        let Some(s) = read_stream(ctx.ks, db, key)? else {
+        // Mutable for XREADGROUP; plain XREAD then preserves the stream for a
+        // running snapshot too, which costs a copy but never correctness.
+        let Some(s) = read_stream_mut(ctx.ks, db, key)? else {
             continue;
         };
         let mut gt = ids[i];
@@ -1393,7 +1410,7 @@ fn nogroup(key: &[u8], group: &[u8]) -> CmdError {
 
 fn xack(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
-    let Some(s) = read_stream(ctx.ks, db, argv[1])? else {
+    let Some(s) = read_stream_mut(ctx.ks, db, argv[1])? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -1527,7 +1544,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let grp = argv[2];
     let now = now(ctx);
-    let s = match read_stream(ctx.ks, db, key)? {
+    let s = match read_stream_mut(ctx.ks, db, key)? {
         Some(s) if s.groups.contains_key(grp) => s,
         _ => return Err(nogroup(key, grp)),
     };
@@ -1680,7 +1697,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let grp = argv[2];
     let now = now(ctx);
-    let Some(s) = read_stream(ctx.ks, db, key)? else {
+    let Some(s) = read_stream_mut(ctx.ks, db, key)? else {
         return Err(nogroup(key, grp));
     };
     if !s.groups.contains_key(grp) {

@@ -316,7 +316,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
             ctx.notify(notify::GENERIC, "expire", key);
         }
-        None if o.persist && ctx.ks.get(db, key).and_then(|e| e.expire_at()).is_some() => {
+        None if o.persist && ctx.ks.peek(db, key).and_then(|e| e.expire_at()).is_some() => {
             ctx.ks.set_expire(db, key, None);
             ctx.ks.touch(db, key);
             ctx.propagate(&[b"PERSIST", key]);
@@ -432,7 +432,7 @@ fn make_raw(v: &mut Value) -> &mut Vec<u8> {
 fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (key, tail) = (argv[1], argv[2]);
     let db = ctx.db();
-    let current_len = match ctx.ks.get(db, key) {
+    let current_len = match ctx.ks.peek(db, key) {
         None => None,
         Some(e) => Some(e.value.string_len().ok_or(CmdError::WrongType)?),
     };

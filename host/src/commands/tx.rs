@@ -106,7 +106,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     // Lazy expiry of a watched key counts as a change (Redis 7 fails EXEC then).
     let watched = ctx.client.watched.clone();
     for (db, key) in &watched {
-        ks.get(*db, key);
+        ks.exists(*db, key);
     }
     if ctx.client.watch_flag.is_set() {
         unwatch_with(&mut ks, ctx.client);
@@ -166,7 +166,7 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         // Sweep a key that is already expired now, so its later collection is
         // not mistaken for a change made after WATCH.
-        ctx.ks.get(db, key);
+        ctx.ks.exists(db, key);
         let flag = ctx.client.watch_flag.clone();
         ctx.ks.watch(db, key, &flag);
         ctx.client.watched.push((db, key.to_vec()));

@@ -129,10 +129,10 @@ fn lookup_read<'k>(
     ks: &'k mut Locked<'_>,
     db: usize,
     key: &[u8],
-) -> Result<Option<&'k mut ZSetValue>, CmdError> {
+) -> Result<Option<&'k ZSetValue>, CmdError> {
     match ks.read(db, key) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
+        Some(e) => match &e.value {
             Value::ZSet(z) => Ok(Some(z)),
             _ => Err(CmdError::WrongType),
         },

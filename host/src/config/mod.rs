@@ -28,7 +28,7 @@
 //! - typed fields on [`Config`] that the server honours (or will honour soon:
 //!   each field's doc says which);
 //! - directives accepted only with the value we can honour today (`save ""`
-//!   and `appendonly no` until persistence lands, empty `unixsocket`,
+//!   until RDB snapshots land, empty `unixsocket`,
 //!   `replicaof no one`, `cluster-enabled no`, `tls-port 0`, empty `aclfile`,
 //!   `socket-mark-id 0`), so that a user's config cannot silently ask for
 //!   something we do not do;

@@ -16,7 +16,7 @@ use super::*;
 /// refused (only `save ""` is accepted) and the default is no save points;
 /// when `true`, the default is Redis's `3600 1 300 100 60 10000`.
 /// The persistence code flips this one switch when SAVE/BGSAVE land.
-pub const SNAPSHOTS_SUPPORTED: bool = false;
+pub const SNAPSHOTS_SUPPORTED: bool = true;
 
 /// Whether the AOF is implemented (persist/aof). While `false`, `appendonly
 /// yes` is refused.
@@ -65,15 +65,7 @@ pub(super) const DIRECTIVES: &[Spec] = &[
             Ok(())
         },
     ),
-    field(
-        "appendfsync",
-        0,
-        |c| c.appendfsync.name().to_string(),
-        |c, a, _| {
-            c.appendfsync = AppendFsync::parse(one(a)?)?;
-            Ok(())
-        },
-    ),
+    typed!("appendfsync", 0, appendfsync, enum AppendFsync),
     field(
         "dbfilename",
         PROTECTED,
@@ -87,38 +79,14 @@ pub(super) const DIRECTIVES: &[Spec] = &[
             Ok(())
         },
     ),
-    field(
-        "appendfilename",
-        IMMUTABLE,
-        |c| c.appendfilename.clone(),
-        |c, a, _| {
-            let v = utf8(one(a)?)?;
-            if v.is_empty() {
-                return Err("appendfilename can't be empty".to_string());
-            }
-            if !is_base_name(&v) {
-                return Err("appendfilename can't be a path, just a filename".to_string());
-            }
-            c.appendfilename = v;
-            Ok(())
-        },
-    ),
-    field(
-        "appenddirname",
-        IMMUTABLE,
-        |c| c.appenddirname.clone(),
-        |c, a, _| {
-            let v = utf8(one(a)?)?;
-            if v.is_empty() {
-                return Err("appenddirname can't be empty".to_string());
-            }
-            if !is_base_name(&v) {
-                return Err("appenddirname can't be a path, just a dirname".to_string());
-            }
-            c.appenddirname = v;
-            Ok(())
-        },
-    ),
+    field("appendfilename", IMMUTABLE, |c| c.appendfilename.clone(), |c, a, _| {
+        c.appendfilename = aof_base_name(one(a)?, "appendfilename", "filename")?;
+        Ok(())
+    }),
+    field("appenddirname", IMMUTABLE, |c| c.appenddirname.clone(), |c, a, _| {
+        c.appenddirname = aof_base_name(one(a)?, "appenddirname", "dirname")?;
+        Ok(())
+    }),
     typed!("rdbcompression", 0, rdbcompression, bool),
     typed!("rdbchecksum", IMMUTABLE, rdbchecksum, bool),
     typed!("rdb-del-sync-files", 0, rdb_del_sync_files, bool),
@@ -146,6 +114,18 @@ pub(super) const DIRECTIVES: &[Spec] = &[
     typed!("key-load-delay", HIDDEN, key_load_delay, int(INT_MIN, INT_MAX) as i32),
     typed!("loading-process-events-interval-bytes", HIDDEN, loading_process_events_interval_bytes, int(1024, INT_MAX) as u64),
 ];
+
+/// Redis's isValidAOFfilename / isValidAOFdirname: not empty, no path.
+fn aof_base_name(v: &[u8], directive: &str, what: &str) -> Result<String, String> {
+    let v = utf8(v)?;
+    if v.is_empty() {
+        return Err(format!("{directive} can't be empty"));
+    }
+    if !is_base_name(&v) {
+        return Err(format!("{directive} can't be a path, just a {what}"));
+    }
+    Ok(v)
+}
 
 /// `shutdown-on-sigint` / `shutdown-on-sigterm` flags (Redis's values);
 /// 0 is `default` (save if save points are set).

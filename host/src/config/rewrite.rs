@@ -100,7 +100,7 @@ pub(super) fn style(spec: &Spec) -> Style {
         Access::Field(..) if STRING_FIELDS.contains(&name) => quoted,
         Access::Field(..) if MEMORY_FIELDS.contains(&name) => Style::Memory,
         Access::Field(..) => Style::Plain,
-        Access::Stored(Kind::Str | Kind::Hostname, _) => quoted,
+        Access::Stored(Kind::Str | Kind::Hostname | Kind::ProcTitle, _) => quoted,
         Access::Stored(Kind::Mem(..) | Kind::MemPercent(..), _) => Style::Memory,
         Access::Stored(..) => Style::Plain,
     }

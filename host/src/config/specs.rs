@@ -45,6 +45,8 @@ pub(super) enum Kind {
     Hostname,
     /// latency-tracking-info-percentiles: doubles in 0..=100.
     Percentiles,
+    /// proc-title-template: `{variable}` names Redis knows, not blank.
+    ProcTitle,
 }
 
 #[derive(Clone, Copy)]
@@ -122,85 +124,22 @@ const fn join<const N: usize>(groups: &[&[Spec]]) -> [Spec; N] {
 }
 
 /// The core server's typed directives.
+#[rustfmt::skip] // one directive per line reads best as a table
 const CORE: &[Spec] = &[
-    field(
-        "port",
-        IMMUTABLE,
-        |c| c.port.to_string(),
-        |c, a, _| {
-            c.port = int(one(a)?, 0, 65535)? as u16;
-            Ok(())
-        },
-    ),
+    typed!("port", IMMUTABLE, port, int(0, 65535) as u16),
     field(
         "bind",
         IMMUTABLE | MULTI_ARG,
         |c| c.bind.join(" "),
         set_bind,
     ),
-    field(
-        "tcp-backlog",
-        IMMUTABLE,
-        |c| c.tcp_backlog.to_string(),
-        |c, a, _| {
-            c.tcp_backlog = int(one(a)?, 0, INT_MAX)? as u32;
-            Ok(())
-        },
-    ),
-    field(
-        "tcp-keepalive",
-        0,
-        |c| c.tcp_keepalive.to_string(),
-        |c, a, _| {
-            c.tcp_keepalive = int(one(a)?, 0, INT_MAX)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "timeout",
-        0,
-        |c| c.timeout.to_string(),
-        |c, a, _| {
-            c.timeout = int(one(a)?, 0, INT_MAX)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "protected-mode",
-        0,
-        |c| yes_no(c.protected_mode),
-        |c, a, _| {
-            c.protected_mode = boolean(one(a)?)?;
-            Ok(())
-        },
-    ),
-    field(
-        "maxclients",
-        0,
-        |c| c.maxclients.to_string(),
-        |c, a, _| {
-            c.maxclients = int(one(a)?, 1, UINT_MAX)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "threads",
-        IMMUTABLE,
-        |c| c.threads.to_string(),
-        |c, a, _| {
-            c.threads = int(one(a)?, 1, 1024)? as usize;
-            Ok(())
-        },
-    ),
-    field(
-        "databases",
-        IMMUTABLE,
-        |c| c.databases.to_string(),
-        |c, a, _| {
-            c.databases = int(one(a)?, 1, INT_MAX)? as usize;
-            Ok(())
-        },
-    ),
+    typed!("tcp-backlog", IMMUTABLE, tcp_backlog, int(0, INT_MAX) as u32),
+    typed!("tcp-keepalive", 0, tcp_keepalive, int(0, INT_MAX) as u64),
+    typed!("timeout", 0, timeout, int(0, INT_MAX) as u64),
+    typed!("protected-mode", 0, protected_mode, bool),
+    typed!("maxclients", 0, maxclients, int(1, UINT_MAX) as u64),
+    typed!("threads", IMMUTABLE, threads, int(1, 1024) as usize),
+    typed!("databases", IMMUTABLE, databases, int(1, INT_MAX) as usize),
     field(
         "hz",
         0,
@@ -211,24 +150,8 @@ const CORE: &[Spec] = &[
             Ok(())
         },
     ),
-    field(
-        "proto-max-bulk-len",
-        0,
-        |c| c.proto_max_bulk_len.to_string(),
-        |c, a, _| {
-            c.proto_max_bulk_len = mem(one(a)?, 1 << 20, LONG_MAX)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "client-query-buffer-limit",
-        0,
-        |c| c.client_query_buffer_limit.to_string(),
-        |c, a, _| {
-            c.client_query_buffer_limit = mem(one(a)?, 1 << 20, LONG_MAX)? as u64;
-            Ok(())
-        },
-    ),
+    typed!("proto-max-bulk-len", 0, proto_max_bulk_len, mem(1 << 20, LONG_MAX) as u64),
+    typed!("client-query-buffer-limit", 0, client_query_buffer_limit, mem(1 << 20, LONG_MAX) as u64),
     field(
         "client-output-buffer-limit",
         MULTI_ARG,
@@ -256,33 +179,9 @@ const CORE: &[Spec] = &[
             Ok(())
         },
     ),
-    field(
-        "wasm-time-limit",
-        0,
-        |c| c.wasm_time_limit.to_string(),
-        |c, a, _| {
-            c.wasm_time_limit = int(one(a)?, 1, LONG_MAX)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "wasm-memory-limit",
-        0,
-        |c| c.wasm_memory_limit.to_string(),
-        |c, a, _| {
-            c.wasm_memory_limit = mem(one(a)?, 1 << 16, 4 << 30)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "maxmemory",
-        0,
-        |c| c.maxmemory.to_string(),
-        |c, a, _| {
-            c.maxmemory = mem(one(a)?, 0, ULLONG_MAX)? as u64;
-            Ok(())
-        },
-    ),
+    typed!("wasm-time-limit", 0, wasm_time_limit, int(1, LONG_MAX) as u64),
+    typed!("wasm-memory-limit", 0, wasm_memory_limit, mem(1 << 16, 4 << 30) as u64),
+    typed!("maxmemory", 0, maxmemory, mem(0, ULLONG_MAX) as u64),
     field(
         "maxmemory-policy",
         0,
@@ -328,15 +227,7 @@ const CORE: &[Spec] = &[
             Ok(())
         },
     ),
-    field(
-        "daemonize",
-        IMMUTABLE,
-        |c| yes_no(c.daemonize),
-        |c, a, _| {
-            c.daemonize = boolean(one(a)?)?;
-            Ok(())
-        },
-    ),
+    typed!("daemonize", IMMUTABLE, daemonize, bool),
     field(
         "unixsocket",
         IMMUTABLE,
@@ -354,51 +245,11 @@ const CORE: &[Spec] = &[
         flags: IMMUTABLE | MULTI_ARG,
         access: Access::Field(|_| String::new(), set_replicaof),
     },
-    field(
-        "slowlog-log-slower-than",
-        0,
-        |c| c.slowlog_log_slower_than.to_string(),
-        |c, a, _| {
-            c.slowlog_log_slower_than = int(one(a)?, -1, i64::MAX as i128)? as i64;
-            Ok(())
-        },
-    ),
-    field(
-        "slowlog-max-len",
-        0,
-        |c| c.slowlog_max_len.to_string(),
-        |c, a, _| {
-            c.slowlog_max_len = int(one(a)?, 0, LONG_MAX)? as u64;
-            Ok(())
-        },
-    ),
-    field(
-        "enable-protected-configs",
-        IMMUTABLE,
-        |c| c.enable_protected_configs.name().to_string(),
-        |c, a, _| {
-            c.enable_protected_configs = ProtectedAction::parse(one(a)?)?;
-            Ok(())
-        },
-    ),
-    field(
-        "enable-debug-command",
-        IMMUTABLE,
-        |c| c.enable_debug_command.name().to_string(),
-        |c, a, _| {
-            c.enable_debug_command = ProtectedAction::parse(one(a)?)?;
-            Ok(())
-        },
-    ),
-    field(
-        "enable-module-command",
-        IMMUTABLE,
-        |c| c.enable_module_command.name().to_string(),
-        |c, a, _| {
-            c.enable_module_command = ProtectedAction::parse(one(a)?)?;
-            Ok(())
-        },
-    ),
+    typed!("slowlog-log-slower-than", 0, slowlog_log_slower_than, int(-1, i64::MAX as i128) as i64),
+    typed!("slowlog-max-len", 0, slowlog_max_len, int(0, LONG_MAX) as u64),
+    typed!("enable-protected-configs", IMMUTABLE, enable_protected_configs, enum ProtectedAction),
+    typed!("enable-debug-command", IMMUTABLE, enable_debug_command, enum ProtectedAction),
+    typed!("enable-module-command", IMMUTABLE, enable_module_command, enum ProtectedAction),
 ];
 
 #[rustfmt::skip] // one stored-only directive per line reads best as a table
@@ -411,7 +262,7 @@ const STORED_ONLY: &[Spec] = &[
     // Process / OS.
     stored("always-show-logo", None, IMMUTABLE, Kind::Bool, "no"),
     stored("set-proc-title", None, IMMUTABLE, Kind::Bool, "yes"),
-    stored("proc-title-template", None, 0, Kind::Str, "{title} {listen-addr} {server-mode}"),
+    stored("proc-title-template", None, 0, Kind::ProcTitle, "{title} {listen-addr} {server-mode}"),
     stored("supervised", None, IMMUTABLE, Kind::Enum(&[("upstart", 0), ("systemd", 1), ("auto", 2), ("no", 3)]), "no"),
     stored("unixsocketperm", None, IMMUTABLE, Kind::Octal(0, 0o777), "0"),
     stored("io-threads", None, IMMUTABLE, Kind::Int(1, 128), "1"),

@@ -66,7 +66,7 @@ fn defaults() {
     assert_eq!(c.maxmemory_policy, "noeviction");
     assert_eq!(c.eviction_policy(), MaxmemoryPolicy::NoEviction);
     assert_eq!(c.notify_keyspace_events, 0);
-    assert!(c.save.is_empty());
+    assert_eq!(c.save, DEFAULT_SAVE_POINTS);
     assert!(!c.appendonly);
     assert!(!c.daemonize);
     assert_eq!(c.pidfile, "");
@@ -455,8 +455,15 @@ fn file_errors_match_redis() {
         e("save 0 1"),
         fatal(1, "save 0 1", "Invalid save parameters")
     );
-    assert!(e("save 3600 1").contains("only save \"\" is accepted"));
-    assert!(e("appendonly yes").contains("only 'no' is accepted"));
+    // The first `save` line replaces the default points; later ones add.
+    let c = Config::parse_str("save 3600 1\nsave 60 5").expect("save points");
+    assert_eq!(c.save, vec![(3600, 1), (60, 5)]);
+    // The AOF exists: `appendonly yes` is a valid directive.
+    assert!(
+        Config::parse_str("appendonly yes")
+            .expect("appendonly")
+            .appendonly
+    );
     assert!(
         Config::parse_str("daemonize yes")
             .expect("daemonize")
@@ -853,7 +860,11 @@ fn config_get_exact_and_formats() {
     );
     assert_eq!(
         get(&c, &["save", "appendonly", "pidfile"]),
-        pairs(&[("save", ""), ("appendonly", "no"), ("pidfile", "")])
+        pairs(&[
+            ("save", "3600 1 300 100 60 10000"),
+            ("appendonly", "no"),
+            ("pidfile", "")
+        ])
     );
     assert_eq!(
         get(&c, &["proto-max-bulk-len"]),
@@ -1095,13 +1106,9 @@ fn config_set_errors_match_redis() {
         set(&mut c, &[("save", "  3600   1  ")]),
         failed("save", "Invalid save parameters")
     );
-    assert_eq!(
-        set(&mut c, &[("save", "3600 1")]),
-        failed(
-            "save",
-            "RDB snapshots are not supported yet; only save \"\" is accepted"
-        )
-    );
+    set(&mut c, &[("save", "3600 1")]).expect("save points are settable");
+    assert_eq!(c.save, vec![(3600, 1)]);
+    set(&mut c, &[("save", "3600 1 300 100 60 10000")]).expect("back to the default");
     assert_eq!(
         set(&mut c, &[("notify-keyspace-events", "Q")]),
         failed(
@@ -1361,7 +1368,9 @@ fn rewrite_keeps_the_file_and_updates_it_like_redis() {
     );
     let added: Vec<&str> = added.lines().collect();
     assert!(added.contains(&"hz 20"), "{added:?}");
-    assert!(added.contains(&"save \"\""), "{added:?}");
+    // Redis always writes its save points (here the defaults).
+    assert!(added.contains(&"save 3600 1"), "{added:?}");
+    assert!(added.contains(&"save 60 10000"), "{added:?}");
     assert!(added.iter().any(|l| l.starts_with("dir \"/")), "{added:?}");
     assert!(
         !added.iter().any(|l| l.starts_with("bind")),
@@ -1387,4 +1396,29 @@ fn rewrite_keeps_the_file_and_updates_it_like_redis() {
     let out = String::from_utf8(Config::default().rewrite_text(b"loadmodule /old.wasm\n", &[m]))
         .expect("utf8");
     assert!(out.starts_with("loadmodule /m/bf.wasm a\n"), "{out}");
+}
+
+#[test]
+fn proc_title_template_is_validated_like_redis() {
+    let mut c = Config::default();
+    for ok in [
+        "{title} {listen-addr}",
+        "x",
+        "{port}",
+        "{{literal {config-file}",
+    ] {
+        set(&mut c, &[("proc-title-template", ok)]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(get1(&c, "proc-title-template"), ok);
+    }
+    // An empty title alone expands to nothing: Redis refuses it too.
+    for bad in ["{title}", "{nope}", "{title", "x {", " {server-mode} "] {
+        assert_eq!(
+            set(&mut c, &[("proc-title-template", bad)]),
+            failed(
+                "proc-title-template",
+                "template format is invalid or contains unknown variables"
+            ),
+            "{bad}"
+        );
+    }
 }

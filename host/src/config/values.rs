@@ -67,6 +67,39 @@ impl ProtectedAction {
     }
 }
 
+/// Redis's validateProcTitleTemplate: the template expands (sdstemplate:
+/// `{{` is a literal brace, every `{name}` a known variable) with an empty
+/// title to something that is not blank.
+fn proc_title_is_valid(template: &str) -> bool {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        if after.is_empty() {
+            return false;
+        }
+        if let Some(quoted) = after.strip_prefix('{') {
+            out.push('{');
+            rest = quoted;
+            continue;
+        }
+        let Some(close) = after.find('}') else {
+            return false;
+        };
+        // Values as Redis would expand them, up to what matters here:
+        // whether they are empty.
+        out.push_str(match &after[..close] {
+            "title" | "server-mode" | "unixsocket" => "",
+            "listen-addr" | "config-file" | "port" | "tls-port" => "x",
+            _ => return false,
+        });
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    !out.trim_matches(' ').is_empty()
+}
+
 /// Redis's trimDoubleString: drop trailing zeros (and a bare dot) of a
 /// `%f`-formatted number.
 fn trim_double(s: &str) -> String {
@@ -142,6 +175,14 @@ pub(super) fn normalize(kind: Kind, a: &[&[u8]]) -> Result<String, String> {
                 );
             }
             Ok(lossy(v))
+        }
+        Kind::ProcTitle => {
+            let v = lossy(one(a)?);
+            if proc_title_is_valid(&v) {
+                Ok(v)
+            } else {
+                Err("template format is invalid or contains unknown variables".to_string())
+            }
         }
         Kind::Percentiles => {
             let a = if a.len() == 1 && a[0].is_empty() {

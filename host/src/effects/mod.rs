@@ -44,7 +44,30 @@ pub struct Pending {
     pub described: bool,
 }
 
+thread_local! {
+    /// One emptied [`Pending`] per thread, so recording a command's effects
+    /// reuses its buffers instead of allocating them for every command.
+    static SPARE: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Pending {
+    /// An empty recorder, with the buffers of the last one this thread
+    /// gave back when there is one.
+    pub fn reuse() -> Pending {
+        SPARE.with(|s| s.borrow_mut().take()).unwrap_or_default()
+    }
+
+    /// Gives an emptied recorder's buffers back for [`Pending::reuse`];
+    /// oversized ones (a huge MULTI) are dropped instead of kept.
+    pub fn recycle(mut self) {
+        if self.buf.capacity() > 1 << 20 {
+            return;
+        }
+        self.clear();
+        self.described = false;
+        SPARE.with(|s| *s.borrow_mut() = Some(self));
+    }
+
     /// Appends one command, run in database `db`.
     pub fn push(&mut self, db: usize, argv: &[&[u8]]) {
         let start = self.buf.len();

@@ -7,9 +7,14 @@
 //!   (SAVE/BGSAVE, load at start) and the AOF drive it.
 //! - [`aof`]: the multi-part append-only file, the first listener of the
 //!   write-effects stream (effects/): manifest, appending, loading, rewrite.
+//! - [`snapshot`]: snapshots on disk and their lifecycle (SAVE, BGSAVE, save
+//!   points, shutdown saves, MISCONF, INFO persistence's state).
+//! - [`load`]: loading `dbfilename` at start.
 //!
 //! This layer knows the store's value types (it encodes them) but the store
 //! knows nothing of file formats; commands use this layer, never the reverse.
 
 pub mod aof;
+pub mod load;
 pub mod rdb;
+pub mod snapshot;

@@ -73,7 +73,9 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientS
     let mut out = Out::new(false);
     let _ = serve_client(&conn.srv, &mut stream, &mut conn.client, &mut out).await;
     if !out.is_empty() {
-        conn.srv.aof.barrier();
+        if let Some(target) = conn.srv.aof.barrier() {
+            conn.srv.aof.wait_synced(target).await;
+        }
         let _ = stream.write_all(&out.buf).await;
     }
 }
@@ -108,7 +110,9 @@ async fn serve_client(
             shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
         }
         // Effects reach the AOF before the replies that acknowledge them.
-        srv.aof.barrier();
+        if let Some(target) = srv.aof.barrier() {
+            srv.aof.wait_synced(target).await;
+        }
         try_flush(srv, stream, out, &mut written)?;
         if client.close || shared.killed.load(Ordering::Acquire) {
             stream.write_all(&out.buf[written..]).await?;

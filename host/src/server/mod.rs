@@ -71,6 +71,10 @@ pub struct Server {
     pub slowlog: crate::commands::slowlog::SlowLog,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
+    /// Snapshot lifecycle state (persist/snapshot.rs).
+    pub persist: crate::persist::snapshot::Persistence,
+    /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
+    me: std::sync::Weak<Server>,
 }
 
 impl Server {
@@ -79,7 +83,9 @@ impl Server {
         let run_id: String = (0..40)
             .map(|_| format!("{:x}", rand::random::<u8>() % 16))
             .collect();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
+            persist: crate::persist::snapshot::Persistence::new(),
             store,
             port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
@@ -105,6 +111,11 @@ impl Server {
             aof: Arc::default(),
             slowlog: Default::default(),
         })
+    }
+
+    /// An owning handle on this server (None only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.upgrade()
     }
 
     /// True when clients must AUTH before running commands.
@@ -144,6 +155,7 @@ impl Server {
 
     pub fn config_changed(&self) {
         crate::commands::notify::refresh_flags(self);
+        crate::persist::snapshot::refresh_misconf(self);
         {
             let cfg = self.config.read();
             self.wasm
@@ -159,9 +171,25 @@ impl Server {
 /// Binds every configured address and serves until SHUTDOWN or a signal.
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     srv.config_changed();
+    // The Lua engine compiles in the background: start-up does not wait
+    // for it, and a first script waits for it (crate::lua::Engine::guest)
+    // before its time limit starts.
+    let lua_srv = srv.clone();
+    std::thread::Builder::new()
+        .name("ember-lua-compile".into())
+        .spawn(move || {
+            if let Err(e) = lua_srv.lua.guest(&lua_srv.wasm) {
+                crate::log::warning(&format!("the Lua engine failed to load: {e}"));
+            }
+        })?;
     crate::commands::modules::load_at_startup(&srv)?;
-    // The AOF loads (and starts appending) before anyone can connect.
-    crate::persist::aof::start(&srv).map_err(|e| anyhow::anyhow!(e))?;
+    // The AOF loads (and starts appending) before anyone can connect. As in
+    // Redis 7.0, a server with appendonly on loads only its AOF; otherwise
+    // dbfilename is loaded (after the modules: their values are in the file).
+    let aof_on = crate::persist::aof::start(&srv).map_err(|e| anyhow::anyhow!(e))?;
+    if !aof_on {
+        crate::persist::load::load_at_startup(&srv)?;
+    }
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
@@ -188,15 +216,34 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("ember-expire".into())
         .spawn(move || expire_loop(expire_srv))?;
-    tokio::select! {
-        _ = srv.shutdown.notified() => {}
-        _ = shutdown_signal() => {}
+    loop {
+        tokio::select! {
+            _ = srv.shutdown.notified() => break,
+            name = shutdown_signal() => {
+                // As Redis on SIGTERM/SIGINT: save when save points are set,
+                // and keep running if that save fails.
+                crate::log::warning(&format!("Received {name} scheduling shutdown..."));
+                let s = srv.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::persist::snapshot::shutdown_save(&s, false, false)
+                })
+                .await;
+                match saved {
+                    Ok(Ok(())) => break,
+                    Ok(Err(e)) => crate::log::warning(&format!(
+                        "Error trying to save the DB, can't exit: {e}"
+                    )),
+                    Err(e) => crate::log::warning(&format!("Shutdown save failed: {e}")),
+                }
+            }
+        }
     }
     crate::log::notice("Ember is now ready to exit, bye bye...");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),
@@ -204,11 +251,11 @@ async fn shutdown_signal() {
     ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
             }
         }
-        _ => std::future::pending::<()>().await,
+        _ => std::future::pending().await,
     }
 }
 
@@ -280,5 +327,6 @@ fn expire_loop(srv: Arc<Server>) {
             record.then_some(&mut log),
         );
         crate::commands::notify::notify_expired(&srv, &log);
+        crate::persist::snapshot::cron(&srv);
     }
 }

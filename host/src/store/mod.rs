@@ -11,6 +11,7 @@ pub mod expire;
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod snapshot;
 pub mod stream;
 pub mod table;
 pub mod value;
@@ -23,6 +24,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub use snapshot::{SnapStats, Snapshot};
 pub use table::{Entry, KeyHasher, KeyTable};
 pub use value::{SmallBytes, Value};
 
@@ -57,7 +59,9 @@ pub struct ShardStats {
 }
 
 pub struct Shard {
-    pub table: KeyTable,
+    /// Private so that every change goes through the choke points that keep
+    /// a running snapshot consistent (snapshot.rs); read it with [`Shard::table`].
+    table: KeyTable,
     /// WATCHed keys of this shard and the flags of the clients watching them.
     watchers: hashbrown::HashMap<Box<[u8]>, SmallVec<[Arc<WatchFlag>; 1]>>,
     /// Deadlines of keys with a TTL, earliest first, by key hash (see expire.rs).
@@ -67,6 +71,8 @@ pub struct Shard {
     /// Clients blocked on keys of this shard, in arrival order per key.
     blocked: hashbrown::HashMap<Box<[u8]>, std::collections::VecDeque<Arc<blocking::Waiter>>>,
     pub stats: ShardStats,
+    /// This shard's part of a running snapshot.
+    snap: snapshot::ShardSnap,
 }
 
 impl Shard {
@@ -78,7 +84,13 @@ impl Shard {
             ttl_keys: 0,
             blocked: hashbrown::HashMap::new(),
             stats: ShardStats::default(),
+            snap: snapshot::ShardSnap::default(),
         }
+    }
+
+    /// The key table, read-only (writes go through [`Locked`]).
+    pub fn table(&self) -> &KeyTable {
+        &self.table
     }
 
     pub fn ttl_keys(&self) -> usize {
@@ -106,7 +118,9 @@ impl Shard {
     }
 
     fn remove_at(&mut self, pos: usize, hash: u64) -> Entry {
+        self.before_remove(pos);
         let entry = self.table.remove_at(pos, hash);
+        self.after_remove();
         if entry.expire_at != 0 {
             self.ttl_keys -= 1;
         }
@@ -115,6 +129,10 @@ impl Shard {
     }
 
     fn set_expire_at(&mut self, pos: usize, hash: u64, at: i64) {
+        if self.table.at(pos).expire_at == at {
+            return;
+        }
+        self.before_write(pos);
         let e = self.table.at_mut(pos);
         match (e.expire_at != 0, at != 0) {
             (false, true) => self.ttl_keys += 1,
@@ -130,7 +148,8 @@ impl Shard {
     fn clear(&mut self) -> (table::ChunkedVec<Entry>, hashbrown::HashTable<u32>) {
         self.expiry.clear();
         self.ttl_keys = 0;
-        self.table.take()
+        let (entries, index) = self.table.take();
+        (self.after_take(entries), index)
     }
 }
 
@@ -151,6 +170,8 @@ pub struct Store {
     /// The write-effects stream (effects/): every [`Locked`] view records
     /// its effects while someone listens and commits them before unlocking.
     pub effects: crate::effects::Stream,
+    /// The running snapshot's bookkeeping (snapshot.rs).
+    snap: Arc<SnapStats>,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -204,6 +225,7 @@ impl Store {
             record_new: AtomicBool::new(false),
             record_keymiss: AtomicBool::new(false),
             effects: crate::effects::Stream::default(),
+            snap: Arc::default(),
         }
     }
 
@@ -264,6 +286,7 @@ impl Store {
                 }
             }
         }
+        let propagate = self.effects.active();
         Locked {
             store: self,
             guards,
@@ -271,8 +294,12 @@ impl Store {
             ready: Vec::new(),
             expired: Vec::new(),
             events: Vec::new(),
-            propagate: self.effects.active(),
-            effects: crate::effects::Pending::default(),
+            propagate,
+            effects: if propagate {
+                crate::effects::Pending::reuse()
+            } else {
+                crate::effects::Pending::default()
+            },
             dirty: 0,
         }
     }
@@ -341,6 +368,9 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         if !self.effects.is_empty() {
             self.store.effects.commit(&mut self.effects);
+        }
+        if self.propagate {
+            std::mem::take(&mut self.effects).recycle();
         }
     }
 }
@@ -474,19 +504,24 @@ impl<'a> Locked<'a> {
         (hash, Some(pos))
     }
 
-    fn entry_at(&mut self, db: usize, hash: u64, pos: Option<usize>) -> Option<&mut Entry> {
+    /// The entry at `pos`, for writing: a running snapshot preserves it first.
+    /// The only way to a `&mut Entry` outside store/.
+    fn entry_mut(&mut self, db: usize, hash: u64, pos: Option<usize>) -> Option<&mut Entry> {
         let pos = pos?;
-        self.shard_mut(db, hash).map(|s| s.table.at_mut(pos))
+        let shard = self.shard_mut(db, hash)?;
+        shard.before_write(pos);
+        Some(shard.table.at_mut(pos))
     }
 
     /// A live key without recording an access (OBJECT IDLETIME must not reset it).
-    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         let (hash, pos) = self.locate(db, key, false);
-        self.entry_at(db, hash, pos)
+        let pos = pos?;
+        self.shard_mut(db, hash).map(|s| s.table.at(pos))
     }
 
     /// A key for reading; counts a keyspace hit or miss like Redis's lookupKeyRead.
-    pub fn read(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+    pub fn read(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         let (hash, pos) = self.locate(db, key, true);
         if pos.is_none() && self.store.record_keymiss.load(Ordering::Relaxed) {
             self.event(crate::config::NOTIFY_KEY_MISS, "keymiss", db, key);
@@ -495,7 +530,7 @@ impl<'a> Locked<'a> {
         match pos {
             Some(pos) => {
                 shard.stats.hits += 1;
-                Some(shard.table.at_mut(pos))
+                Some(shard.table.at(pos))
             }
             None => {
                 shard.stats.misses += 1;
@@ -504,10 +539,52 @@ impl<'a> Locked<'a> {
         }
     }
 
-    /// A key for writing or inspection, without touching hit/miss statistics.
+    /// [`Locked::read`] for a read that changes the value (XREADGROUP's PEL,
+    /// PFCOUNT's cached cardinality): counts a hit or miss and, during a
+    /// snapshot, preserves the entry first like [`Locked::get`].
+    pub fn read_mut(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let (hash, pos) = {
+            let hash = self.store.hash(key);
+            let found = self.read(db, key).is_some();
+            (hash, found)
+        };
+        if !pos {
+            return None;
+        }
+        let shard = self.shard_mut(db, hash)?;
+        let pos = shard.table.find(hash, key)?;
+        shard.before_write(pos);
+        Some(shard.table.at_mut(pos))
+    }
+
+    /// A key lent for the duration of one command: the caller may move its
+    /// value out, and must put it back unchanged before any write and before
+    /// the locks are released (sets.rs's `Taken`, which needs several sets
+    /// at once). No pre-image is made, and none is needed: a snapshot's walker
+    /// takes this shard's lock to look, so it can never see the loan. With
+    /// `read`, counts a hit or miss and touches the key like [`Locked::read`];
+    /// without, like [`Locked::peek`].
+    pub fn loan(&mut self, db: usize, key: &[u8], read: bool) -> Option<&mut Entry> {
+        let hash = self.store.hash(key);
+        let found = if read {
+            self.read(db, key).is_some()
+        } else {
+            self.peek(db, key).is_some()
+        };
+        if !found {
+            return None;
+        }
+        let shard = self.shard_mut(db, hash)?;
+        let pos = shard.table.find(hash, key)?;
+        Some(shard.table.at_mut(pos))
+    }
+
+    /// A key for writing, without touching hit/miss statistics. During a
+    /// snapshot this copies the entry if the walker has not reached it, so
+    /// code that only looks uses [`Locked::peek`] or [`Locked::read`].
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let (hash, pos) = self.locate(db, key, true);
-        self.entry_at(db, hash, pos)
+        self.entry_mut(db, hash, pos)
     }
 
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
@@ -525,18 +602,23 @@ impl<'a> Locked<'a> {
         };
         let pos = match pos {
             Some(pos) => {
+                shard.before_write(pos);
                 shard.table.at_mut(pos).value = value;
                 pos
             }
-            None => shard.table.push(
-                hash,
-                Entry {
-                    key: SmallBytes::new(key),
-                    value,
-                    expire_at: 0,
-                    lru,
-                },
-            ),
+            None => {
+                let snap = shard.birth_mark();
+                shard.table.push(
+                    hash,
+                    Entry {
+                        key: SmallBytes::new(key),
+                        value,
+                        expire_at: 0,
+                        lru,
+                        snap,
+                    },
+                )
+            }
         };
         let at = expire_at.unwrap_or(0);
         if at != 0 || shard.table.at(pos).expire_at != 0 {
@@ -561,8 +643,12 @@ impl<'a> Locked<'a> {
             return;
         };
         match pos {
-            Some(pos) => shard.table.at_mut(pos).value = value,
+            Some(pos) => {
+                shard.before_write(pos);
+                shard.table.at_mut(pos).value = value;
+            }
             None => {
+                let snap = shard.birth_mark();
                 shard.table.push(
                     hash,
                     Entry {
@@ -570,6 +656,7 @@ impl<'a> Locked<'a> {
                         value,
                         expire_at: 0,
                         lru,
+                        snap,
                     },
                 );
                 self.note_created(db, key);
@@ -777,7 +864,11 @@ impl<'a> Locked<'a> {
             };
             ga.touch_all_existing_watchers(Some(gb));
             gb.touch_all_existing_watchers(Some(ga));
+            ga.before_swap();
+            gb.before_swap();
             std::mem::swap(&mut ga.table, &mut gb.table);
+            ga.after_swap();
+            gb.after_swap();
             std::mem::swap(&mut ga.expiry, &mut gb.expiry);
             std::mem::swap(&mut ga.ttl_keys, &mut gb.ttl_keys);
         }
@@ -805,7 +896,7 @@ impl<'a> Locked<'a> {
                 pick -= sizes[i];
             }
             let key = chosen?;
-            if self.get(db, &key).is_some() {
+            if self.exists(db, &key) {
                 return Some(key);
             }
         }

@@ -18,6 +18,10 @@ pub struct Entry {
     pub(super) expire_at: i64,
     /// Last access, unix seconds truncated to 32 bits (OBJECT IDLETIME, LRU eviction).
     pub(super) lru: u32,
+    /// The epoch of the snapshot that must not emit this entry from the table
+    /// (created during it, or its pre-image already preserved); see
+    /// snapshot.rs. Fills the padding: an `Entry` stays 64 bytes.
+    pub(super) snap: u32,
 }
 
 impl Entry {
@@ -41,6 +45,27 @@ impl Entry {
     #[inline]
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expire_at != 0 && self.expire_at <= now_ms
+    }
+
+    /// The raw last-access clock (unix seconds, 32 bits), for persistence.
+    pub fn lru(&self) -> u32 {
+        self.lru
+    }
+
+    /// A copy of the entry as it is now (a snapshot's pre-image).
+    pub(super) fn pre_image(&self) -> Entry {
+        Entry {
+            key: self.key.clone(),
+            value: self.value.clone(),
+            expire_at: self.expire_at,
+            lru: self.lru,
+            snap: 0,
+        }
+    }
+
+    /// Approximate bytes this entry holds (inline slot plus heap).
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Entry>() + self.key.heap_size() + self.value.heap_size()
     }
 }
 
@@ -113,6 +138,11 @@ impl<T> ChunkedVec<T> {
         self.chunks.iter().flatten()
     }
 
+    /// The items, by value, in position order.
+    pub fn into_items(self) -> impl Iterator<Item = T> {
+        self.chunks.into_iter().flatten()
+    }
+
     /// Bytes reserved for items.
     pub fn capacity_bytes(&self) -> usize {
         self.chunks
@@ -180,12 +210,12 @@ impl KeyTable {
     }
 
     #[inline]
-    pub fn at_mut(&mut self, pos: usize) -> &mut Entry {
+    pub(super) fn at_mut(&mut self, pos: usize) -> &mut Entry {
         &mut self.entries[pos]
     }
 
     /// Adds an entry whose key is known to be absent; returns its position.
-    pub fn push(&mut self, hash: u64, entry: Entry) -> usize {
+    pub(super) fn push(&mut self, hash: u64, entry: Entry) -> usize {
         let pos = self.entries.len();
         self.entries.push(entry);
         let (entries, hasher) = (&self.entries, &self.hasher);
@@ -199,7 +229,7 @@ impl KeyTable {
     /// moves into the hole: that keeps the vector dense, and SCAN walks from the
     /// end towards 0, so a moved entry always goes from the visited part to
     /// another visited position or to one not yet visited, never past the cursor.
-    pub fn remove_at(&mut self, pos: usize, hash: u64) -> Entry {
+    pub(super) fn remove_at(&mut self, pos: usize, hash: u64) -> Entry {
         if let Ok(slot) = self.index.find_entry(hash, |&i| i as usize == pos) {
             slot.remove();
         }
@@ -254,7 +284,7 @@ impl KeyTable {
 
     /// Drops every entry, returning the old contents (so a FLUSH ASYNC can free
     /// them on another thread).
-    pub fn take(&mut self) -> (ChunkedVec<Entry>, HashTable<u32>) {
+    pub(super) fn take(&mut self) -> (ChunkedVec<Entry>, HashTable<u32>) {
         (
             std::mem::take(&mut self.entries),
             std::mem::take(&mut self.index),
@@ -284,6 +314,7 @@ mod tests {
                 value: Value::Int(1),
                 expire_at: 0,
                 lru: 0,
+                snap: 0,
             },
         );
     }

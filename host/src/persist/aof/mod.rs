@@ -64,6 +64,10 @@ pub struct Aof {
     scheduled: AtomicBool,
     /// Set once [`start`] ran: CONFIG changes apply only after the load.
     booted: AtomicBool,
+    /// A client waits for an fsync (`always`): wakes the syncer thread.
+    sync_wanted: (Mutex<bool>, parking_lot::Condvar),
+    /// The synced offset, for clients awaiting their fsync.
+    synced_tx: tokio::sync::watch::Sender<u64>,
     stats: Mutex<Stats>,
 }
 
@@ -193,28 +197,78 @@ impl Aof {
         ))
     }
 
-    /// Called before a client's replies are sent, after it wrote: its
-    /// effects reach the file (and, with `always`, the disk) first.
-    pub fn barrier(&self) {
+    /// Called before a client's replies are sent: the effects committed so
+    /// far reach the file (write(2), so a process crash loses nothing
+    /// acknowledged). With `appendfsync always` the replies must also wait
+    /// for the disk: then the stream offset to wait for is returned, for
+    /// [`Aof::wait_synced`].
+    pub fn barrier(&self) -> Option<u64> {
         let target = self.appended.load(Ordering::Acquire);
+        if self.written.load(Ordering::Acquire) < target {
+            let mut out = self.out.lock();
+            // Another client's write may have covered ours meanwhile.
+            if self.written.load(Ordering::Acquire) < target {
+                self.write_locked(&mut out);
+            }
+        }
         let always = self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS;
-        let done = if always { &self.synced } else { &self.written };
-        if done.load(Ordering::Acquire) >= target {
-            return;
+        (always && self.synced.load(Ordering::Acquire) < target).then_some(target)
+    }
+
+    /// Waits until the stream is fsynced up to `target`. The syncer thread
+    /// fsyncs back to back while anyone waits, so every client that wrote
+    /// during one fsync shares the next one (group commit): the waiting
+    /// clients' tokio workers serve other clients meanwhile.
+    pub async fn wait_synced(&self, target: u64) {
+        let mut rx = self.synced_tx.subscribe();
+        loop {
+            if self.synced.load(Ordering::Acquire) >= target || !self.enabled() {
+                return;
+            }
+            self.request_sync();
+            // A closed channel cannot happen (the Aof owns the sender);
+            // re-check the offset either way.
+            let _ = rx.changed().await;
         }
-        let mut out = self.out.lock();
-        if done.load(Ordering::Acquire) >= target {
-            return; // Another client's write covered ours meanwhile (group commit).
+    }
+
+    fn request_sync(&self) {
+        let (lock, cv) = &self.sync_wanted;
+        let mut wanted = lock.lock();
+        if !*wanted {
+            *wanted = true;
+            cv.notify_one();
         }
-        self.write_locked(&mut out);
-        if always && self.write_errno.load(Ordering::Acquire) == 0 {
+    }
+
+    /// The syncer thread: fsyncs what was written whenever a client waits
+    /// (`always`), then publishes the new synced offset.
+    fn syncer(&self) {
+        loop {
+            {
+                let (lock, cv) = &self.sync_wanted;
+                let mut wanted = lock.lock();
+                while !*wanted {
+                    cv.wait(&mut wanted);
+                }
+                *wanted = false;
+            }
+            // Whatever is buffered now goes too: more clients per fsync.
+            let file = {
+                let mut out = self.out.lock();
+                self.write_locked(&mut out);
+                out.sync.clone()
+            };
             let end = self.written.load(Ordering::Acquire);
-            if let Some(f) = out.file.as_ref() {
+            if let Some(f) = file {
                 if let Err(e) = f.sync_data() {
-                    self.fatal_always(&e);
+                    if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS {
+                        self.fatal_always(&e);
+                    }
                 }
             }
             self.synced.fetch_max(end, Ordering::Release);
+            self.synced_tx.send_replace(end);
         }
     }
 
@@ -361,7 +415,12 @@ impl Aof {
             st.consecutive_failures,
             if errno == 0 { "ok" } else { "err" },
         ));
-        if on {
+    }
+
+    /// The aof_* size lines INFO persistence prints only while the AOF is on.
+    pub fn info_sizes(&self, out: &mut String) {
+        let st = self.stats.lock();
+        if self.enabled() {
             let (current, base) = {
                 let f = self.files.lock();
                 (f.settled_size + self.out.lock().size, f.base_size)
@@ -579,6 +638,10 @@ fn load_preamble(
 }
 
 fn spawn_cron(srv: Arc<Server>) {
+    let aof = srv.aof.clone();
+    let _ = std::thread::Builder::new()
+        .name("ember-aof-sync".into())
+        .spawn(move || aof.syncer());
     let _ = std::thread::Builder::new()
         .name("ember-aof".into())
         .spawn(move || {
@@ -643,6 +706,8 @@ fn stop(srv: &Server) {
     let end = aof.appended.load(Ordering::Acquire);
     aof.written.fetch_max(end, Ordering::Release);
     aof.synced.fetch_max(end, Ordering::Release);
+    // Clients waiting for an fsync go on: the AOF is off now.
+    aof.synced_tx.send_replace(end);
 }
 
 /// BGREWRITEAOF. Err is the error text for the client.

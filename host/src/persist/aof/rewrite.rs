@@ -29,7 +29,7 @@ pub fn keyspace(
     for db in 0..databases {
         let mut selected = false;
         for shard in ks.shards_of(db) {
-            for e in shard.table.iter() {
+            for e in shard.table().iter() {
                 let expire_at = e.expire_at();
                 if expire_at.is_some_and(|at| at <= now_ms) {
                     continue;
@@ -237,7 +237,7 @@ pub fn rdb_base(
     for db in 0..databases {
         let (mut keys, mut expires) = (0u64, 0u64);
         for shard in ks.shards_of(db) {
-            for e in shard.table.iter() {
+            for e in shard.table().iter() {
                 match e.expire_at() {
                     Some(at) if at <= now_ms => {}
                     Some(_) => {
@@ -253,7 +253,7 @@ pub fn rdb_base(
         }
         w.select_db(db, keys, expires).map_err(io)?;
         for shard in ks.shards_of(db) {
-            for e in shard.table.iter() {
+            for e in shard.table().iter() {
                 let expire_at_ms = e.expire_at();
                 if expire_at_ms.is_some_and(|at| at <= now_ms) {
                     continue;

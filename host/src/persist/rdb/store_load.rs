@@ -32,7 +32,7 @@ fn flush(store: &Store, db: usize, now_ms: i64, batch: &mut Vec<Pending>) -> Res
             ));
         }
         locked.set(db, &p.key, p.value, p.expire_at_ms);
-        if let (Some(idle), Some(e)) = (p.idle_s, locked.peek(db, &p.key)) {
+        if let (Some(idle), Some(e)) = (p.idle_s, locked.get(db, &p.key)) {
             e.set_idle_seconds((now_ms / 1000) as u32, idle);
         }
     }

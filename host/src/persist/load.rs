@@ -1,0 +1,51 @@
+//! Loading `dbfilename` when the server starts: the keys into the store, the
+//! function libraries into their registry. A file that exists but cannot be
+//! read stops the start with an error naming the file and the byte offset:
+//! starting empty would let the next save overwrite the user's data.
+
+use super::rdb::RdbOptions;
+use super::rdb::{load_into_store, LoadOptions};
+use crate::server::Server;
+use std::io::BufReader;
+
+/// Loads `dbfilename` from the working directory if it exists.
+pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
+    let filename = srv.config.read().dbfilename.clone();
+    let file = match std::fs::File::open(&filename) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => anyhow::bail!("Fatal error loading the DB, can't open {filename}: {e}. Exiting."),
+    };
+    let started = std::time::Instant::now();
+    let (loaded, expired) = load_file(srv, file, &filename)?;
+    crate::log::notice(&format!(
+        "Done loading RDB, keys loaded: {loaded}, keys expired: {expired}."
+    ));
+    crate::log::notice(&format!(
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Loads an RDB file into the (empty) keyspace; (keys loaded, keys expired).
+pub fn load_file(srv: &Server, file: std::fs::File, filename: &str) -> anyhow::Result<(u64, u64)> {
+    let opts = LoadOptions {
+        rdb: RdbOptions::from_config(&srv.config.read()),
+        keep_expired: false,
+    };
+    let now = crate::commands::unix_ms();
+    let reader = BufReader::with_capacity(1 << 20, file);
+    let stats = load_into_store(
+        reader,
+        &srv.store,
+        now,
+        &opts,
+        |code| crate::commands::functions::load_from_rdb(srv, &code),
+        |_, _| {},
+    )
+    .map_err(|e| anyhow::anyhow!("Fatal error loading the DB ({filename}): {e}. Exiting."))?;
+    srv.persist
+        .set_loaded(stats.keys_loaded, stats.keys_expired);
+    Ok((stats.keys_loaded, stats.keys_expired))
+}
