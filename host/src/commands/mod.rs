@@ -14,6 +14,7 @@ pub mod geo;
 pub mod guest;
 pub mod hashes;
 pub mod hll;
+pub mod keyflags;
 pub mod keys;
 pub mod lists;
 pub mod lists_blocking;

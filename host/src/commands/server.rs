@@ -111,6 +111,20 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
             "O(N) where N is the number of arguments to the command",
         )
         .syntax("command [arg [arg ...]]"),
+    CommandSpec::new(
+        "getkeysandflags",
+        -4,
+        Group::Server,
+        command_getkeysandflags,
+    )
+    .flags(LOADING | STALE)
+    .acl(&["connection"])
+    .doc(
+        "7.0.0",
+        "Extracts the key names and access flags for an arbitrary command.",
+        "O(N) where N is the number of arguments to the command",
+    )
+    .syntax("command [arg [arg ...]]"),
     CommandSpec::new("help", 2, Group::Server, command_help)
         .flags(LOADING | STALE)
         .acl(&["connection"])
@@ -627,31 +641,12 @@ fn write_command_info(ctx: &mut Ctx, c: &Command) {
         None => {
             // No recorded metadata (a command Redis lacks): derive a range spec.
             ctx.out.set(0);
-            if spec.first_key > 0 {
-                let flags: &'static [&'static str] = if spec.has(WRITE) {
-                    &["RW", "update"]
-                } else {
-                    &["RO", "access"]
-                };
-                let last = if spec.last_key < 0 {
-                    spec.last_key as i64
-                } else {
-                    (spec.last_key - spec.first_key) as i64
-                };
-                let derived = KeySpec {
-                    notes: "",
-                    flags,
-                    begin: BeginSearch::Index(spec.first_key as i64),
-                    find: FindKeys::Range {
-                        lastkey: last,
-                        keystep: spec.key_step as i64,
-                        limit: 0,
-                    },
-                };
-                ctx.out.set(1);
-                write_key_spec(ctx, &derived);
-            } else {
-                ctx.out.set(0);
+            match super::keyflags::derived_spec(c) {
+                Some(derived) => {
+                    ctx.out.set(1);
+                    write_key_spec(ctx, &derived);
+                }
+                None => ctx.out.set(0),
             }
         }
     }
@@ -847,7 +842,46 @@ fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (_, idx) = command_keys(ctx, &argv[2..])?;
+    ctx.out.array(idx.len());
+    for i in idx {
+        ctx.out.bulk(argv[2 + i]);
+    }
+    Ok(())
+}
+
+/// COMMAND GETKEYSANDFLAGS: each key with its key-spec flags.
+fn command_getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let target = &argv[2..];
+    let (cmd, idx) = command_keys(ctx, target)?;
+    let derived;
+    let meta = super::meta::lookup(&cmd.full_name);
+    let specs: &[KeySpec] = match &meta {
+        Some(m) => m.key_specs,
+        None => {
+            derived = super::keyflags::derived_spec(&cmd);
+            derived.as_slice()
+        }
+    };
+    let keys = super::keyflags::keys_and_flags(specs, &idx, target);
+    ctx.out.array(keys.len());
+    for (pos, flags) in keys {
+        ctx.out.array(2);
+        ctx.out.bulk(target[pos]);
+        ctx.out.set(flags.len());
+        for f in flags {
+            ctx.out.simple(f);
+        }
+    }
+    Ok(())
+}
+
+/// The command and key positions of a command line given to COMMAND
+/// GETKEYS / GETKEYSANDFLAGS, or their errors.
+fn command_keys(
+    ctx: &Ctx,
+    target: &[&[u8]],
+) -> Result<(std::sync::Arc<Command>, Vec<usize>), CmdError> {
     let cmd = super::resolve(ctx.srv, target)
         .map_err(|_| CmdError::err("ERR Invalid command specified"))?
         .clone();
@@ -860,11 +894,7 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if idx.is_empty() {
         return Err(CmdError::err("ERR The command has no key arguments"));
     }
-    ctx.out.array(idx.len());
-    for i in idx {
-        ctx.out.bulk(target[i]);
-    }
-    Ok(())
+    Ok((cmd, idx))
 }
 
 fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {

@@ -15,7 +15,7 @@ use crate::util::num::parse_i64;
 use std::cmp::Ordering;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("sort", -2, Group::Generic, sort).flags(WRITE | DENYOOM | WHOLE_DB).keys(1, 1, 1)
+    CommandSpec::new("sort", -2, Group::Generic, sort).flags(WRITE | DENYOOM | WHOLE_DB).keys(1, 1, 1).key_finder(sort_keys)
         .acl(&["set", "sortedset", "list", "dangerous"])
         .doc("1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).")
         .syntax("key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]"),
@@ -429,4 +429,29 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// SORT's keys as Redis's sortGetKeys finds them: the sorted key and the
+/// last STORE destination (BY/GET patterns name keys only at run time).
+fn sort_keys(argv: &[&[u8]]) -> Vec<usize> {
+    let mut keys = vec![1];
+    let mut store = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let skip = if super::eq_ic(argv[i], "limit") {
+            2
+        } else if super::eq_ic(argv[i], "get") || super::eq_ic(argv[i], "by") {
+            1
+        } else if super::eq_ic(argv[i], "store") {
+            if i + 1 < argv.len() {
+                store = Some(i + 1);
+            }
+            1
+        } else {
+            0
+        };
+        i += 1 + skip;
+    }
+    keys.extend(store);
+    keys
 }
