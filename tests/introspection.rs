@@ -180,3 +180,62 @@ fn error_counters_match_redis() {
         Some("calls=1,rejected_calls=0,failed_calls=1")
     );
 }
+
+/// LATENCY LATEST and HISTORY after slow commands, with times and milliseconds checked
+/// by range: event names, field counts and per-second aggregation must match.
+/// A script that busy-waits `ms` milliseconds (the same slow command on both servers).
+fn busy(c: &mut RespConn, ms: u32) {
+    let script = format!(
+        "local t=redis.call('time') local s=t[1]*1000000+t[2] \
+         while true do local u=redis.call('time') \
+         if u[1]*1000000+u[2]-s > {} then break end end return 1",
+        ms * 1000
+    );
+    cmd(c, &[b"EVAL", script.as_bytes(), b"0"]);
+}
+
+fn latency_shape(server: &ServerProcess) -> Vec<String> {
+    let mut c = server.connect();
+    cmd(&mut c, &[b"LATENCY", b"RESET"]);
+    cmd(
+        &mut c,
+        &[b"CONFIG", b"SET", b"latency-monitor-threshold", b"5"],
+    );
+    busy(&mut c, 20); // a "command" event
+    cmd(&mut c, &[b"GET", b"k"]); // fast and quick: no event
+    let latest = cmd(&mut c, &[b"LATENCY", b"LATEST"]);
+    let (_, events) = split_aggregate(&latest, Protocol::Resp2).expect("array");
+    let mut out = Vec::new();
+    for e in events {
+        let (_, f) = split_aggregate(e, Protocol::Resp2).expect("event");
+        assert_eq!(f.len(), 4);
+        let ms = integer_value(f[2]).expect("latest ms");
+        assert!((20..2000).contains(&ms), "latest {ms}");
+        assert_eq!(integer_value(f[3]), Some(ms), "max");
+        let name = common::string_value(f[0]).expect("event name");
+        out.push(String::from_utf8_lossy(name).to_string());
+    }
+    let history = cmd(&mut c, &[b"LATENCY", b"HISTORY", b"command"]);
+    let (_, samples) = split_aggregate(&history, Protocol::Resp2).expect("array");
+    out.push(format!("history {}", samples.len()));
+    assert_eq!(
+        integer_value(&cmd(&mut c, &[b"LATENCY", b"RESET", b"command", b"x"])),
+        Some(1)
+    );
+    cmd(
+        &mut c,
+        &[b"CONFIG", b"SET", b"latency-monitor-threshold", b"0"],
+    );
+    busy(&mut c, 20);
+    assert_eq!(cmd(&mut c, &[b"LATENCY", b"LATEST"]), b"*0\r\n");
+    out
+}
+
+#[test]
+fn latency_events_match_redis() {
+    let redis = ServerProcess::start_redis(&[]);
+    let ember = ServerProcess::start_ember(&[]);
+    let want = latency_shape(&redis);
+    assert_eq!(want, ["command", "history 1"]);
+    assert_eq!(latency_shape(&ember), want);
+}

@@ -16,6 +16,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keyflags;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod lists_blocking;
 pub mod meta;
@@ -120,6 +121,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         hashes::COMMANDS,
         hll::COMMANDS,
         keys::COMMANDS,
+        latency::COMMANDS,
         lists::COMMANDS,
         lists_blocking::COMMANDS,
         modules::COMMANDS,

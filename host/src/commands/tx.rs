@@ -140,6 +140,10 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
                 false,
             );
         }
+        if srv.latency.is_slow(usec) {
+            let now = super::unix_us();
+            super::latency::LatencyMonitor::record_command(srv, &argv, now, usec, false);
+        }
     }
     ctx.client.in_exec = false;
     // Pushes inside the transaction wake blocked clients only now, after EXEC.

@@ -348,6 +348,8 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`.
     pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold` milliseconds (0 = off), LATENCY's events.
+    pub latency_monitor_threshold: u64,
     /// `enable-protected-configs`: may CONFIG SET change `dir`/`dbfilename`?
     pub enable_protected_configs: ProtectedAction,
     /// `enable-debug-command`: may clients run DEBUG?
@@ -422,6 +424,7 @@ impl Default for Config {
             loading_process_events_interval_bytes: 2 << 20,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             enable_protected_configs: ProtectedAction::No,
             enable_debug_command: ProtectedAction::No,
             enable_module_command: ProtectedAction::Local,

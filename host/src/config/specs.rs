@@ -289,7 +289,7 @@ const STORED_ONLY: &[Spec] = &[
     stored("lazyfree-lazy-server-del", None, 0, Kind::Bool, "no"),
     stored("lazyfree-lazy-user-del", None, 0, Kind::Bool, "no"),
     stored("lazyfree-lazy-user-flush", None, 0, Kind::Bool, "no"),
-    stored("latency-monitor-threshold", None, 0, Kind::Int(0, LONG_MAX), "0"),
+    typed!("latency-monitor-threshold", 0, latency_monitor_threshold, int(0, LONG_MAX) as u64),
     stored("latency-tracking", None, 0, Kind::Bool, "yes"),
     stored("acllog-max-len", None, 0, Kind::Int(0, LONG_MAX), "128"),
     stored("acl-pubsub-default", None, 0, Kind::Enum(&[("allchannels", 1), ("resetchannels", 0)]), "resetchannels"),

@@ -429,6 +429,10 @@ fn run_timed(
         let queued = client.multi.is_some();
         commands::slowlog::SlowLog::record(srv, &client.shared, argv, started_us, took, queued);
     }
+    if srv.latency.is_slow(took) && client.blocked.is_none() {
+        let queued = client.multi.is_some();
+        commands::latency::LatencyMonitor::record_command(srv, argv, ended_us, took, queued);
+    }
     ended_us
 }
 

@@ -69,6 +69,8 @@ pub struct Server {
     pub aof: Arc<crate::persist::aof::Aof>,
     /// SLOWLOG's entries and its threshold, mirrored from the config.
     pub slowlog: crate::commands::slowlog::SlowLog,
+    /// LATENCY's events and `latency-monitor-threshold`.
+    pub latency: crate::commands::latency::LatencyMonitor,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
     /// Snapshot lifecycle state (persist/snapshot.rs).
@@ -110,6 +112,7 @@ impl Server {
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             aof: Arc::default(),
             slowlog: Default::default(),
+            latency: Default::default(),
         })
     }
 
@@ -162,6 +165,7 @@ impl Server {
                 .set_limits(cfg.wasm_time_limit, cfg.wasm_memory_limit);
             self.slowlog
                 .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
+            self.latency.configure(cfg.latency_monitor_threshold);
         }
         crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
