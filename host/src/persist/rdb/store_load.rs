@@ -64,15 +64,11 @@ pub fn load_into_store<R: Read>(
                 }
                 let plan = LockPlan::Shards(smallvec![store.slot(db, &key)]);
                 let mut locked = store.lock(&plan, now_ms);
-                if locked.exists(db, &key) {
+                if !locked.insert_new(db, &key, value, expire_at_ms, idle_s) {
                     return Err(format!(
                         "RDB has duplicated key '{}' in DB {db}",
                         String::from_utf8_lossy(&key)
                     ));
-                }
-                locked.set(db, &key, value, expire_at_ms);
-                if let (Some(idle), Some(e)) = (idle_s, locked.get(db, &key)) {
-                    e.set_idle_seconds((now_ms / 1000) as u32, idle);
                 }
                 stats.keys_loaded += 1;
             }
