@@ -66,7 +66,11 @@ fn defaults() {
     assert_eq!(c.maxmemory_policy, "noeviction");
     assert_eq!(c.eviction_policy(), MaxmemoryPolicy::NoEviction);
     assert_eq!(c.notify_keyspace_events, 0);
-    assert!(c.save.is_empty());
+    assert_eq!(
+        c.save,
+        DEFAULT_SAVE_POINTS.to_vec(),
+        "Redis's default save points"
+    );
     assert!(!c.appendonly);
     assert!(!c.daemonize);
     assert_eq!(c.pidfile, "");
@@ -455,7 +459,11 @@ fn file_errors_match_redis() {
         e("save 0 1"),
         fatal(1, "save 0 1", "Invalid save parameters")
     );
-    assert!(e("save 3600 1").contains("only save \"\" is accepted"));
+    assert_eq!(
+        Config::parse_str("save 3600 1\nsave 60 5").map(|c| c.save),
+        Ok(vec![(3600, 1), (60, 5)]),
+        "the first save line replaces the defaults, later ones add"
+    );
     assert!(e("appendonly yes").contains("only 'no' is accepted"));
     assert!(
         Config::parse_str("daemonize yes")
@@ -853,7 +861,11 @@ fn config_get_exact_and_formats() {
     );
     assert_eq!(
         get(&c, &["save", "appendonly", "pidfile"]),
-        pairs(&[("save", ""), ("appendonly", "no"), ("pidfile", "")])
+        pairs(&[
+            ("save", "3600 1 300 100 60 10000"),
+            ("appendonly", "no"),
+            ("pidfile", "")
+        ])
     );
     assert_eq!(
         get(&c, &["proto-max-bulk-len"]),
@@ -1095,13 +1107,9 @@ fn config_set_errors_match_redis() {
         set(&mut c, &[("save", "  3600   1  ")]),
         failed("save", "Invalid save parameters")
     );
-    assert_eq!(
-        set(&mut c, &[("save", "3600 1")]),
-        failed(
-            "save",
-            "RDB snapshots are not supported yet; only save \"\" is accepted"
-        )
-    );
+    // Snapshots exist, so save points are accepted (on a copy: this test
+    // checks below that no failed call changed `c`).
+    assert_eq!(set(&mut c.clone(), &[("save", "3600 1")]), Ok(()));
     assert_eq!(
         set(&mut c, &[("notify-keyspace-events", "Q")]),
         failed(
