@@ -629,6 +629,44 @@ impl<'a> Locked<'a> {
         }
     }
 
+    /// Adds a key known to be new (loading a file): one lookup instead of
+    /// the exists-then-set pair. False, and nothing changed, when `key` is
+    /// live already. `idle_s` backdates the access time (the file's LRU).
+    pub fn insert_new(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        value: Value,
+        expire_at: Option<i64>,
+        idle_s: Option<u64>,
+    ) -> bool {
+        let (hash, pos) = self.locate(db, key, false);
+        if pos.is_some() {
+            return false;
+        }
+        let now_s = (self.now_ms / 1000) as u32;
+        let Some(shard) = self.shard_mut(db, hash) else {
+            return false;
+        };
+        let snap = shard.birth_mark();
+        let mut entry = Entry {
+            key: SmallBytes::new(key),
+            value,
+            expire_at: 0,
+            lru: now_s,
+            snap,
+        };
+        if let Some(idle) = idle_s {
+            entry.set_idle_seconds(now_s, idle);
+        }
+        let pos = shard.table.push(hash, entry);
+        if let Some(at) = expire_at.filter(|&at| at != 0) {
+            shard.set_expire_at(pos, hash, at);
+        }
+        self.note_created(db, key);
+        true
+    }
+
     fn note_created(&mut self, db: usize, key: &[u8]) {
         if self.store.record_new.load(Ordering::Relaxed) {
             self.event(crate::config::NOTIFY_NEW, "new", db, key);

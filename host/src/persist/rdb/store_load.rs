@@ -25,15 +25,11 @@ fn flush(store: &Store, db: usize, now_ms: i64, batch: &mut Vec<Pending>) -> Res
     }
     let mut locked = store.lock(&LockPlan::Db(db), now_ms);
     for p in batch.drain(..) {
-        if locked.exists(db, &p.key) {
+        if !locked.insert_new(db, &p.key, p.value, p.expire_at_ms, p.idle_s) {
             return Err(format!(
                 "RDB has duplicated key '{}' in DB {db}",
                 String::from_utf8_lossy(&p.key)
             ));
-        }
-        locked.set(db, &p.key, p.value, p.expire_at_ms);
-        if let (Some(idle), Some(e)) = (p.idle_s, locked.get(db, &p.key)) {
-            e.set_idle_seconds((now_ms / 1000) as u32, idle);
         }
     }
     Ok(())
