@@ -256,10 +256,26 @@ impl ServerProcess {
             .map_err(|e| format!("connect: {e}"))?;
         conn.set_timeout(Duration::from_secs(1));
         let reply = conn.command(&["PING"]).map_err(|e| format!("PING: {e}"))?;
-        if reply == b"+PONG\r\n" {
-            Ok(())
-        } else {
-            Err(format!("PING replied {}", escape(&reply)))
+        if reply != b"+PONG\r\n" {
+            return Err(format!("PING replied {}", escape(&reply)));
+        }
+        // The port was free when picked, but another test's server may have
+        // taken it since: then our child fails to bind while the other one
+        // answers. Only our own process counts as ready.
+        let info = conn
+            .command(&["INFO", "server"])
+            .map_err(|e| format!("INFO: {e}"))?;
+        let text = String::from_utf8_lossy(&info);
+        let pid = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        match pid {
+            Some(pid) if pid != self.child.id() => Err(format!(
+                "port {} answered by another process (pid {pid})",
+                self.port
+            )),
+            _ => Ok(()),
         }
     }
 
