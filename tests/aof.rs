@@ -941,3 +941,179 @@ fn automatic_rewrite_on_growth() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Loads only the base file of `dir`'s AOF (no incremental file) into a
+/// fresh server and returns it: what the rewrite wrote, nothing appended.
+fn base_only(dir: &Path, extra: &[(&str, &str)]) -> (ServerProcess, PathBuf) {
+    let manifest = std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest")).unwrap();
+    let base = manifest
+        .lines()
+        .find(|l| l.ends_with("type b"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("a base in the manifest")
+        .to_string();
+    let copy = unique_temp_dir("aof-base-only");
+    std::fs::create_dir_all(aof_dir(&copy)).unwrap();
+    std::fs::copy(aof_dir(dir).join(&base), aof_dir(&copy).join(&base)).unwrap();
+    std::fs::write(
+        aof_dir(&copy).join("appendonly.aof.manifest"),
+        format!("file {base} seq 1 type b\n"),
+    )
+    .unwrap();
+    (ember(&copy, extra), copy)
+}
+
+/// The rewrite walks a snapshot off the locks: while it runs (slowed by
+/// `rdb-key-save-delay` to seconds), another client's round trips stay far
+/// below its duration; the base holds the data at the rewrite's start (the
+/// writes made meanwhile are only in the new incremental file), and a restart
+/// sees everything. Both base forms.
+#[test]
+fn rewrite_does_not_stall_clients_and_bases_its_start() {
+    for preamble in ["yes", "no"] {
+        let keys = 200_000;
+        let dir = unique_temp_dir("aof-rewrite-snapshot");
+        let srv = ember(&dir, &[("aof-use-rdb-preamble", preamble)]);
+        let mut c = srv.connect();
+        populate(&mut c, keys, 100);
+        assert_eq!(cmd(&mut c, &["PEXPIRE", "key:7", "600000"]), b":1\r\n");
+        // ~2 s of walking at 10 µs a key, whatever the machine.
+        ok(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "10"]);
+        let mut w = srv.connect();
+        let started = Instant::now();
+        assert_eq!(
+            cmd(&mut c, &["BGREWRITEAOF"]),
+            b"+Background append only file rewriting started\r\n"
+        );
+        let mut worst = Duration::ZERO;
+        let mut trips = 0usize;
+        let deadline = started + Duration::from_secs(60);
+        while info_field(&mut c, "aof_rewrite_in_progress") == "1" {
+            assert!(Instant::now() < deadline, "rewrite never ended");
+            let t = Instant::now();
+            // Overwrite keys the walker has or has not reached yet, delete
+            // some, create new ones.
+            let i = (trips * 7919) % keys;
+            ok(&mut w, &["SET", &format!("key:{i}"), "changed"]);
+            assert_eq!(
+                integer_value(&cmd(&mut w, &["DEL", &format!("key:{}", keys - 1 - i)])),
+                Some(1)
+            );
+            ok(&mut w, &["SET", &format!("during:{trips}"), "x"]);
+            assert_eq!(cmd(&mut w, &["PING"]), b"+PONG\r\n");
+            worst = worst.max(t.elapsed());
+            trips += 1;
+            assert!(trips < 5_000, "bounded loop");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = started.elapsed();
+        eprintln!("preamble {preamble}: rewrite {took:?}, {trips} round trips, worst {worst:?}");
+        assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+        ok(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+        assert!(took >= Duration::from_millis(1500), "rewrite took {took:?}");
+        assert!(trips >= 20, "only {trips} round trips during {took:?}");
+        assert!(
+            worst < Duration::from_millis(400),
+            "a client waited {worst:?} during a {took:?} rewrite"
+        );
+
+        // The base alone is the keyspace at the start.
+        let (b, copy) = base_only(&dir, &[]);
+        let mut bc = b.connect();
+        assert_eq!(
+            integer_value(&cmd(&mut bc, &["DBSIZE"])),
+            Some(keys as i64),
+            "preamble {preamble}"
+        );
+        for i in [0, 7919 % keys, keys - 1, keys / 2] {
+            let v = format!("value:{i}");
+            assert_eq!(
+                cmd(&mut bc, &["GET", &format!("key:{i}")]),
+                format!("${}\r\n{v}\r\n", v.len()).into_bytes(),
+                "preamble {preamble} key:{i}"
+            );
+        }
+        assert!(integer_value(&cmd(&mut bc, &["PTTL", "key:7"])).unwrap_or(-1) > 0);
+        assert_eq!(cmd(&mut bc, &["EXISTS", "during:0"]), b":0\r\n");
+        drop(bc);
+        drop(b);
+        let _ = std::fs::remove_dir_all(&copy);
+
+        // Base plus incremental file: everything, as the server has it.
+        let want_size = integer_value(&cmd(&mut c, &["DBSIZE"]));
+        let want_keys = [
+            "key:0".to_string(),
+            format!("key:{}", keys - 1),
+            format!("during:{}", trips - 1),
+        ]
+        .map(|k| (cmd(&mut c, &["GET", &k]), k));
+        drop(c);
+        drop(w);
+        drop(srv);
+        let srv = ember(&dir, &[]);
+        let mut c = srv.connect();
+        assert_eq!(integer_value(&cmd(&mut c, &["DBSIZE"])), want_size);
+        for (v, k) in want_keys {
+            assert_eq!(cmd(&mut c, &["GET", &k]), v, "{k}");
+        }
+        drop(c);
+        drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// One snapshot at a time, as one child at a time in Redis: BGREWRITEAOF
+/// during a BGSAVE is scheduled and runs when the save ends; BGSAVE during a
+/// rewrite is refused, and BGSAVE SCHEDULE runs after it.
+#[test]
+fn rewrite_and_bgsave_schedule_each_other() {
+    let dir = unique_temp_dir("aof-rewrite-bgsave");
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    populate(&mut c, 20_000, 100);
+    ok(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "50"]);
+    assert_eq!(cmd(&mut c, &["BGSAVE"]), b"+Background saving started\r\n");
+    let saves: u64 = info_field(&mut c, "rdb_saves").parse().unwrap();
+    assert_eq!(
+        cmd(&mut c, &["BGREWRITEAOF"]),
+        b"+Background append only file rewriting scheduled\r\n"
+    );
+    assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
+    assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), "0");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(&mut c, "aof_rewrite_in_progress") == "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled rewrite never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "0");
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "0");
+    assert!(cmd(&mut c, &["BGSAVE"]).starts_with(b"-ERR Another child process is active"));
+    assert_eq!(
+        cmd(&mut c, &["BGSAVE", "SCHEDULE"]),
+        b"+Background saving scheduled\r\n"
+    );
+    wait_rewrite(&mut c);
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let next = (saves + 1).to_string();
+    while info_field(&mut c, "rdb_saves") != next
+        || info_field(&mut c, "rdb_bgsave_in_progress") == "1"
+    {
+        assert!(Instant::now() < deadline, "the scheduled BGSAVE never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ok(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let want = integer_value(&cmd(&mut c, &["DBSIZE"]));
+    drop(c);
+    drop(srv);
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    assert_eq!(integer_value(&cmd(&mut c, &["DBSIZE"])), want);
+    drop(c);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 
 use super::table::{flags::*, CommandSpec, Group};
 use super::{CmdError, CmdResult, Ctx};
+use crate::persist::aof::Rewrite;
 
 pub const COMMANDS: &[CommandSpec] =
     &[
@@ -20,8 +21,17 @@ fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             "ERR Background append only file rewriting already in progress",
         ));
     }
-    crate::persist::aof::start_rewrite(ctx.srv).map_err(CmdError::owned)?;
-    ctx.out
-        .simple("Background append only file rewriting started");
+    // Inside EXEC the transaction's locks are held, so the snapshot cannot
+    // take them all now: schedule, as during a BGSAVE.
+    let started = if ctx.client.in_exec {
+        crate::persist::aof::schedule_rewrite(ctx.srv);
+        Rewrite::Scheduled
+    } else {
+        crate::persist::aof::start_rewrite(ctx.srv).map_err(CmdError::owned)?
+    };
+    ctx.out.simple(match started {
+        Rewrite::Started => "Background append only file rewriting started",
+        Rewrite::Scheduled => "Background append only file rewriting scheduled",
+    });
     Ok(())
 }

@@ -29,7 +29,7 @@ const BGSAVE_RETRY_DELAY: i64 = 5;
 
 /// Entries per snapshot step: each step holds one shard lock, so this bounds
 /// how long a writer of that shard can wait for the walker (~tens of µs).
-const STEP_ENTRIES: usize = 128;
+pub(crate) const STEP_ENTRIES: usize = 128;
 
 /// Redis's MISCONF reply to writes after a failed background save.
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
@@ -57,6 +57,9 @@ pub struct Extras {
     /// Under an LRU maxmemory policy, idle times are written (as Redis does).
     pub write_idle: bool,
     pub now_ms: i64,
+    /// Leave out keys already expired at `now_ms` (an AOF base, as Redis's
+    /// rewrite does; a BGSAVE keeps them, as rdbSave does).
+    pub skip_expired: bool,
 }
 
 impl Extras {
@@ -66,19 +69,23 @@ impl Extras {
         let opts = RdbOptions::from_config(&cfg);
         let write_idle = cfg.maxmemory_policy.contains("lru");
         drop(cfg);
-        let functions = srv
-            .functions
-            .read()
-            .libs
-            .values()
-            .map(|l| l.code.clone())
-            .collect();
+        // By name, so that equal data gives equal files.
+        let functions = {
+            let libs = srv.functions.read();
+            let mut names: Vec<&String> = libs.libs.keys().collect();
+            names.sort();
+            names
+                .into_iter()
+                .filter_map(|n| libs.libs.get(n).map(|l| l.code.clone()))
+                .collect()
+        };
         Extras {
             opts,
             aux: default_aux(crate::alloc::used_memory() as u64, aof_base),
             functions,
             write_idle,
             now_ms: crate::commands::unix_ms(),
+            skip_expired: aof_base,
         }
     }
 }
@@ -112,7 +119,7 @@ pub fn write_rdb<W: Write>(mut out: W, x: &Extras, src: Source) -> io::Result<(W
     let mut keys = 0u64;
     let mut err: Option<io::Error> = None;
     let mut emit = |sizes: &[(u64, u64)], w: &mut RdbWriter<Staging>, db: usize, e: &Entry| {
-        if err.is_some() {
+        if err.is_some() || x.skip_expired && e.expire_at().is_some_and(|at| at <= x.now_ms) {
             return;
         }
         let mut r = Ok(());

@@ -9,24 +9,25 @@
 //! from a background thread each second; `no` leaves it to the OS.
 //!
 //! Rewrite (BGREWRITEAOF, the automatic one, turning the AOF on) needs no
-//! fork: holding every shard lock, it opens a new incremental file and
-//! renders the keyspace to memory (rewrite.rs); then, unlocked, a thread
-//! writes the base to a temp file, fsyncs and renames it, and swaps the
-//! manifest atomically (temp file + rename). Until that rename the old
-//! manifest, which already names the new incremental file, stays valid, so a
-//! crash at any moment leaves loadable files. Loading is loader.rs.
-//!
-//! Known limit: the rendering runs under the locks (clients wait for it,
-//! about a second per million small keys); a copy-on-write snapshot of the
-//! store will take it off the locks.
+//! fork: holding every shard lock for an instant, it begins a point-in-time
+//! snapshot (store/snapshot.rs) and opens a new incremental file, so the
+//! snapshot is exactly the state before that file. Then, unlocked, a thread
+//! walks the snapshot into a temp base file (rewrite.rs, or the RDB writer),
+//! fsyncs and renames it, and swaps the manifest atomically (temp file +
+//! rename). Until that rename the old manifest, which already names the new
+//! incremental file, stays valid, so a crash at any moment leaves loadable
+//! files. One snapshot runs at a time: a rewrite asked for during a BGSAVE
+//! is scheduled and starts when it ends (and a BGSAVE waits for a rewrite).
+//! Loading is loader.rs.
 
 pub mod loader;
 pub mod manifest;
 pub mod rewrite;
 
 use crate::effects::{Listener, Unit, Wire};
+use crate::persist::snapshot::{write_rdb, Extras, Source};
 use crate::server::Server;
-use crate::store::LockPlan;
+use crate::store::{LockPlan, Snapshot};
 use manifest::{Kind, Manifest};
 use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
@@ -333,6 +334,8 @@ impl Aof {
     /// The fsync thread's tick: write what is buffered (retrying after an
     /// error), fsync once a second with `everysec`, check the auto rewrite.
     fn tick(&self, srv: &Server, last_sync: &mut std::time::Instant) {
+        // A scheduled rewrite may be the one turning the AOF on.
+        self.maybe_scheduled_rewrite(srv);
         if !self.enabled() {
             return;
         }
@@ -362,12 +365,23 @@ impl Aof {
         self.maybe_auto_rewrite(srv);
     }
 
-    fn maybe_auto_rewrite(&self, srv: &Server) {
-        if self.rewriting.load(Ordering::Acquire) {
+    /// Starts a scheduled rewrite once no snapshot (BGSAVE) runs.
+    fn maybe_scheduled_rewrite(&self, srv: &Server) {
+        if self.rewriting.load(Ordering::Acquire) || srv.store.snap_stats().busy() {
             return;
         }
         if self.scheduled.swap(false, Ordering::AcqRel) {
-            let _ = start_rewrite(srv);
+            if let Err(e) = start_rewrite(srv) {
+                crate::log::warning(&format!("Can't start the scheduled AOF rewrite: {e}"));
+            }
+        }
+    }
+
+    fn maybe_auto_rewrite(&self, srv: &Server) {
+        if self.rewriting.load(Ordering::Acquire)
+            || self.scheduled.load(Ordering::Acquire)
+            || srv.store.snap_stats().busy()
+        {
             return;
         }
         let s = settings(srv);
@@ -710,13 +724,22 @@ fn stop(srv: &Server) {
     aof.synced_tx.send_replace(end);
 }
 
+/// What BGREWRITEAOF did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rewrite {
+    Started,
+    /// Another snapshot user (a BGSAVE) is running: the rewrite starts
+    /// when it ends, as Redis does when a child is active.
+    Scheduled,
+}
+
 /// BGREWRITEAOF. Err is the error text for the client.
-pub fn start_rewrite(srv: &Server) -> Result<(), String> {
+pub fn start_rewrite(srv: &Server) -> Result<Rewrite, String> {
     rewrite_now(srv, false)
 }
 
-/// Asks for a rewrite once the running one ends (BGREWRITEAOF during a rewrite
-/// answers an error in Redis; the automatic one waits).
+/// Asks for a rewrite once nothing else snapshots (a rewrite or a BGSAVE is
+/// running, or the caller holds locks inside EXEC).
 pub fn schedule_rewrite(srv: &Server) {
     srv.aof.scheduled.store(true, Ordering::Release);
 }
@@ -725,9 +748,18 @@ pub fn rewrite_in_progress(srv: &Server) -> bool {
     srv.aof.rewriting.load(Ordering::Acquire)
 }
 
-/// The rewrite: the snapshot under every lock, the files from a thread
-/// (inline when `sync`, for the first base at start).
-fn rewrite_now(srv: &Server, sync: bool) -> Result<(), String> {
+/// What the base is written as.
+enum BaseForm {
+    /// `aof-use-rdb-preamble yes`: an RDB file.
+    Rdb(Extras),
+    /// Commands: `head` (the `#TS:` annotation, FUNCTION LOADs) then the keys.
+    Commands { head: Vec<u8>, now_ms: i64 },
+}
+
+/// The rewrite: under every lock only the snapshot's start, the new
+/// incremental file and the manifest naming it; the walk and the files from
+/// a thread (inline when `sync`, for the first base at start).
+fn rewrite_now(srv: &Server, sync: bool) -> Result<Rewrite, String> {
     let aof = &srv.aof;
     if aof.rewriting.swap(true, Ordering::AcqRel) {
         return Err("ERR Background append only file rewriting already in progress".into());
@@ -742,29 +774,48 @@ fn rewrite_now(srv: &Server, sync: bool) -> Result<(), String> {
             (f.dir.clone(), f.prefix.clone())
         }
     };
-    if let Err(e) = std::fs::create_dir_all(&dir) {
+    let not_started = |aof: &Aof| {
+        aof.stats.lock().rewrite_started = None;
         aof.rewriting.store(false, Ordering::Release);
+    };
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        not_started(aof);
         return Err(format!("ERR Can't create the AOF directory: {e}"));
     }
     let now = crate::commands::unix_ms();
-    let mut data = Vec::new();
     let covered;
+    let mut snap;
+    let form;
     {
         let mut ks = srv.store.lock(&LockPlan::All, now);
+        let Some(started) = ks.begin_snapshot() else {
+            drop(ks);
+            not_started(aof);
+            if sync {
+                return Err("ERR Can't start the AOF rewrite: a snapshot is running".into());
+            }
+            schedule_rewrite(srv);
+            return Ok(Rewrite::Scheduled);
+        };
+        snap = started;
         // Effects are committed under their locks, and we hold all of them:
-        // the snapshot is exactly the state before the new incremental file.
+        // the snapshot's point in time is exactly where the new incremental
+        // file starts.
         let mut f = aof.files.lock();
         f.dir = dir.clone();
         f.prefix = prefix.clone();
         let turning_on = s.on && !aof.enabled();
+        covered = f.manifest.incrs.len();
         if aof.enabled() || turning_on {
-            covered = f.manifest.incrs.len();
             let name = f.manifest.new_incr(&prefix);
             let opened = switch_incr(aof, &dir, &name);
             if let Err(e) = opened.and_then(|_| persist_manifest(&f)) {
                 f.manifest.incrs.pop();
                 f.manifest.incr_seq -= 1;
-                aof.rewriting.store(false, Ordering::Release);
+                drop(f);
+                drop(ks);
+                snap.abort(&srv.store);
+                not_started(aof);
                 return Err(format!("ERR Can't open a new AOF file: {e}"));
             }
             f.settled_size = 0;
@@ -772,77 +823,114 @@ fn rewrite_now(srv: &Server, sync: bool) -> Result<(), String> {
                 aof.on.store(true, Ordering::Release);
                 srv.store.effects.attach(srv.aof.clone());
             }
-        } else {
-            covered = f.manifest.incrs.len();
         }
         drop(f);
-        if s.timestamps {
-            data.extend_from_slice(format!("#TS:{}\r\n", now / 1000).as_bytes());
-        }
-        let dbs = srv.store.databases();
-        let rendered = if s.use_rdb_preamble {
-            let opts = crate::persist::rdb::RdbOptions::from_config(&srv.config.read());
-            rewrite::rdb_base(&mut ks, dbs, now, &srv.functions.read(), opts).map(|rdb| {
-                data = rdb;
-            })
+        // Functions (and the RDB aux fields) at the same point in time.
+        form = if s.use_rdb_preamble {
+            let mut x = Extras::of(srv, true);
+            x.now_ms = now;
+            BaseForm::Rdb(x)
         } else {
-            rewrite::functions(&srv.functions.read(), &mut data);
-            rewrite::keyspace(&mut ks, dbs, now, &mut data).map(|_| ())
+            let mut head = Vec::new();
+            if s.timestamps {
+                head.extend_from_slice(format!("#TS:{}\r\n", now / 1000).as_bytes());
+            }
+            rewrite::functions(&srv.functions.read(), &mut head);
+            BaseForm::Commands { head, now_ms: now }
         };
-        if let Err(e) = rendered {
-            drop(ks);
-            finish(aof, Err(e));
-            return Err("ERR Background append only file rewriting failed".into());
-        }
     }
-    let rdb = s.use_rdb_preamble;
-    let job = {
-        let aof = srv.aof.clone();
-        move || {
-            let r = install_base(&aof, &dir, &prefix, &data, covered, rdb);
-            finish(&aof, r);
-        }
+    let delay_us = srv.config.read().rdb_key_save_delay.max(0) as u64;
+    let mut job = move |srv: &Server| {
+        let tmp_name = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+        let tmp = dir.join(&tmp_name);
+        let written = write_base(srv, &tmp, &mut snap, &form, delay_us);
+        snap.abort(&srv.store);
+        let rdb = matches!(form, BaseForm::Rdb(_));
+        let r = match written {
+            Ok(size) => install_base(&srv.aof, &dir, &prefix, &tmp_name, size, covered, rdb),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(format!("Error writing the AOF base: {e}"))
+            }
+        };
+        finish(&srv.aof, r);
     };
     if sync {
-        job();
+        job(srv);
         if aof.stats.lock().last_status_ok {
-            Ok(())
+            Ok(Rewrite::Started)
         } else {
             Err("ERR append only file rewriting failed".into())
         }
     } else {
+        let Some(arc) = srv.arc() else {
+            not_started(aof);
+            return Err("ERR Can't start the AOF rewrite: the server is stopping".into());
+        };
+        // If the spawn fails, the closure (and the snapshot) is dropped,
+        // which ends the snapshot.
         std::thread::Builder::new()
             .name("ember-aof-rewrite".into())
-            .spawn(job)
-            .map(|_| ())
-            .map_err(|e| format!("ERR Can't start the AOF rewrite: {e}"))
+            .spawn(move || job(&arc))
+            .map(|_| Rewrite::Started)
+            .map_err(|e| {
+                not_started(aof);
+                format!("ERR Can't start the AOF rewrite: {e}")
+            })
     }
 }
 
-/// Writes the base and swaps the manifest; then the old files go.
+/// Streams the snapshot into the temp file `tmp` and fsyncs it. Returns its size.
+fn write_base(
+    srv: &Server,
+    tmp: &Path,
+    snap: &mut Snapshot,
+    form: &BaseForm,
+    delay_us: u64,
+) -> std::io::Result<u64> {
+    let file = File::create(tmp)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    match form {
+        BaseForm::Rdb(x) => {
+            let never = AtomicBool::new(false);
+            let src = Source::Snapshot {
+                store: &srv.store,
+                snap,
+                delay_us,
+                abort: &never,
+            };
+            out = write_rdb(out, x, src)?.0;
+        }
+        BaseForm::Commands { head, now_ms } => {
+            out.write_all(head)?;
+            rewrite::keyspace(&srv.store, snap, *now_ms, delay_us, &mut out)?;
+        }
+    }
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    file.metadata().map(|m| m.len())
+}
+
+/// Renames the written base `tmp_name` (`size` bytes) into place and swaps
+/// the manifest; then the old files go.
 fn install_base(
     aof: &Aof,
     dir: &Path,
     prefix: &str,
-    data: &[u8],
+    tmp_name: &str,
+    size: u64,
     covered: usize,
     rdb: bool,
 ) -> Result<(), String> {
-    let tmp_name = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
-    let tmp = dir.join(&tmp_name);
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(data)?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("Error writing the AOF base: {e}"));
-    }
+    let tmp = dir.join(tmp_name);
     let mut f = aof.files.lock();
     let (name, seq) = f.manifest.next_base_name(prefix, rdb);
-    std::fs::rename(&tmp, dir.join(&name)).map_err(|e| {
-        format!("Error trying to rename the temporary AOF base file {tmp_name} into {name}: {e}")
-    })?;
+    if let Err(e) = std::fs::rename(&tmp, dir.join(&name)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "Error trying to rename the temporary AOF base file {tmp_name} into {name}: {e}"
+        ));
+    }
     let before = f.manifest.clone();
     f.manifest.install_base(name, seq, covered);
     if let Err(e) = persist_manifest(&f) {
@@ -854,8 +942,8 @@ fn install_base(
         let _ = std::fs::remove_file(dir.join(&h.name));
     }
     let _ = persist_manifest(&f);
-    f.settled_size = data.len() as u64;
-    f.base_size = data.len() as u64 + aof.out.lock().size;
+    f.settled_size = size;
+    f.base_size = size + aof.out.lock().size;
     crate::log::notice("Background AOF rewrite finished successfully");
     Ok(())
 }

@@ -5,51 +5,68 @@
 //! module values, which have no command form, as RESTORE of their payload).
 //!
 //! With `aof-use-rdb-preamble yes` the base is an RDB file instead
-//! ([`rdb_base`], through persist/rdb's writer), as Redis 7.0 writes it.
+//! (persist/snapshot.rs's `write_rdb`, the one RDB serializer), as Redis 7.0
+//! writes it.
 //!
-//! It reads a consistent view: the caller holds every shard lock while it
-//! runs (no fork; see mod.rs for what that costs).
+//! It reads a point-in-time snapshot (store/snapshot.rs) stepped from the
+//! rewrite thread: no fork, and no lock held longer than one step.
 
 use crate::effects::encode_command;
+use crate::persist::snapshot::STEP_ENTRIES;
 use crate::store::stream::{IdBuf, StreamId, StreamValue};
-use crate::store::{Locked, Value};
+use crate::store::{Snapshot, Store, Value};
+use std::io::Write;
 
 /// Items per command, Redis's AOF_REWRITE_ITEMS_PER_CMD.
 const ITEMS_PER_CMD: usize = 64;
 
-/// Appends the whole keyspace as commands. Keys already expired at `now_ms`
-/// are left out. Returns the number of keys written.
-pub fn keyspace(
-    ks: &mut Locked<'_>,
-    databases: usize,
+/// Streams a running snapshot's keyspace to `out` as commands. Keys already
+/// expired at `now_ms` (the snapshot's point in time) are left out. Each
+/// step's commands are rendered under one shard lock into a buffer and
+/// written after it is released, so a slow disk never holds a lock;
+/// `delay_us` sleeps that long per key (`rdb-key-save-delay`, for tests).
+/// Returns the number of keys written.
+pub fn keyspace<W: Write>(
+    store: &Store,
+    snap: &mut Snapshot,
     now_ms: i64,
-    out: &mut Vec<u8>,
-) -> Result<u64, String> {
+    delay_us: u64,
+    out: &mut W,
+) -> std::io::Result<u64> {
     let mut keys = 0;
-    for db in 0..databases {
-        let mut selected = false;
-        for shard in ks.shards_of(db) {
-            for e in shard.table().iter() {
-                let expire_at = e.expire_at();
-                if expire_at.is_some_and(|at| at <= now_ms) {
-                    continue;
-                }
-                if !selected {
-                    let n = db.to_string();
-                    encode_command(out, &[b"SELECT", n.as_bytes()]);
-                    selected = true;
-                }
-                let key = e.key.as_slice();
-                value(key, &e.value, out)?;
-                if let Some(at) = expire_at {
-                    let at = at.to_string();
-                    encode_command(out, &[b"PEXPIREAT", key, at.as_bytes()]);
-                }
-                keys += 1;
+    let mut cur_db = usize::MAX;
+    let mut buf = Vec::new();
+    loop {
+        let mut n = 0u64;
+        let more = snap.step(store, STEP_ENTRIES, |db, e| {
+            let expire_at = e.expire_at();
+            if expire_at.is_some_and(|at| at <= now_ms) {
+                return;
             }
+            // The walker visits databases in ascending order.
+            if db != cur_db {
+                let n = db.to_string();
+                encode_command(&mut buf, &[b"SELECT", n.as_bytes()]);
+                cur_db = db;
+            }
+            let key = e.key.as_slice();
+            value(key, &e.value, &mut buf);
+            if let Some(at) = expire_at {
+                let at = at.to_string();
+                encode_command(&mut buf, &[b"PEXPIREAT", key, at.as_bytes()]);
+            }
+            n += 1;
+        });
+        out.write_all(&buf)?;
+        buf.clear();
+        keys += n;
+        if delay_us > 0 && n > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay_us * n));
+        }
+        if !more {
+            return Ok(keys);
         }
     }
-    Ok(keys)
 }
 
 /// `FUNCTION LOAD` of every library, as the base starts (Redis's rewriteFunctions).
@@ -86,7 +103,7 @@ fn batched<'a>(
     }
 }
 
-fn value(key: &[u8], v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+fn value(key: &[u8], v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Str(_) | Value::Int(_) | Value::Raw(_) => {
             let mut buf = itoa::Buffer::new();
@@ -124,7 +141,6 @@ fn value(key: &[u8], v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
             encode_command(out, &[b"RESTORE", key, b"0", &payload, b"REPLACE"]);
         }
     }
-    Ok(())
 }
 
 /// A stream as Redis's rewriteStreamObject writes it.
@@ -211,60 +227,4 @@ fn stream(key: &[u8], s: &StreamValue, out: &mut Vec<u8>) {
             }
         }
     }
-}
-
-/// The keyspace and the libraries as an RDB file (the `.base.rdb` of an
-/// AOF with `aof-use-rdb-preamble yes`), keys expired at `now_ms` left out.
-pub fn rdb_base(
-    ks: &mut Locked<'_>,
-    databases: usize,
-    now_ms: i64,
-    libs: &crate::commands::functions::Libraries,
-    opts: crate::persist::rdb::RdbOptions,
-) -> Result<Vec<u8>, String> {
-    use crate::persist::rdb::{default_aux, EntryMeta, RdbWriter};
-    let io = |e: std::io::Error| format!("writing the RDB preamble: {e}");
-    let mut w = RdbWriter::new(Vec::new(), opts);
-    w.header(&default_aux(crate::alloc::used_memory() as u64, true))
-        .map_err(io)?;
-    let mut names: Vec<&String> = libs.libs.keys().collect();
-    names.sort();
-    for name in names {
-        if let Some(lib) = libs.libs.get(name) {
-            w.function(&lib.code).map_err(io)?;
-        }
-    }
-    for db in 0..databases {
-        let (mut keys, mut expires) = (0u64, 0u64);
-        for shard in ks.shards_of(db) {
-            for e in shard.table().iter() {
-                match e.expire_at() {
-                    Some(at) if at <= now_ms => {}
-                    Some(_) => {
-                        keys += 1;
-                        expires += 1;
-                    }
-                    None => keys += 1,
-                }
-            }
-        }
-        if keys == 0 {
-            continue;
-        }
-        w.select_db(db, keys, expires).map_err(io)?;
-        for shard in ks.shards_of(db) {
-            for e in shard.table().iter() {
-                let expire_at_ms = e.expire_at();
-                if expire_at_ms.is_some_and(|at| at <= now_ms) {
-                    continue;
-                }
-                let meta = EntryMeta {
-                    expire_at_ms,
-                    ..EntryMeta::default()
-                };
-                w.entry(e.key.as_slice(), &e.value, meta).map_err(io)?;
-            }
-        }
-    }
-    w.finish().map_err(io)
 }
