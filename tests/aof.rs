@@ -932,10 +932,13 @@ fn automatic_rewrite_on_growth() {
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_rewrite(&mut c);
-    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    // The new base holds the 10 keys once. (The AOF's current size also
+    // counts the writes after the rewrite's start, which depend on when the
+    // timer noticed the growth, so it is not asserted.)
+    let size: u64 = info_field(&mut c, "aof_base_size").parse().unwrap();
     assert!(
         size < 20_000,
-        "the rewritten AOF holds 10 keys, not {size} bytes"
+        "the rewritten base holds 10 keys, not {size} bytes"
     );
     drop(c);
     drop(srv);
