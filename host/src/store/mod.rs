@@ -128,6 +128,29 @@ impl Shard {
         entry
     }
 
+    /// Replaces the value of a live entry, preserving its pre-image first
+    /// when a snapshot has not reached it yet.
+    fn overwrite(&mut self, pos: usize, value: Value) {
+        self.before_write(pos);
+        self.table.at_mut(pos).value = value;
+    }
+
+    /// Appends a new key (no TTL, accessed at `lru`), marked as born after
+    /// any running snapshot's point in time; returns its position.
+    fn push_new(&mut self, hash: u64, key: &[u8], value: Value, lru: u32) -> usize {
+        let snap = self.birth_mark();
+        self.table.push(
+            hash,
+            Entry {
+                key: SmallBytes::new(key),
+                value,
+                expire_at: 0,
+                lru,
+                snap,
+            },
+        )
+    }
+
     fn set_expire_at(&mut self, pos: usize, hash: u64, at: i64) {
         if self.table.at(pos).expire_at == at {
             return;
@@ -602,23 +625,10 @@ impl<'a> Locked<'a> {
         };
         let pos = match pos {
             Some(pos) => {
-                shard.before_write(pos);
-                shard.table.at_mut(pos).value = value;
+                shard.overwrite(pos, value);
                 pos
             }
-            None => {
-                let snap = shard.birth_mark();
-                shard.table.push(
-                    hash,
-                    Entry {
-                        key: SmallBytes::new(key),
-                        value,
-                        expire_at: 0,
-                        lru,
-                        snap,
-                    },
-                )
-            }
+            None => shard.push_new(hash, key, value, lru),
         };
         let at = expire_at.unwrap_or(0);
         if at != 0 || shard.table.at(pos).expire_at != 0 {
@@ -648,18 +658,10 @@ impl<'a> Locked<'a> {
         let Some(shard) = self.shard_mut(db, hash) else {
             return false;
         };
-        let snap = shard.birth_mark();
-        let mut entry = Entry {
-            key: SmallBytes::new(key),
-            value,
-            expire_at: 0,
-            lru: now_s,
-            snap,
-        };
+        let pos = shard.push_new(hash, key, value, now_s);
         if let Some(idle) = idle_s {
-            entry.set_idle_seconds(now_s, idle);
+            shard.table.at_mut(pos).set_idle_seconds(now_s, idle);
         }
-        let pos = shard.table.push(hash, entry);
         if let Some(at) = expire_at.filter(|&at| at != 0) {
             shard.set_expire_at(pos, hash, at);
         }
@@ -681,22 +683,9 @@ impl<'a> Locked<'a> {
             return;
         };
         match pos {
-            Some(pos) => {
-                shard.before_write(pos);
-                shard.table.at_mut(pos).value = value;
-            }
+            Some(pos) => shard.overwrite(pos, value),
             None => {
-                let snap = shard.birth_mark();
-                shard.table.push(
-                    hash,
-                    Entry {
-                        key: SmallBytes::new(key),
-                        value,
-                        expire_at: 0,
-                        lru,
-                        snap,
-                    },
-                );
+                shard.push_new(hash, key, value, lru);
                 self.note_created(db, key);
             }
         }
