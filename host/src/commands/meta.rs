@@ -50,6 +50,7 @@ pub fn lookup(full_name: &str) -> Option<Meta> {
         "bitop" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["OW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { notes: "", flags: &["RO", "access"], begin: BeginSearch::Index(3), find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }] },
         "bitpos" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }] },
         "getbit" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }] },
+        "migrate" => Meta { tips: &["nondeterministic_output"], key_specs: &[KeySpec { notes: "", flags: &["RW", "access", "delete"], begin: BeginSearch::Index(3), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }, KeySpec { notes: "", flags: &["RW", "access", "delete", "incomplete"], begin: BeginSearch::Keyword { keyword: "KEYS", startfrom: -2 }, find: FindKeys::Range { lastkey: -1, keystep: 1, limit: 0 } }] },
         "setbit" => Meta { tips: &[], key_specs: &[KeySpec { notes: "", flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 } }] },
         "client|info" => Meta { tips: &["nondeterministic_output"], key_specs: &[] },
         "client|list" => Meta { tips: &["nondeterministic_output"], key_specs: &[] },

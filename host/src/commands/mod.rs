@@ -20,6 +20,7 @@ pub mod latency;
 pub mod lists;
 pub mod lists_blocking;
 pub mod meta;
+pub mod migrate;
 pub mod modules;
 pub mod notify;
 pub mod persistence;
@@ -124,6 +125,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         latency::COMMANDS,
         lists::COMMANDS,
         lists_blocking::COMMANDS,
+        migrate::COMMANDS,
         modules::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,

@@ -73,6 +73,8 @@ pub struct Server {
     pub latency: crate::commands::latency::LatencyMonitor,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
+    /// MIGRATE's cached connections to targets.
+    pub migrate_sockets: crate::commands::migrate::Sockets,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
     /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
@@ -88,6 +90,7 @@ impl Server {
         Arc::new_cyclic(|me| Server {
             me: me.clone(),
             persist: crate::persist::snapshot::Persistence::new(),
+            migrate_sockets: Default::default(),
             store,
             port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
@@ -332,5 +335,6 @@ fn expire_loop(srv: Arc<Server>) {
         );
         crate::commands::notify::notify_expired(&srv, &log);
         crate::persist::snapshot::cron(&srv);
+        crate::commands::migrate::close_idle(&srv.migrate_sockets);
     }
 }
