@@ -1,6 +1,7 @@
 //! DEBUG (Redis's debug.c), behind `enable-debug-command` as in Redis 7.0.
 //! Only the subcommands Ember implements are here: RELOAD (save, empty the
-//! keyspace and the function libraries, load the file back).
+//! keyspace and the function libraries, load the file back) and LOADAOF
+//! (the same from the AOF files).
 
 use super::table::{flags::*, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
@@ -27,6 +28,9 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     if eq_ic(argv[1], "reload") {
         return reload(ctx, argv);
+    }
+    if eq_ic(argv[1], "loadaof") {
+        return loadaof(ctx);
     }
     Err(CmdError::owned(format!(
         "ERR unknown subcommand '{}'. Try DEBUG HELP.",
@@ -55,6 +59,18 @@ fn reload(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     // DEBUG has no keys, so this handler holds no shard: it may take them all.
     let srv = ctx.srv;
+    srv.persist
+        .loading
+        .store(true, std::sync::atomic::Ordering::Release);
+    let r = reload_files(ctx, flush, save);
+    srv.persist
+        .loading
+        .store(false, std::sync::atomic::Ordering::Release);
+    r
+}
+
+fn reload_files(ctx: &mut Ctx, flush: bool, save: bool) -> CmdResult {
+    let srv = ctx.srv;
     if save {
         let mut ks = srv.store.lock(&LockPlan::All, ctx.now_ms());
         if crate::persist::snapshot::save_locked(srv, &mut ks).is_err() {
@@ -80,6 +96,21 @@ fn reload(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ));
     }
     crate::log::warning("DB reloaded by DEBUG RELOAD");
+    ctx.out.ok();
+    Ok(())
+}
+
+/// DEBUG LOADAOF: flush and fsync the AOF, empty the keyspace and the
+/// function libraries, load the AOF files back (persist/aof). As in Redis
+/// 7.0, files that cannot be loaded stop the server: the keyspace is
+/// already gone, and serving (or saving) a part of it would lose data.
+fn loadaof(ctx: &mut Ctx) -> CmdResult {
+    if let Err(e) = crate::persist::aof::debug_load(ctx.srv) {
+        crate::log::warning(&format!("{e}"));
+        crate::log::warning("Fatal error: can't load the AOF files by DEBUG LOADAOF. Exiting.");
+        std::process::exit(1);
+    }
+    crate::log::warning("Append Only File loaded by DEBUG LOADAOF");
     ctx.out.ok();
     Ok(())
 }

@@ -297,6 +297,19 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
+    // Redis's "is_denyloading_command": while a load runs, only commands
+    // flagged `loading` (and an EXEC of nothing but such commands).
+    if srv.persist.loading.load(Ordering::Relaxed) && !client.loader && denied_while_loading(client, cmd)
+    {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err("LOADING Redis is loading the dataset in memory"),
+        );
+        return;
+    }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
         if cmd.spec.has(flags::NO_MULTI) {
             cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -322,6 +335,16 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     if !ks.expired.is_empty() {
         notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
     }
+}
+
+fn denied_while_loading(client: &Client, cmd: &Command) -> bool {
+    if !cmd.spec.has(flags::LOADING) {
+        return true;
+    }
+    cmd.spec.name == "exec"
+        && client.multi.as_ref().is_some_and(|m| {
+            m.queue.iter().any(|q| !q.cmd.spec.has(flags::LOADING))
+        })
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

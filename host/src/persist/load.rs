@@ -17,7 +17,14 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("Fatal error loading the DB, can't open {filename}: {e}. Exiting."),
     };
     let started = std::time::Instant::now();
-    let (loaded, expired) = load_file(srv, file, &filename)?;
+    srv.persist
+        .loading
+        .store(true, std::sync::atomic::Ordering::Release);
+    let r = load_file(srv, file, &filename);
+    srv.persist
+        .loading
+        .store(false, std::sync::atomic::Ordering::Release);
+    let (loaded, expired) = r?;
     crate::log::notice(&format!(
         "Done loading RDB, keys loaded: {loaded}, keys expired: {expired}."
     ));

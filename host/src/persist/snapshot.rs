@@ -252,6 +252,9 @@ pub struct Persistence {
     abort: Arc<AtomicBool>,
     /// [`writes_refused`], cached for the dispatcher's per-command check.
     pub refuse_writes: AtomicBool,
+    /// A load is running (at start, DEBUG RELOAD, DEBUG LOADAOF): INFO's
+    /// `loading`, and commands without the `loading` flag get -LOADING.
+    pub loading: AtomicBool,
 }
 
 #[derive(Default, Clone)]
@@ -274,7 +277,6 @@ pub struct State {
     pub scheduled: bool,
     /// Peak pre-image bytes of the last BGSAVE (rdb_last_cow_size).
     pub last_cow: usize,
-    pub loading: bool,
     pub load_keys_loaded: u64,
     pub load_keys_expired: u64,
 }
@@ -584,7 +586,7 @@ pub fn info_section(srv: &Server, total_changes: u64) -> String {
     };
     let mut out = format!(
         "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{peak}\r\ncurrent_cow_size:{cow}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{done}\r\ncurrent_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
-        s.loading as u8,
+        u8::from(srv.persist.loading.load(Ordering::Acquire)),
         total_changes.saturating_sub(s.changes_saved),
         running as u8,
         s.last_save,

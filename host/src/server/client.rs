@@ -43,6 +43,8 @@ pub struct Client {
     pub batch: Vec<u32>,
     /// Set while EXEC runs its queue: blocking commands must not block then.
     pub in_exec: bool,
+    /// The AOF loader's internal client: runs while the server is loading.
+    pub loader: bool,
     /// A blocking handler's request, turned into `blocked` by the dispatcher.
     pub block_request: Option<crate::commands::blocking::BlockRequest>,
     /// The client is parked on keys; the connection task waits for it.
@@ -68,6 +70,7 @@ impl Client {
             shared,
             batch: Vec::new(),
             in_exec: false,
+            loader: false,
             block_request: None,
             blocked: None,
             blocked_waiter: None,

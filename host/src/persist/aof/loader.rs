@@ -121,6 +121,7 @@ impl<'s> Replayer<'s> {
         let mut client = Client::new(shared, true);
         // Like Redis's AOF client: blocking commands never block here.
         client.in_exec = true;
+        client.loader = true;
         Replayer {
             srv,
             client,

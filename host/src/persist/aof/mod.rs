@@ -540,45 +540,10 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
         Manifest::default()
     };
     let fresh = m.base.is_none() && m.incrs.is_empty();
-    // Replay base then incrementals; only the last file may have a cut tail.
-    let mut settled = 0;
-    {
-        let mut replayer = loader::Replayer::new(srv);
-        let files: Vec<_> = m.load_order().cloned().collect();
-        let started = std::time::Instant::now();
-        for (i, e) in files.iter().enumerate() {
-            let path = dir.join(&e.name);
-            let data = match std::fs::read(&path) {
-                Ok(d) => d,
-                // Redis tolerates a missing last incremental file (created lazily).
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound && e.kind == Kind::Incr => {
-                    continue;
-                }
-                Err(err) => {
-                    return Err(format!(
-                        "Can't open the append-only file {}: {err}",
-                        path.display()
-                    ))
-                }
-            };
-            let last = i + 1 == files.len();
-            // An RDB preamble (a .base.rdb, or a Redis 6 file that starts
-            // with one): the RDB part, then any commands after it.
-            let mut skip = 0;
-            if data.starts_with(b"REDIS") {
-                skip = load_preamble(srv, &mut replayer, &path, &data)?;
-            }
-            let loaded = replayer.replay(&path, &data[skip..], skip, last, s.load_truncated)?;
-            let size = loaded.truncated_at.unwrap_or(data.len() as u64);
-            settled += size;
-        }
-        if !files.is_empty() {
-            crate::log::notice(&format!(
-                "DB loaded from append only file: {:.3} seconds",
-                started.elapsed().as_secs_f64()
-            ));
-        }
-    }
+    srv.persist.loading.store(true, Ordering::Release);
+    let loaded = load_files(srv, &dir, &m, s.load_truncated);
+    srv.persist.loading.store(false, Ordering::Release);
+    let settled = loaded?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
     {
@@ -606,6 +571,115 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
     switch_incr(aof, &dir, &name).map_err(|e| format!("Can't open the AOF file {name}: {e}"))?;
     srv.store.effects.attach(srv.aof.clone());
     Ok(true)
+}
+
+/// Replays the base then the incremental files `m` names (only the last
+/// may have a cut tail). Returns the bytes loaded.
+fn load_files(srv: &Server, dir: &Path, m: &Manifest, load_truncated: bool) -> Result<u64, String> {
+    let mut settled = 0;
+    let mut replayer = loader::Replayer::new(srv);
+    let files: Vec<_> = m.load_order().cloned().collect();
+    let started = std::time::Instant::now();
+    for (i, e) in files.iter().enumerate() {
+        let path = dir.join(&e.name);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            // Redis tolerates a missing last incremental file (created lazily).
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && e.kind == Kind::Incr => {
+                continue;
+            }
+            Err(err) => {
+                return Err(format!(
+                    "Can't open the append-only file {}: {err}",
+                    path.display()
+                ))
+            }
+        };
+        let last = i + 1 == files.len();
+        // An RDB preamble (a .base.rdb, or a Redis 6 file that starts
+        // with one): the RDB part, then any commands after it.
+        let mut skip = 0;
+        if data.starts_with(b"REDIS") {
+            skip = load_preamble(srv, &mut replayer, &path, &data)?;
+        }
+        let loaded = replayer.replay(&path, &data[skip..], skip, last, load_truncated)?;
+        settled += loaded.truncated_at.unwrap_or(data.len() as u64);
+    }
+    if !files.is_empty() {
+        crate::log::notice(&format!(
+            "DB loaded from append only file: {:.3} seconds",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(settled)
+}
+
+/// DEBUG LOADAOF (Redis 7.0's): what is buffered goes to the file and is
+/// fsynced, the keyspace and the function libraries are emptied, and the
+/// manifest on disk is loaded back (history files deleted first). Other
+/// clients get -LOADING meanwhile, and nothing the load does is logged
+/// again. Err: the files could not be loaded; the keyspace then holds part
+/// of them and the caller must not go on serving it.
+pub fn debug_load(srv: &Server) -> Result<(), String> {
+    let aof = &srv.aof;
+    srv.persist.loading.store(true, Ordering::Release);
+    // Writes that passed the loading check before it was set finish (and
+    // commit their effects) before we go on.
+    drop(srv.store.lock(&LockPlan::All, crate::commands::unix_ms()));
+    let on = aof.enabled();
+    let listener: Arc<dyn Listener> = srv.aof.clone();
+    if on {
+        let mut out = aof.out.lock();
+        aof.write_locked(&mut out);
+        if let Some(f) = &out.file {
+            let _ = f.sync_data();
+        }
+        drop(out);
+        srv.store.effects.detach(&listener);
+    }
+    let r = reload_from_disk(srv);
+    if on {
+        srv.store.effects.attach(listener);
+    }
+    srv.persist.loading.store(false, Ordering::Release);
+    r
+}
+
+fn reload_from_disk(srv: &Server) -> Result<(), String> {
+    let s = settings(srv);
+    {
+        let mut ks = srv.store.lock(&LockPlan::All, crate::commands::unix_ms());
+        for db in 0..srv.store.databases() {
+            drop(ks.flush_db(db));
+        }
+    }
+    crate::commands::functions::clear(srv);
+    let (dir, prefix) = {
+        let f = srv.aof.files.lock();
+        if f.dir.as_os_str().is_empty() {
+            (s.dir.clone(), s.prefix.clone())
+        } else {
+            (f.dir.clone(), f.prefix.clone())
+        }
+    };
+    let path = dir.join(manifest::manifest_name(&prefix));
+    let text = std::fs::read(&path)
+        .map_err(|e| format!("Can't read the AOF manifest {}: {e}", path.display()))?;
+    let mut m = Manifest::parse(&text).map_err(|e| format!("{e} in {}", path.display()))?;
+    // aofDelHistoryFiles: files a rewrite left behind go now (ours, when
+    // the AOF is on; a crash between the manifest swap and the deletion).
+    if srv.aof.enabled() && !m.history.is_empty() {
+        for h in std::mem::take(&mut m.history) {
+            let _ = std::fs::remove_file(dir.join(&h.name));
+        }
+        let mut f = srv.aof.files.lock();
+        f.manifest.history.clear();
+        let _ = persist_manifest(&f);
+    }
+    if m.base.is_none() && m.incrs.is_empty() {
+        return Err(format!("The AOF manifest {} names no file", path.display()));
+    }
+    load_files(srv, &dir, &m, s.load_truncated).map(|_| ())
 }
 
 /// Loads the RDB part of a base file; returns its length in bytes.
