@@ -856,3 +856,39 @@ fn debug_reload_behind_enable_debug_command() {
     assert_eq!(run(&mut c, &["EXISTS", "unsaved"]), b":0\r\n");
     assert_same(&data(&mut c, 3), &before, "after DEBUG RELOAD NOSAVE");
 }
+
+/// While a load runs (here DEBUG RELOAD slowed down by key-load-delay),
+/// INFO says `loading:1` and commands without the `loading` flag get
+/// Redis's -LOADING error; INFO itself still answers.
+#[test]
+fn loading_refuses_commands_while_a_reload_runs() {
+    let dir = Dir::new("loading");
+    let srv = ember(
+        &dir,
+        &[("enable-debug-command", "yes"), ("key-load-delay", "1000")],
+    );
+    let mut c = srv.connect();
+    for i in 0..1500 {
+        ok(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    assert_eq!(info_field(&mut c, "loading"), "0");
+    let addr = srv.addr();
+    let reload = std::thread::spawn(move || {
+        let mut r = RespConn::connect(addr).expect("connect");
+        r.set_timeout(Duration::from_secs(60));
+        r.command(&["DEBUG", "RELOAD"]).expect("DEBUG RELOAD")
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "loading") != "1" {
+        assert!(Instant::now() < deadline, "loading:1 seen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let loading = b"-LOADING Redis is loading the dataset in memory\r\n".to_vec();
+    assert_eq!(run(&mut c, &["GET", "k1"]), loading);
+    assert_eq!(run(&mut c, &["PING"]), loading);
+    assert_eq!(run(&mut c, &["SET", "x", "1"]), loading);
+    assert_eq!(reload.join().expect("reload thread"), b"+OK\r\n");
+    assert_eq!(info_field(&mut c, "loading"), "0");
+    assert_eq!(run(&mut c, &["GET", "k1"]), b"$1\r\nv\r\n");
+    assert_eq!(run(&mut c, &["DBSIZE"]), b":1500\r\n");
+}

@@ -299,7 +299,9 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     }
     // Redis's "is_denyloading_command": while a load runs, only commands
     // flagged `loading` (and an EXEC of nothing but such commands).
-    if srv.persist.loading.load(Ordering::Relaxed) && !client.loader && denied_while_loading(client, cmd)
+    if srv.persist.loading.load(Ordering::Relaxed)
+        && !client.loader
+        && denied_while_loading(client, cmd)
     {
         reject(
             srv,
@@ -342,9 +344,10 @@ fn denied_while_loading(client: &Client, cmd: &Command) -> bool {
         return true;
     }
     cmd.spec.name == "exec"
-        && client.multi.as_ref().is_some_and(|m| {
-            m.queue.iter().any(|q| !q.cmd.spec.has(flags::LOADING))
-        })
+        && client
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::LOADING)))
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

@@ -37,9 +37,11 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
 
 /// Loads an RDB file into the (empty) keyspace; (keys loaded, keys expired).
 pub fn load_file(srv: &Server, file: std::fs::File, filename: &str) -> anyhow::Result<(u64, u64)> {
+    let key_delay_us = i64::from(srv.config.read().key_load_delay);
     let opts = LoadOptions {
         rdb: RdbOptions::from_config(&srv.config.read()),
         keep_expired: false,
+        key_delay_us,
     };
     let now = crate::commands::unix_ms();
     let reader = BufReader::with_capacity(1 << 20, file);

@@ -690,10 +690,12 @@ fn load_preamble(
     data: &[u8],
 ) -> Result<usize, String> {
     use crate::persist::rdb::{load_into_store, LoadOptions, RdbOptions};
+    let key_delay_us = i64::from(srv.config.read().key_load_delay);
     let opts = LoadOptions {
         rdb: RdbOptions::from_config(&srv.config.read()),
         // The log that follows deletes what expired, as Redis's loading does.
         keep_expired: true,
+        key_delay_us,
     };
     let mut libraries = Vec::new();
     let stats = load_into_store(

@@ -43,6 +43,9 @@ pub struct LoadOptions {
     /// copy: the log or the primary will delete them). A primary loading a
     /// snapshot drops them, as Redis does.
     pub keep_expired: bool,
+    /// `key-load-delay`: microseconds to sleep after each key (a test aid
+    /// that makes a load last long enough to watch it, as in Redis).
+    pub key_delay_us: i64,
 }
 
 /// What a load did.
@@ -102,6 +105,9 @@ pub fn load_into_store<R: Read>(
                     idle_s,
                 });
                 stats.keys_loaded += 1;
+                if opts.key_delay_us > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us as u64));
+                }
             }
             Record::Function(code) => {
                 function(code)?;
