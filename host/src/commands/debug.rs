@@ -106,7 +106,7 @@ fn reload_files(ctx: &mut Ctx, flush: bool, save: bool) -> CmdResult {
 /// already gone, and serving (or saving) a part of it would lose data.
 fn loadaof(ctx: &mut Ctx) -> CmdResult {
     if let Err(e) = crate::persist::aof::debug_load(ctx.srv) {
-        crate::log::warning(&format!("{e}"));
+        crate::log::warning(&e);
         crate::log::warning("Fatal error: can't load the AOF files by DEBUG LOADAOF. Exiting.");
         std::process::exit(1);
     }
