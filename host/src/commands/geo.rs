@@ -201,7 +201,16 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         zadd_args.push(triple[2].to_vec());
     }
     let refs: Vec<&[u8]> = zadd_args.iter().map(|a| a.as_slice()).collect();
-    super::zsets::zadd(ctx, &refs)
+    let dirty = ctx.ks.dirty;
+    super::zsets::zadd(ctx, &refs)?;
+    // Redis runs (and so propagates) GEOADD as that ZADD, with the options
+    // as the client wrote them.
+    if ctx.ks.dirty != dirty && ctx.propagating() {
+        let mut out = refs;
+        out[2..first].copy_from_slice(&argv[2..first]);
+        ctx.propagate(&out);
+    }
+    Ok(())
 }
 
 /// GEODIST key member1 member2 [unit]

@@ -443,9 +443,12 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], relative: bool, seconds: bool) 
     } else {
         ctx.ks.set_expire(db, argv[1], Some(when));
         // Propagated as an absolute deadline, so a replay later sets the same one.
+        // Redis rewrites only the name and the time: NX/XX/GT/LT stay.
         if ctx.propagating() && (relative || seconds) {
             let ms = when.to_string();
-            ctx.propagate(&[b"PEXPIREAT", argv[1], ms.as_bytes()]);
+            let mut out: Vec<&[u8]> = vec![b"PEXPIREAT", argv[1], ms.as_bytes()];
+            out.extend_from_slice(&argv[3..]);
+            ctx.propagate(&out);
         }
         ctx.notify(notify::GENERIC, "expire", argv[1]);
     }

@@ -334,6 +334,12 @@ pub fn mpop(
 ) -> Result<bool, CmdError> {
     match mpop_core(ctx.ks, ctx.out, db, keys, left, count)? {
         Some((i, popped)) => {
+            // Redis propagates [B]LMPOP as LPOP/RPOP key <elements popped>.
+            if ctx.propagating() {
+                let n = popped.count.to_string();
+                let side: &[u8] = if left { b"LPOP" } else { b"RPOP" };
+                ctx.propagate(&[side, keys[i], n.as_bytes()]);
+            }
             notify_popped(ctx, keys[i], left, popped);
             Ok(true)
         }

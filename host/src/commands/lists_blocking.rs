@@ -60,7 +60,7 @@ impl WaitOp for PopWait {
             let side: &[u8] = if self.left { b"LPOP" } else { b"RPOP" };
             match self.count {
                 None => ks.propagate(db, &[side, key]),
-                Some(n) => ks.propagate(db, &[side, key, n.to_string().as_bytes()]),
+                Some(_) => ks.propagate(db, &[side, key, popped.count.to_string().as_bytes()]),
             }
         }
         ks.event(notify::LIST, pop_event(self.left), db, key);
@@ -79,6 +79,8 @@ impl WaitOp for PopWait {
 
 /// BLMOVE/BRPOPLPUSH waiting for a push to `src`.
 struct MoveWait {
+    /// BRPOPLPUSH (served, Redis propagates RPOPLPUSH; BLMOVE as LMOVE).
+    rpoplpush: bool,
     dst: Vec<u8>,
     from_left: bool,
     to_left: bool,
@@ -108,23 +110,29 @@ impl WaitOp for MoveWait {
             self.to_left,
         ) {
             Ok(Some(moved)) => {
+                // Redis's serveClientBlockedOnList: its shared "left" and
+                // "right" objects are lower case.
                 let side = |left: bool| -> &'static [u8] {
                     if left {
-                        b"LEFT"
+                        b"left"
                     } else {
-                        b"RIGHT"
+                        b"right"
                     }
                 };
-                ks.propagate(
-                    db,
-                    &[
-                        b"LMOVE",
-                        src,
-                        &self.dst,
-                        side(self.from_left),
-                        side(self.to_left),
-                    ],
-                );
+                if self.rpoplpush {
+                    ks.propagate(db, &[b"RPOPLPUSH", src, &self.dst]);
+                } else {
+                    ks.propagate(
+                        db,
+                        &[
+                            b"LMOVE",
+                            src,
+                            &self.dst,
+                            side(self.from_left),
+                            side(self.to_left),
+                        ],
+                    );
+                }
                 ks.event(notify::LIST, push_event(self.to_left), db, &self.dst);
                 ks.event(notify::LIST, pop_event(self.from_left), db, src);
                 if moved.src_deleted {
@@ -187,18 +195,25 @@ fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn bmove(
     ctx: &mut Ctx,
-    src: &[u8],
-    dst: &[u8],
+    argv: &[&[u8]],
+    rpoplpush: bool,
     from_left: bool,
     to_left: bool,
-    timeout_arg: &[u8],
 ) -> CmdResult {
-    let timeout = parse_timeout(timeout_arg)?;
+    let (src, dst) = (argv[1], argv[2]);
+    let timeout = parse_timeout(argv[argv.len() - 1])?;
     let db = ctx.db();
     if move_between(ctx, db, src, dst, from_left, to_left)? {
+        // Served at once: Redis propagates the non-blocking twin.
+        if rpoplpush {
+            ctx.propagate(&[b"RPOPLPUSH", src, dst]);
+        } else {
+            ctx.propagate(&[b"LMOVE", src, dst, argv[3], argv[4]]);
+        }
         return Ok(());
     }
     let op = MoveWait {
+        rpoplpush,
         dst: dst.to_vec(),
         from_left,
         to_left,
@@ -211,11 +226,11 @@ fn bmove(
 fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let from_left = parse_side(argv[3])?;
     let to_left = parse_side(argv[4])?;
-    bmove(ctx, argv[1], argv[2], from_left, to_left, argv[5])
+    bmove(ctx, argv, false, from_left, to_left)
 }
 
 fn brpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    bmove(ctx, argv[1], argv[2], false, true, argv[3])
+    bmove(ctx, argv, true, false, true)
 }
 
 fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -32,6 +32,7 @@ pub mod server;
 pub mod sets;
 pub mod slowlog;
 pub mod sort;
+pub mod stream_effects;
 pub mod streams;
 pub mod strings;
 pub mod table;

@@ -11,6 +11,7 @@
 //! bookkeeping (XREADGROUP, XACK, XCLAIM ...) does not invalidate a WATCH in
 //! Redis either.
 
+use super::stream_effects::GroupEffects;
 use super::table::{flags::*, CommandSpec, Group};
 use super::{arg_i64, arity_error_named, eq_ic, notify, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
@@ -416,6 +417,8 @@ struct AddTrim {
     trim: Option<TrimArgs>,
     /// Position of the ID argument (XADD).
     idpos: usize,
+    /// Position of the MAXLEN/MINID threshold (after `~` or `=`).
+    trim_pos: usize,
 }
 
 /// streamParseAddOrTrimArgsOrReply.
@@ -425,6 +428,7 @@ fn parse_add_trim(argv: &[&[u8]], xadd: bool, max_entries: u64) -> Result<AddTri
         nomkstream: false,
         trim: None,
         idpos: argv.len(),
+        trim_pos: 0,
     };
     let mut strategy: Option<TrimStrategy> = None;
     let mut approx = false;
@@ -449,6 +453,7 @@ fn parse_add_trim(argv: &[&[u8]], xadd: bool, max_entries: u64) -> Result<AddTri
             } else if moreargs >= 2 && next == b"=" {
                 i += 1;
             }
+            args.trim_pos = i + 1;
             let maxlen = arg_i64(argv[i + 1])?;
             if maxlen < 0 {
                 return Err(CmdError::err("ERR The MAXLEN argument must be >= 0."));
@@ -467,6 +472,7 @@ fn parse_add_trim(argv: &[&[u8]], xadd: bool, max_entries: u64) -> Result<AddTri
             } else if moreargs >= 2 && next == b"=" {
                 i += 1;
             }
+            args.trim_pos = i + 1;
             let minid = parse_strict_id(argv[i + 1])?;
             i += 1;
             strategy = Some(TrimStrategy::MinId(minid));
@@ -522,6 +528,21 @@ fn parse_add_trim(argv: &[&[u8]], xadd: bool, max_entries: u64) -> Result<AddTri
         limit: limit as u64,
     });
     Ok(args)
+}
+
+/// Redis's streamRewriteApproxSpecifier and streamRewriteTrimArgument: an
+/// approximate trim (`~`, maybe LIMIT) did not trim exactly what its
+/// threshold says, so it is propagated as `=` with the length left (MAXLEN)
+/// or the stream's first ID (MINID), for a replay that ends the same.
+fn rewrite_approx_trim<'a>(out: &mut [&'a [u8]], args: &AddTrim, len: &'a str, first: &'a [u8]) {
+    let Some(t) = args.trim.filter(|t| t.approx) else {
+        return;
+    };
+    out[args.trim_pos - 1] = b"=";
+    out[args.trim_pos] = match t.strategy {
+        TrimStrategy::MaxLen(_) => len.as_bytes(),
+        TrimStrategy::MinId(_) => first,
+    };
 }
 
 fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -591,20 +612,20 @@ fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     s.append(id, pairs, limits);
     let trimmed = args.trim.map(|t| s.trim(&t)).unwrap_or(0);
-    let length = s.len();
+    let (length, first) = (s.len(), s.first_id);
     reply_id(ctx.out, id);
     ctx.ks.touch(db, key);
     if ctx.propagating() {
-        // Redis propagates the ID it generated, and an approximate or
-        // limited trim as the exact length it left, so a replay ends the same.
+        // Redis propagates XADD as received but with the ID it generated
+        // (unless given whole), and an approximate trim as exact.
         let mut idbuf = IdBuf::new();
-        let len = length.to_string();
-        let mut out: Vec<&[u8]> = vec![b"XADD", key];
-        if args.trim.is_some() {
-            out.extend_from_slice(&[b"MAXLEN", b"=", len.as_bytes()]);
+        let mut out: Vec<&[u8]> = argv.to_vec();
+        if !matches!(args.id, Some((_, true))) {
+            out[args.idpos] = id.format(&mut idbuf);
         }
-        out.push(id.format(&mut idbuf));
-        out.extend_from_slice(pairs);
+        let mut tbuf = IdBuf::new();
+        let len = length.to_string();
+        rewrite_approx_trim(&mut out, &args, &len, first.format(&mut tbuf));
         ctx.propagate(&out);
     }
     ctx.notify(notify::STREAM, "xadd", key);
@@ -625,12 +646,20 @@ fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     let deleted = args.trim.map(|t| s.trim(&t)).unwrap_or(0);
     let length = s.len();
+    // Redis's first ID of a stream a trim emptied is streamGetEdgeID's
+    // "no entry" answer, the largest ID.
+    let first = if length == 0 {
+        StreamId::MAX
+    } else {
+        s.first_id
+    };
     if deleted > 0 {
         ctx.ks.touch(db, key);
-        // As the exact length left (Redis rewrites `~` and LIMIT away).
         if ctx.propagating() {
-            let len = length.to_string();
-            ctx.propagate(&[b"XTRIM", key, b"MAXLEN", b"=", len.as_bytes()]);
+            let mut out: Vec<&[u8]> = argv.to_vec();
+            let (len, mut tbuf) = (length.to_string(), IdBuf::new());
+            rewrite_approx_trim(&mut out, &args, &len, first.format(&mut tbuf));
+            ctx.propagate(&out);
         }
         ctx.notify(notify::STREAM, "xtrim", key);
     }
@@ -831,16 +860,22 @@ type Delivery<'a> = (&'a [u8], &'a Arc<[u8]>, bool);
 /// The entries of `s` from `start` on, at most `count` (0 = all), as an
 /// array; with a group, they are delivered to `consumer` (streamReplyWithRange
 /// with a group: last ID, read counter and PELs updated). Returns how many.
+/// What it did to the group is collected in `fx` (`key` names the stream).
+#[allow(clippy::too_many_arguments)]
 fn reply_new_entries(
     out: &mut Out,
     s: &mut StreamValue,
+    key: &[u8],
     start: StreamId,
     count: usize,
     group: Option<Delivery<'_>>,
     now: i64,
+    fx: &mut GroupEffects,
 ) -> usize {
     let pos = out.buf.len();
     let mut n = 0;
+    let group_name = group.map(|(name, _, _)| name);
+    let mut moved_last_id = false;
     // The groups are taken out so the entries can be borrowed while a
     // group's PEL changes.
     let mut groups = std::mem::take(&mut s.groups);
@@ -848,9 +883,11 @@ fn reply_new_entries(
     let sv: &StreamValue = s;
     sv.range(start, StreamId::MAX, false, |id, e| {
         if let Some((g, consumer, noack)) = g.as_mut() {
+            moved_last_id |= id > g.last_id;
             sv.advance_group(g, id);
             reply_entry(out, id, &e);
             if !*noack {
+                let last_id = g.last_id;
                 let nack = g.assign(
                     id,
                     consumer,
@@ -862,6 +899,8 @@ fn reply_new_entries(
                 );
                 nack.delivery_time = now;
                 nack.delivery_count = 1;
+                // The XCLAIM carries the group's last ID too.
+                fx.xclaim_id(key, group_name.unwrap_or_default(), id, nack, last_id);
             }
         } else {
             reply_entry(out, id, &e);
@@ -869,6 +908,10 @@ fn reply_new_entries(
         n += 1;
         count == 0 || n < count
     });
+    // With NOACK no XCLAIM carried the group's new last ID.
+    if let (Some((g, _, true)), true) = (g.as_ref(), moved_last_id) {
+        fx.setid(key, group_name.unwrap_or_default(), g);
+    }
     s.groups = groups;
     set_deferred_array(out, pos, n);
     n
@@ -1036,6 +1079,9 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
     let top = ctx.out.buf.len();
     let mut served = 0;
     let mut created: smallvec::SmallVec<[&[u8]; 2]> = smallvec::SmallVec::new();
+    // XREADGROUP propagates the XCLAIMs / XGROUP SETID of what it delivered,
+    // never itself.
+    let mut fx = GroupEffects::new(xreadgroup && ctx.propagating());
     for (i, key) in keys.iter().enumerate() {
         // Mutable for XREADGROUP; plain XREAD then preserves the stream for a
         // running snapshot too, which costs a copy but never correctness.
@@ -1084,13 +1130,25 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CmdResult {
                 if history {
                     reply_history(ctx.out, s, group, consumer, start, count, now);
                 } else {
-                    reply_new_entries(ctx.out, s, start, count, Some((group, &name, r.noack)), now);
+                    reply_new_entries(
+                        ctx.out,
+                        s,
+                        key,
+                        start,
+                        count,
+                        Some((group, &name, r.noack)),
+                        now,
+                        &mut fx,
+                    );
                 }
             }
             _ => {
-                reply_new_entries(ctx.out, s, start, count, None, now);
+                reply_new_entries(ctx.out, s, key, start, count, None, now, &mut fx);
             }
         }
+    }
+    if xreadgroup {
+        fx.commit(ctx);
     }
     if served > 0 {
         set_deferred(ctx.out, top, if resp3 { b'%' } else { b'*' }, served);
@@ -1158,6 +1216,7 @@ impl WaitOp for ReadWait {
             return Served::NotReady;
         };
         let now = ks.now_ms;
+        let propagating = ks.propagating();
         let s = match ks.get(db, key).map(|e| &mut e.value) {
             Some(Value::Stream(s)) => s,
             // A deleted or retyped key ends a group read (its group is gone)
@@ -1199,32 +1258,22 @@ impl WaitOp for ReadWait {
                     Some(g) => g.consumer(&gr.consumer, now).0,
                     None => return Served::NotReady,
                 };
+                let mut fx = GroupEffects::new(propagating);
                 reply_new_entries(
                     &mut out,
                     s,
+                    key,
                     start,
                     self.count,
                     Some((&gr.group, &name, gr.noack)),
                     now,
+                    &mut fx,
                 );
-                // Served later, the read is logged as the read it became
-                // (entries after the group's last ID: `>`).
-                if ks.propagating() {
-                    let count = self.count.to_string();
-                    let mut argv: Vec<&[u8]> =
-                        vec![b"XREADGROUP", b"GROUP", &gr.group, &gr.consumer];
-                    if self.count != 0 && self.count != usize::MAX {
-                        argv.extend_from_slice(&[b"COUNT", count.as_bytes()]);
-                    }
-                    if gr.noack {
-                        argv.push(b"NOACK");
-                    }
-                    argv.extend_from_slice(&[b"STREAMS", key, b">"]);
-                    ks.propagate(db, &argv);
-                }
+                fx.commit_served(ks, db);
             }
             None => {
-                reply_new_entries(&mut out, s, start, self.count, None, now);
+                let mut fx = GroupEffects::new(false);
+                reply_new_entries(&mut out, s, key, start, self.count, None, now, &mut fx);
             }
         }
         Served::Reply(out.buf)
@@ -1544,6 +1593,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let grp = argv[2];
     let now = now(ctx);
+    let propagating = ctx.ks.propagating();
     let s = match read_stream_mut(ctx.ks, db, key)? {
         Some(s) if s.groups.contains_key(grp) => s,
         _ => return Err(nogroup(key, grp)),
@@ -1553,11 +1603,12 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             "ERR Invalid min-idle-time argument for XCLAIM",
         ))?
         .max(0);
-    let mut ids: smallvec::SmallVec<[StreamId; 8]> = smallvec::SmallVec::new();
+    // Each ID with its argument (propagated as the client wrote it).
+    let mut ids: smallvec::SmallVec<[(StreamId, usize); 8]> = smallvec::SmallVec::new();
     let mut j = 5;
     while j < argv.len() {
         match parse_strict_id(argv[j]) {
-            Ok(id) => ids.push(id),
+            Ok(id) => ids.push((id, j)),
             Err(_) => break,
         }
         j += 1;
@@ -1602,8 +1653,13 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         s.groups = groups;
         return Ok(());
     };
+    // Propagated as XCLAIMs (which carry the group's last ID) or, when
+    // nothing was claimed, XGROUP SETID.
+    let mut fx = GroupEffects::new(propagating);
+    let mut propagate_last_id = false;
     if lastid > g.last_id {
         g.last_id = lastid;
+        propagate_last_id = true;
     }
     if deliverytime == -1 || deliverytime < 0 || deliverytime > now {
         deliverytime = now;
@@ -1613,9 +1669,14 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut n = 0;
     let mut consumer: Option<Arc<[u8]>> = None;
     let mut created = false;
-    for &id in &ids {
+    for &(id, arg) in &ids {
         let Some(entry) = s.get(id) else {
-            // Gone from the stream: drop it from the PEL.
+            // Gone from the stream: drop it from the PEL (propagated as an
+            // XCLAIM, which does the same on a replay).
+            if let Some(nack) = g.pel.get(&id) {
+                fx.xclaim(key, grp, argv[arg], nack, g.last_id);
+                propagate_last_id = false;
+            }
             g.ack(id);
             continue;
         };
@@ -1653,6 +1714,11 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         } else if !justid {
             nack.delivery_count += 1;
         }
+        let last_id = g.last_id;
+        if let Some(nack) = g.pel.get(&id) {
+            fx.xclaim(key, grp, argv[arg], nack, last_id);
+        }
+        propagate_last_id = false;
         if justid {
             reply_id(out, id);
         } else {
@@ -1660,8 +1726,12 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         n += 1;
     }
+    if propagate_last_id {
+        fx.setid(key, grp, g);
+    }
     s.groups = groups;
     set_deferred_array(out, pos, n);
+    fx.commit(ctx);
     if created {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
@@ -1697,6 +1767,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let grp = argv[2];
     let now = now(ctx);
+    let propagating = ctx.ks.propagating();
     let Some(s) = read_stream_mut(ctx.ks, db, key)? else {
         return Err(nogroup(key, grp));
     };
@@ -1708,6 +1779,8 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         s.groups = groups;
         return Ok(());
     };
+    // Each claimed or dropped entry is propagated as an XCLAIM.
+    let mut fx = GroupEffects::new(propagating);
     let out = &mut *ctx.out;
     out.array(3);
     let cursor_pos = out.buf.len();
@@ -1745,6 +1818,9 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         last_seen = Some(id);
         let delivery_time = nack.delivery_time;
         let Some(entry) = s.get(id) else {
+            if let Some(nack) = g.pel.get(&id) {
+                fx.xclaim_id(key, grp, id, nack, g.last_id);
+            }
             g.ack(id);
             deleted.push(id);
             count -= 1;
@@ -1771,6 +1847,10 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         nack.delivery_time = now;
         if !justid {
             nack.delivery_count += 1;
+        }
+        let last_id = g.last_id;
+        if let Some(nack) = g.pel.get(&id) {
+            fx.xclaim_id(key, grp, id, nack, last_id);
         }
         if justid {
             reply_id(out, id);
@@ -1806,6 +1886,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for id in deleted {
         reply_id(out, id);
     }
+    fx.commit(ctx);
     if created {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }

@@ -199,7 +199,21 @@ fn expire_deadline(unit: ExpireUnit, arg: &[u8], now_ms: i64, cmd: &str) -> Resu
 
 fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let opts = parse_string_opts(argv, 3, OptsFor::Set)?;
-    set_generic(ctx, argv[1], argv[2], &opts, "set", SetReply::Ok)
+    let dirty = ctx.ks.dirty;
+    set_generic(ctx, argv[1], argv[2], &opts, "set", SetReply::Ok)?;
+    // Redis propagates SET ... GET without its GET arguments (a relative
+    // expiry's rewrite already dropped them).
+    let rewritten = matches!(opts.expire, Some((unit, _)) if unit != ExpireUnit::PxAt);
+    if opts.get && !rewritten && ctx.ks.dirty != dirty && ctx.propagating() {
+        let kept: Vec<&[u8]> = argv
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !eq_ic(a, "get"))
+            .map(|(_, a)| *a)
+            .collect();
+        ctx.propagate(&kept);
+    }
+    Ok(())
 }
 
 enum SetReply {
@@ -348,6 +362,8 @@ fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db();
     ctx.ks.set(db, argv[1], Value::string(argv[2]), None);
     ctx.ks.touch(db, argv[1]);
+    // Redis propagates GETSET as SET.
+    ctx.propagate(&[b"SET", argv[1], argv[2]]);
     ctx.notify(notify::STRING, "set", argv[1]);
     Ok(())
 }

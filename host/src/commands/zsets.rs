@@ -883,12 +883,24 @@ pub fn pop_into(
 /// Returns Ok(false), having written nothing, when no key exists: the caller
 /// then replies its empty answer or blocks. `Some(0)` replies an empty array
 /// without touching the set, as Redis does.
+/// How a pop is propagated (Redis's genericZpopCommand rewrites).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PopAs {
+    /// ZPOPMIN/ZPOPMAX: as received.
+    Received,
+    /// BZPOPMIN/BZPOPMAX served at once: ZPOPMIN/ZPOPMAX key.
+    Plain,
+    /// ZMPOP/BZMPOP: ZPOPMIN/ZPOPMAX key <members popped>.
+    Counted,
+}
+
 pub fn pop_min_max(
     ctx: &mut Ctx,
     keys: &[&[u8]],
     max: bool,
     count: Option<usize>,
     style: PopStyle,
+    pop_as: PopAs,
 ) -> Result<bool, CmdError> {
     let db = ctx.db();
     let mut found = None;
@@ -912,6 +924,12 @@ pub fn pop_min_max(
     let emptied = z.is_empty();
     if n > 0 {
         after_write(ctx, key, if max { "zpopmax" } else { "zpopmin" }, emptied);
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        match pop_as {
+            PopAs::Received => {}
+            PopAs::Plain => ctx.propagate(&[name, key]),
+            PopAs::Counted => ctx.propagate(&[name, key, n.to_string().as_bytes()]),
+        }
     }
     Ok(true)
 }
@@ -936,7 +954,7 @@ fn zpop_cmd(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
     } else {
         PopStyle::Flat
     };
-    if !pop_min_max(ctx, &argv[1..2], max, count, style)? {
+    if !pop_min_max(ctx, &argv[1..2], max, count, style, PopAs::Received)? {
         ctx.out.array(0);
     }
     Ok(())
@@ -997,7 +1015,14 @@ pub fn parse_mpop<'a>(
 
 fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (keys, max, count) = parse_mpop(argv, 1)?;
-    if !pop_min_max(ctx, &keys, max, Some(count), PopStyle::KeyNested)? {
+    if !pop_min_max(
+        ctx,
+        &keys,
+        max,
+        Some(count),
+        PopStyle::KeyNested,
+        PopAs::Counted,
+    )? {
         ctx.out.null_array();
     }
     Ok(())

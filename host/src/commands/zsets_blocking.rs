@@ -4,7 +4,7 @@
 
 use super::blocking::parse_timeout;
 use super::table::{flags::*, CommandSpec, Group};
-use super::zsets::{bzmpop_keys, parse_mpop, pop_into, pop_min_max, PopStyle};
+use super::zsets::{bzmpop_keys, parse_mpop, pop_into, pop_min_max, PopAs, PopStyle};
 use super::{notify, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::blocking::{Served, WaitOp};
@@ -46,7 +46,7 @@ impl WaitOp for ZPopWait {
         } else {
             PopStyle::KeyFlat
         };
-        pop_into(z, &mut out, key, self.max, self.count, style);
+        let n = pop_into(z, &mut out, key, self.max, self.count, style);
         let emptied = z.is_empty();
         if emptied {
             ks.remove(db, key);
@@ -57,7 +57,7 @@ impl WaitOp for ZPopWait {
             let cmd: &[u8] = if self.max { b"ZPOPMAX" } else { b"ZPOPMIN" };
             match self.count {
                 None => ks.propagate(db, &[cmd, key]),
-                Some(n) => ks.propagate(db, &[cmd, key, n.to_string().as_bytes()]),
+                Some(_) => ks.propagate(db, &[cmd, key, n.to_string().as_bytes()]),
             }
         }
         ks.event(
@@ -82,7 +82,7 @@ impl WaitOp for ZPopWait {
 fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
     let timeout = parse_timeout(argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    if pop_min_max(ctx, keys, max, None, PopStyle::KeyFlat)? {
+    if pop_min_max(ctx, keys, max, None, PopStyle::KeyFlat, PopAs::Plain)? {
         return Ok(());
     }
     let op = ZPopWait {
@@ -109,7 +109,14 @@ fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let timeout = parse_timeout(argv[1])?;
     let (keys, max, count) = parse_mpop(argv, 2)?;
-    if pop_min_max(ctx, &keys, max, Some(count), PopStyle::KeyNested)? {
+    if pop_min_max(
+        ctx,
+        &keys,
+        max,
+        Some(count),
+        PopStyle::KeyNested,
+        PopAs::Counted,
+    )? {
         return Ok(());
     }
     let op = ZPopWait {
