@@ -251,7 +251,6 @@ fn kill_scenario(fx: &Fixture) -> KillTranscript {
 }
 
 #[test]
-#[ignore = "BUSY replies to clients that need a running script's keys are not built yet (issue 10, item 3); SCRIPT KILL itself is covered by tests/lua.rs"]
 fn busy_replies_and_script_kill_match_redis() {
     let _g = exclusive();
     let redis = Fixture::start(ServerKind::Redis, &[("busy-reply-threshold", "100")]);

@@ -448,6 +448,26 @@ static int eval_protected(lua_State *L) {
     return 0;
 }
 
+/* SCRIPT KILL / FUNCTION KILL, as Redis does it: a count hook asks the host
+ * every KILL_CHECK_EVERY instructions whether the invocation was killed, and
+ * if so raises Redis's error where the script is (so the reply names its
+ * line), then turns into a line hook so that a script catching the error
+ * with pcall meets it again on its next line. The host traps the instance
+ * anyway if the error does not end it soon (C code looping, say). */
+#define KILL_CHECK_EVERY 100000
+
+static void kill_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    if (ember_interrupted()) {
+        lua_sethook(L, kill_hook, LUA_MASKLINE, 0);
+        raise_error(L, "Script killed by user with SCRIPT KILL...");
+    }
+}
+
+static void arm_kill_hook(lua_State *L) {
+    if (lua_gethookmask(L) != LUA_MASKCOUNT) lua_sethook(L, kill_hook, LUA_MASKCOUNT, KILL_CHECK_EVERY);
+}
+
 /* Runs `f` in protected mode so that a failure outside the script itself
  * (out of memory while setting up) is an error reply, never a crash. */
 static int32_t guarded(lua_State *L, lua_CFunction f, int32_t arg) {
@@ -456,6 +476,7 @@ static int32_t guarded(lua_State *L, lua_CFunction f, int32_t arg) {
         reply_text("-ERR ", "Lua engine: not enough memory");
         return 1;
     }
+    arm_kill_hook(L);
     if (lua_cpcall(L, f, &result)) {
         reply_text("-ERR Error running script: ", lua_tostring(L, -1));
         lua_pop(L, 1);
