@@ -73,7 +73,8 @@ pub fn run_guest(
     // outer one's registration.
     let outermost = ctx.client.guest_events.is_none();
     let busy = busy_reply(class).filter(|_| outermost);
-    let register = |ctx: &mut Ctx| busy.map(|reply| ctx.srv.store.busy.enter(reply, ctx.ks.slot_ids()));
+    let register =
+        |ctx: &mut Ctx| busy.map(|reply| ctx.srv.store.busy.enter(reply, ctx.ks.slot_ids()));
     let mut ticket = register(ctx);
     let mut result = run_guest_once(ctx, guest, entry, class, grant, args, code, ticket);
     if matches!(result, Err(None)) {
@@ -141,6 +142,11 @@ fn run_guest_once(
         (result, inv.undo, inv.module_keys)
     };
     ctx.client.in_exec = was_in_exec;
+    // `redis.set_repl` lasts until the script ends (a nested module command
+    // runs under its caller's choice, which stays).
+    if outer_events.is_none() {
+        ctx.ks.effects.set_targets(crate::effects::TO_ALL);
+    }
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
     let failed = match result {
         Ok(reply) => {
@@ -447,7 +453,11 @@ impl Invocation<'_, '_, '_, '_> {
     /// Tells the busy registry about shards taken on the way.
     fn took_locks(&self) {
         if let Some(id) = self.ticket {
-            self.ctx.srv.store.busy.set_slots(id, self.ctx.ks.slot_ids());
+            self.ctx
+                .srv
+                .store
+                .busy
+                .set_slots(id, self.ctx.ks.slot_ids());
         }
     }
 
@@ -573,6 +583,10 @@ impl Host for Invocation<'_, '_, '_, '_> {
 
     fn retry_wanted(&self) -> bool {
         self.retry
+    }
+
+    fn set_repl(&mut self, targets: u8) {
+        self.ctx.ks.effects.set_targets(targets);
     }
 
     /// Ember has no ACL users yet: every client runs as Redis's default

@@ -444,7 +444,9 @@ pub fn kill(ctx: &mut Ctx, class: KillClass) -> CmdResult {
                 KillClass::Script => KillClass::Function,
                 _ => KillClass::Script,
             };
-            Err(CmdError::err(super::guest::busy_reply(other).unwrap_or_default()))
+            Err(CmdError::err(
+                super::guest::busy_reply(other).unwrap_or_default(),
+            ))
         }
     }
 }

@@ -370,7 +370,9 @@ impl Store {
             if LONG_LOCK_HOLDERS.load(Ordering::Relaxed) > 0 {
                 // The holder runs long: free this tokio worker for its other
                 // clients while this one waits.
-                return crate::util::worker::block_off_worker(|| self.lock_shard_or_busy_off(m, slot));
+                return crate::util::worker::block_off_worker(|| {
+                    self.lock_shard_or_busy_off(m, slot)
+                });
             }
             if let Some(g) = m.try_lock_for(BUSY_POLL) {
                 return Ok(g);
@@ -612,7 +614,8 @@ impl<'a> Locked<'a> {
             shard.stats.expired += 1;
             // Redis propagates an expiry as DEL (deleteExpiredKeyAndPropagate).
             if self.propagate {
-                self.effects.push(db, &[b"DEL", gone.key.as_slice()]);
+                let del: [&[u8]; 2] = [b"DEL", gone.key.as_slice()];
+                self.effects.push_to(db, &del, crate::effects::TO_ALL);
             }
             if self.store.record_expired.load(Ordering::Relaxed) {
                 self.expired.push((db, gone.key.as_slice().to_vec()));

@@ -24,6 +24,9 @@ pub trait Host {
     fn retry_wanted(&self) -> bool {
         false
     }
+    /// The consumers of the effects of the following `call`s: bit 1 the
+    /// AOF, bit 2 replicas (Lua's `redis.set_repl`).
+    fn set_repl(&mut self, _targets: u8) {}
     /// Whether the invocation's user may run this command (argv[0] is its
     /// name): 1 yes, 0 no, -1 no such command.
     fn acl_check(&mut self, argv: &[&[u8]]) -> i32;
@@ -451,6 +454,19 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
     )?;
     linker.func_wrap(
         "ember",
+        "set_repl",
+        |mut caller: Caller<'_, HostState>, targets: i32| -> Result<()> {
+            if targets & !3 != 0 {
+                return Err(caller.data_mut().fault(format!(
+                    "ember ABI: set_repl({targets}): targets are bits 1 and 2"
+                )));
+            }
+            caller.data_mut().host("set_repl")?.set_repl(targets as u8);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
         "value_len",
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, type_id: i32| -> Result<i64> {
             let mem = memory(&mut caller)?;
@@ -547,4 +563,5 @@ pub const IMPORTS: &[&str] = &[
     "protocol",
     "acl_check",
     "interrupted",
+    "set_repl",
 ];
