@@ -552,8 +552,17 @@ fn wrong_kind_scenario(fx: &Fixture) -> Vec<(String, Vec<u8>)> {
         ),
         (["FCALL", "spin2", "1", "k"], "FUNCTION", "SCRIPT"),
     ] {
+        // A transaction on the script's key, queued before it started, executed while it is busy.
+        let mut t = fx.connect();
+        expect(&cmd!(t; "MULTI"), "+OK\r\n", "MULTI");
+        expect(
+            &cmd!(t; "SET", "k", "from-tx"),
+            "+QUEUED\r\n",
+            "SET in MULTI",
+        );
         let job = in_thread(fx, &run);
         std::thread::sleep(Duration::from_millis(400));
+        out.push((format!("EXEC during {}", run[0]), cmd!(t; "EXEC")));
         out.push((
             format!("{wrong} KILL during {}", run[0]),
             cmd!(c; wrong, "KILL"),
@@ -569,6 +578,7 @@ fn wrong_kind_scenario(fx: &Fixture) -> Vec<(String, Vec<u8>)> {
         ));
         let (reply, _) = job.join().expect("script thread");
         out.push((format!("the killed {}", run[0]), reply));
+        out.push((format!("k after {}", run[0]), cmd!(c; "GET", "k")));
     }
     out
 }
