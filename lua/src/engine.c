@@ -10,6 +10,7 @@
  * ember_load (compile a script, or load a library and register its
  * functions). */
 #include "engine.h"
+#include "lstate.h" /* nCcalls: see run() */
 #include <stdlib.h>
 #include <string.h>
 
@@ -390,7 +391,14 @@ static int32_t run(lua_State *L, int nargs, const char *name) {
     engine_state_t *es = engine_state(L);
     lua_getfield(L, LUA_REGISTRYINDEX, "ember.errh");
     lua_insert(L, base);
+    /* Redis calls the script with lua_pcall straight from C; here the
+     * lua_cpcall of guarded() is one C call deeper. Not counting it makes
+     * the limits on nested C calls (pcall recursion: "C stack overflow")
+     * hit at Redis's depth. lua_pcall puts nCcalls back as it found it,
+     * also on error. */
+    L->nCcalls--;
     status = lua_pcall(L, nargs, 1, base);
+    L->nCcalls++;
     lua_remove(L, base);
     if (status != 0) {
         es->resp = 2;
