@@ -257,6 +257,86 @@ fn writes_are_logged_as_redis_propagates_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The incremental files' bytes, in manifest order (no base).
+fn aof_incr_bytes(dir: &Path) -> Vec<u8> {
+    let manifest =
+        std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest")).expect("manifest");
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 6 && words[5] == "i" {
+            out.extend(std::fs::read(aof_dir(dir).join(words[1])).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// Lua's `redis.set_repl` as Redis 7.0 has it: the AOF gets only the commands run under
+/// REPL_AOF or REPL_ALL (inside MULTI/EXEC when more than one of them is for the AOF), bad
+/// arguments get Redis's errors; the same AOF bytes and replies as
+/// redis-server, and a restart from the AOF has exactly the AOF's keys.
+#[test]
+fn lua_set_repl_chooses_what_the_aof_gets_as_in_redis() {
+    let scripts: &[&str] = &[
+        "redis.set_repl(redis.REPL_NONE) redis.call('SET', 'none', '1') \
+         redis.set_repl(redis.REPL_AOF) redis.call('SET', 'aof', '1') \
+         redis.set_repl(redis.REPL_REPLICA) redis.call('SET', 'replica', '1') \
+         redis.set_repl(redis.REPL_ALL) redis.call('SET', 'all', '1') return 1",
+        "redis.set_repl(redis.REPL_SLAVE) redis.call('SET', 'slave-only', '1') \
+         redis.set_repl(redis.REPL_NONE) redis.call('SET', 'nowhere', '1') return 2",
+        "redis.set_repl(redis.REPL_REPLICA) redis.call('SET', 'r1', '1') redis.call('SET', 'r2', '1') return 3",
+        "redis.set_repl(redis.REPL_REPLICA) redis.call('SET', 'r3', '1') \
+         redis.set_repl(redis.REPL_ALL) redis.call('SET', 'all2', '1') return 5",
+        "redis.set_repl(redis.REPL_AOF) redis.call('INCR', 'aof-counter') return 4",
+        "return redis.set_repl()",
+        "return redis.set_repl(1, 2)",
+        "return redis.set_repl(7)",
+        "return redis.set_repl(-1)",
+        "return redis.set_repl('x')",
+        "redis.set_repl(redis.REPL_NONE) redis.call('SET', 'undone', '1') error('boom')",
+    ];
+    let run = |kind: ServerKind| {
+        let dir = unique_temp_dir("aof-set-repl");
+        let srv = match kind {
+            ServerKind::Ember => ember(&dir, &[("appendfsync", "always")]),
+            _ => redis(&dir, &[("appendfsync", "always")]),
+        };
+        let mut c = srv.connect();
+        let mut replies = Vec::new();
+        for s in scripts {
+            replies.push(escape(&cmd(&mut c, &["EVAL", s, "0"])));
+        }
+        // Later scripts record for everyone again.
+        replies.push(escape(&cmd(
+            &mut c,
+            &["EVAL", "return redis.call('SET', 'after', '1')", "0"],
+        )));
+        let log = aof_incr_bytes(&dir);
+        (srv, dir, replies, log)
+    };
+    let (redis_srv, redis_dir, want_replies, want_log) = run(ServerKind::Redis);
+    drop(redis_srv);
+    let _ = std::fs::remove_dir_all(&redis_dir);
+    let (srv, dir, replies, log) = run(ServerKind::Ember);
+    for ((s, w), g) in scripts.iter().zip(&want_replies).zip(&replies) {
+        assert_eq!(g, w, "EVAL {s}: ember vs redis");
+    }
+    assert_eq!(
+        escape(&log),
+        escape(&want_log),
+        "the AOF's commands: ember vs redis"
+    );
+    // What the AOF holds is what comes back.
+    drop(srv_keep_dir(srv));
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    let mut keys = strings(&cmd(&mut c, &["KEYS", "*"]));
+    keys.sort();
+    assert_eq!(keys, ["after", "all", "all2", "aof", "aof-counter"]);
+    drop(srv_keep_dir(srv));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Kills the server (SIGKILL) without losing the shared directory: the
 /// harness only removes its own temp dir, and ours is passed with --dir.
 fn srv_keep_dir(srv: ServerProcess) -> ServerProcess {

@@ -251,7 +251,6 @@ fn kill_scenario(fx: &Fixture) -> KillTranscript {
 }
 
 #[test]
-#[ignore = "BUSY replies to clients that need a running script's keys are not built yet (issue 10, item 3); SCRIPT KILL itself is covered by tests/lua.rs"]
 fn busy_replies_and_script_kill_match_redis() {
     let _g = exclusive();
     let redis = Fixture::start(ServerKind::Redis, &[("busy-reply-threshold", "100")]);
@@ -411,6 +410,210 @@ fn script_kill_after_writes_undoes_them() {
         "a script after the kills",
     );
     fx.assert_intact("SCRIPT KILL after writes");
+}
+
+const BUSY_SCRIPT: &str =
+    "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+#[test]
+fn clients_on_other_keys_of_the_db_progress_while_a_lua_script_loops() {
+    let _g = exclusive();
+    let fx = Fixture::ember(&[
+        ("busy-reply-threshold", "100"),
+        ("wasm-time-limit", "20000"),
+    ]);
+    let mut c = fx.connect();
+    // The script declares `k` and writes a key it did not declare (Redis allows that; Ember
+    // takes that key's shard on the way): both are the script's until it ends.
+    let job = in_thread(
+        &fx,
+        &[
+            "EVAL",
+            "redis.call('SET', 'undeclared', '1') while true do end",
+            "1",
+            "k",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut p = fx.connect();
+    expect(&cmd!(p; "GET", "k"), BUSY_SCRIPT, "GET of the script's key");
+    expect(
+        &cmd!(p; "GET", "undeclared"),
+        BUSY_SCRIPT,
+        "GET of the key the script wrote without declaring it",
+    );
+    // Keys of the same db in other shards (all but at most 2 of the 16) are served at once.
+    let mut served = 0;
+    for i in 0..64 {
+        let started = Instant::now();
+        let reply = cmd!(p; "SET", format!("other:{i}"), "v");
+        if reply == b"+OK\r\n" {
+            served += 1;
+            assert!(
+                started.elapsed() < Duration::from_millis(100),
+                "SET other:{i} waited {:?} for the script",
+                started.elapsed()
+            );
+        } else {
+            expect(&reply, BUSY_SCRIPT, &format!("SET other:{i}"));
+        }
+    }
+    assert!(served >= 40, "only {served} of 64 other keys were served");
+    expect(&cmd!(p; "PING"), "+PONG\r\n", "PING while busy");
+    expect(&kill(&mut c, "SCRIPT"), "+OK\r\n", "SCRIPT KILL");
+    let (reply, _) = job.join().expect("script thread");
+    assert!(error_text(&reply).contains("killed"), "{}", escape(&reply));
+    expect(
+        &cmd!(c; "EXISTS", "undeclared"),
+        ":0\r\n",
+        "the killed script's write",
+    );
+    expect(
+        &cmd!(c; "DBSIZE"),
+        &format!(":{served}\r\n"),
+        "the other clients' writes",
+    );
+    fx.assert_intact("a loop beside other clients");
+}
+
+#[test]
+fn a_lua_script_reaching_a_key_another_script_holds_runs_again_holding_the_db() {
+    let _g = exclusive();
+    let fx = Fixture::ember(&[
+        ("busy-reply-threshold", "100"),
+        ("wasm-time-limit", "20000"),
+    ]);
+    let mut c = fx.connect();
+    // A busy script holds `k`: a script that writes, then reads `k` without declaring it, is
+    // undone and answers BUSY like any client that needs `k`.
+    let job = in_thread(&fx, &["EVAL", "while true do end", "1", "k"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let reader = "redis.call('SET', 'mine', 'x') return redis.call('GET', 'k')";
+    expect(
+        &cmd!(c; "EVAL", reader, "0"),
+        BUSY_SCRIPT,
+        "undeclared access to the busy script's key",
+    );
+    expect(
+        &cmd!(c; "EXISTS", "mine"),
+        ":0\r\n",
+        "the refused script's write",
+    );
+    expect(&kill(&mut c, "SCRIPT"), "+OK\r\n", "SCRIPT KILL");
+    job.join().expect("script thread");
+    // A script that holds `k` for a while (not long enough to be busy): the second one waits
+    // for the whole db, runs again from the start, and sees the first one's write.
+    expect(
+        &cmd!(c; "CONFIG", "SET", "busy-reply-threshold", "5000"),
+        "+OK\r\n",
+        "CONFIG SET",
+    );
+    let slow = "for i = 1, 20000000 do end redis.call('SET', KEYS[1], 'from-slow') return 1";
+    let job = in_thread(&fx, &["EVAL", slow, "1", "k"]);
+    std::thread::sleep(Duration::from_millis(30));
+    let counting = "redis.call('INCR', 'runs') return redis.call('GET', 'k')";
+    let reply = cmd!(c; "EVAL", counting, "0");
+    let (slow_reply, slow_took) = job.join().expect("slow script");
+    expect(&slow_reply, ":1\r\n", "the slow script");
+    println!("the slow script ran {slow_took:?}");
+    if slow_took > Duration::from_millis(60) {
+        expect(
+            &reply,
+            "$9\r\nfrom-slow\r\n",
+            "the script that waited for the slow one",
+        );
+    }
+    expect(
+        &cmd!(c; "GET", "runs"),
+        "$1\r\n1\r\n",
+        "the undone first run left no INCR",
+    );
+    fx.assert_intact("scripts reaching each other's keys");
+}
+
+/// The replies around kills of the wrong kind and SHUTDOWN while a script, then a function,
+/// is busy.
+fn wrong_kind_scenario(fx: &Fixture) -> Vec<(String, Vec<u8>)> {
+    let mut c = fx.connect();
+    let mut out = Vec::new();
+    let lib = "#!lua name=spinner2\nredis.register_function{function_name='spin2', callback=function() while true do end end, flags={'no-writes'}}";
+    expect(
+        &cmd!(c; "FUNCTION", "LOAD", "REPLACE", lib),
+        "$8\r\nspinner2\r\n",
+        "FUNCTION LOAD",
+    );
+    out.push(("SCRIPT KILL, idle".into(), cmd!(c; "SCRIPT", "KILL")));
+    out.push(("FUNCTION KILL, idle".into(), cmd!(c; "FUNCTION", "KILL")));
+    for (run, right, wrong) in [
+        (
+            ["EVAL", "while true do end", "1", "k"],
+            "SCRIPT",
+            "FUNCTION",
+        ),
+        (["FCALL", "spin2", "1", "k"], "FUNCTION", "SCRIPT"),
+    ] {
+        // A transaction on the script's key, queued before it started, executed while it is busy.
+        let mut t = fx.connect();
+        expect(&cmd!(t; "MULTI"), "+OK\r\n", "MULTI");
+        expect(
+            &cmd!(t; "SET", "k", "from-tx"),
+            "+QUEUED\r\n",
+            "SET in MULTI",
+        );
+        let job = in_thread(fx, &run);
+        std::thread::sleep(Duration::from_millis(400));
+        out.push((format!("EXEC during {}", run[0]), cmd!(t; "EXEC")));
+        out.push((
+            format!("{wrong} KILL during {}", run[0]),
+            cmd!(c; wrong, "KILL"),
+        ));
+        out.push((format!("SHUTDOWN during {}", run[0]), cmd!(c; "SHUTDOWN")));
+        out.push((
+            format!("SHUTDOWN SAVE during {}", run[0]),
+            cmd!(c; "SHUTDOWN", "SAVE"),
+        ));
+        out.push((
+            format!("{right} KILL during {}", run[0]),
+            kill(&mut c, right),
+        ));
+        let (reply, _) = job.join().expect("script thread");
+        out.push((format!("the killed {}", run[0]), reply));
+        out.push((format!("k after {}", run[0]), cmd!(c; "GET", "k")));
+    }
+    out
+}
+
+#[test]
+fn kills_of_the_wrong_kind_and_shutdown_while_busy_match_redis() {
+    let _g = exclusive();
+    let mut redis = Fixture::start(ServerKind::Redis, &[("busy-reply-threshold", "100")]);
+    let want = wrong_kind_scenario(&redis);
+    let mut fx = Fixture::ember(&[
+        ("busy-reply-threshold", "100"),
+        ("wasm-time-limit", "20000"),
+    ]);
+    let got = wrong_kind_scenario(&fx);
+    for ((what, w), (_, g)) in want.iter().zip(&got) {
+        println!("{what}: redis {}", escape(w));
+        assert_eq!(escape(g), escape(w), "{what}: ember vs redis");
+    }
+    fx.assert_intact("kills of the wrong kind");
+    // SHUTDOWN NOSAVE stops a server whose script is busy.
+    for (server, name) in [(&mut redis, "redis"), (&mut fx, "ember")] {
+        let job = in_thread(server, &["EVAL", "while true do end", "1", "k"]);
+        std::thread::sleep(Duration::from_millis(400));
+        let mut c = server.connect();
+        let _ = c.command(&["SHUTDOWN", "NOSAVE"]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.server.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !server.server.is_running(),
+            "{name}: still running after SHUTDOWN NOSAVE"
+        );
+        let _ = job.join();
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
  * ember_load (compile a script, or load a library and register its
  * functions). */
 #include "engine.h"
+#include "lstate.h" /* nCcalls: see run() */
 #include <stdlib.h>
 #include <string.h>
 
@@ -390,7 +391,14 @@ static int32_t run(lua_State *L, int nargs, const char *name) {
     engine_state_t *es = engine_state(L);
     lua_getfield(L, LUA_REGISTRYINDEX, "ember.errh");
     lua_insert(L, base);
+    /* Redis calls the script with lua_pcall straight from C; here the
+     * lua_cpcall of guarded() is one C call deeper. Not counting it makes
+     * the limits on nested C calls (pcall recursion: "C stack overflow")
+     * hit at Redis's depth. lua_pcall puts nCcalls back as it found it,
+     * also on error. */
+    L->nCcalls--;
     status = lua_pcall(L, nargs, 1, base);
+    L->nCcalls++;
     lua_remove(L, base);
     if (status != 0) {
         es->resp = 2;
@@ -448,6 +456,26 @@ static int eval_protected(lua_State *L) {
     return 0;
 }
 
+/* SCRIPT KILL / FUNCTION KILL, as Redis does it: a count hook asks the host
+ * every KILL_CHECK_EVERY instructions whether the invocation was killed, and
+ * if so raises Redis's error where the script is (so the reply names its
+ * line), then turns into a line hook so that a script catching the error
+ * with pcall meets it again on its next line. The host traps the instance
+ * anyway if the error does not end it soon (C code looping, say). */
+#define KILL_CHECK_EVERY 100000
+
+static void kill_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    if (ember_interrupted()) {
+        lua_sethook(L, kill_hook, LUA_MASKLINE, 0);
+        raise_error(L, "Script killed by user with SCRIPT KILL...");
+    }
+}
+
+static void arm_kill_hook(lua_State *L) {
+    if (lua_gethookmask(L) != LUA_MASKCOUNT) lua_sethook(L, kill_hook, LUA_MASKCOUNT, KILL_CHECK_EVERY);
+}
+
 /* Runs `f` in protected mode so that a failure outside the script itself
  * (out of memory while setting up) is an error reply, never a crash. */
 static int32_t guarded(lua_State *L, lua_CFunction f, int32_t arg) {
@@ -456,6 +484,7 @@ static int32_t guarded(lua_State *L, lua_CFunction f, int32_t arg) {
         reply_text("-ERR ", "Lua engine: not enough memory");
         return 1;
     }
+    arm_kill_hook(L);
     if (lua_cpcall(L, f, &result)) {
         reply_text("-ERR Error running script: ", lua_tostring(L, -1));
         lua_pop(L, 1);

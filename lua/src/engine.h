@@ -21,6 +21,8 @@ IMPORT("register") int32_t ember_register(const char *spec, int32_t len);
 IMPORT("code") int32_t ember_code(char *dst, int32_t cap, int32_t part);
 IMPORT("protocol") void ember_protocol(int32_t version);
 IMPORT("acl_check") int32_t ember_acl_check(const char *req, int32_t len);
+IMPORT("interrupted") int32_t ember_interrupted(void);
+IMPORT("set_repl") void ember_set_repl(int32_t targets);
 
 /* A growable byte buffer (requests, replies). */
 typedef struct {

@@ -179,15 +179,15 @@ static int redis_setresp(lua_State *L) {
 }
 
 /* (Redis says "two arguments" for a one-argument function; its text is kept.)
- * Ember replicates the effects of every script (to the AOF and replicas
- * alike, DESIGN.md): the flags are checked as Redis checks them; the choice
- * between the two targets is not offered. */
+ * The flags (REPL_AOF 1, REPL_REPLICA 2) choose where the effects of the
+ * following redis.call writes go, until the script ends (docs/abi.md). */
 static int redis_set_repl(lua_State *L) {
     int flags;
     if (lua_gettop(L) != 1) return raise_error(L, "redis.set_repl() requires two arguments.");
     flags = (int)lua_tonumber(L, 1); /* as Redis: a non-number is 0 (REPL_NONE) */
     if (flags & ~3)
         return raise_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
+    ember_set_repl(flags);
     return 0;
 }
 

@@ -330,6 +330,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, help="pass --threads N to ember (default: not passed)")
     p.add_argument("--parts", default="scripts,modules",
                    help="comma-separated: scripts (Ember vs Redis), modules (BF/CL vs native)")
+    p.add_argument("--tests", default=None,
+                   help="comma-separated script rows to run (e.g. 'ping,lua token_bucket'; default: all)")
     p.add_argument("--no-bf-scaling", dest="bf_scaling", action="store_false",
                    help="skip the rows with an auto-scaling (not reserved) Bloom filter")
     p.add_argument("--requests", type=int, default=None, help="-n unpipelined (default 200000; --quick 20000)")
@@ -435,7 +437,8 @@ def main(argv=None) -> int:
                                             for k, v in shas.items())
             for pipeline in args.pipeline_list:
                 n = args.requests if pipeline <= 1 else args.requests_pipelined
-                for job in side_jobs(shas):
+                wanted = None if args.tests is None else {t.strip() for t in args.tests.split(",")}
+                for job in [j for j in side_jobs(shas) if wanted is None or j["test"] in wanted]:
                     runs: dict[str, list[dict]] = {}
                     errors: dict[str, str] = {}
                     for rep in range(args.repeat):

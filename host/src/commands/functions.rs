@@ -559,11 +559,7 @@ fn function_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 }
 
 fn function_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    if !ctx.srv.wasm.kill(KillClass::Function) {
-        return Err(CmdError::err("NOTBUSY No scripts in execution right now."));
-    }
-    ctx.out.ok();
-    Ok(())
+    super::scripting::kill(ctx, KillClass::Function)
 }
 
 fn fcall(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -610,18 +606,14 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
-    // Lua functions may name keys they did not declare, as in Redis.
-    let whole = if lib.lua.is_some() {
-        script_flags::WHOLE_KEYSPACE
-    } else {
-        0
-    };
+    // Lua functions may name keys they did not declare, as in Redis: they
+    // take those keys' shards as they go (guest.rs, `lock_undeclared`).
     run_with_flags(
         ctx,
         &lib.guest,
         Entry::Invoke(f.handler),
         KillClass::Function,
-        f.flags | whole,
+        f.flags,
         read_only,
         keys,
         args,

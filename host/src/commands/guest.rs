@@ -10,9 +10,10 @@ use super::table::{flags, Command};
 use super::{resolve, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
-use crate::store::{Locked, Value};
+use crate::store::{LockPlan, Locked, Value};
 use crate::wasm::resp::{parse_value, Value as Resp};
 use crate::wasm::{Code, Entry, Failure, Guest, Host, KillClass};
+use smallvec::SmallVec;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -20,19 +21,45 @@ use std::sync::Arc;
 const MODULE_VALUE_MAX: u64 = 512 << 20;
 
 /// What one invocation may do.
+#[derive(Clone, Copy)]
 pub struct Grant<'g> {
     /// Declared keys (KEYS, or a module command's key arguments).
     pub keys: &'g [&'g [u8]],
     /// The guest holds every shard of the db and may touch any key.
     pub whole_keyspace: bool,
+    /// A key it did not declare is locked on the way if its shard is free,
+    /// and when it is not the invocation is undone and run again holding
+    /// the whole db (Lua scripts, which may build key names as in Redis);
+    /// otherwise such a key is refused (wasm guests).
+    pub lock_undeclared: bool,
     /// Writes are refused (EVAL_RO, FCALL_RO, no-writes, readonly commands).
     pub read_only: bool,
     /// Module value types by type_id (empty for scripts and functions).
     pub types: &'g [&'static str],
 }
 
+/// The BUSY replies other clients get while a script (SCRIPT KILL) or a
+/// function (FUNCTION KILL) holds their keys past busy-reply-threshold:
+/// Redis 7.0's texts.
+const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// The BUSY reply for an invocation of `class`; None for module commands,
+/// which no KILL command stops.
+pub fn busy_reply(class: KillClass) -> Option<&'static str> {
+    match class {
+        KillClass::Script => Some(BUSY_SCRIPT),
+        KillClass::Function => Some(BUSY_FUNCTION),
+        KillClass::Module => None,
+    }
+}
+
 /// Runs `guest` once and writes its reply (or error) for the client; `code`
-/// is what an engine guest (Lua) runs.
+/// is what an engine guest (Lua) runs. A guest that reached for a key whose
+/// shard was busy ([`Grant::lock_undeclared`]) is undone and run again,
+/// holding the whole db this time.
 pub fn run_guest(
     ctx: &mut Ctx,
     guest: &Guest,
@@ -42,6 +69,55 @@ pub fn run_guest(
     args: &[&[u8]],
     code: Option<&Arc<Code>>,
 ) -> CmdResult {
+    // Nested invocations (a script calling a module command) run under the
+    // outer one's registration.
+    let outermost = ctx.client.guest_events.is_none();
+    let busy = busy_reply(class).filter(|_| outermost);
+    let register =
+        |ctx: &mut Ctx| busy.map(|reply| ctx.srv.store.busy.enter(reply, ctx.ks.slot_ids()));
+    let mut ticket = register(ctx);
+    let mut result = run_guest_once(ctx, guest, entry, class, grant, args, code, ticket);
+    if matches!(result, Err(None)) {
+        // Retry: the whole db, waited for in order like any command's locks.
+        if let Some(id) = ticket.take() {
+            ctx.srv.store.busy.leave(id);
+        }
+        let db = ctx.db();
+        ctx.ks
+            .relock_or_busy(&LockPlan::Db(db))
+            .map_err(CmdError::err)?;
+        ticket = register(ctx);
+        let whole = Grant {
+            whole_keyspace: true,
+            ..*grant
+        };
+        result = run_guest_once(ctx, guest, entry, class, &whole, args, code, ticket);
+    }
+    if let Some(id) = ticket {
+        ctx.srv.store.busy.leave(id);
+    }
+    match result {
+        Ok(()) => Ok(()),
+        Err(Some(e)) => Err(e),
+        Err(None) => Err(CmdError::err(
+            "ERR the script could not take the locks of the keys it used",
+        )),
+    }
+}
+
+/// One run of [`run_guest`]; `Err(None)`: undone, to be run again with the
+/// whole db.
+#[allow(clippy::too_many_arguments)]
+fn run_guest_once(
+    ctx: &mut Ctx,
+    guest: &Guest,
+    entry: Entry,
+    class: KillClass,
+    grant: &Grant,
+    args: &[&[u8]],
+    code: Option<&Arc<Code>>,
+    ticket: Option<u64>,
+) -> Result<(), Option<CmdError>> {
     // Nested invocations (a script calling a module command) keep their own
     // event buffer and hand it to the outer one when they commit.
     let outer_events = ctx.client.guest_events.replace(Vec::new());
@@ -57,6 +133,8 @@ pub fn run_guest(
             grant,
             undo: Undo::default(),
             module_keys: Vec::new(),
+            ticket,
+            retry: false,
         };
         let result = guest.invoke(
             &srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class, code,
@@ -64,6 +142,11 @@ pub fn run_guest(
         (result, inv.undo, inv.module_keys)
     };
     ctx.client.in_exec = was_in_exec;
+    // `redis.set_repl` lasts until the script ends (a nested module command
+    // runs under its caller's choice, which stays).
+    if outer_events.is_none() {
+        ctx.ks.effects.set_targets(crate::effects::TO_ALL);
+    }
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
     let failed = match result {
         Ok(reply) => {
@@ -79,14 +162,15 @@ pub fn run_guest(
                     propagate_module_values(ctx, &module_keys);
                     return Ok(());
                 }
-                None => CmdError::err("ERR guest returned a malformed reply"),
+                None => Some(CmdError::err("ERR guest returned a malformed reply")),
             }
         }
-        Err(Failure::Aborted(reply)) => match reply.as_deref().and_then(parse_value) {
+        Err(Failure::Aborted(reply)) => Some(match reply.as_deref().and_then(parse_value) {
             Some(Resp::Error(text)) => CmdError::owned(String::from_utf8_lossy(text).into_owned()),
             _ => CmdError::err("ERR guest aborted"),
-        },
-        Err(Failure::Error(text)) => CmdError::owned(text),
+        }),
+        Err(Failure::Error(text)) => Some(CmdError::owned(text)),
+        Err(Failure::Retry) => None,
     };
     undo.rollback(ctx.ks);
     ctx.ks.effects.truncate(effects_mark);
@@ -279,6 +363,11 @@ struct Invocation<'x, 'a, 'b, 'g> {
     /// Module values written, when effects are recorded (see
     /// `propagate_module_values`).
     module_keys: Vec<(usize, Vec<u8>)>,
+    /// This invocation's entry in the store's busy registry.
+    ticket: Option<u64>,
+    /// A key's shard was taken by someone else: stop, undo, run again with
+    /// the whole db (see [`Grant::lock_undeclared`]).
+    retry: bool,
 }
 
 impl Invocation<'_, '_, '_, '_> {
@@ -287,8 +376,9 @@ impl Invocation<'_, '_, '_, '_> {
     }
 
     /// Checks a guest's command against what the invocation may do; the
-    /// error is the reply the guest gets.
-    fn admit(&self, cmd: &Command, argv: &[&[u8]]) -> Result<(), String> {
+    /// error is the reply the guest gets. For a Lua guest it also takes the
+    /// shards of keys it did not declare ([`Grant::lock_undeclared`]).
+    fn admit(&mut self, cmd: &Command, argv: &[&[u8]]) -> Result<(), String> {
         let spec = &cmd.spec;
         if !cmd.arity_ok(argv.len()) {
             // Redis's text for scripts (its script.c), not the client's one.
@@ -306,27 +396,69 @@ impl Invocation<'_, '_, '_, '_> {
         if spec.has(flags::WRITE) && self.grant.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        let db = self.ctx.db();
         if spec.has(flags::WHOLE_DB) && !self.grant.whole_keyspace {
-            return Err(format!(
-                "ERR '{}' needs the whole keyspace: flag the script whole-keyspace",
-                cmd.full_name
-            ));
+            if !self.grant.lock_undeclared {
+                return Err(format!(
+                    "ERR '{}' needs the whole keyspace: flag the script whole-keyspace",
+                    cmd.full_name
+                ));
+            }
+            if !self.ctx.ks.try_lock_db(db) {
+                return Err(self.stop_for_retry());
+            }
+            self.took_locks();
+            return Ok(());
         }
-        let mut undeclared = None;
+        let mut undeclared: SmallVec<[&[u8]; 4]> = SmallVec::new();
         spec.for_each_key_index(argv, |i| {
             if let Some(k) = argv.get(i) {
-                if undeclared.is_none() && !self.declared(k) {
-                    undeclared = Some(*k);
+                if !self.declared(k) {
+                    undeclared.push(k);
                 }
             }
         });
-        if let Some(k) = undeclared {
+        if undeclared.is_empty() {
+            return Ok(());
+        }
+        if !self.grant.lock_undeclared {
             return Err(format!(
                 "ERR guest accessed undeclared key '{}'; declare it in KEYS or flag the script whole-keyspace",
-                String::from_utf8_lossy(k)
+                String::from_utf8_lossy(undeclared[0])
             ));
         }
+        let mut took = false;
+        for k in undeclared {
+            if self.ctx.ks.holds_key(db, k) {
+                continue;
+            }
+            if !self.ctx.ks.try_lock_key(db, k) {
+                return Err(self.stop_for_retry());
+            }
+            took = true;
+        }
+        if took {
+            self.took_locks();
+        }
         Ok(())
+    }
+
+    /// Asks the wasm layer to stop the guest so it runs again with the whole
+    /// db; the text is what the guest would see if it did not stop.
+    fn stop_for_retry(&mut self) -> String {
+        self.retry = true;
+        "ERR the script's keys are in use; it runs again holding the whole db".into()
+    }
+
+    /// Tells the busy registry about shards taken on the way.
+    fn took_locks(&self) {
+        if let Some(id) = self.ticket {
+            self.ctx
+                .srv
+                .store
+                .busy
+                .set_slots(id, self.ctx.ks.slot_ids());
+        }
     }
 
     /// Saves every key a write command may change, before it runs.
@@ -447,6 +579,14 @@ impl Host for Invocation<'_, '_, '_, '_> {
             },
         }
         *reply = out.buf;
+    }
+
+    fn retry_wanted(&self) -> bool {
+        self.retry
+    }
+
+    fn set_repl(&mut self, targets: u8) {
+        self.ctx.ks.effects.set_targets(targets);
     }
 
     /// Ember has no ACL users yet: every client runs as Redis's default

@@ -325,7 +325,15 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         return;
     }
     let plan = lock_plan(srv, client.db, &cmd.spec, argv);
-    let mut ks = srv.store.lock(&plan, now_ms);
+    // A script that has held these keys past busy-reply-threshold: BUSY, as
+    // Redis answers while a script runs long (but only for its shards).
+    let mut ks = match srv.store.lock_or_busy(&plan, now_ms) {
+        Ok(ks) => ks,
+        Err(busy) => {
+            reject(srv, client, out, cmd, CmdError::err(busy));
+            return;
+        }
+    };
     client.batch.push(cmd.id);
     run(srv, client, out, &mut ks, cmd, argv);
     if client.block_request.is_some() {

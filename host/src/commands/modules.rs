@@ -298,6 +298,7 @@ fn module_command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     spec.for_each_key_index(argv, |i| keys.extend(argv.get(i).copied()));
     let grant = Grant {
         keys: &keys,
+        lock_undeclared: false,
         whole_keyspace: false,
         read_only: !spec.has(WRITE),
         types: &module.types,

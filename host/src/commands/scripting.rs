@@ -12,7 +12,7 @@ use super::keys::reply_help;
 use super::table::{flags::*, numkeys_keys, CommandSpec, Group};
 use super::{arg_i64, eq_ic, CmdError, CmdResult, Ctx};
 use crate::store::LockPlan;
-use crate::wasm::{Code, Entry, Guest, KillClass, Kind};
+use crate::wasm::{Code, Entry, Guest, Kill, KillClass, Kind};
 use std::sync::Arc;
 
 /// A cached script.
@@ -349,7 +349,7 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
                 &guest,
                 Entry::Main,
                 KillClass::Script,
-                lua.flags | script_flags::WHOLE_KEYSPACE,
+                lua.flags,
                 read_only,
                 keys,
                 args,
@@ -374,16 +374,23 @@ pub fn run_with_flags(
     args: &[&[u8]],
     code: Option<&Arc<Code>>,
 ) -> CmdResult {
-    let whole_keyspace = flags & script_flags::WHOLE_KEYSPACE != 0;
     // Inside EXEC the transaction already holds the whole db for scripts
     // (tx.rs); elsewhere the dispatcher locked only the declared keys.
-    if whole_keyspace && !ctx.client.in_exec {
+    let in_exec = ctx.client.in_exec;
+    let whole_keyspace = flags & script_flags::WHOLE_KEYSPACE != 0;
+    if whole_keyspace && !in_exec {
         let db = ctx.db();
-        ctx.ks.relock(&LockPlan::Db(db));
+        ctx.ks
+            .relock_or_busy(&LockPlan::Db(db))
+            .map_err(CmdError::err)?;
     }
+    // Lua may touch keys it did not declare (Redis's scripts often build key
+    // names): their shards are taken on the way (guest.rs, `lock_undeclared`).
+    let lua = code.is_some();
     let grant = Grant {
         keys,
-        whole_keyspace,
+        whole_keyspace: whole_keyspace || (lua && in_exec),
+        lock_undeclared: lua,
         read_only: read_only || flags & script_flags::NO_WRITES != 0,
         types: &[],
     };
@@ -418,11 +425,30 @@ fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn script_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    if !ctx.srv.wasm.kill(KillClass::Script) {
-        return Err(CmdError::err("NOTBUSY No scripts in execution right now."));
+    kill(ctx, KillClass::Script)
+}
+
+/// SCRIPT KILL and FUNCTION KILL, with Redis's replies. Unlike Redis, a
+/// script that already wrote is killed too (its writes are undone) rather
+/// than refused with UNKILLABLE.
+pub fn kill(ctx: &mut Ctx, class: KillClass) -> CmdResult {
+    match ctx.srv.wasm.kill(class) {
+        Kill::Killed => {
+            ctx.out.ok();
+            Ok(())
+        }
+        Kill::NotBusy => Err(CmdError::err("NOTBUSY No scripts in execution right now.")),
+        // SCRIPT KILL while a function runs: the BUSY text naming FUNCTION KILL.
+        Kill::OtherClass => {
+            let other = match class {
+                KillClass::Script => KillClass::Function,
+                _ => KillClass::Script,
+            };
+            Err(CmdError::err(
+                super::guest::busy_reply(other).unwrap_or_default(),
+            ))
+        }
     }
-    ctx.out.ok();
-    Ok(())
 }
 
 fn script_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {

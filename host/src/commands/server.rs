@@ -216,6 +216,13 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         // Shutdowns never wait for replicas here, so none is ever pending.
         return Err(CmdError::err("ERR No shutdown in progress."));
     }
+    // Saving needs every shard: while a script holds some past
+    // busy-reply-threshold, only SHUTDOWN NOSAVE goes on (Redis's rule).
+    if !nosave {
+        if let Some(busy) = ctx.srv.store.busy.any() {
+            return Err(CmdError::err(busy));
+        }
+    }
     crate::log::warning("User requested shutdown...");
     // The handler holds no shard (SHUTDOWN has no keys), so the save may lock them all.
     if let Err(e) = crate::persist::snapshot::shutdown_save(ctx.srv, save, nosave) {

@@ -102,7 +102,17 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         }
         plan = plan.merge(lock_plan(srv, db, &q.cmd.spec, &argv));
     }
-    let mut ks = srv.store.lock(&plan, super::unix_ms());
+    // A script holding some of these keys past busy-reply-threshold: the
+    // transaction is discarded, as Redis rejects EXEC while a script is busy.
+    let mut ks = match srv.store.lock_or_busy(&plan, super::unix_ms()) {
+        Ok(ks) => ks,
+        Err(busy) => {
+            unwatch_all(srv, ctx.client);
+            return Err(CmdError::owned(format!(
+                "EXECABORT Transaction discarded because of: {busy}"
+            )));
+        }
+    };
     // Lazy expiry of a watched key counts as a change (Redis 7 fails EXEC then).
     let watched = ctx.client.watched.clone();
     for (db, key) in &watched {

@@ -11,7 +11,10 @@
 //! really happened: two writes to one key reach it in execution order.
 //!
 //! Listeners (the AOF now; the replication backlog, CLIENT TRACKING and
-//! MONITOR later) attach to the stream and see every unit in that order. A
+//! MONITOR later) attach to the stream and see every unit in that order.
+//! Each command carries its consumers (`TO_AOF`, `TO_REPLICAS`; a Lua
+//! script's `redis.set_repl` narrows them): a listener renders only its own
+//! with [`Wire::render_to`]. A
 //! command never knows who listens, and a listener never re-derives what a
 //! command did. With nobody listening, recording is off: commands check one
 //! flag, taken once per lock, and allocate nothing.
@@ -23,13 +26,20 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// One command of a unit: its database and where its RESP encoding lies in
-/// the unit's buffer.
+/// Where a command's effect goes (Redis's PROPAGATE_AOF / PROPAGATE_REPL,
+/// which a Lua script picks with `redis.set_repl`): a bit set of these.
+pub const TO_AOF: u8 = 1;
+pub const TO_REPLICAS: u8 = 2;
+pub const TO_ALL: u8 = TO_AOF | TO_REPLICAS;
+
+/// One command of a unit: its database, where its RESP encoding lies in
+/// the unit's buffer, and which consumers it is for (`TO_*` bits).
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     db: u32,
     start: u32,
     end: u32,
+    to: u8,
 }
 
 /// The effects one execution unit (a command, EXEC, a script) has made so
@@ -42,6 +52,9 @@ pub struct Pending {
     /// rewriteClientCommandVector / alsoPropagate), so the dispatcher does not
     /// also record its argv; see `commands/propagate.rs`.
     pub described: bool,
+    /// The consumers the next commands are *not* for (`TO_*` bits; a
+    /// script's `redis.set_repl`); 0, everyone, unless a script says so.
+    muted: u8,
 }
 
 thread_local! {
@@ -65,18 +78,37 @@ impl Pending {
         }
         self.clear();
         self.described = false;
+        self.muted = 0;
         SPARE.with(|s| *s.borrow_mut() = Some(self));
     }
 
-    /// Appends one command, run in database `db`.
+    /// Appends one command, run in database `db`, for the consumers
+    /// [`Pending::set_targets`] chose (none: it is not recorded, as Redis
+    /// does not propagate a script's commands after `set_repl(REPL_NONE)`).
     pub fn push(&mut self, db: usize, argv: &[&[u8]]) {
+        self.push_to(db, argv, TO_ALL & !self.muted);
+    }
+
+    /// Appends one command for the consumers `to` (`TO_*` bits), whatever
+    /// the script chose: expiry's DEL goes everywhere, as in Redis.
+    pub fn push_to(&mut self, db: usize, argv: &[&[u8]], to: u8) {
+        if to == 0 {
+            return;
+        }
         let start = self.buf.len();
         encode_command(&mut self.buf, argv);
         self.recs.push(Rec {
             db: db as u32,
             start: start as u32,
             end: self.buf.len() as u32,
+            to,
         });
+    }
+
+    /// The consumers of the commands pushed from now on (`TO_*` bits);
+    /// [`TO_ALL`] again when the script that chose ends.
+    pub fn set_targets(&mut self, to: u8) {
+        self.muted = TO_ALL & !to;
     }
 
     /// Number of commands recorded.
@@ -136,10 +168,26 @@ impl<'a> Unit<'a> {
             .map(move |r| (r.db as usize, &buf[r.start as usize..r.end as usize]))
     }
 
+    /// The commands for consumer `to` (a `TO_*` bit), as [`Unit::commands`].
+    pub fn commands_to(&self, to: u8) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
+        let buf = self.buf;
+        self.recs
+            .iter()
+            .filter(move |r| r.to & to != 0)
+            .map(move |r| (r.db as usize, &buf[r.start as usize..r.end as usize]))
+    }
+
     /// Whether a listener that replays must apply the unit all at once
     /// (Redis 7.0's propagatePendingCommands wraps more than one command).
     pub fn atomic(&self) -> bool {
         self.recs.len() > 1
+    }
+
+    /// [`Unit::atomic`] for consumer `to`: more than one of the commands is
+    /// for it (Redis 7.0 wraps a consumer's share of a script's effects in
+    /// MULTI/EXEC only then).
+    pub fn atomic_to(&self, to: u8) -> bool {
+        self.recs.iter().filter(|r| r.to & to != 0).nth(1).is_some()
     }
 }
 
@@ -212,16 +260,20 @@ impl Wire {
         self.db = None;
     }
 
-    /// Appends `unit` to `out` in wire form.
+    /// Appends `unit` to `out` in wire form, every command of it.
     pub fn render(&mut self, unit: &Unit<'_>, out: &mut Vec<u8>) {
-        let atomic = unit.atomic();
+        self.render_to(unit, TO_ALL, out)
+    }
+
+    /// Appends the commands of `unit` meant for consumer `to` (a `TO_*`
+    /// bit) to `out` in wire form, inside MULTI/EXEC when more than one is
+    /// (what redis-server 7.0 writes to its AOF for a script that used
+    /// `redis.set_repl`).
+    pub fn render_to(&mut self, unit: &Unit<'_>, to: u8, out: &mut Vec<u8>) {
+        let atomic = unit.atomic_to(to);
         let mut first = true;
-        for (db, cmd) in unit.commands() {
-            if self.db != Some(db) {
-                let n = db.to_string();
-                encode_command(out, &[b"SELECT", n.as_bytes()]);
-                self.db = Some(db);
-            }
+        for (db, cmd) in unit.commands_to(to) {
+            self.select(db, out);
             if first && atomic {
                 out.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n");
             }
@@ -230,6 +282,15 @@ impl Wire {
         }
         if atomic {
             out.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n");
+        }
+    }
+
+    /// SELECT `db` unless the consumer is in it.
+    fn select(&mut self, db: usize, out: &mut Vec<u8>) {
+        if self.db != Some(db) {
+            let n = db.to_string();
+            encode_command(out, &[b"SELECT", n.as_bytes()]);
+            self.db = Some(db);
         }
     }
 }
@@ -289,5 +350,54 @@ mod tests {
                     *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n\
                     *2\r\n$3\r\nDEL\r\n$1\r\nx\r\n";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn targets_choose_the_consumers() {
+        let mut p = Pending::default();
+        p.push(0, &[b"SET", b"all", b"1"]);
+        p.set_targets(TO_REPLICAS);
+        p.push(0, &[b"SET", b"repl", b"1"]);
+        p.set_targets(0);
+        p.push(0, &[b"SET", b"none", b"1"]);
+        p.push_to(0, &[b"DEL", b"expired"], TO_ALL);
+        p.set_targets(TO_AOF);
+        p.push(1, &[b"SET", b"aof", b"1"]);
+        assert_eq!(p.len(), 4);
+        let names = |to| {
+            p.unit()
+                .commands_to(to)
+                .map(|(db, c)| {
+                    format!(
+                        "{db}:{}",
+                        String::from_utf8_lossy(c)
+                            .split("\r\n")
+                            .nth(4)
+                            .unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(TO_AOF), ["0:all", "0:expired", "1:aof"]);
+        assert_eq!(names(TO_REPLICAS), ["0:all", "0:repl", "0:expired"]);
+        // MULTI/EXEC only around more than one command for the consumer.
+        let mut out = Vec::new();
+        let mut w = Wire::default();
+        let mut q = Pending::default();
+        q.set_targets(TO_REPLICAS);
+        q.push(3, &[b"SET", b"a", b"1"]);
+        q.set_targets(TO_ALL);
+        q.push(3, &[b"SET", b"b", b"1"]);
+        w.render_to(&q.unit(), TO_AOF, &mut out);
+        let want = "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        out = Vec::new();
+        w.render_to(&q.unit(), TO_REPLICAS, &mut out);
+        let want = "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n\
+                    *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n*1\r\n$4\r\nEXEC\r\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        p.recycle();
+        let r = Pending::reuse();
+        assert_eq!(r.muted, 0, "a recycled recorder records for everyone again");
     }
 }

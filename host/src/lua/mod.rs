@@ -62,7 +62,7 @@ fn failure_text(f: Failure) -> String {
                 .trim_end_matches("\r\n")
                 .to_string()
         }
-        Failure::Aborted(_) => "ERR the Lua engine failed to load the code".into(),
+        Failure::Aborted(_) | Failure::Retry => "ERR the Lua engine failed to load the code".into(),
     }
 }
 

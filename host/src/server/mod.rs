@@ -166,6 +166,7 @@ impl Server {
             let cfg = self.config.read();
             self.wasm
                 .set_limits(cfg.wasm_time_limit, cfg.wasm_memory_limit);
+            self.store.busy.set_threshold_ms(cfg.busy_reply_threshold);
             self.slowlog
                 .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
             self.latency.configure(cfg.latency_monitor_threshold);

@@ -7,6 +7,7 @@
 //! (expiry bookkeeping, WATCH) go through `Locked`'s methods.
 
 pub mod blocking;
+pub mod busy;
 pub mod expire;
 pub mod hash;
 pub mod list;
@@ -195,6 +196,8 @@ pub struct Store {
     pub effects: crate::effects::Stream,
     /// The running snapshot's bookkeeping (snapshot.rs).
     snap: Arc<SnapStats>,
+    /// Scripts holding shards long enough to answer BUSY (busy.rs).
+    pub busy: busy::Busy,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -249,6 +252,7 @@ impl Store {
             record_keymiss: AtomicBool::new(false),
             effects: crate::effects::Stream::default(),
             snap: Arc::default(),
+            busy: busy::Busy::default(),
         }
     }
 
@@ -276,7 +280,32 @@ impl Store {
 
     /// Takes the locks of `plan` in ascending (db, shard) order.
     pub fn lock(&self, plan: &LockPlan, now_ms: i64) -> Locked<'_> {
+        match self.lock_with(plan, now_ms, |m, _| Ok::<_, ()>(lock_shard(m))) {
+            Ok(l) => l,
+            Err(()) => unreachable!("lock_shard always succeeds"),
+        }
+    }
+
+    /// Like [`Store::lock`], for a client's command: when a shard it needs is
+    /// held by a script that has run past `busy-reply-threshold`, it gives
+    /// back what it took and returns that script's BUSY reply instead of
+    /// waiting (busy.rs).
+    pub fn lock_or_busy(&self, plan: &LockPlan, now_ms: i64) -> Result<Locked<'_>, &'static str> {
+        self.lock_with(plan, now_ms, |m, slot| self.lock_shard_or_busy(m, slot))
+    }
+
+    fn lock_with<'s, E>(
+        &'s self,
+        plan: &LockPlan,
+        now_ms: i64,
+        mut acquire: impl FnMut(&'s Mutex<Shard>, u32) -> Result<MutexGuard<'s, Shard>, E>,
+    ) -> Result<Locked<'s>, E> {
         let mut guards: SmallVec<[(u32, MutexGuard<'_, Shard>); 16]> = SmallVec::new();
+        let mut take = |db: usize, shard: usize| -> Result<(), E> {
+            let id = slot_id(db, shard);
+            guards.push((id, acquire(&self.dbs[db].shards[shard], id)?));
+            Ok(())
+        };
         match plan {
             LockPlan::None => {}
             LockPlan::Shards(slots) => {
@@ -286,31 +315,28 @@ impl Store {
                     slots.dedup();
                 }
                 for (db, shard) in slots {
-                    if let Some(d) = self.dbs.get(db as usize) {
-                        guards.push((
-                            slot_id(db as usize, shard as usize),
-                            lock_shard(&d.shards[shard as usize]),
-                        ));
+                    if (db as usize) < self.dbs.len() {
+                        take(db as usize, shard as usize)?;
                     }
                 }
             }
             LockPlan::Db(db) => {
-                if let Some(d) = self.dbs.get(*db) {
-                    for (i, s) in d.shards.iter().enumerate() {
-                        guards.push((slot_id(*db, i), lock_shard(s)));
+                if *db < self.dbs.len() {
+                    for i in 0..SHARDS {
+                        take(*db, i)?;
                     }
                 }
             }
             LockPlan::All => {
-                for (db, d) in self.dbs.iter().enumerate() {
-                    for (i, s) in d.shards.iter().enumerate() {
-                        guards.push((slot_id(db, i), lock_shard(s)));
+                for db in 0..self.dbs.len() {
+                    for i in 0..SHARDS {
+                        take(db, i)?;
                     }
                 }
             }
         }
         let propagate = self.effects.active();
-        Locked {
+        Ok(Locked {
             store: self,
             guards,
             now_ms,
@@ -324,6 +350,49 @@ impl Store {
                 crate::effects::Pending::default()
             },
             dirty: 0,
+        })
+    }
+
+    /// Takes one shard lock, waiting for it in short slices so that a holder
+    /// turning busy meanwhile is noticed (then its BUSY reply is returned).
+    fn lock_shard_or_busy<'s>(
+        &'s self,
+        m: &'s Mutex<Shard>,
+        slot: u32,
+    ) -> Result<MutexGuard<'s, Shard>, &'static str> {
+        if let Some(g) = m.try_lock() {
+            return Ok(g);
+        }
+        loop {
+            if let Some(reply) = self.busy.holding(slot) {
+                return Err(reply);
+            }
+            if LONG_LOCK_HOLDERS.load(Ordering::Relaxed) > 0 {
+                // The holder runs long: free this tokio worker for its other
+                // clients while this one waits.
+                return crate::util::worker::block_off_worker(|| {
+                    self.lock_shard_or_busy_off(m, slot)
+                });
+            }
+            if let Some(g) = m.try_lock_for(BUSY_POLL) {
+                return Ok(g);
+            }
+        }
+    }
+
+    /// The rest of [`Store::lock_shard_or_busy`], off the tokio worker.
+    fn lock_shard_or_busy_off<'s>(
+        &'s self,
+        m: &'s Mutex<Shard>,
+        slot: u32,
+    ) -> Result<MutexGuard<'s, Shard>, &'static str> {
+        loop {
+            if let Some(reply) = self.busy.holding(slot) {
+                return Err(reply);
+            }
+            if let Some(g) = m.try_lock_for(BUSY_POLL) {
+                return Ok(g);
+            }
         }
     }
 
@@ -332,6 +401,10 @@ impl Store {
         self.dbs[db].shards[shard].lock()
     }
 }
+
+/// How often a client waiting for a shard looks whether its holder has
+/// turned busy (a free lock wakes the waiter at once).
+const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Wasm invocations running long enough to have handed their tokio worker
 /// away (wasm/guest.rs); they may hold shard locks for up to their time limit.
@@ -459,15 +532,42 @@ impl<'a> Locked<'a> {
         true
     }
 
+    /// Takes every shard of `db` not held yet, if each is free right now
+    /// (never waits, as [`Locked::try_lock_key`]). True when all are held.
+    pub fn try_lock_db(&mut self, db: usize) -> bool {
+        if db >= self.store.dbs.len() {
+            return false;
+        }
+        for shard in 0..SHARDS {
+            if self.holds(db, shard) {
+                continue;
+            }
+            let Some(guard) = self.store.dbs[db].shards[shard].try_lock() else {
+                return false;
+            };
+            let id = slot_id(db, shard);
+            let at = self.guards.partition_point(|(i, _)| *i < id);
+            self.guards.insert(at, (id, guard));
+        }
+        true
+    }
+
+    /// The ids of the shards held (for [`busy::Busy`]).
+    pub fn slot_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.guards.iter().map(|(i, _)| *i)
+    }
+
     /// Gives up every lock held and takes those of `plan` instead (a script
     /// that turns out to need the whole keyspace). Safe only between
     /// commands: nothing may rely on what was read under the old locks.
-    pub fn relock(&mut self, plan: &LockPlan) {
+    /// BUSY (see [`Store::lock_or_busy`]) leaves the view holding nothing.
+    pub fn relock_or_busy(&mut self, plan: &LockPlan) -> Result<(), &'static str> {
         // What was done under the old locks is committed under them.
         self.commit_effects();
         self.guards.clear();
-        let mut fresh = self.store.lock(plan, self.now_ms);
+        let mut fresh = self.store.lock_or_busy(plan, self.now_ms)?;
         self.guards = std::mem::take(&mut fresh.guards);
+        Ok(())
     }
 
     /// Queues a keyspace event for the dispatcher (see `events`).
@@ -514,7 +614,8 @@ impl<'a> Locked<'a> {
             shard.stats.expired += 1;
             // Redis propagates an expiry as DEL (deleteExpiredKeyAndPropagate).
             if self.propagate {
-                self.effects.push(db, &[b"DEL", gone.key.as_slice()]);
+                let del: [&[u8]; 2] = [b"DEL", gone.key.as_slice()];
+                self.effects.push_to(db, &del, crate::effects::TO_ALL);
             }
             if self.store.record_expired.load(Ordering::Relaxed) {
                 self.expired.push((db, gone.key.as_slice().to_vec()));

@@ -59,7 +59,9 @@ pub fn incr_long_double(cur: &[u8], incr: &[u8]) -> Result<Vec<u8>, IncrFloatErr
 /// safe range as integers, otherwise `%.17g`; `inf`/`-inf` spelled out.
 pub fn fmt_double(v: f64) -> String {
     if v.is_nan() {
-        return "nan".to_string();
+        // As C's %g prints it: Lua's 0/0 is a negative NaN on x86 and in
+        // the Lua guest alike, and Redis replies "-nan" for it.
+        return if v.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };

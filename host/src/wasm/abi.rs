@@ -19,6 +19,14 @@ pub trait Host {
     /// Runs one command (argv[0] is its name) and appends its reply, errors
     /// included, to `reply`: RESP3 when `resp3`, else RESP2.
     fn call(&mut self, argv: &[&[u8]], resp3: bool, reply: &mut Vec<u8>);
+    /// After `call`: the host wants the invocation stopped (without the
+    /// guest seeing it) to run it again differently ([`Stop::Retry`]).
+    fn retry_wanted(&self) -> bool {
+        false
+    }
+    /// The consumers of the effects of the following `call`s: bit 1 the
+    /// AOF, bit 2 replicas (Lua's `redis.set_repl`).
+    fn set_repl(&mut self, _targets: u8) {}
     /// Whether the invocation's user may run this command (argv[0] is its
     /// name): 1 yes, 0 no, -1 no such command.
     fn acl_check(&mut self, argv: &[&[u8]]) -> i32;
@@ -55,6 +63,8 @@ pub enum Stop {
     Killed,
     /// A broken ABI contract (bad pointer, import used out of place).
     Fault(String),
+    /// The host asked for the invocation to be run again (`Host::retry_wanted`).
+    Retry,
 }
 
 /// The code an interpreter guest runs (docs/abi.md, "Interpreter guests"):
@@ -137,6 +147,11 @@ pub struct HostState {
     pub stop: Option<Stop>,
     /// The invocation gave its tokio worker away (it runs long).
     pub handed_off: bool,
+    /// When a KILL reached a guest that stops itself on `interrupted` (the
+    /// Lua engine): it gets a grace period to do so before it is trapped.
+    pub kill_requested: Option<Instant>,
+    /// The guest imports `interrupted` (so it may stop itself on KILL).
+    pub cooperative_kill: bool,
     /// What `code` serves (interpreter guests).
     pub code: Option<Arc<Code>>,
     /// The protocol `call` replies in, set by `protocol`; 2 at every start.
@@ -165,6 +180,8 @@ impl HostState {
             kill_generation: 0,
             stop: None,
             handed_off: false,
+            kill_requested: None,
+            cooperative_kill: false,
             code: None,
             resp3: false,
         }
@@ -266,11 +283,23 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
             reply.clear();
             let resp3 = st.resp3;
             let host = st.host("call")?;
-            match resp::parse_command(&data[req]) {
-                Some(argv) => host.call(&argv, resp3, &mut reply),
-                None => reply.extend_from_slice(
-                    b"-ERR guest request is not a RESP array of bulk strings\r\n",
-                ),
+            let retry = match resp::parse_command(&data[req]) {
+                Some(argv) => {
+                    host.call(&argv, resp3, &mut reply);
+                    host.retry_wanted()
+                }
+                None => {
+                    reply.extend_from_slice(
+                        b"-ERR guest request is not a RESP array of bulk strings\r\n",
+                    );
+                    false
+                }
+            };
+            if retry {
+                // A trap, not an error the guest could catch (Lua's pcall).
+                st.stop = Some(Stop::Retry);
+                st.last_reply = reply;
+                bail!("the host runs the invocation again");
             }
             if reply.len() > MAX_GUEST_REPLY {
                 reply.clear();
@@ -420,6 +449,24 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
     )?;
     linker.func_wrap(
         "ember",
+        "interrupted",
+        |caller: Caller<'_, HostState>| -> i32 { caller.data().kill_requested.is_some() as i32 },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "set_repl",
+        |mut caller: Caller<'_, HostState>, targets: i32| -> Result<()> {
+            if targets & !3 != 0 {
+                return Err(caller.data_mut().fault(format!(
+                    "ember ABI: set_repl({targets}): targets are bits 1 and 2"
+                )));
+            }
+            caller.data_mut().host("set_repl")?.set_repl(targets as u8);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
         "value_len",
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, type_id: i32| -> Result<i64> {
             let mem = memory(&mut caller)?;
@@ -515,4 +562,6 @@ pub const IMPORTS: &[&str] = &[
     "code",
     "protocol",
     "acl_check",
+    "interrupted",
+    "set_repl",
 ];

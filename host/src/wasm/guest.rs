@@ -47,11 +47,16 @@ pub enum Failure {
     Aborted(Option<Vec<u8>>),
     /// It trapped, hit a limit or was killed: the error text for the client.
     Error(String),
+    /// The host stopped it to run it again ([`Stop::Retry`]).
+    Retry,
 }
 
 /// Warm instances kept per guest; more concurrent invocations than this
 /// instantiate and drop extra ones.
 const POOL_MAX: usize = 16;
+
+/// How long a guest that stops itself on KILL (`interrupted`) has to do so.
+const KILL_GRACE: Duration = Duration::from_millis(200);
 
 /// A long-running invocation gives its tokio worker to another thread after
 /// this long, so the other clients of that worker keep being served.
@@ -72,6 +77,8 @@ pub struct Guest {
     /// Script flags from `ember_flags` (0 for libraries and modules).
     pub flags: u32,
     pre: InstancePre<HostState>,
+    /// It imports `interrupted`: KILL lets it stop itself first.
+    cooperative_kill: bool,
     /// Input of `ember_init` (the module's load arguments), replayed for
     /// every new instance.
     init_input: Vec<u8>,
@@ -165,16 +172,21 @@ impl Guest {
         })?;
         let mut init_input = Vec::new();
         encode_input::<&[u8], &[u8]>(&[], init_args, &mut init_input);
+        let cooperative_kill = module
+            .imports()
+            .any(|i| i.module() == "ember" && i.name() == "interrupted");
         let mut guest = Guest {
             kind,
             flags: 0,
             pre,
+            cooperative_kill,
             init_input,
             pool: Mutex::new(Vec::new()),
         };
         let (warm, specs) = guest.instantiate(rt, true).map_err(|f| match f {
             Failure::Error(e) => e,
             Failure::Aborted(reply) => init_error(reply),
+            Failure::Retry => init_error(None),
         })?;
         let mut warm = warm;
         warm.store.data_mut().settle_hand_off();
@@ -192,6 +204,7 @@ impl Guest {
         let soft = self.kind == Kind::Engine;
         let mut store = Store::new(&rt.engine, HostState::new(max_memory, soft));
         store.limiter(|s| &mut s.limiter);
+        store.data_mut().cooperative_kill = self.cooperative_kill;
         let cb_shared = shared.clone();
         store.epoch_deadline_callback(move |mut ctx| Ok(epoch_check(ctx.data_mut(), &cb_shared)));
         let class = KillClass::Module;
@@ -435,6 +448,7 @@ fn start_clock(store: &mut Store<HostState>, shared: &Shared, class: KillClass, 
     st.kill_class = class as usize;
     st.kill_generation = shared.kill_generation[class as usize].load(Ordering::Acquire);
     st.stop = None;
+    st.kill_requested = None;
     st.settle_hand_off();
     st.now_ms = now_ms;
     store.set_epoch_deadline(1);
@@ -442,11 +456,20 @@ fn start_clock(store: &mut Store<HostState>, shared: &Shared, class: KillClass, 
 
 /// Runs at every epoch tick while the guest executes.
 fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
-    if shared.kill_generation[st.kill_class].load(Ordering::Relaxed) != st.kill_generation {
-        st.stop = Some(Stop::Killed);
-        return UpdateDeadline::Interrupt;
-    }
     let now = Instant::now();
+    if shared.kill_generation[st.kill_class].load(Ordering::Relaxed) != st.kill_generation {
+        if !st.cooperative_kill {
+            st.stop = Some(Stop::Killed);
+            return UpdateDeadline::Interrupt;
+        }
+        // The guest stops itself with its own error (Lua: Redis's reply
+        // naming the script's line); trapped if it has not after a while.
+        let asked = *st.kill_requested.get_or_insert(now);
+        if now.duration_since(asked) >= KILL_GRACE {
+            st.stop = Some(Stop::Killed);
+            return UpdateDeadline::Interrupt;
+        }
+    }
     if now >= st.deadline {
         st.stop = Some(Stop::Timeout);
         return UpdateDeadline::Interrupt;
@@ -469,6 +492,9 @@ fn hand_off_worker() {
 /// The client-facing error for an invocation that stopped abnormally.
 fn failure(store: &Store<HostState>, e: &wasmtime::Error, shared: &Shared) -> Failure {
     let st = store.data();
+    if st.stop == Some(Stop::Retry) {
+        return Failure::Retry;
+    }
     let text = if st.limiter.hit_memory {
         format!(
             "ERR guest exceeded the memory limit of {} bytes (wasm-memory-limit)",
@@ -485,6 +511,7 @@ fn failure(store: &Store<HostState>, e: &wasmtime::Error, shared: &Shared) -> Fa
                 _ => "ERR Script killed by user with FUNCTION KILL...".to_string(),
             },
             Some(Stop::Fault(msg)) => format!("ERR {msg}"),
+            Some(Stop::Retry) => "ERR guest stopped to run again".to_string(),
             None => match e.downcast_ref::<wasmtime::Trap>() {
                 Some(wasmtime::Trap::StackOverflow) => {
                     "ERR guest exceeded the stack limit (call stack exhausted)".to_string()

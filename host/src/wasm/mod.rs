@@ -40,6 +40,17 @@ pub enum KillClass {
     Module = 2,
 }
 
+/// What a KILL did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kill {
+    Killed,
+    /// Nothing of any class runs (NOTBUSY).
+    NotBusy,
+    /// Nothing of this class runs, but the other one (script vs function)
+    /// does: Redis answers with the BUSY text naming the right KILL.
+    OtherClass,
+}
+
 /// Counters shared between the engine's ticker, running invocations and the
 /// KILL commands.
 #[derive(Default)]
@@ -97,15 +108,22 @@ impl Runtime {
         })
     }
 
-    /// Stops every running invocation of `class` at its next epoch check;
-    /// false when none was running (NOTBUSY).
-    pub fn kill(&self, class: KillClass) -> bool {
+    /// Stops every running invocation of `class` at its next epoch check.
+    pub fn kill(&self, class: KillClass) -> Kill {
         let i = class as usize;
         if self.shared.running[i].load(Ordering::SeqCst) == 0 {
-            return false;
+            let other = match class {
+                KillClass::Script => KillClass::Function,
+                _ => KillClass::Script,
+            };
+            return if self.shared.running[other as usize].load(Ordering::SeqCst) > 0 {
+                Kill::OtherClass
+            } else {
+                Kill::NotBusy
+            };
         }
         self.shared.kill_generation[i].fetch_add(1, Ordering::SeqCst);
-        true
+        Kill::Killed
     }
 
     pub fn set_limits(&self, time_limit_ms: u64, memory_limit: u64) {

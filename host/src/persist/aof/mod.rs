@@ -24,7 +24,7 @@ pub mod loader;
 pub mod manifest;
 pub mod rewrite;
 
-use crate::effects::{Listener, Unit, Wire};
+use crate::effects::{Listener, Unit, Wire, TO_AOF};
 use crate::persist::snapshot::{write_rdb, Extras, Source};
 use crate::server::Server;
 use crate::store::{LockPlan, Snapshot};
@@ -116,6 +116,10 @@ struct Stats {
 
 impl Listener for Aof {
     fn feed(&self, unit: &Unit<'_>) {
+        // A script's commands that `redis.set_repl` kept from the AOF.
+        if unit.commands_to(TO_AOF).next().is_none() {
+            return;
+        }
         let mut b = self.buf.lock();
         let before = b.bytes.len();
         if b.timestamps {
@@ -128,7 +132,7 @@ impl Listener for Aof {
             }
         }
         let Buffer { wire, bytes, .. } = &mut *b;
-        wire.render(unit, bytes);
+        wire.render_to(unit, TO_AOF, bytes);
         let n = (b.bytes.len() - before) as u64;
         self.appended.fetch_add(n, Ordering::Release);
     }
