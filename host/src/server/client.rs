@@ -22,6 +22,9 @@ pub struct Multi {
     pub queue: Vec<Queued>,
     /// An error while queueing: EXEC answers EXECABORT.
     pub aborted: bool,
+    /// A queued command is deny-OOM (Redis's mstate.cmd_flags): EXEC is
+    /// refused while over maxmemory.
+    pub denyoom: bool,
 }
 
 /// A keyspace event held back while a wasm guest runs: (class, event, db, key).
@@ -54,6 +57,9 @@ pub struct Client {
     /// Keyspace events of a running wasm guest, held back until it commits
     /// (a rolled-back write must not have been announced).
     pub guest_events: Option<Vec<HeldEvent>>,
+    /// Over maxmemory with nothing to evict when the running command started
+    /// (Redis's pre_command_oom_state): scripts check it.
+    pub oom: bool,
 }
 
 impl Client {
@@ -73,6 +79,7 @@ impl Client {
             blocked_waiter: None,
             sub: None,
             guest_events: None,
+            oom: false,
         }
     }
 
@@ -129,6 +136,13 @@ pub struct ClientShared {
     pub last_cmd: AtomicU32,
     /// Bytes waiting in the query buffer, for CLIENT LIST.
     pub qbuf: AtomicUsize,
+    /// Bytes allocated for the query buffer (CLIENT LIST rbs, client memory).
+    pub qbuf_cap: AtomicUsize,
+    /// Reply bytes not yet written to the socket, including pub/sub
+    /// messages still queued for it (CLIENT LIST omem; output buffer limits).
+    pub omem: AtomicUsize,
+    /// Bytes allocated for the reply buffer.
+    pub obuf_cap: AtomicUsize,
     pub flags: AtomicU32,
     pub killed: AtomicBool,
     /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
@@ -158,6 +172,16 @@ impl ClientShared {
         self.subs[2].store(shard, Ordering::Relaxed);
     }
 
+    /// Bytes this client holds: its buffers, pending output and state (the
+    /// tot-mem of CLIENT LIST, INFO mem_clients_normal).
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Client>()
+            + std::mem::size_of::<ClientShared>()
+            + self.qbuf_cap.load(Ordering::Relaxed)
+            + self.obuf_cap.load(Ordering::Relaxed)
+            + self.omem.load(Ordering::Relaxed)
+    }
+
     /// Closes the connection (CLIENT KILL): the task is aborted at its next
     /// await, which is never in the middle of a command.
     pub fn kill(&self) {
@@ -180,8 +204,10 @@ impl ClientShared {
         let flags = self.flags.load(Ordering::Relaxed);
         let multi = flags & FLAG_MULTI != 0;
         let qbuf = self.qbuf.load(Ordering::Relaxed);
+        let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
+        let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -196,8 +222,12 @@ impl ClientShared {
             self.subs[2].load(Ordering::Relaxed),
             if multi { 0 } else { -1 },
             qbuf,
-            16384usize.saturating_sub(qbuf),
-            16384 + qbuf,
+            rbs - qbuf,
+            rbs,
+            usize::from(omem > 0),
+            omem,
+            self.memory(),
+            if omem > 0 { "w" } else { "" },
             commands.name_of(self.last_cmd.load(Ordering::Relaxed)),
             self.resp.load(Ordering::Relaxed),
         )
@@ -244,6 +274,9 @@ impl ClientRegistry {
             last_active_ms: AtomicU64::new(0),
             last_cmd: AtomicU32::new(u32::MAX),
             qbuf: AtomicUsize::new(0),
+            qbuf_cap: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            obuf_cap: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             subs: Default::default(),
