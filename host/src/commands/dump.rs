@@ -101,8 +101,10 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.ks.set(db, key, value, (ttl != 0).then_some(ttl));
     // IDLETIME sets the LRU clock, FREQ the LFU counter; each only under
     // its kind of policy, as in Redis's objectSetLRUOrLFU.
-    if let (Some(idle), false, Some(e)) = (idle, lfu, ctx.ks.get(db, key)) {
-        e.set_idle_seconds((now / 1000) as u32, idle as u64);
+    if let (Some(idle), false) = (idle, lfu) {
+        if let Some(e) = ctx.ks.get(db, key) {
+            e.set_idle_seconds((now / 1000) as u32, idle as u64);
+        }
     }
     if let Some(f) = freq {
         ctx.ks.set_freq(db, key, f as u8);

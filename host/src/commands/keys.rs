@@ -555,6 +555,10 @@ fn lfu_policy(ctx: &Ctx) -> bool {
 }
 
 fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if object_entry(ctx, argv[2]).is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
     if lfu_policy(ctx) {
         return Err(CmdError::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }

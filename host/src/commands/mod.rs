@@ -323,7 +323,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             out.error("ERR Command not allowed inside a transaction");
             return;
         }
-        if srv.store.evict.maxmemory() != 0 && denyoom(srv, cmd, argv) {
+        if denyoom(srv, cmd, argv) {
             if let Some(m) = client.multi.as_mut() {
                 m.denyoom = true;
             }

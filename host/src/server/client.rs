@@ -114,6 +114,33 @@ impl Client {
     }
 }
 
+/// Redis's checkClientOutputBufferLimits for one client of a class with
+/// `limit`, holding `used` bytes of pending output: true when over the hard
+/// limit, or over the soft limit for longer than its seconds (`since`
+/// remembers when it went over; it is reset once back under). Shared by the
+/// normal and pub/sub classes here and the replica class (repl/), so each
+/// class is judged the same way.
+pub fn output_limit_reached(
+    limit: &crate::config::OutputBufferLimit,
+    used: u64,
+    since: &mut Option<Instant>,
+) -> bool {
+    let hard = limit.hard_limit_bytes > 0 && used >= limit.hard_limit_bytes;
+    let over_soft = limit.soft_limit_bytes > 0 && used >= limit.soft_limit_bytes;
+    if !over_soft {
+        *since = None;
+        return hard;
+    }
+    match since {
+        // The first time over the soft limit only starts the clock.
+        None => {
+            *since = Some(Instant::now());
+            hard
+        }
+        Some(start) => hard || start.elapsed().as_secs() > limit.soft_limit_seconds,
+    }
+}
+
 pub const FLAG_MULTI: u32 = 1;
 /// Parked on keys (BLPOP ...): exempt from `timeout`, shown as `b`.
 pub const FLAG_BLOCKED: u32 = 2;

@@ -170,6 +170,13 @@ impl Server {
         }
         crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
+        // A lower maxmemory takes effect at once (Redis's updateMaxmemory).
+        if let Some((used, max)) = self.store.evict.over_limit() {
+            crate::log::warning(&format!(
+                "WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy."
+            ));
+            crate::commands::evict(self, crate::commands::unix_ms());
+        }
     }
 }
 

@@ -48,15 +48,16 @@ pub fn idle_seconds(field: u32, now_s: u32) -> u32 {
 }
 
 /// The LRU field of a key idle for `idle` seconds (Redis's
-/// objectSetLRUOrLFU): when that is before the clock's origin, half a wrap
-/// back, so the key still looks idle for a long time.
+/// objectSetLRUOrLFU): an access time before the clock's origin wraps once
+/// (so a day after the clock wrapped, an idle time of a day still reads
+/// right), and the field keeps its 24 bits.
 pub fn lru_for_idle(now_s: u32, idle: u64) -> u32 {
-    let clock = now_s & LRU_CLOCK_MAX;
-    if idle > clock as u64 {
-        (clock + LRU_CLOCK_MAX / 2) % LRU_CLOCK_MAX
-    } else {
-        clock - idle as u32
+    let clock = (now_s & LRU_CLOCK_MAX) as i64;
+    let mut abs = clock - idle.min(i64::MAX as u64 / 2) as i64;
+    if abs < 0 {
+        abs += LRU_CLOCK_MAX as i64;
     }
+    (abs.rem_euclid(1 << 24)) as u32
 }
 
 /// Minutes mod 2^16, the LFU field's decay time base.
@@ -563,9 +564,10 @@ mod tests {
         assert_eq!(idle_seconds(LRU_CLOCK_MAX - 10, 5), 15);
         let now = 1_000_000u32;
         assert_eq!(idle_seconds(lru_for_idle(now, 3600), now), 3600);
-        // Longer than the clock has run: half a wrap back.
+        // Before the clock's origin: wrapped once, as Redis.
         let f = lru_for_idle(100, 1000);
-        assert_eq!(f, (100 + LRU_CLOCK_MAX / 2) % LRU_CLOCK_MAX);
+        assert_eq!(f, 100 + LRU_CLOCK_MAX - 1000);
+        assert_eq!(idle_seconds(f, 100), 1000);
     }
 
     #[test]
