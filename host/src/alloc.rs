@@ -112,9 +112,8 @@ pub fn malloc_stats() -> String {
 /// Returns this thread's freed memory to the system after a big buffer was
 /// dropped (a client's huge query or reply), instead of leaving it cached.
 pub fn release_freed() {
-    // SAFETY: mi_collect takes no pointers; a non-forced collection of the
-    // calling thread's heap is always valid.
-    unsafe { mi::mi_collect(false) };
+    // SAFETY: mi_collect takes no pointers; forcing a collection is always valid.
+    unsafe { mi::mi_collect(true) };
 }
 
 /// Gives freed pages back to the operating system (MEMORY PURGE).

@@ -90,6 +90,17 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientS
     }
 }
 
+/// Calls [`crate::alloc::release_freed`] when dropped, if set.
+struct ReleaseOnDrop(bool);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if self.0 {
+            crate::alloc::release_freed();
+        }
+    }
+}
+
 /// Buffers above this are given back once drained, not kept for reuse.
 const BIG_BUFFER: usize = 1 << 20;
 
@@ -108,6 +119,9 @@ async fn serve_client(
     client: &mut Client,
     out: &mut Out,
 ) -> std::io::Result<()> {
+    // Declared before the buffers, so dropped after them: a big query
+    // buffer freed when the connection ends goes back to the system.
+    let mut release = ReleaseOnDrop(false);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut parser = RequestParser::new();
     let mut cached = Cached::load(srv);
@@ -189,6 +203,7 @@ async fn serve_client(
         if inbuf.capacity() - inbuf.len() < 4096.max(want) {
             inbuf.reserve((16 * 1024).max(want));
             big_inbuf |= inbuf.capacity() > BIG_BUFFER;
+            release.0 |= big_inbuf;
         }
         // Wait for input, for room to write pending output, or for a pub/sub
         // message. Input is read even while output is pending, as Redis does:

@@ -453,17 +453,23 @@ impl Evictor {
         let start = rng.random_range(0..SHARDS);
         for i in 0..SHARDS {
             let shard = store.lock_shard(db, (start + i) % SHARDS);
-            let n = if volatile {
-                shard.expiry.len()
+            let live = if volatile {
+                shard.ttl_keys
             } else {
                 shard.table.len()
             };
-            if n == 0 {
+            if live == 0 {
                 continue;
             }
-            for _ in 0..samples {
+            // The expiry heap may hold stale items (deleted keys, changed
+            // deadlines: it is rebuilt lazily), so a volatile sample may
+            // miss; bounded retries find live keys among them.
+            let (mut got, mut tries) = (0, 0);
+            while got < samples && tries < samples * 8 {
+                tries += 1;
                 let pos = if volatile {
-                    let (at, hash) = shard.expiry.as_slice()[rng.random_range(0..n)].0;
+                    let heap = shard.expiry.as_slice();
+                    let (at, hash) = heap[rng.random_range(0..heap.len())].0;
                     match shard
                         .table
                         .positions_with_hash(hash)
@@ -471,10 +477,10 @@ impl Evictor {
                         .find(|&p| shard.table.at(p).expire_at == at)
                     {
                         Some(p) => p,
-                        None => continue, // a stale heap item
+                        None => continue,
                     }
                 } else {
-                    rng.random_range(0..n)
+                    rng.random_range(0..shard.table.len())
                 };
                 let e = shard.table.at(pos);
                 let score = match kind {
@@ -483,10 +489,13 @@ impl Evictor {
                     Kind::Ttl => u64::MAX - e.expire_at.max(0) as u64,
                     Kind::Random | Kind::NoEviction => 0,
                 };
-                found = true;
+                got += 1;
                 insert(pool, score, db, e.key.as_slice());
             }
-            break;
+            if got > 0 {
+                found = true;
+                break;
+            }
         }
         found
     }
@@ -532,9 +541,9 @@ fn random_key(store: &Store, db: usize, volatile: bool, now_ms: i64) -> Option<V
     let _ = now_ms;
     for i in 0..SHARDS {
         let shard = store.lock_shard(db, (start + i) % SHARDS);
-        if volatile {
+        if volatile && shard.ttl_keys > 0 {
             let n = shard.expiry.len();
-            for _ in 0..n.min(16) {
+            for _ in 0..64 {
                 let (at, hash) = shard.expiry.as_slice()[rng.random_range(0..n)].0;
                 if let Some(p) = shard
                     .table
