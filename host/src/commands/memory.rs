@@ -368,7 +368,7 @@ fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     int(
         out,
         "keys.bytes-per-key",
-        if r.keys > 0 { (net / r.keys) as i64 } else { 0 },
+        net.checked_div(r.keys).unwrap_or(0) as i64,
     );
     int(out, "dataset.bytes", r.dataset() as i64);
     let dbl = |out: &mut crate::server::reply::Out, k: &str, v: f64| {

@@ -83,11 +83,7 @@ pub fn lfu_decayed(field: u32, now_ms: i64, decay_time: u32) -> u8 {
     } else {
         65535 - ldt + now
     };
-    let periods = if decay_time > 0 {
-        elapsed / decay_time
-    } else {
-        0
-    };
+    let periods = elapsed.checked_div(decay_time).unwrap_or(0);
     counter.saturating_sub(periods) as u8
 }
 
@@ -374,7 +370,7 @@ impl Evictor {
                 self.evicted_keys.fetch_add(1, Ordering::Relaxed);
                 evicted(db, &key);
             }
-            if count % 16 == 0 {
+            if count.is_multiple_of(16) {
                 if self.over_limit().is_none() {
                     break;
                 }
@@ -402,7 +398,7 @@ impl Evictor {
             let dbs = store.databases();
             for _ in 0..dbs {
                 let db = self.next_db.fetch_add(1, Ordering::Relaxed) % dbs;
-                if let Some(key) = random_key(store, db, volatile, now_ms) {
+                if let Some(key) = random_key(store, db, volatile) {
                     return Some((db, key));
                 }
             }
@@ -452,9 +448,14 @@ impl Evictor {
         // non-empty shard per round is sampling the database, at one lock.
         let start = rng.random_range(0..SHARDS);
         for i in 0..SHARDS {
-            let shard = store.lock_shard(db, (start + i) % SHARDS);
+            let mut shard = store.lock_shard(db, (start + i) % SHARDS);
+            if volatile && shard.ttl_keys > 0 && shard.expiry.len() > 4 * shard.ttl_keys + 64 {
+                // Mostly stale (evicted or deleted keys): sampling would
+                // miss the live ones, so drop the stale items first.
+                super::expire::rebuild_heap(&mut shard);
+            }
             let live = if volatile {
-                shard.ttl_keys
+                shard.ttl_keys.min(shard.expiry.len())
             } else {
                 shard.table.len()
             };
@@ -534,15 +535,20 @@ fn insert(pool: &mut Vec<Candidate>, score: u64, db: usize, key: &[u8]) {
 }
 
 /// A random key of `db` (with a TTL when `volatile`), for the random policies.
-fn random_key(store: &Store, db: usize, volatile: bool, now_ms: i64) -> Option<Vec<u8>> {
+fn random_key(store: &Store, db: usize, volatile: bool) -> Option<Vec<u8>> {
     use rand::Rng;
     let mut rng = rand::rng();
     let start = rng.random_range(0..SHARDS);
-    let _ = now_ms;
     for i in 0..SHARDS {
-        let shard = store.lock_shard(db, (start + i) % SHARDS);
-        if volatile && shard.ttl_keys > 0 {
+        let mut shard = store.lock_shard(db, (start + i) % SHARDS);
+        if volatile && shard.ttl_keys > 0 && shard.expiry.len() > 4 * shard.ttl_keys + 64 {
+            super::expire::rebuild_heap(&mut shard);
+        }
+        if volatile {
             let n = shard.expiry.len();
+            if shard.ttl_keys == 0 || n == 0 {
+                continue;
+            }
             for _ in 0..64 {
                 let (at, hash) = shard.expiry.as_slice()[rng.random_range(0..n)].0;
                 if let Some(p) = shard
