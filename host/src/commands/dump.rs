@@ -72,13 +72,8 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ttl < 0 {
         return Err(CmdError::err("ERR Invalid TTL value, must be >= 0"));
     }
-    let (opts, lfu) = {
-        let c = ctx.srv.config.read();
-        (
-            RdbOptions::from_config(&c),
-            c.maxmemory_policy.contains("lfu"),
-        )
-    };
+    let opts = RdbOptions::from_config(&ctx.srv.config.read());
+    let lfu = ctx.srv.store.evict.lfu();
     let value = match parse_dump_payload(argv[3], &opts) {
         Ok(v) => v,
         Err(DumpError::VersionOrChecksum) => {
@@ -104,13 +99,16 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     ctx.ks.set(db, key, value, (ttl != 0).then_some(ttl));
-    // IDLETIME sets the LRU clock (unless an LFU policy is on, as in Redis).
-    // FREQ is validated but not kept: Ember has no LFU counter yet (OBJECT
-    // FREQ reports it as not implemented).
-    if let (Some(idle), false, Some(e)) = (idle, lfu, ctx.ks.get(db, key)) {
-        e.set_idle_seconds((now / 1000) as u32, idle as u64);
+    // IDLETIME sets the LRU clock, FREQ the LFU counter; each only under
+    // its kind of policy, as in Redis's objectSetLRUOrLFU.
+    if let (Some(idle), false) = (idle, lfu) {
+        if let Some(e) = ctx.ks.get(db, key) {
+            e.set_idle_seconds((now / 1000) as u32, idle as u64);
+        }
     }
-    let _ = freq;
+    if let Some(f) = freq {
+        ctx.ks.set_freq(db, key, f as u8);
+    }
     ctx.ks.touch(db, key);
     // Redis propagates a relative TTL as the absolute one, with ABSTTL.
     if ttl != 0 && !absttl && ctx.propagating() {

@@ -570,6 +570,20 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     fcall_generic(ctx, argv, true)
 }
 
+/// The flags of function `name` (FCALL's command flags under maxmemory).
+pub fn function_flags(srv: &crate::server::Server, name: &[u8]) -> Option<u32> {
+    let name = String::from_utf8_lossy(name);
+    let all = srv.functions.read();
+    let lib = all
+        .functions
+        .get(&name.to_ascii_lowercase())
+        .and_then(|l| all.libs.get(l))?;
+    lib.functions
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(&name))
+        .map(|f| f.flags)
+}
+
 fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
     let name = String::from_utf8_lossy(argv[1]);
     let (lib, idx) = {
@@ -613,7 +627,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
         &lib.guest,
         Entry::Invoke(f.handler),
         KillClass::Function,
-        f.flags,
+        f.flags | script_flags::DECLARED,
         read_only,
         keys,
         args,

@@ -36,6 +36,9 @@ pub struct Grant<'g> {
     pub read_only: bool,
     /// Module value types by type_id (empty for scripts and functions).
     pub types: &'g [&'static str],
+    /// Deny-OOM commands are refused (a script in compatibility mode,
+    /// started while over maxmemory: Redis's scriptVerifyOOM).
+    pub deny_oom: bool,
 }
 
 /// The BUSY replies other clients get while a script (SCRIPT KILL) or a
@@ -395,6 +398,9 @@ impl Invocation<'_, '_, '_, '_> {
         }
         if spec.has(flags::WRITE) && self.grant.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        if self.grant.deny_oom && spec.has(flags::DENYOOM) {
+            return Err(super::OOM_ERROR.into());
         }
         let db = self.ctx.db();
         if spec.has(flags::WHOLE_DB) && !self.grant.whole_keyspace {

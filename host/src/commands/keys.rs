@@ -554,10 +554,14 @@ fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn lfu_policy(ctx: &Ctx) -> bool {
-    ctx.srv.config.read().maxmemory_policy.contains("lfu")
+    ctx.srv.store.evict.lfu()
 }
 
 fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if object_entry(ctx, argv[2]).is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
     if lfu_policy(ctx) {
         return Err(CmdError::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
@@ -577,9 +581,12 @@ fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !lfu_policy(ctx) {
         return Err(CmdError::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    Err(CmdError::err(
-        "ERR LFU access frequency tracking is not implemented in Ember yet",
-    ))
+    // The counter decayed to now, without counting this look as an access.
+    let now = ctx.now_ms();
+    let field = object_entry(ctx, argv[2]).map(|e| e.lru()).unwrap_or(0);
+    ctx.out
+        .int(ctx.srv.store.evict.lfu_decayed(field, now) as i64);
+    Ok(())
 }
 
 /// Writes a HELP reply: a status line per text line, as Redis's addReplyHelp.

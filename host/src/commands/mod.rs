@@ -19,6 +19,7 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod lists_blocking;
+pub mod memory;
 pub mod meta;
 pub mod migrate;
 pub mod modules;
@@ -127,6 +128,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         lists::COMMANDS,
         lists_blocking::COMMANDS,
         migrate::COMMANDS,
+        memory::COMMANDS,
         modules::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,
@@ -270,6 +272,25 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
+    // maxmemory (Redis's processCommand): evict first; when nothing can be
+    // evicted, deny-OOM commands are refused, and inside MULTI every command
+    // but EXEC, DISCARD, QUIT and RESET (queueing costs memory too).
+    client.oom = false;
+    if srv.store.evict.maxmemory() != 0 {
+        let oom = evict(srv, now_ms) == crate::store::evict::Outcome::Fail;
+        client.oom = oom;
+        if oom {
+            let name = cmd.spec.name;
+            let denyoom = denyoom(srv, cmd, argv)
+                || (name == "exec" && client.multi.as_ref().is_some_and(|m| m.denyoom))
+                || (client.multi.is_some()
+                    && !matches!(name, "exec" | "discard" | "quit" | "reset"));
+            if denyoom {
+                reject(srv, client, out, cmd, CmdError::err(OOM_ERROR));
+                return;
+            }
+        }
+    }
     // Redis's writeCommandsDeniedByDiskError: no writes while the AOF fails.
     if cmd.spec.has(flags::WRITE) {
         if let Some(e) = srv.aof.write_denied() {
@@ -320,6 +341,11 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             out.error("ERR Command not allowed inside a transaction");
             return;
         }
+        if denyoom(srv, cmd, argv) {
+            if let Some(m) = client.multi.as_mut() {
+                m.denyoom = true;
+            }
+        }
         client.queue(cmd.clone(), argv);
         out.simple("QUEUED");
         return;
@@ -357,6 +383,38 @@ fn denied_while_loading(client: &Client, cmd: &Command) -> bool {
             .multi
             .as_ref()
             .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::LOADING)))
+}
+
+/// Redis's reply to deny-OOM commands over maxmemory.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Whether a command is deny-OOM: its table flag, or for a script or
+/// function that declared its flags, whether it may write without `allow-oom`
+/// (Redis's scriptFlagsToCmdFlags).
+fn denyoom(srv: &Server, cmd: &Command, argv: &[&[u8]]) -> bool {
+    use scripting::script_flags::{ALLOW_OOM, NO_WRITES};
+    cmd.spec.has(flags::DENYOOM)
+        || scripting::declared_flags(srv, cmd.spec.name, argv)
+            .is_some_and(|f| f & (ALLOW_OOM | NO_WRITES) == 0)
+}
+
+/// Runs eviction before a command (bounded by maxmemory-eviction-tenacity)
+/// and publishes the `evicted` keyspace events.
+pub fn evict(srv: &Server, now_ms: i64) -> crate::store::evict::Outcome {
+    let mut evicted: Vec<(usize, Vec<u8>)> = Vec::new();
+    let record = notify::wants(srv, crate::config::NOTIFY_EVICTED);
+    let outcome = srv
+        .store
+        .evict
+        .perform(&srv.store, now_ms, None, &mut |db, key| {
+            if record {
+                evicted.push((db, key.to_vec()));
+            }
+        });
+    for (db, key) in evicted {
+        notify::notify(srv, crate::config::NOTIFY_EVICTED, "evicted", &key, db);
+    }
+    outcome
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

@@ -302,6 +302,7 @@ fn module_command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         whole_keyspace: false,
         read_only: !spec.has(WRITE),
         types: &module.types,
+        deny_oom: false,
     };
     run_guest(
         ctx,

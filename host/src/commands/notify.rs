@@ -56,6 +56,11 @@ pub fn notify(srv: &Server, class: u32, event: &str, key: &[u8], db: usize) {
 }
 
 /// Whether `notify-keyspace-events` asks for events of `class`.
+pub fn wants(srv: &Server, class: u32) -> bool {
+    enabled(srv, class)
+}
+
+/// Whether `notify-keyspace-events` asks for events of `class`.
 #[inline]
 fn enabled(srv: &Server, class: u32) -> bool {
     let flags = srv.notify_flags.load(Ordering::Relaxed);

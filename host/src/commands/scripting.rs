@@ -147,6 +147,10 @@ pub mod script_flags {
     pub const NO_CLUSTER: u32 = 8;
     pub const ALLOW_CROSS_SLOT_KEYS: u32 = 16;
     pub const WHOLE_KEYSPACE: u32 = 32;
+    /// Host-internal, never a name: the script declared its flags (a
+    /// `#!lua` line, wasm `ember_flags`, any function), so Redis's
+    /// compatibility-mode rules do not apply to it.
+    pub const DECLARED: u32 = 1 << 30;
     /// Names as FUNCTION LIST shows them and `register` accepts them.
     pub const NAMES: &[(u32, &str)] = &[
         (NO_WRITES, "no-writes"),
@@ -259,6 +263,38 @@ pub fn split_keys<'a>(argv: &'a [&'a [u8]]) -> Result<KeysAndArgs<'a>, CmdError>
 }
 
 /// Compiles a body (or finds it compiled) and caches it under its SHA1.
+/// The flags a script declared (a `#!lua` line, or a wasm script's
+/// `ember_flags`), or None for a script in Redis's compatibility mode (no
+/// shebang), whose commands are checked one by one. For EVAL, EVALSHA and
+/// FCALL (Redis's evalGetCommandFlags / fcallGetCommandFlags).
+pub fn declared_flags(srv: &crate::server::Server, name: &str, argv: &[&[u8]]) -> Option<u32> {
+    let arg = argv.get(1)?;
+    match name {
+        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" => {
+            let sha = if name.starts_with("evalsha") {
+                String::from_utf8_lossy(arg).to_ascii_lowercase()
+            } else {
+                sha1_hex(arg)
+            };
+            match srv.scripts.read().get(&sha) {
+                Some(Script::Lua(l)) => l.shebang.then_some(l.flags),
+                Some(Script::Wasm(g)) => (g.flags != 0).then_some(g.flags),
+                None if !name.starts_with("evalsha") => match classify(arg).ok()? {
+                    Body::Lua { flags, shebang, .. } => shebang.then_some(flags),
+                    Body::Wasm(_) => None,
+                },
+                None => None,
+            }
+        }
+        "fcall" | "fcall_ro" => super::functions::function_flags(srv, arg),
+        _ => None,
+    }
+}
+
+/// Redis's error for a script without `allow-oom` started while over maxmemory.
+pub const OOM_SCRIPT: &str =
+    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
+
 fn load_script(ctx: &mut Ctx, body: &[u8]) -> Result<(String, Script), CmdError> {
     let sha = sha1_hex(body);
     if let Some(s) = ctx.srv.scripts.read().get(&sha) {
@@ -331,7 +367,12 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
             &guest,
             Entry::Main,
             KillClass::Script,
-            guest.flags,
+            guest.flags
+                | if guest.flags != 0 {
+                    script_flags::DECLARED
+                } else {
+                    0
+                },
             read_only,
             keys,
             args,
@@ -349,7 +390,12 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
                 &guest,
                 Entry::Main,
                 KillClass::Script,
-                lua.flags,
+                lua.flags
+                    | if lua.shebang {
+                        script_flags::DECLARED
+                    } else {
+                        0
+                    },
                 read_only,
                 keys,
                 args,
@@ -374,6 +420,16 @@ pub fn run_with_flags(
     args: &[&[u8]],
     code: Option<&Arc<Code>>,
 ) -> CmdResult {
+    // A script that declared it may write, started while over maxmemory
+    // (inside EXEC, where the dispatcher could not refuse it).
+    let declared = flags & script_flags::DECLARED != 0;
+    if declared
+        && ctx.client.oom
+        && !read_only
+        && flags & (script_flags::ALLOW_OOM | script_flags::NO_WRITES) == 0
+    {
+        return Err(CmdError::err(OOM_SCRIPT));
+    }
     // Inside EXEC the transaction already holds the whole db for scripts
     // (tx.rs); elsewhere the dispatcher locked only the declared keys.
     let in_exec = ctx.client.in_exec;
@@ -393,6 +449,8 @@ pub fn run_with_flags(
         lock_undeclared: lua,
         read_only: read_only || flags & script_flags::NO_WRITES != 0,
         types: &[],
+        // Compatibility mode: each deny-OOM command is checked as it runs.
+        deny_oom: !declared && ctx.client.oom && flags & script_flags::ALLOW_OOM == 0,
     };
     run_guest(ctx, guest, entry, class, &grant, args, code)
 }

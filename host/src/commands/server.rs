@@ -347,19 +347,6 @@ fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn human_bytes(n: u64) -> String {
-    let n = n as f64;
-    if n < 1024.0 {
-        format!("{}B", n as u64)
-    } else if n < 1024.0 * 1024.0 {
-        format!("{:.2}K", n / 1024.0)
-    } else if n < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2}M", n / (1024.0 * 1024.0))
-    } else {
-        format!("{:.2}G", n / (1024.0 * 1024.0 * 1024.0))
-    }
-}
-
 /// Resident set size from /proc (Linux), 0 elsewhere.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -446,25 +433,16 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
     }
     let totals = shard_totals(ctx);
     if wants("memory") {
-        let used = crate::alloc::used_memory() as u64;
-        let rss = rss_bytes();
-        sections.push(format!(
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
-            human_bytes(used),
-            human_bytes(rss),
-            cfg.maxmemory,
-            human_bytes(cfg.maxmemory),
-            cfg.maxmemory_policy,
-            if used > 0 { rss as f64 / used as f64 } else { 0.0 },
-        ));
+        sections.push(super::memory::info_section(ctx));
     }
     if wants("persistence") {
         sections.push(crate::persist::snapshot::info_section(srv, totals.changes));
     }
     if wants("stats") {
         let s = &srv.stats;
+        let exceeded = srv.store.evict.exceeded_ms(now.as_micros() as u64);
         sections.push(format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             srv.ops_per_sec(),
@@ -472,6 +450,9 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
             s.net_output_bytes.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
             totals.expired,
+            srv.store.evict.evicted_keys.load(Ordering::Relaxed),
+            exceeded.0,
+            exceeded.1,
             totals.hits,
             totals.misses,
             s.errors.total(),

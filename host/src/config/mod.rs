@@ -253,11 +253,20 @@ pub struct Config {
     /// `requirepass` ("" = no password). Must be UTF-8 (Redis allows any
     /// bytes; we refuse rather than mangle a binary password).
     pub requirepass: String,
-    /// `maxmemory` bytes (0 = no limit). Stored; enforcement comes later.
+    /// `maxmemory` bytes (0 = no limit): store/evict.rs evicts above it, or
+    /// deny-OOM commands are refused under `noeviction`.
     pub maxmemory: u64,
-    /// `maxmemory-policy`. Stored; enforcement comes later.
+    /// `maxmemory-policy`: which keys store/evict.rs evicts.
     /// Always one of [`MaxmemoryPolicy`]'s names; see [`Config::eviction_policy`].
     pub maxmemory_policy: String,
+    /// `maxmemory-samples`: keys sampled per eviction round.
+    pub maxmemory_samples: u32,
+    /// `maxmemory-eviction-tenacity` (0..=100): how long one command may evict.
+    pub maxmemory_eviction_tenacity: u32,
+    /// `lfu-log-factor`: how slowly the LFU counter grows.
+    pub lfu_log_factor: u32,
+    /// `lfu-decay-time` minutes per step of LFU counter decay (0 = never).
+    pub lfu_decay_time: u32,
     /// `notify-keyspace-events` as `NOTIFY_*` bits. Stored; enforcement later.
     pub notify_keyspace_events: u32,
     /// `loglevel`: always one of [`LogLevel`]'s names; see [`Config::log_level`].
@@ -390,6 +399,10 @@ impl Default for Config {
             requirepass: String::new(),
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::NoEviction.name().to_string(),
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             notify_keyspace_events: 0,
             loglevel: LogLevel::Notice.name().to_string(),
             logfile: String::new(),
@@ -444,5 +457,17 @@ impl Config {
     /// `maxmemory-policy` as an enum (`noeviction` if the field was garbage).
     pub fn eviction_policy(&self) -> MaxmemoryPolicy {
         MaxmemoryPolicy::from_name(&self.maxmemory_policy).unwrap_or(MaxmemoryPolicy::NoEviction)
+    }
+
+    /// The directives eviction reads, for [`crate::store::evict::Evictor::configure`].
+    pub fn eviction_settings(&self) -> crate::store::evict::Settings {
+        crate::store::evict::Settings {
+            maxmemory: self.maxmemory,
+            policy: self.eviction_policy(),
+            samples: self.maxmemory_samples,
+            tenacity: self.maxmemory_eviction_tenacity,
+            lfu_log_factor: self.lfu_log_factor,
+            lfu_decay_time: self.lfu_decay_time,
+        }
     }
 }

@@ -56,6 +56,9 @@ pub struct Extras {
     pub functions: Vec<Vec<u8>>,
     /// Under an LRU maxmemory policy, idle times are written (as Redis does).
     pub write_idle: bool,
+    /// Under an LFU policy, the LFU counters are written (FREQ opcodes),
+    /// decayed with this `lfu-decay-time`.
+    pub write_freq: Option<u32>,
     pub now_ms: i64,
     /// Leave out keys already expired at `now_ms` (an AOF base, as Redis's
     /// rewrite does; a BGSAVE keeps them, as rdbSave does).
@@ -68,6 +71,10 @@ impl Extras {
         let cfg = srv.config.read();
         let opts = RdbOptions::from_config(&cfg);
         let write_idle = cfg.maxmemory_policy.contains("lru");
+        let write_freq = cfg
+            .maxmemory_policy
+            .contains("lfu")
+            .then_some(cfg.lfu_decay_time);
         drop(cfg);
         // By name, so that equal data gives equal files.
         let functions = {
@@ -84,6 +91,7 @@ impl Extras {
             aux: default_aux(crate::alloc::used_memory() as u64, aof_base),
             functions,
             write_idle,
+            write_freq,
             now_ms: crate::commands::unix_ms(),
             skip_expired: aof_base,
         }
@@ -131,7 +139,9 @@ pub fn write_rdb<W: Write>(mut out: W, x: &Extras, src: Source) -> io::Result<(W
         let meta = EntryMeta {
             expire_at_ms: e.expire_at(),
             idle_s: x.write_idle.then(|| e.idle_seconds(now_s) as u64),
-            freq: None,
+            freq: x
+                .write_freq
+                .map(|decay| crate::store::evict::lfu_decayed(e.lru(), x.now_ms, decay)),
         };
         if let Err(e) = r.and_then(|_| w.entry(e.key.as_slice(), &e.value, meta)) {
             err = Some(e);

@@ -22,6 +22,9 @@ pub struct Multi {
     pub queue: Vec<Queued>,
     /// An error while queueing: EXEC answers EXECABORT.
     pub aborted: bool,
+    /// A queued command is deny-OOM (Redis's mstate.cmd_flags): EXEC is
+    /// refused while over maxmemory.
+    pub denyoom: bool,
 }
 
 /// A keyspace event held back while a wasm guest runs: (class, event, db, key).
@@ -56,6 +59,9 @@ pub struct Client {
     /// Keyspace events of a running wasm guest, held back until it commits
     /// (a rolled-back write must not have been announced).
     pub guest_events: Option<Vec<HeldEvent>>,
+    /// Over maxmemory with nothing to evict when the running command started
+    /// (Redis's pre_command_oom_state): scripts check it.
+    pub oom: bool,
 }
 
 impl Client {
@@ -76,6 +82,7 @@ impl Client {
             blocked_waiter: None,
             sub: None,
             guest_events: None,
+            oom: false,
         }
     }
 
@@ -110,6 +117,33 @@ impl Client {
     }
 }
 
+/// Redis's checkClientOutputBufferLimits for one client of a class with
+/// `limit`, holding `used` bytes of pending output: true when over the hard
+/// limit, or over the soft limit for longer than its seconds (`since`
+/// remembers when it went over; it is reset once back under). Shared by the
+/// normal and pub/sub classes here and the replica class (repl/), so each
+/// class is judged the same way.
+pub fn output_limit_reached(
+    limit: &crate::config::OutputBufferLimit,
+    used: u64,
+    since: &mut Option<Instant>,
+) -> bool {
+    let hard = limit.hard_limit_bytes > 0 && used >= limit.hard_limit_bytes;
+    let over_soft = limit.soft_limit_bytes > 0 && used >= limit.soft_limit_bytes;
+    if !over_soft {
+        *since = None;
+        return hard;
+    }
+    match since {
+        // The first time over the soft limit only starts the clock.
+        None => {
+            *since = Some(Instant::now());
+            hard
+        }
+        Some(start) => hard || start.elapsed().as_secs() > limit.soft_limit_seconds,
+    }
+}
+
 pub const FLAG_MULTI: u32 = 1;
 /// Parked on keys (BLPOP ...): exempt from `timeout`, shown as `b`.
 pub const FLAG_BLOCKED: u32 = 2;
@@ -132,6 +166,13 @@ pub struct ClientShared {
     pub last_cmd: AtomicU32,
     /// Bytes waiting in the query buffer, for CLIENT LIST.
     pub qbuf: AtomicUsize,
+    /// Bytes allocated for the query buffer (CLIENT LIST rbs, client memory).
+    pub qbuf_cap: AtomicUsize,
+    /// Reply bytes not yet written to the socket, including pub/sub
+    /// messages still queued for it (CLIENT LIST omem; output buffer limits).
+    pub omem: AtomicUsize,
+    /// Bytes allocated for the reply buffer.
+    pub obuf_cap: AtomicUsize,
     pub flags: AtomicU32,
     pub killed: AtomicBool,
     /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
@@ -161,6 +202,16 @@ impl ClientShared {
         self.subs[2].store(shard, Ordering::Relaxed);
     }
 
+    /// Bytes this client holds: its buffers, pending output and state (the
+    /// tot-mem of CLIENT LIST, INFO mem_clients_normal).
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Client>()
+            + std::mem::size_of::<ClientShared>()
+            + self.qbuf_cap.load(Ordering::Relaxed)
+            + self.obuf_cap.load(Ordering::Relaxed)
+            + self.omem.load(Ordering::Relaxed)
+    }
+
     /// Closes the connection (CLIENT KILL): the task is aborted at its next
     /// await, which is never in the middle of a command.
     pub fn kill(&self) {
@@ -183,8 +234,10 @@ impl ClientShared {
         let flags = self.flags.load(Ordering::Relaxed);
         let multi = flags & FLAG_MULTI != 0;
         let qbuf = self.qbuf.load(Ordering::Relaxed);
+        let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
+        let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -199,8 +252,12 @@ impl ClientShared {
             self.subs[2].load(Ordering::Relaxed),
             if multi { 0 } else { -1 },
             qbuf,
-            16384usize.saturating_sub(qbuf),
-            16384 + qbuf,
+            rbs - qbuf,
+            rbs,
+            usize::from(omem > 0),
+            omem,
+            self.memory(),
+            if omem > 0 { "w" } else { "" },
             commands.name_of(self.last_cmd.load(Ordering::Relaxed)),
             self.resp.load(Ordering::Relaxed),
         )
@@ -247,6 +304,9 @@ impl ClientRegistry {
             last_active_ms: AtomicU64::new(0),
             last_cmd: AtomicU32::new(u32::MAX),
             qbuf: AtomicUsize::new(0),
+            qbuf_cap: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            obuf_cap: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             subs: Default::default(),

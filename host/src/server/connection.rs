@@ -2,7 +2,7 @@
 //! request in it, run each, and write all their replies with one write.
 //! Commands run on this task: no hop to another thread, no channel.
 
-use super::client::{Client, ClientShared};
+use super::client::{output_limit_reached, Client, ClientShared};
 use super::protocol::{Limits, Request, RequestParser};
 use super::reply::Out;
 use super::Server;
@@ -23,6 +23,9 @@ struct Cached {
     epoch: u64,
     proto_max_bulk_len: u64,
     query_buffer_limit: u64,
+    /// `client-output-buffer-limit normal` (pub/sub subscribers are judged
+    /// as their messages are queued, server/pubsub.rs).
+    normal_limit: crate::config::OutputBufferLimit,
 }
 
 impl Cached {
@@ -33,6 +36,7 @@ impl Cached {
             epoch,
             proto_max_bulk_len: cfg.proto_max_bulk_len,
             query_buffer_limit: cfg.client_query_buffer_limit,
+            normal_limit: cfg.client_output_buffer_limit.normal,
         }
     }
 }
@@ -72,12 +76,41 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientS
     let mut conn = Connection { srv, client };
     let mut out = Out::new(false);
     let _ = serve_client(&conn.srv, &mut stream, &mut conn.client, &mut out).await;
-    if !out.is_empty() {
+    if !out.is_empty() && !conn.client.shared.killed.load(Ordering::Acquire) {
         if let Some(target) = conn.srv.aof.barrier() {
             conn.srv.aof.wait_synced(target).await;
         }
         let _ = stream.write_all(&out.buf).await;
     }
+    let big = out.buf.capacity() > BIG_BUFFER;
+    drop(out);
+    if big {
+        // A big reply buffer goes back to the system, not to a cache.
+        crate::alloc::release_freed();
+    }
+}
+
+/// Calls [`crate::alloc::release_freed`] when dropped, if set.
+struct ReleaseOnDrop(bool);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if self.0 {
+            crate::alloc::release_freed();
+        }
+    }
+}
+
+/// Buffers above this are given back once drained, not kept for reuse.
+const BIG_BUFFER: usize = 1 << 20;
+
+/// Closes a client over its output buffer limit, as Redis logs it.
+fn close_over_limit(srv: &Server, client: &Client) {
+    crate::log::warning(&format!(
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        client.shared.info_line(&srv.commands)
+    ));
+    client.shared.killed.store(true, Ordering::Release);
 }
 
 async fn serve_client(
@@ -86,12 +119,21 @@ async fn serve_client(
     client: &mut Client,
     out: &mut Out,
 ) -> std::io::Result<()> {
+    // Declared before the buffers, so dropped after them: a big query
+    // buffer freed when the connection ends goes back to the system.
+    let mut release = ReleaseOnDrop(false);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut parser = RequestParser::new();
     let mut cached = Cached::load(srv);
     let shared = client.shared.clone();
     // How much of `out` is already on the socket.
     let mut written = 0;
+    // When the pending output went over the soft limit (output_limit_reached).
+    let mut over_soft_since = None;
+    // The query buffer was grown past BIG_BUFFER (a large bulk): replaced
+    // once drained. BytesMut's capacity shrinks as it is consumed, so the
+    // capacity alone cannot tell that it still pins a big allocation.
+    let mut big_inbuf = false;
     loop {
         // Run every complete request already buffered (stopping early when
         // the client blocks or must close), then send their replies together.
@@ -99,6 +141,8 @@ async fn serve_client(
             if srv.config_epoch.load(Ordering::Acquire) != cached.epoch {
                 cached = Cached::load(srv);
             }
+            let limit = (client.sub.is_none() && cached.normal_limit.hard_limit_bytes > 0)
+                .then_some(cached.normal_limit.hard_limit_bytes as usize + written);
             run_buffered(
                 srv,
                 client,
@@ -106,15 +150,31 @@ async fn serve_client(
                 &mut inbuf,
                 &mut parser,
                 cached.proto_max_bulk_len,
+                limit,
             );
-            shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
+        }
+        // The normal class's limits (a subscriber's messages are judged
+        // when queued); checked before writing, as Redis checks on append.
+        if client.sub.is_none() {
+            let pending = (out.buf.len() - written) as u64;
+            if output_limit_reached(&cached.normal_limit, pending, &mut over_soft_since) {
+                close_over_limit(srv, client);
+                out.buf.clear();
+                return Ok(());
+            }
         }
         // Effects reach the AOF before the replies that acknowledge them.
         if let Some(target) = srv.aof.barrier() {
             srv.aof.wait_synced(target).await;
         }
         try_flush(srv, stream, out, &mut written)?;
-        if client.close || shared.killed.load(Ordering::Acquire) {
+        publish_sizes(&shared, &inbuf, out, written, client);
+        if shared.killed.load(Ordering::Acquire) {
+            // Killed (CLIENT KILL, output limits): pending output is dropped.
+            out.buf.clear();
+            return Ok(());
+        }
+        if client.close {
             stream.write_all(&out.buf[written..]).await?;
             out.buf.clear();
             return Ok(());
@@ -134,12 +194,16 @@ async fn serve_client(
             ));
             return Ok(());
         }
-        if inbuf.is_empty() && inbuf.capacity() > 1 << 20 {
+        if inbuf.is_empty() && big_inbuf {
             inbuf = BytesMut::with_capacity(16 * 1024);
+            big_inbuf = false;
+            crate::alloc::release_freed();
         }
         let want = parser.wanted(inbuf.len());
         if inbuf.capacity() - inbuf.len() < 4096.max(want) {
             inbuf.reserve((16 * 1024).max(want));
+            big_inbuf |= inbuf.capacity() > BIG_BUFFER;
+            release.0 |= big_inbuf;
         }
         // Wait for input, for room to write pending output, or for a pub/sub
         // message. Input is read even while output is pending, as Redis does:
@@ -179,6 +243,24 @@ async fn next_message(client: &mut Client) -> Option<bytes::Bytes> {
     }
 }
 
+/// Publishes the buffer sizes CLIENT LIST, INFO and MEMORY read.
+#[inline]
+fn publish_sizes(
+    shared: &ClientShared,
+    inbuf: &BytesMut,
+    out: &Out,
+    written: usize,
+    client: &Client,
+) {
+    shared.qbuf.store(inbuf.len(), Ordering::Relaxed);
+    shared.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
+    shared.obuf_cap.store(out.buf.capacity(), Ordering::Relaxed);
+    let queued = client.sub.as_ref().map_or(0, |s| s.subscriber.pending());
+    shared
+        .omem
+        .store(out.buf.len() - written + queued, Ordering::Relaxed);
+}
+
 /// Writes as much pending output as the socket takes without waiting.
 fn try_flush(
     srv: &Server,
@@ -202,8 +284,9 @@ fn try_flush(
         out.buf.clear();
         *written = 0;
         // A huge reply (KEYS *) must not pin its buffer for the connection's life.
-        if out.buf.capacity() > 1 << 20 {
+        if out.buf.capacity() > BIG_BUFFER {
             out.buf = Vec::with_capacity(16 * 1024);
+            crate::alloc::release_freed();
         }
     }
     Ok(())
@@ -217,6 +300,7 @@ fn run_buffered(
     inbuf: &mut BytesMut,
     parser: &mut RequestParser,
     proto_max_bulk_len: u64,
+    output_limit: Option<usize>,
 ) {
     let mut protocol_error = None;
     let batch_started = std::time::Instant::now();
@@ -249,6 +333,11 @@ fn run_buffered(
             }
         }
         if client.close || client.blocked.is_some() {
+            break;
+        }
+        // Over the hard output limit: stop here, the caller closes the
+        // client (the rest of the pipeline would only add to the pile).
+        if output_limit.is_some_and(|l| out.buf.len() >= l) {
             break;
         }
     }

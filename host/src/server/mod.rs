@@ -170,9 +170,17 @@ impl Server {
             self.slowlog
                 .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
             self.latency.configure(cfg.latency_monitor_threshold);
+            self.store.evict.configure(cfg.eviction_settings());
         }
         crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
+        // A lower maxmemory takes effect at once (Redis's updateMaxmemory).
+        if let Some((used, max)) = self.store.evict.over_limit() {
+            crate::log::warning(&format!(
+                "WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy."
+            ));
+            crate::commands::evict(self, crate::commands::unix_ms());
+        }
     }
 }
 
@@ -220,6 +228,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
         tokio::spawn(accept_loop(srv.clone(), listener));
     }
     crate::process::ready();
+    crate::alloc::mark_startup();
     let expire_srv = srv.clone();
     std::thread::Builder::new()
         .name("ember-expire".into())
@@ -335,6 +344,9 @@ fn expire_loop(srv: Arc<Server>) {
             record.then_some(&mut log),
         );
         crate::commands::notify::notify_expired(&srv, &log);
+        // Eviction a command left unfinished (its time budget ran out) goes
+        // on here, so memory comes back under maxmemory without traffic.
+        crate::commands::evict(&srv, crate::commands::unix_ms());
         crate::persist::snapshot::cron(&srv);
         crate::commands::migrate::close_idle(&srv.migrate_sockets);
     }

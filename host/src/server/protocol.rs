@@ -76,9 +76,14 @@ impl RequestParser {
     }
 
     /// How many bytes the next read should at least make room for: a large bulk
-    /// is read into one allocation instead of growing the buffer repeatedly.
+    /// (32 KiB and up, Redis's PROTO_MBULK_BIG_ARG) is read into one
+    /// allocation of its declared size instead of growing the buffer by
+    /// doubling, which cost a transient copy and up to twice the bulk in
+    /// capacity. The allocation is virtual until the bytes arrive, so a
+    /// declared-but-unsent size costs no resident memory.
     pub fn wanted(&self, buffered: usize) -> usize {
         match self.bulk_len {
+            Some(len) if len >= 32 * 1024 => (self.pos + len + 2).saturating_sub(buffered),
             Some(len) => (self.pos + len + 2).saturating_sub(buffered).min(1 << 20),
             None => 0,
         }

@@ -46,6 +46,11 @@ impl Subscriber {
         (Arc::new(s), rx)
     }
 
+    /// Bytes of messages queued and not yet moved to the connection's output.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed) as usize
+    }
+
     /// The connection wrote `n` bytes of queued messages.
     pub fn written(&self, n: usize) {
         self.pending.fetch_sub(n as u64, Ordering::Relaxed);
@@ -58,19 +63,9 @@ impl Subscriber {
         if self.tx.send(msg).is_err() {
             return false;
         }
-        let over_hard = limit.hard_limit_bytes > 0 && pending > limit.hard_limit_bytes;
-        let over_soft = limit.soft_limit_bytes > 0 && pending > limit.soft_limit_bytes;
-        let soft_expired = {
-            let mut since = self.over_soft_since.lock();
-            if !over_soft {
-                *since = None;
-                false
-            } else {
-                let start = *since.get_or_insert_with(Instant::now);
-                start.elapsed().as_secs() >= limit.soft_limit_seconds
-            }
-        };
-        if (over_hard || soft_expired) && !self.client.killed.load(Ordering::Relaxed) {
+        let reached =
+            super::client::output_limit_reached(limit, pending, &mut self.over_soft_since.lock());
+        if reached && !self.client.killed.load(Ordering::Relaxed) {
             crate::log::warning(&format!(
                 "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
                 self.client.id

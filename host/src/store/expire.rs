@@ -92,7 +92,8 @@ fn expire_due(shard: &mut Shard, now_ms: i64, mut on_expired: impl FnMut(&[u8]))
     expired
 }
 
-fn rebuild_heap(shard: &mut Shard) {
+/// Rebuilds the expiry heap from the live keys (dropping stale items).
+pub(super) fn rebuild_heap(shard: &mut Shard) {
     let items: Vec<_> = shard
         .table
         .iter()

@@ -416,6 +416,11 @@ impl HashValue {
     /// own allocations are estimated from a sample of at most 64 fields, so
     /// this stays cheap on huge hashes (Redis's MEMORY USAGE samples too).
     pub fn heap_size(&self) -> usize {
+        self.heap_size_sampled(64)
+    }
+
+    /// [`Self::heap_size`] sampling up to `samples` elements of a table.
+    pub fn heap_size_sampled(&self, samples: usize) -> usize {
         match self {
             HashValue::Listpack(p) => p.alloc_size(),
             HashValue::Table(m) => {
@@ -424,8 +429,7 @@ impl HashValue {
                 let fixed = std::mem::size_of::<HashTable>()
                     + slots * (8 + 2 * std::mem::size_of::<SmallBytes>())
                     + slots * 9;
-                const SAMPLE: usize = 64;
-                let n = m.len().min(SAMPLE);
+                let n = m.len().min(samples.max(1));
                 if n == 0 {
                     return fixed;
                 }

@@ -8,6 +8,7 @@
 
 pub mod blocking;
 pub mod busy;
+pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod list;
@@ -96,6 +97,11 @@ impl Shard {
 
     pub fn ttl_keys(&self) -> usize {
         self.ttl_keys
+    }
+
+    /// Bytes of the expiry queue (MEMORY STATS overhead.hashtable.expires).
+    pub fn expiry_overhead_bytes(&self) -> usize {
+        self.expiry.capacity() * std::mem::size_of::<Reverse<(i64, u64)>>()
     }
 
     fn touch_watchers(&self, key: &[u8]) {
@@ -198,6 +204,8 @@ pub struct Store {
     snap: Arc<SnapStats>,
     /// Scripts holding shards long enough to answer BUSY (busy.rs).
     pub busy: busy::Busy,
+    /// maxmemory: the eviction settings, pool and counters (evict.rs).
+    pub evict: evict::Evictor,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -253,6 +261,7 @@ impl Store {
             effects: crate::effects::Stream::default(),
             snap: Arc::default(),
             busy: busy::Busy::default(),
+            evict: evict::Evictor::default(),
         }
     }
 
@@ -602,6 +611,7 @@ impl<'a> Locked<'a> {
     fn locate(&mut self, db: usize, key: &[u8], touch: bool) -> (u64, Option<usize>) {
         let hash = self.store.hash(key);
         let now = self.now_ms;
+        let store = self.store;
         let Some(shard) = self.shard_mut(db, hash) else {
             return (hash, None);
         };
@@ -623,7 +633,7 @@ impl<'a> Locked<'a> {
             return (hash, None);
         }
         if touch {
-            entry.lru = (now / 1000) as u32;
+            entry.lru = store.evict.touched(entry.lru, now);
         }
         (hash, Some(pos))
     }
@@ -720,7 +730,7 @@ impl<'a> Locked<'a> {
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) {
         let (hash, pos) = self.locate(db, key, true);
         let created = pos.is_none();
-        let lru = (self.now_ms / 1000) as u32;
+        let lru = self.store.evict.fresh(self.now_ms);
         let Some(shard) = self.shard_mut(db, hash) else {
             return;
         };
@@ -756,10 +766,13 @@ impl<'a> Locked<'a> {
             return false;
         }
         let now_s = (self.now_ms / 1000) as u32;
+        let lru = self.store.evict.fresh(self.now_ms);
+        // An idle time means something only to the LRU clock (as in Redis).
+        let idle_s = idle_s.filter(|_| !self.store.evict.lfu());
         let Some(shard) = self.shard_mut(db, hash) else {
             return false;
         };
-        let pos = shard.push_new(hash, key, value, now_s);
+        let pos = shard.push_new(hash, key, value, lru);
         if let Some(idle) = idle_s {
             shard.table.at_mut(pos).set_idle_seconds(now_s, idle);
         }
@@ -779,7 +792,7 @@ impl<'a> Locked<'a> {
     /// Stores `value`, keeping the key's TTL if it has one (SET KEEPTTL, APPEND ...).
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
         let (hash, pos) = self.locate(db, key, true);
-        let lru = (self.now_ms / 1000) as u32;
+        let lru = self.store.evict.fresh(self.now_ms);
         let Some(shard) = self.shard_mut(db, hash) else {
             return;
         };
@@ -789,6 +802,19 @@ impl<'a> Locked<'a> {
                 shard.push_new(hash, key, value, lru);
                 self.note_created(db, key);
             }
+        }
+    }
+
+    /// Sets a live key's LFU counter (RESTORE FREQ, an RDB's FREQ opcode);
+    /// ignored unless an LFU policy is selected, as in Redis.
+    pub fn set_freq(&mut self, db: usize, key: &[u8], freq: u8) {
+        if !self.store.evict.lfu() {
+            return;
+        }
+        let now = self.now_ms;
+        let (hash, pos) = self.locate(db, key, false);
+        if let (Some(pos), Some(shard)) = (pos, self.shard_mut(db, hash)) {
+            shard.table.at_mut(pos).lru = evict::lfu_field(now, freq);
         }
     }
 

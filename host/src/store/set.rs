@@ -253,6 +253,11 @@ impl SetValue {
     /// Approximate heap bytes. For tables the members' own allocations are
     /// estimated from a sample of at most 64, so this stays cheap.
     pub fn heap_size(&self) -> usize {
+        self.heap_size_sampled(64)
+    }
+
+    /// [`Self::heap_size`] sampling up to `samples` elements of a table.
+    pub fn heap_size_sampled(&self, samples: usize) -> usize {
         match self {
             SetValue::Intset(v) => v.data.capacity(),
             SetValue::Table(s) => {
@@ -260,8 +265,7 @@ impl SetValue {
                 let fixed = std::mem::size_of::<SetTable>()
                     + slots * (8 + std::mem::size_of::<Field>())
                     + slots * 9;
-                const SAMPLE: usize = 64;
-                let n = s.len().min(SAMPLE);
+                let n = s.len().min(samples.max(1));
                 if n == 0 {
                     return fixed;
                 }

@@ -16,7 +16,9 @@ pub struct Entry {
     pub key: SmallBytes,
     pub value: Value,
     pub(super) expire_at: i64,
-    /// Last access, unix seconds truncated to 32 bits (OBJECT IDLETIME, LRU eviction).
+    /// Redis's `robj.lru`: the LRU clock (unix seconds mod 2^24) of the last
+    /// access, or under an LFU policy the LFU counter and its decay minute
+    /// (see evict.rs). OBJECT IDLETIME / FREQ and eviction read it.
     pub(super) lru: u32,
     /// The epoch of the snapshot that must not emit this entry from the table
     /// (created during it, or its pre-image already preserved); see
@@ -33,13 +35,13 @@ impl Entry {
 
     /// Seconds since the last access, given the current unix seconds.
     pub fn idle_seconds(&self, now_s: u32) -> u32 {
-        now_s.wrapping_sub(self.lru)
+        super::evict::idle_seconds(self.lru, now_s)
     }
 
     /// Makes the key look idle for `idle` seconds (RESTORE IDLETIME, loading
     /// an RDB's LRU opcode).
     pub fn set_idle_seconds(&mut self, now_s: u32, idle: u64) {
-        self.lru = now_s.wrapping_sub(idle.min(u32::MAX as u64) as u32);
+        self.lru = super::evict::lru_for_idle(now_s, idle);
     }
 
     #[inline]
@@ -47,7 +49,7 @@ impl Entry {
         self.expire_at != 0 && self.expire_at <= now_ms
     }
 
-    /// The raw last-access clock (unix seconds, 32 bits), for persistence.
+    /// The raw access field (LRU clock or LFU data, see evict.rs).
     pub fn lru(&self) -> u32 {
         self.lru
     }

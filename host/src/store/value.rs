@@ -182,6 +182,16 @@ impl Value {
         self.as_bytes(&mut buf).map(|b| b.len())
     }
 
+    /// [`Value::heap_size`] with the elements of big hashes and sets
+    /// sampled `samples` times (MEMORY USAGE ... SAMPLES; usize::MAX = all).
+    pub fn heap_size_sampled(&self, samples: usize) -> usize {
+        match self {
+            Value::Hash(h) => h.heap_size_sampled(samples),
+            Value::Set(s) => s.heap_size_sampled(samples),
+            _ => self.heap_size(),
+        }
+    }
+
     /// Approximate heap bytes owned by this value beyond its inline slot, for
     /// memory accounting (MEMORY USAGE, eviction).
     pub fn heap_size(&self) -> usize {

@@ -16,6 +16,7 @@ struct Pending {
     value: crate::store::Value,
     expire_at_ms: Option<i64>,
     idle_s: Option<u64>,
+    freq: Option<u8>,
 }
 
 /// Stores a batch of keys of `db`; a key already present is an error.
@@ -30,6 +31,9 @@ fn flush(store: &Store, db: usize, now_ms: i64, batch: &mut Vec<Pending>) -> Res
                 "RDB has duplicated key '{}' in DB {db}",
                 String::from_utf8_lossy(&p.key)
             ));
+        }
+        if let Some(f) = p.freq {
+            locked.set_freq(db, &p.key, f);
         }
     }
     Ok(())
@@ -87,6 +91,7 @@ pub fn load_into_store<R: Read>(
                 value,
                 expire_at_ms,
                 idle_s,
+                freq,
                 ..
             } => {
                 let db = db as usize;
@@ -103,6 +108,7 @@ pub fn load_into_store<R: Read>(
                     value,
                     expire_at_ms,
                     idle_s,
+                    freq,
                 });
                 stats.keys_loaded += 1;
                 if opts.key_delay_us > 0 {
