@@ -25,6 +25,7 @@ pub mod notify;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
+pub mod replicaof;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -127,6 +128,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         modules::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,
+        replicaof::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
@@ -275,12 +277,33 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         }
     }
     client.shared.set_last_command(cmd.id, now_ms);
+    let replica = srv.repl.is_replica() && !client.master;
+    if replica && srv.replica.read_only() && writes(cmd, client) {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::replica::READONLY),
+        );
+        return;
+    }
     if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(cmd.spec.name) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.full_name
         );
         reject(srv, client, out, cmd, CmdError::owned(msg));
+        return;
+    }
+    if replica && srv.replica.refuses_stale() && denied_when_stale(cmd, client) {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::replica::MASTERDOWN),
+        );
         return;
     }
     if srv.persist.refuse_writes.load(Ordering::Relaxed)
@@ -320,6 +343,28 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     if !ks.expired.is_empty() {
         notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
     }
+}
+
+/// Whether a command writes, EXEC counting as a write when it would run one
+/// (Redis's is_write_command, which a read-only replica refuses).
+fn writes(cmd: &Command, client: &Client) -> bool {
+    cmd.spec.has(flags::WRITE)
+        || (cmd.spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| q.cmd.spec.has(flags::WRITE))))
+}
+
+/// Whether a replica whose link is down refuses the command under
+/// `replica-serve-stale-data no` (Redis's is_denystale_command).
+fn denied_when_stale(cmd: &Command, client: &Client) -> bool {
+    !cmd.spec.has(flags::STALE)
+        || (cmd.spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::STALE))))
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

@@ -17,7 +17,7 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("Fatal error loading the DB, can't open {filename}: {e}. Exiting."),
     };
     let started = std::time::Instant::now();
-    let (loaded, expired) = load_file(srv, file, &filename)?;
+    let (loaded, expired) = load_file(srv, file, &filename, false)?;
     crate::log::notice(&format!(
         "Done loading RDB, keys loaded: {loaded}, keys expired: {expired}."
     ));
@@ -29,10 +29,17 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
 }
 
 /// Loads an RDB file into the (empty) keyspace; (keys loaded, keys expired).
-pub fn load_file(srv: &Server, file: std::fs::File, filename: &str) -> anyhow::Result<(u64, u64)> {
+/// `keep_expired`: a replica loading its primary's file keeps keys already
+/// expired (the primary will send their DELs), as Redis's replicas do.
+pub fn load_file(
+    srv: &Server,
+    file: std::fs::File,
+    filename: &str,
+    keep_expired: bool,
+) -> anyhow::Result<(u64, u64)> {
     let opts = LoadOptions {
         rdb: RdbOptions::from_config(&srv.config.read()),
-        keep_expired: false,
+        keep_expired,
     };
     let now = crate::commands::unix_ms();
     let reader = BufReader::with_capacity(1 << 20, file);

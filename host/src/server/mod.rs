@@ -73,6 +73,10 @@ pub struct Server {
     pub latency: crate::commands::latency::LatencyMonitor,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
+    /// Replication: role, IDs and offsets, the backlog, attached replicas (repl/).
+    pub repl: Arc<crate::repl::Repl>,
+    /// The replica side's link to its primary (repl/replica.rs).
+    pub replica: crate::repl::replica::Replica,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
     /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
@@ -111,6 +115,8 @@ impl Server {
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             aof: Arc::default(),
+            repl: Arc::default(),
+            replica: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),
         })
@@ -168,6 +174,7 @@ impl Server {
             self.latency.configure(cfg.latency_monitor_threshold);
         }
         crate::persist::aof::config_changed(self);
+        crate::repl::replica::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }
@@ -194,6 +201,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     if !aof_on {
         crate::persist::load::load_at_startup(&srv)?;
     }
+    crate::repl::replica::start(&srv);
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
