@@ -306,6 +306,16 @@ impl Invocation<'_, '_, '_, '_> {
         if spec.has(flags::WRITE) && self.grant.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        // A read-only replica's clients cannot write through a script
+        // either (Redis's scriptVerifyWriteCommandAllow); its primary can.
+        let srv = self.ctx.srv;
+        if spec.has(flags::WRITE)
+            && srv.repl.is_replica()
+            && srv.replica.read_only()
+            && !self.ctx.client.master
+        {
+            return Err(crate::repl::replica::READONLY.into());
+        }
         if spec.has(flags::WHOLE_DB) && !self.grant.whole_keyspace {
             return Err(format!(
                 "ERR '{}' needs the whole keyspace: flag the script whole-keyspace",
