@@ -25,6 +25,7 @@ pub mod notify;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -127,6 +128,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         modules::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,
+        replication::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
@@ -274,6 +276,19 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             return;
         }
     }
+    // Redis's min-replicas-to-write guard (checkGoodReplicasStatus).
+    if (cmd.spec.has(flags::WRITE) || cmd.spec.name == "exec" && tx::queued_writes(client))
+        && !srv.repl.replicas.writes_allowed(srv.repl.is_replica())
+    {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::primary::NOREPLICAS),
+        );
+        return;
+    }
     client.shared.set_last_command(cmd.id, now_ms);
     if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(cmd.spec.name) {
         let msg = format!(
@@ -319,6 +334,12 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     }
     if !ks.expired.is_empty() {
         notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
+    }
+    let wrote = ks.dirty > 0;
+    drop(ks);
+    if wrote {
+        // Committed to the stream when `ks` unlocked: WAIT's offset.
+        client.woff = srv.repl.offset();
     }
 }
 

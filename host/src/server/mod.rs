@@ -73,6 +73,8 @@ pub struct Server {
     pub latency: crate::commands::latency::LatencyMonitor,
     /// (time, commands processed) samples for instantaneous_ops_per_sec.
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
+    /// Replication: role, IDs and offsets, the backlog, attached replicas (repl/).
+    pub repl: Arc<crate::repl::Repl>,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
     /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
@@ -111,6 +113,7 @@ impl Server {
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             aof: Arc::default(),
+            repl: Arc::default(),
             slowlog: Default::default(),
             latency: Default::default(),
         })
@@ -168,6 +171,7 @@ impl Server {
             self.latency.configure(cfg.latency_monitor_threshold);
         }
         crate::persist::aof::config_changed(self);
+        crate::repl::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }
@@ -215,6 +219,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     for listener in listeners {
         tokio::spawn(accept_loop(srv.clone(), listener));
     }
+    crate::repl::start(&srv);
     crate::process::ready();
     let expire_srv = srv.clone();
     std::thread::Builder::new()
