@@ -26,6 +26,7 @@ pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
 pub mod replicaof;
+pub mod replication;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -129,6 +130,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         persistence::COMMANDS,
         pubsub::COMMANDS,
         replicaof::COMMANDS,
+        replication::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
@@ -276,6 +278,19 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             return;
         }
     }
+    // Redis's min-replicas-to-write guard (checkGoodReplicasStatus).
+    if (cmd.spec.has(flags::WRITE) || cmd.spec.name == "exec" && tx::queued_writes(client))
+        && !srv.repl.replicas.writes_allowed(srv.repl.is_replica())
+    {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::primary::NOREPLICAS),
+        );
+        return;
+    }
     client.shared.set_last_command(cmd.id, now_ms);
     let replica = srv.repl.is_replica() && !client.master;
     if replica && srv.replica.read_only() && writes(cmd, client) {
@@ -342,6 +357,12 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     }
     if !ks.expired.is_empty() {
         notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
+    }
+    let wrote = ks.dirty > 0;
+    drop(ks);
+    if wrote {
+        // Committed to the stream when `ks` unlocked: WAIT's offset.
+        client.woff = srv.repl.offset();
     }
 }
 

@@ -5,6 +5,8 @@
 use super::table::{flags::*, CommandSpec, Group};
 use super::{eq_ic, CmdError, CmdResult, Ctx};
 use crate::repl::replica::{self, Outcome};
+use crate::server::client::FLAG_REPLICA;
+use std::sync::atomic::Ordering;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("replicaof", 3, Group::Server, replicaof)
@@ -28,6 +30,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if *ctx.srv.repl.failover_state.lock() != "no-failover" {
+        return Err(CmdError::err(
+            "ERR REPLICAOF not allowed while failing over.",
+        ));
+    }
     if eq_ic(argv[1], "no") && eq_ic(argv[2], "one") {
         if ctx.srv.repl.is_replica() {
             replica::unset_master(ctx.srv);
@@ -38,6 +45,13 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         ctx.out.ok();
         return Ok(());
+    }
+    // A replica of ours cannot make us follow anyone: that would flush it.
+    let flags = ctx.client.shared.flags.load(Ordering::Relaxed);
+    if flags & FLAG_REPLICA != 0 {
+        return Err(CmdError::err(
+            "ERR Command is not valid when client is a replica.",
+        ));
     }
     let port = crate::util::num::parse_i64(argv[2])
         .filter(|p| (0..=65535).contains(p))

@@ -471,9 +471,9 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         ));
     }
     if wants("replication") {
-        let mut s = String::new();
-        srv.repl.info(srv, &mut s);
-        sections.push(s);
+        let mut text = String::new();
+        srv.repl.info(srv, &mut text);
+        sections.push(text);
     }
     if wants("cpu") {
         sections.push(cpu_section());

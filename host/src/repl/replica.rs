@@ -304,11 +304,12 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
         }
         Psync::Continue { replid } => {
             crate::log::notice("Successful partial resynchronization with master.");
+            super::primary::ensure_backlog(srv);
             if let Some(new) = replid {
                 if new != srv.repl.ids().replid {
                     // psync2: the primary was promoted; our history up to
                     // here stays valid under the old ID for our replicas.
-                    srv.repl.adopt_new_id(&new);
+                    srv.repl.continue_with_id(&new);
                     srv.repl.disconnect_replicas();
                 }
             }
@@ -481,7 +482,7 @@ async fn full_sync(srv: &Arc<Server>, conn: &mut Conn, replid: &str, offset: i64
     loaded?;
     // The keyspace is the primary's at `offset`: so is our history now,
     // and our own replicas (if any) must resync from it.
-    srv.repl.adopt_master_history(replid, offset);
+    srv.repl.adopt_master_history(srv, replid, offset);
     srv.repl.disconnect_replicas();
     srv.repl.update_master_link(|l| {
         l.read_reploff = offset;

@@ -57,6 +57,12 @@ pub struct Client {
     /// This is a replica's link to its primary (Redis's CLIENT_MASTER):
     /// obeyed even when the replica is read-only, its replies unsent.
     pub master: bool,
+    /// Replication state of this client: what REPLCONF told us, a SYNC/PSYNC
+    /// hand-off, a blocked WAIT (repl/primary.rs). None for most clients.
+    pub repl: Option<Box<crate::repl::primary::ClientRepl>>,
+    /// The replication offset after this client's last write (Redis's
+    /// c->woff): WAIT waits for replicas to acknowledge it.
+    pub woff: i64,
 }
 
 impl Client {
@@ -77,6 +83,8 @@ impl Client {
             sub: None,
             guest_events: None,
             master: false,
+            repl: None,
+            woff: 0,
         }
     }
 

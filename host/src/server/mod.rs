@@ -175,6 +175,7 @@ impl Server {
         }
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);
+        crate::repl::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }
@@ -223,6 +224,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     for listener in listeners {
         tokio::spawn(accept_loop(srv.clone(), listener));
     }
+    crate::repl::start(&srv);
     crate::process::ready();
     let expire_srv = srv.clone();
     std::thread::Builder::new()
