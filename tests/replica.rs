@@ -398,3 +398,99 @@ fn expired_keys_are_hidden_on_the_replica_until_the_primary_deletes_them() {
         b"*2\r\n$9\r\nreplicaof\r\n$0\r\n\r\n"
     );
 }
+
+/// [`compare_servers`] over the databases the data sets use, leaving both
+/// connections in database 0.
+fn compare(a: &mut RespConn, b: &mut RespConn, what: &str) {
+    compare_servers(a, b, &[0, 1, 2, 3, 9], what);
+    ok(a, &["SELECT", "0"]);
+    ok(b, &["SELECT", "0"]);
+}
+
+/// Points `replica` at `primary` and waits until it has synced.
+fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
+    let port = primary.port().to_string();
+    assert_eq!(run(replica, &["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
+    wait_synced(top, replica, &format!("replica of {port}"));
+}
+
+/// Chains of mixed nodes, Ember replicating Ember, and psync2 after a
+/// promotion: a sibling and the old primary continue from the promoted
+/// Ember node without a full sync.
+#[test]
+fn chains_of_ember_and_redis_and_psync2_after_promotion() {
+    let _g = common::shared();
+    let fast = [("repl-diskless-sync-delay", "0")];
+    // Redis -> Ember -> Redis, and Ember -> Ember beside it.
+    let top = ServerProcess::start_redis(&fast);
+    let mid = ServerProcess::start_ember(&fast);
+    let leaf = ServerProcess::start_redis(&fast);
+    let side = ServerProcess::start_ember(&fast);
+    let (mut t, mut m, mut l, mut s) =
+        (top.connect(), mid.connect(), leaf.connect(), side.connect());
+    run_all(&mut t, &every_type());
+    ok(&mut t, &["FUNCTION", "LOAD", LIBRARY]);
+    follow(&mut m, &top, &mut t);
+    follow(&mut l, &mid, &mut t);
+    follow(&mut s, &mid, &mut t);
+    for round in 0..2 {
+        live_writes(&mut t, round);
+    }
+    wait_synced(&mut t, &mut m, "mid");
+    wait_synced(&mut t, &mut l, "leaf");
+    wait_synced(&mut t, &mut s, "side");
+    // Offsets agree along the chain (the stream is proxied unchanged).
+    let offset = info(&mut t, "replication")["master_repl_offset"].clone();
+    for (name, c) in [("mid", &mut m), ("leaf", &mut l), ("side", &mut s)] {
+        assert_eq!(
+            info(c, "replication")["master_repl_offset"],
+            offset,
+            "{name}"
+        );
+    }
+    compare(&mut l, &mut m, "redis leaf vs ember mid");
+    compare(&mut l, &mut s, "redis leaf vs ember side");
+
+    // Promote the Ember mid: its history goes on under a new ID.
+    let old_id = info(&mut t, "replication")["master_replid"].clone();
+    assert_eq!(run(&mut m, &["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    let mi = info(&mut m, "replication");
+    assert_eq!(mi["role"], "master");
+    assert_eq!(mi["master_replid2"], old_id);
+    // Its replicas (they were disconnected to learn the new ID) and the
+    // old primary follow it with partial resyncs.
+    follow(&mut t, &mid, &mut m);
+    wait_synced(&mut m, &mut l, "leaf after the promotion");
+    wait_synced(&mut m, &mut s, "side after the promotion");
+    // Each says so in its log (Redis and Ember log the same line).
+    for (name, node) in [("old primary", &top), ("leaf", &leaf), ("side", &side)] {
+        let log = node.output();
+        assert_eq!(
+            log.matches("Successful partial resynchronization with master")
+                .count(),
+            1,
+            "{name}: {log}"
+        );
+    }
+    live_writes(&mut m, 5);
+    wait_synced(&mut m, &mut t, "old primary");
+    wait_synced(&mut m, &mut l, "leaf");
+    wait_synced(&mut m, &mut s, "side");
+    compare(&mut t, &mut m, "old redis primary vs ember primary");
+    compare(&mut t, &mut s, "old redis primary vs ember side");
+
+    // Ember -> Redis -> Ember: the Redis node in the middle.
+    let top2 = ServerProcess::start_ember(&fast);
+    let mid2 = ServerProcess::start_redis(&fast);
+    let leaf2 = ServerProcess::start_ember(&fast);
+    let (mut t2, mut m2, mut l2) = (top2.connect(), mid2.connect(), leaf2.connect());
+    run_all(&mut t2, &every_type());
+    ok(&mut t2, &["FUNCTION", "LOAD", LIBRARY]);
+    follow(&mut m2, &top2, &mut t2);
+    follow(&mut l2, &mid2, &mut t2);
+    live_writes(&mut t2, 0);
+    wait_synced(&mut t2, &mut m2, "redis mid");
+    wait_synced(&mut t2, &mut l2, "ember leaf");
+    compare(&mut m2, &mut l2, "redis mid vs ember leaf");
+    compare(&mut m2, &mut t2, "redis mid vs ember top");
+}
