@@ -10,6 +10,7 @@ pub mod log;
 pub mod lua;
 pub mod persist;
 pub mod process;
+pub mod repl;
 pub mod server;
 pub mod store;
 pub mod util;

@@ -164,12 +164,19 @@ impl ServerProcess {
         kind: ServerKind,
         extra: &[(String, String)],
     ) -> Result<ServerProcess, StartError> {
+        Self::try_start_at(kind, extra, free_port(), unique_temp_dir(kind.name()))
+    }
+
+    fn try_start_at(
+        kind: ServerKind,
+        extra: &[(String, String)],
+        port: u16,
+        dir: PathBuf,
+    ) -> Result<ServerProcess, StartError> {
         let program = match kind {
             ServerKind::Ember => ember_server_path(),
             ServerKind::Redis => redis_server_path(),
         };
-        let port = free_port();
-        let dir = unique_temp_dir(kind.name());
         let mut cmd = Command::new(&program);
         cmd.arg("--port")
             .arg(port.to_string())
@@ -343,6 +350,35 @@ impl ServerProcess {
         // The old value is dropped here: killed, waited for, its dir removed.
         *self = fresh;
     }
+
+    /// Waits for the process to exit (after a SHUTDOWN), killing it after
+    /// `timeout`, then starts the same server again on the same port, in the
+    /// same directory (its files kept): a restart as its users see it. Logs
+    /// are appended to.
+    pub fn restart_in_place(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut last = String::new();
+        // The port was ours a moment ago; another process may still take it.
+        for _ in 0..50 {
+            match Self::try_start_at(self.kind, &self.extra, self.port, self.dir.clone()) {
+                Ok(fresh) => {
+                    let old = std::mem::replace(self, fresh);
+                    // Keep the directory: it is the new process's too.
+                    std::mem::forget(old);
+                    return;
+                }
+                Err(StartError::PortInUse(o)) => last = o,
+                Err(StartError::Fatal(m)) => panic!("{m}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} could not bind its port again: {last}", self.kind.name());
+    }
 }
 
 impl Drop for ServerProcess {
@@ -360,7 +396,11 @@ enum StartError {
 
 fn open_log(dir: &Path, name: &str) -> fs::File {
     let path = dir.join(name);
-    fs::File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
 }
 
 // ---------------------------------------------------------------------------------------------

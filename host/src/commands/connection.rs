@@ -213,7 +213,11 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.out.bulk(b"mode");
     ctx.out.bulk(b"standalone");
     ctx.out.bulk(b"role");
-    ctx.out.bulk(b"master");
+    ctx.out.bulk(if ctx.srv.repl.is_replica() {
+        b"replica"
+    } else {
+        b"master"
+    });
     ctx.out.bulk(b"modules");
     ctx.out.array(0);
     Ok(())
@@ -254,11 +258,19 @@ fn client_getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn check_client_type(t: &[u8]) -> Result<bool, CmdError> {
-    // Every Ember client is "normal" until replication and pub/sub land.
-    for known in ["normal", "master", "replica", "slave", "pubsub"] {
+/// A CLIENT LIST / CLIENT KILL `TYPE`: the client flags it selects (0:
+/// normal, none of them), as Redis's getClientType classes clients.
+fn check_client_type(t: &[u8]) -> Result<u32, CmdError> {
+    use crate::server::client::{FLAG_MASTER, FLAG_PUBSUB, FLAG_REPLICA};
+    for (known, flag) in [
+        ("normal", 0),
+        ("master", FLAG_MASTER),
+        ("replica", FLAG_REPLICA),
+        ("slave", FLAG_REPLICA),
+        ("pubsub", FLAG_PUBSUB),
+    ] {
         if eq_ic(t, known) {
-            return Ok(eq_ic(t, "normal"));
+            return Ok(flag);
         }
     }
     Err(CmdError::owned(format!(
@@ -267,11 +279,23 @@ fn check_client_type(t: &[u8]) -> Result<bool, CmdError> {
     )))
 }
 
+/// Whether a client is of the class `TYPE` selected (a master link, then a
+/// replica, then a subscriber, else normal: Redis's order).
+fn is_type(c: &crate::server::client::ClientShared, class: u32) -> bool {
+    use crate::server::client::{FLAG_MASTER, FLAG_PUBSUB, FLAG_REPLICA};
+    let f = c.flags.load(Ordering::Relaxed);
+    let actual = [FLAG_MASTER, FLAG_REPLICA, FLAG_PUBSUB]
+        .into_iter()
+        .find(|&x| f & x != 0)
+        .unwrap_or(0);
+    actual == class
+}
+
 fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
-    let mut type_ok = true;
+    let mut class = None;
     if argv.len() == 4 && eq_ic(argv[2], "type") {
-        type_ok = check_client_type(argv[3])?;
+        class = Some(check_client_type(argv[3])?);
     } else if argv.len() >= 4 && eq_ic(argv[2], "id") {
         let mut v = Vec::new();
         for a in &argv[3..] {
@@ -285,9 +309,11 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let mut text = String::new();
-    if type_ok {
+    {
         for c in ctx.srv.clients.all() {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
+                || class.is_some_and(|t| !is_type(&c, t))
+            {
                 continue;
             }
             text.push_str(&c.info_line(&ctx.srv.commands));
@@ -322,7 +348,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.ok();
         return Ok(());
     }
-    let (mut id, mut addr, mut laddr, mut skipme, mut type_normal) = (None, None, None, true, None);
+    let (mut id, mut addr, mut laddr, mut skipme, mut class) = (None, None, None, true, None);
     let mut j = 2;
     while j < argv.len() {
         let Some(val) = argv.get(j + 1) else {
@@ -336,7 +362,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 None => return Err(CmdError::NotInteger),
             }
         } else if eq_ic(opt, "type") {
-            type_normal = Some(check_client_type(val)?);
+            class = Some(check_client_type(val)?);
         } else if eq_ic(opt, "addr") {
             addr = Some(String::from_utf8_lossy(val).into_owned());
         } else if eq_ic(opt, "laddr") {
@@ -367,7 +393,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let matches = id.is_none_or(|i| c.id == i)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
-            && type_normal.unwrap_or(true)
+            && class.is_none_or(|t| is_type(&c, t))
             && !(skipme && c.id == me);
         if matches {
             kill(ctx, &c);

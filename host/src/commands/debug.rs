@@ -88,7 +88,7 @@ fn reload_files(ctx: &mut Ctx, flush: bool, save: bool) -> CmdResult {
     let filename = srv.config.read().dbfilename.clone();
     let loaded = std::fs::File::open(&filename)
         .map_err(anyhow::Error::from)
-        .and_then(|f| crate::persist::load::load_file(srv, f, &filename));
+        .and_then(|f| crate::persist::load::load_file(srv, f, &filename, false));
     if let Err(e) = loaded {
         crate::log::warning(&format!("{e:#}"));
         return Err(CmdError::err(

@@ -402,6 +402,16 @@ impl Invocation<'_, '_, '_, '_> {
         if self.grant.deny_oom && spec.has(flags::DENYOOM) {
             return Err(super::OOM_ERROR.into());
         }
+        // A read-only replica's clients cannot write through a script
+        // either (Redis's scriptVerifyWriteCommandAllow); its primary can.
+        let srv = self.ctx.srv;
+        if spec.has(flags::WRITE)
+            && srv.repl.is_replica()
+            && srv.replica.read_only()
+            && !self.ctx.client.master
+        {
+            return Err(crate::repl::replica::READONLY.into());
+        }
         let db = self.ctx.db();
         if spec.has(flags::WHOLE_DB) && !self.grant.whole_keyspace {
             if !self.grant.lock_undeclared {

@@ -27,6 +27,8 @@ pub mod notify;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
+pub mod replicaof;
+pub mod replication;
 pub mod scan;
 pub mod scripting;
 pub mod server;
@@ -132,6 +134,8 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         modules::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,
+        replicaof::COMMANDS,
+        replication::COMMANDS,
         scripting::COMMANDS,
         server::COMMANDS,
         sets::COMMANDS,
@@ -298,13 +302,47 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             return;
         }
     }
+    // Redis's min-replicas-to-write guard (checkGoodReplicasStatus).
+    if (cmd.spec.has(flags::WRITE) || cmd.spec.name == "exec" && tx::queued_writes(client))
+        && !srv.repl.replicas.writes_allowed(srv.repl.is_replica())
+    {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::primary::NOREPLICAS),
+        );
+        return;
+    }
     client.shared.set_last_command(cmd.id, now_ms);
+    let replica = srv.repl.is_replica() && !client.master;
+    if replica && srv.replica.read_only() && writes(cmd, client) {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::replica::READONLY),
+        );
+        return;
+    }
     if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(cmd.spec.name) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.full_name
         );
         reject(srv, client, out, cmd, CmdError::owned(msg));
+        return;
+    }
+    if replica && srv.replica.refuses_stale() && denied_when_stale(cmd, client) {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::replica::MASTERDOWN),
+        );
         return;
     }
     if srv.persist.refuse_writes.load(Ordering::Relaxed)
@@ -372,6 +410,34 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     if !ks.expired.is_empty() {
         notify::notify_expired(srv, &std::mem::take(&mut ks.expired));
     }
+    let wrote = ks.dirty > 0;
+    drop(ks);
+    if wrote {
+        // Committed to the stream when `ks` unlocked: WAIT's offset.
+        client.woff = srv.repl.offset();
+    }
+}
+
+/// Whether a command writes, EXEC counting as a write when it would run one
+/// (Redis's is_write_command, which a read-only replica refuses).
+fn writes(cmd: &Command, client: &Client) -> bool {
+    cmd.spec.has(flags::WRITE)
+        || (cmd.spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| q.cmd.spec.has(flags::WRITE))))
+}
+
+/// Whether a replica whose link is down refuses the command under
+/// `replica-serve-stale-data no` (Redis's is_denystale_command).
+fn denied_when_stale(cmd: &Command, client: &Client) -> bool {
+    !cmd.spec.has(flags::STALE)
+        || (cmd.spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::STALE))))
 }
 
 fn denied_while_loading(client: &Client, cmd: &Command) -> bool {

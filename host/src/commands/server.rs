@@ -459,10 +459,9 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         ));
     }
     if wants("replication") {
-        sections.push(format!(
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
-            srv.run_id
-        ));
+        let mut text = String::new();
+        srv.repl.info(srv, &mut text);
+        sections.push(text);
     }
     if wants("cpu") {
         sections.push(cpu_section());

@@ -72,7 +72,7 @@ const EFFECTS: &[(&str, &str)] = &[
     ("loading-process-events-interval-bytes", "Hidden test knob (typed field; not read yet)."),
     // Refused unless at the default: Ember cannot do it at all yet.
     ("unixsocket", "Only \"\": no unix socket listener yet."),
-    ("replicaof", "Only `replicaof no one`: no replication yet."),
+    ("replicaof", "Follows a primary (Redis's or Ember's) over Redis's replication protocol."),
     ("cluster-enabled", "Only `no`: no cluster mode yet."),
     ("tls-port", "Only `0`: no TLS yet."),
     ("aclfile", "Only \"\": no ACL files yet."),

@@ -338,6 +338,11 @@ pub struct Config {
     pub aof_timestamp_enabled: bool,
     /// `aof-rewrite-incremental-fsync`: fsync every 4 MB while rewriting.
     pub aof_rewrite_incremental_fsync: bool,
+    /// `replicaof host port` (alias `slaveof`): the primary this server
+    /// replicates, None for `replicaof no one`. Also kept current by the
+    /// REPLICAOF command, as Redis's masterhost is, so CONFIG GET and
+    /// CONFIG REWRITE show the primary followed now (repl/replica.rs).
+    pub replicaof: Option<(String, u16)>,
     /// `aof-disable-auto-gc`: keep history AOF files after a rewrite.
     pub aof_disable_auto_gc: bool,
     /// `shutdown-on-sigint`: `SHUTDOWN_*` flags (0 = default: save if save
@@ -429,6 +434,7 @@ impl Default for Config {
             aof_use_rdb_preamble: true,
             aof_timestamp_enabled: false,
             aof_rewrite_incremental_fsync: true,
+            replicaof: None,
             aof_disable_auto_gc: false,
             shutdown_on_sigint: 0,
             shutdown_on_sigterm: 0,

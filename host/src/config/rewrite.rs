@@ -305,8 +305,13 @@ impl Config {
                     st.line(name, format!("bind {value}").into_bytes(), true);
                 }
             }
-            // Never a replica: every replicaof line goes.
-            "replicaof" => st.processed(name),
+            // The primary followed now, as rewriteConfigReplicaOfOption.
+            "replicaof" => match &self.replicaof {
+                Some((host, port)) => {
+                    st.line(name, format!("{name} {host} {port}").into_bytes(), true)
+                }
+                None => st.processed(name),
+            },
             "notify-keyspace-events" => st.line(
                 name,
                 quoted_line(name, value),

@@ -243,7 +243,7 @@ const CORE: &[Spec] = &[
         name: "replicaof",
         alias: Some("slaveof"),
         flags: IMMUTABLE | MULTI_ARG,
-        access: Access::Field(|_| String::new(), set_replicaof),
+        access: Access::Field(get_replicaof, set_replicaof),
     },
     typed!("slowlog-log-slower-than", 0, slowlog_log_slower_than, int(-1, i64::MAX as i128) as i64),
     typed!("slowlog-max-len", 0, slowlog_max_len, int(0, LONG_MAX) as u64),
@@ -305,7 +305,7 @@ const STORED_ONLY: &[Spec] = &[
     stored("hll-sparse-max-bytes", None, 0, Kind::Mem(0, LONG_MAX), "3000"),
     stored("stream-node-max-bytes", None, 0, Kind::Mem(0, LONG_MAX), "4096"),
     stored("stream-node-max-entries", None, 0, Kind::Int(0, LONG_MAX), "100"),
-    // Replication knobs (we have no replication; `replicaof` itself is refused).
+    // Replication knobs; repl/replica.rs reads the replica's ones when it needs them.
     stored("replica-serve-stale-data", Some("slave-serve-stale-data"), 0, Kind::Bool, "yes"),
     stored("replica-read-only", Some("slave-read-only"), 0, Kind::Bool, "yes"),
     stored("replica-lazy-flush", Some("slave-lazy-flush"), 0, Kind::Bool, "no"),
@@ -487,20 +487,30 @@ pub(super) fn set_bind(c: &mut Config, a: &[&[u8]], _: bool) -> Result<(), Strin
     Ok(())
 }
 
-/// `replicaof host port` / `replicaof no one`: checked like Redis, but only
-/// `no one` is accepted until replication exists.
-pub(super) fn set_replicaof(_: &mut Config, a: &[&[u8]], _: bool) -> Result<(), String> {
+/// `replicaof host port` / `replicaof no one`, checked as Redis's
+/// setConfigReplicaOfOption does (the port is read like strtol).
+pub(super) fn set_replicaof(c: &mut Config, a: &[&[u8]], _: bool) -> Result<(), String> {
     let [host, port] = a else {
         return Err("wrong number of arguments".to_string());
     };
+    c.replicaof = None;
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
         return Ok(());
     }
     match strtoll(port) {
         Some(p) if (0..=65535).contains(&p) => {
-            Err("replication is not supported yet; only 'replicaof no one' is accepted".to_string())
+            c.replicaof = Some((String::from_utf8_lossy(host).into_owned(), p as u16));
+            Ok(())
         }
         _ => Err("Invalid master port".to_string()),
+    }
+}
+
+/// CONFIG GET replicaof: "host port", or "" when this is a primary.
+pub(super) fn get_replicaof(c: &Config) -> String {
+    match &c.replicaof {
+        Some((host, port)) => format!("{host} {port}"),
+        None => String::new(),
     }
 }
 

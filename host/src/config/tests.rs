@@ -483,14 +483,6 @@ fn file_errors_match_redis() {
         )
     );
     assert_eq!(
-        e("replicaof 127.0.0.1 6380"),
-        fatal(
-            1,
-            "replicaof 127.0.0.1 6380",
-            "replication is not supported yet; only 'replicaof no one' is accepted"
-        )
-    );
-    assert_eq!(
         e("bind 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17"),
         fatal(
             1,
@@ -1340,7 +1332,9 @@ fn redis_7_0_directives_beyond_the_stock_file() {
     assert!(e("cluster-enabled yes").contains("cluster mode is not supported"));
     assert!(e("cluster-enabled maybe").contains("argument must be 'yes' or 'no'"));
     assert!(e("tls-port 6380").contains("TLS is not supported"));
-    assert!(e("replicaof 127.0.0.1 6380").contains("replication is not supported"));
+    let r = Config::parse_str("replicaof 127.0.0.1 6380").expect("a primary");
+    assert_eq!(r.replicaof, Some(("127.0.0.1".to_string(), 6380)));
+    assert_eq!(get1(&r, "replicaof"), "127.0.0.1 6380");
     assert!(e("replicaof 127.0.0.1 x").contains("Invalid master port"));
     assert!(e("slaveof a").contains("wrong number of arguments"));
     Config::parse_str("replicaof no one\ncluster-enabled no\ntls-port 0\nsyslog-facility local7")

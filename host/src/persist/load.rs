@@ -20,7 +20,7 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
     srv.persist
         .loading
         .store(true, std::sync::atomic::Ordering::Release);
-    let r = load_file(srv, file, &filename);
+    let r = load_file(srv, file, &filename, false);
     srv.persist
         .loading
         .store(false, std::sync::atomic::Ordering::Release);
@@ -36,11 +36,18 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
 }
 
 /// Loads an RDB file into the (empty) keyspace; (keys loaded, keys expired).
-pub fn load_file(srv: &Server, file: std::fs::File, filename: &str) -> anyhow::Result<(u64, u64)> {
+/// `keep_expired`: a replica loading its primary's file keeps keys already
+/// expired (the primary will send their DELs), as Redis's replicas do.
+pub fn load_file(
+    srv: &Server,
+    file: std::fs::File,
+    filename: &str,
+    keep_expired: bool,
+) -> anyhow::Result<(u64, u64)> {
     let key_delay_us = i64::from(srv.config.read().key_load_delay);
     let opts = LoadOptions {
         rdb: RdbOptions::from_config(&srv.config.read()),
-        keep_expired: false,
+        keep_expired,
         key_delay_us,
     };
     let now = crate::commands::unix_ms();

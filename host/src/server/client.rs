@@ -62,6 +62,15 @@ pub struct Client {
     /// Over maxmemory with nothing to evict when the running command started
     /// (Redis's pre_command_oom_state): scripts check it.
     pub oom: bool,
+    /// This is a replica's link to its primary (Redis's CLIENT_MASTER):
+    /// obeyed even when the replica is read-only, its replies unsent.
+    pub master: bool,
+    /// Replication state of this client: what REPLCONF told us, a SYNC/PSYNC
+    /// hand-off, a blocked WAIT (repl/primary.rs). None for most clients.
+    pub repl: Option<Box<crate::repl::primary::ClientRepl>>,
+    /// The replication offset after this client's last write (Redis's
+    /// c->woff): WAIT waits for replicas to acknowledge it.
+    pub woff: i64,
 }
 
 impl Client {
@@ -83,6 +92,9 @@ impl Client {
             sub: None,
             guest_events: None,
             oom: false,
+            master: false,
+            repl: None,
+            woff: 0,
         }
     }
 
@@ -149,6 +161,10 @@ pub const FLAG_MULTI: u32 = 1;
 pub const FLAG_BLOCKED: u32 = 2;
 /// Subscribed to channels: exempt from `timeout`, shown as `P`.
 pub const FLAG_PUBSUB: u32 = 4;
+/// An attached replica (it sent SYNC/PSYNC): shown as `S`, CLIENT KILL TYPE replica.
+pub const FLAG_REPLICA: u32 = 8;
+/// Our link to our primary: shown as `M`, CLIENT KILL TYPE master.
+pub const FLAG_MASTER: u32 = 16;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -267,6 +283,12 @@ impl ClientShared {
 /// CLIENT LIST's flags field.
 fn client_flags(flags: u32) -> String {
     let mut s = String::new();
+    if flags & FLAG_REPLICA != 0 {
+        s.push('S');
+    }
+    if flags & FLAG_MASTER != 0 {
+        s.push('M');
+    }
     if flags & FLAG_BLOCKED != 0 {
         s.push('b');
     }
@@ -332,7 +354,10 @@ impl ClientRegistry {
     /// clientsCron); blocked and subscribed clients are exempt.
     pub fn close_idle(&self, timeout_s: u64, now_ms: i64) {
         for c in self.all() {
-            if c.flags.load(Ordering::Relaxed) & (FLAG_BLOCKED | FLAG_PUBSUB) != 0 {
+            if c.flags.load(Ordering::Relaxed)
+                & (FLAG_BLOCKED | FLAG_PUBSUB | FLAG_REPLICA | FLAG_MASTER)
+                != 0
+            {
                 continue;
             }
             let last = c.last_active_ms.load(Ordering::Relaxed) as i64;

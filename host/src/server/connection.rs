@@ -114,7 +114,7 @@ fn close_over_limit(srv: &Server, client: &Client) {
 }
 
 async fn serve_client(
-    srv: &Server,
+    srv: &Arc<Server>,
     stream: &mut TcpStream,
     client: &mut Client,
     out: &mut Out,
@@ -185,6 +185,23 @@ async fn serve_client(
             written = 0;
             wait_blocked(srv, stream, client, out, &mut inbuf, blocked).await?;
             continue;
+        }
+        if let Some(repl) = client.repl.as_mut() {
+            // WAIT blocks until replicas acknowledge; SYNC/PSYNC hands the
+            // socket to the primary side of replication for good.
+            if let Some(wait) = repl.wait.take() {
+                stream.write_all(&out.buf[written..]).await?;
+                out.buf.clear();
+                written = 0;
+                let n = crate::repl::primary::wait_acks(srv, wait).await;
+                out.int(n);
+                continue;
+            }
+            if repl.handoff.is_some() {
+                stream.write_all(&out.buf[written..]).await?;
+                out.buf.clear();
+                return crate::repl::primary::serve_replica(srv, stream, client, &mut inbuf).await;
+            }
         }
         if inbuf.len() as u64 > cached.query_buffer_limit {
             crate::log::warning(&format!(
@@ -332,7 +349,13 @@ fn run_buffered(
                 break;
             }
         }
-        if client.close || client.blocked.is_some() {
+        if client.close
+            || client.blocked.is_some()
+            || client
+                .repl
+                .as_ref()
+                .is_some_and(|r| r.wait.is_some() || r.handoff.is_some())
+        {
             break;
         }
         // Over the hard output limit: stop here, the caller closes the

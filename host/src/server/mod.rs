@@ -75,6 +75,10 @@ pub struct Server {
     ops_samples: parking_lot::Mutex<std::collections::VecDeque<(Instant, u64)>>,
     /// MIGRATE's cached connections to targets.
     pub migrate_sockets: crate::commands::migrate::Sockets,
+    /// Replication: role, IDs and offsets, the backlog, attached replicas (repl/).
+    pub repl: Arc<crate::repl::Repl>,
+    /// The replica side's link to its primary (repl/replica.rs).
+    pub replica: crate::repl::replica::Replica,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
     /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
@@ -114,6 +118,8 @@ impl Server {
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
             aof: Arc::default(),
+            repl: Arc::default(),
+            replica: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),
         })
@@ -173,6 +179,8 @@ impl Server {
             self.store.evict.configure(cfg.eviction_settings());
         }
         crate::persist::aof::config_changed(self);
+        crate::repl::replica::config_changed(self);
+        crate::repl::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
         // A lower maxmemory takes effect at once (Redis's updateMaxmemory).
         if let Some((used, max)) = self.store.evict.over_limit() {
@@ -206,6 +214,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     if !aof_on {
         crate::persist::load::load_at_startup(&srv)?;
     }
+    crate::repl::replica::start(&srv);
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
@@ -227,6 +236,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     for listener in listeners {
         tokio::spawn(accept_loop(srv.clone(), listener));
     }
+    crate::repl::start(&srv);
     crate::process::ready();
     crate::alloc::mark_startup();
     let expire_srv = srv.clone();

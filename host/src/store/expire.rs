@@ -10,8 +10,55 @@
 //! refreshes the same key's TTL forever cannot grow it without bound.
 
 use super::{Shard, Store, SHARDS};
+use std::cell::Cell;
 use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// What a lookup does with a key whose deadline has passed. A primary
+/// deletes it (and propagates a DEL). A replica must not: its primary
+/// decides when a key is gone and sends the DEL, so replica and primary
+/// stay equal. Until then the replica hides the key from its own clients
+/// but applies the primary's commands to it as it stands (Redis 7.0's
+/// expireIfNeeded with `server.current_client == server.master`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lazy {
+    Delete,
+    Hide,
+    Keep,
+}
+
+thread_local! {
+    /// Set while this thread runs a command of the replica's primary.
+    static OBEYING_PRIMARY: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Lazy {
+    /// The mode of a view about to be taken on `store` by this thread.
+    #[inline]
+    pub fn of(store: &Store) -> Lazy {
+        if !store.replica.load(Ordering::Relaxed) {
+            Lazy::Delete
+        } else if OBEYING_PRIMARY.with(|o| o.get()) {
+            Lazy::Keep
+        } else {
+            Lazy::Hide
+        }
+    }
+}
+
+/// Runs `f` as the primary's client of a replica: lookups made by this
+/// thread meanwhile see expired keys as they are (see [`Lazy`]).
+pub fn obeying_primary<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OBEYING_PRIMARY.with(|o| o.set(self.0));
+        }
+    }
+    let _reset = Reset(OBEYING_PRIMARY.with(|o| o.replace(true)));
+    f()
+}
 
 /// Most keys one shard expires per tick, so one tick never holds a lock long.
 const MAX_PER_SHARD_TICK: usize = 20_000;
@@ -32,6 +79,10 @@ pub fn active_expire_tick(
     cursor: &mut Cursor,
     mut log: Option<&mut Vec<(usize, Vec<u8>)>>,
 ) -> usize {
+    // A replica waits for its primary's DELs (see [`Lazy`]).
+    if store.replica.load(Ordering::Relaxed) {
+        return 0;
+    }
     let started = Instant::now();
     let total_slots = store.databases() * SHARDS;
     let mut expired = 0;

@@ -206,6 +206,9 @@ pub struct Store {
     pub busy: busy::Busy,
     /// maxmemory: the eviction settings, pool and counters (evict.rs).
     pub evict: evict::Evictor,
+    /// This keyspace is a replica's copy (expire.rs's [`expire::Lazy`]):
+    /// expired keys are hidden, not deleted, and active expiry is off.
+    pub replica: AtomicBool,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -262,6 +265,7 @@ impl Store {
             snap: Arc::default(),
             busy: busy::Busy::default(),
             evict: evict::Evictor::default(),
+            replica: AtomicBool::new(false),
         }
     }
 
@@ -349,6 +353,7 @@ impl Store {
             store: self,
             guards,
             now_ms,
+            lazy: expire::Lazy::of(self),
             ready: Vec::new(),
             expired: Vec::new(),
             events: Vec::new(),
@@ -464,6 +469,8 @@ pub struct Locked<'a> {
     /// Writes made through this view (Redis's server.dirty delta): the
     /// dispatcher records a command's argv as its effect when it moved.
     pub dirty: u64,
+    /// What a lookup does with an expired key (a replica hides it).
+    lazy: expire::Lazy,
 }
 
 /// Commits the effects while the locks are still held (fields drop after
@@ -608,10 +615,14 @@ impl<'a> Locked<'a> {
 
     /// The hash of `key` and the position of its live entry, deleting it first
     /// if it has expired. `touch` records the access time (OBJECT must not).
-    fn locate(&mut self, db: usize, key: &[u8], touch: bool) -> (u64, Option<usize>) {
+    /// On a replica (see [`expire::Lazy`]) an expired key is hidden from
+    /// reads, kept for the primary's own commands, and deleted only by a
+    /// `write` of a writable replica's client, as Redis 7.0's lookupKey does.
+    fn locate(&mut self, db: usize, key: &[u8], touch: bool, write: bool) -> (u64, Option<usize>) {
         let hash = self.store.hash(key);
         let now = self.now_ms;
         let store = self.store;
+        let lazy = self.lazy;
         let Some(shard) = self.shard_mut(db, hash) else {
             return (hash, None);
         };
@@ -619,7 +630,17 @@ impl<'a> Locked<'a> {
             return (hash, None);
         };
         let entry = shard.table.at_mut(pos);
-        if entry.is_expired(now) {
+        let expired = match lazy {
+            expire::Lazy::Delete => entry.is_expired(now),
+            expire::Lazy::Keep => false,
+            expire::Lazy::Hide => {
+                if entry.is_expired(now) && !write {
+                    return (hash, None);
+                }
+                entry.is_expired(now)
+            }
+        };
+        if expired {
             let gone = shard.remove_at(pos, hash);
             shard.stats.expired += 1;
             // Redis propagates an expiry as DEL (deleteExpiredKeyAndPropagate).
@@ -649,14 +670,14 @@ impl<'a> Locked<'a> {
 
     /// A live key without recording an access (OBJECT IDLETIME must not reset it).
     pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let (hash, pos) = self.locate(db, key, false);
+        let (hash, pos) = self.locate(db, key, false, false);
         let pos = pos?;
         self.shard_mut(db, hash).map(|s| s.table.at(pos))
     }
 
     /// A key for reading; counts a keyspace hit or miss like Redis's lookupKeyRead.
     pub fn read(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
-        let (hash, pos) = self.locate(db, key, true);
+        let (hash, pos) = self.locate(db, key, true, false);
         if pos.is_none() && self.store.record_keymiss.load(Ordering::Relaxed) {
             self.event(crate::config::NOTIFY_KEY_MISS, "keymiss", db, key);
         }
@@ -717,18 +738,18 @@ impl<'a> Locked<'a> {
     /// snapshot this copies the entry if the walker has not reached it, so
     /// code that only looks uses [`Locked::peek`] or [`Locked::read`].
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        let (hash, pos) = self.locate(db, key, true);
+        let (hash, pos) = self.locate(db, key, true, true);
         self.entry_mut(db, hash, pos)
     }
 
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
-        self.locate(db, key, true).1.is_some()
+        self.locate(db, key, true, false).1.is_some()
     }
 
     /// Stores `value` under `key`. `expire_at`: Some(ms) sets a deadline, None
     /// removes any; use [`Locked::set_keep_ttl`] to keep the old one.
     pub fn set(&mut self, db: usize, key: &[u8], value: Value, expire_at: Option<i64>) {
-        let (hash, pos) = self.locate(db, key, true);
+        let (hash, pos) = self.locate(db, key, true, true);
         let created = pos.is_none();
         let lru = self.store.evict.fresh(self.now_ms);
         let Some(shard) = self.shard_mut(db, hash) else {
@@ -761,7 +782,7 @@ impl<'a> Locked<'a> {
         expire_at: Option<i64>,
         idle_s: Option<u64>,
     ) -> bool {
-        let (hash, pos) = self.locate(db, key, false);
+        let (hash, pos) = self.locate(db, key, false, true);
         if pos.is_some() {
             return false;
         }
@@ -791,7 +812,7 @@ impl<'a> Locked<'a> {
 
     /// Stores `value`, keeping the key's TTL if it has one (SET KEEPTTL, APPEND ...).
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
-        let (hash, pos) = self.locate(db, key, true);
+        let (hash, pos) = self.locate(db, key, true, true);
         let lru = self.store.evict.fresh(self.now_ms);
         let Some(shard) = self.shard_mut(db, hash) else {
             return;
@@ -812,7 +833,7 @@ impl<'a> Locked<'a> {
             return;
         }
         let now = self.now_ms;
-        let (hash, pos) = self.locate(db, key, false);
+        let (hash, pos) = self.locate(db, key, false, true);
         if let (Some(pos), Some(shard)) = (pos, self.shard_mut(db, hash)) {
             shard.table.at_mut(pos).lru = evict::lfu_field(now, freq);
         }
@@ -820,14 +841,14 @@ impl<'a> Locked<'a> {
 
     /// Removes a live key, returning its entry.
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
-        let (hash, pos) = self.locate(db, key, false);
+        let (hash, pos) = self.locate(db, key, false, true);
         let pos = pos?;
         Some(self.shard_mut(db, hash)?.remove_at(pos, hash))
     }
 
     /// Sets (Some) or clears (None) the deadline of a live key; false if absent.
     pub fn set_expire(&mut self, db: usize, key: &[u8], at: Option<i64>) -> bool {
-        let (hash, pos) = self.locate(db, key, true);
+        let (hash, pos) = self.locate(db, key, true, true);
         let (Some(pos), Some(shard)) = (pos, self.shard_mut(db, hash)) else {
             return false;
         };

@@ -1,0 +1,496 @@
+//! The replica side of replication against the real programs on loopback:
+//! an Ember replica of Debian's redis-server 7.0 (full sync of every type,
+//! the live stream of scripts, transactions and expirations, a primary
+//! restart answered with a partial resync), the replica's refusals and
+//! INFO/ROLE beside a real Redis replica of the same primary, and the
+//! expired-key rule (hidden on the replica until the primary's DEL).
+
+mod common;
+#[path = "common/dataset.rs"]
+mod dataset;
+
+use common::{escape, is_error, RespConn, ServerProcess};
+use dataset::{compare_servers, every_type, keys_of, q, run_all, R};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn run(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
+    c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn ok(c: &mut RespConn, args: &[&str]) {
+    let r = run(c, args);
+    assert!(!is_error(&r), "{args:?} -> {}", escape(&r));
+}
+
+/// INFO `section` as field -> value.
+fn info(c: &mut RespConn, section: &str) -> HashMap<String, String> {
+    let r = run(c, &["INFO", section]);
+    let text = String::from_utf8_lossy(common::string_value(&r).unwrap_or_default()).into_owned();
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the replica's link is up and it applied everything the
+/// primary has sent (offsets equal).
+fn wait_synced(primary: &mut RespConn, replica: &mut RespConn, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = info(primary, "replication");
+        let r = info(replica, "replication");
+        let po = p.get("master_repl_offset").cloned().unwrap_or_default();
+        let ro = r.get("slave_repl_offset").cloned().unwrap_or_default();
+        if r.get("master_link_status").map(String::as_str) == Some("up") && po == ro {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: replica not in sync (primary offset {po}, replica {ro}; replica INFO {r:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The Ember replica holds what a Redis replica of the same primary holds:
+/// every key, value and TTL equal, absolute expiry times exactly so, and
+/// the primary's keys. (Not the primary's every field: a Redis 7.0 replica
+/// shows a consumer group's entries-read as nil where the primary counts,
+/// because XREADGROUP propagates as XCLAIM ... LASTID.)
+fn assert_same_data(
+    primary: &mut RespConn,
+    redis_replica: &mut RespConn,
+    replica: &mut RespConn,
+    what: &str,
+) {
+    compare_servers(redis_replica, replica, &[0, 1, 2, 9], what);
+    for db in ["0", "1", "2", "9"] {
+        q(primary, &[b"SELECT", db.as_bytes()]);
+        q(replica, &[b"SELECT", db.as_bytes()]);
+        assert_eq!(
+            keys_of(primary),
+            keys_of(replica),
+            "{what}: keys of db {db}"
+        );
+    }
+    q(primary, &[b"SELECT", b"0"]);
+    let primary = redis_replica;
+    for db in ["0", "1", "2", "9"] {
+        q(primary, &[b"SELECT", db.as_bytes()]);
+        q(replica, &[b"SELECT", db.as_bytes()]);
+        for k in keys_of(primary) {
+            let a = q(primary, &[b"PEXPIRETIME", &k]);
+            let b = q(replica, &[b"PEXPIRETIME", &k]);
+            assert_eq!(a, b, "{what}: PEXPIRETIME of {} in db {db}", escape(&k));
+        }
+    }
+    q(primary, &[b"SELECT", b"0"]);
+    q(replica, &[b"SELECT", b"0"]);
+}
+
+const LIBRARY: &str = "#!lua name=replib\n\
+    redis.register_function('bump', function(keys, args) \
+      redis.call('INCRBY', keys[1], args[1]) \
+      return redis.call('SET', keys[2], 'by-function', 'PX', 600000) end)";
+
+/// Writes of every kind a primary propagates: rewritten TTLs, scripts and
+/// functions (their effects), MULTI/EXEC, pops, stream groups, expiry.
+fn live_writes(c: &mut RespConn, round: usize) {
+    let r = round.to_string();
+    ok(c, &["SET", &format!("live:ex:{r}"), "v", "EX", "1000"]);
+    ok(c, &["SET", "live:counter", "10"]);
+    ok(c, &["INCRBYFLOAT", "live:float", "1.5"]);
+    ok(c, &["RPUSH", "live:list", "a", "b", "c", &r]);
+    ok(c, &["LPOP", "live:list"]);
+    ok(c, &["SADD", "live:set", "x", "y", "z", &r]);
+    ok(c, &["SPOP", "live:set"]);
+    ok(c, &["HSET", "live:hash", "f", &r, "g", "2"]);
+    ok(c, &["HINCRBY", "live:hash", "g", "5"]);
+    ok(c, &["ZADD", "live:z", "1", "a", "2", "b", "3", &r]);
+    ok(c, &["ZPOPMIN", "live:z"]);
+    ok(c, &["EXPIRE", "live:hash", "5000"]);
+    ok(c, &["PEXPIRE", "live:list", "700000"]);
+    ok(
+        c,
+        &[
+            "EVAL",
+            "redis.call('SET', KEYS[1], ARGV[1]); redis.call('INCR', KEYS[2]); return redis.call('GET', KEYS[1])",
+            "2",
+            &format!("live:script:{r}"),
+            "live:counter",
+            "scripted",
+        ],
+    );
+    ok(
+        c,
+        &[
+            "FCALL",
+            "bump",
+            "2",
+            "live:counter",
+            &format!("live:fn:{r}"),
+            "3",
+        ],
+    );
+    ok(c, &["MULTI"]);
+    ok(c, &["SET", &format!("live:tx:{r}"), "1"]);
+    ok(c, &["INCR", &format!("live:tx:{r}")]);
+    ok(c, &["SELECT", "2"]);
+    ok(c, &["LPUSH", "live:tx:list", "q"]);
+    ok(c, &["SELECT", "0"]);
+    let exec = run(c, &["EXEC"]);
+    assert!(exec.starts_with(b"*5"), "EXEC -> {}", escape(&exec));
+    ok(c, &["SELECT", "9"]);
+    ok(c, &["SET", "other-db", &r]);
+    ok(c, &["SWAPDB", "9", "1"]);
+    ok(c, &["SELECT", "0"]);
+    ok(c, &["XADD", "live:stream", "*", "f", &r]);
+    if round == 0 {
+        ok(c, &["XGROUP", "CREATE", "live:stream", "lg", "0"]);
+    }
+    ok(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "lg",
+            "c1",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "live:stream",
+            ">",
+        ],
+    );
+    ok(c, &["SET", &format!("live:short:{r}"), "gone", "PX", "50"]);
+    ok(
+        c,
+        &[
+            "RENAME",
+            &format!("live:ex:{r}"),
+            &format!("live:renamed:{r}"),
+        ],
+    );
+    ok(c, &["DEL", "s:short"]);
+    ok(c, &["PUBLISH", "chan", "not a write"]);
+    // A big value and a pipeline of many small writes.
+    ok(c, &["SET", &format!("live:big:{r}"), &"z".repeat(200_000)]);
+    for i in 0..200 {
+        c.send(&["SET", &format!("live:many:{i}"), &format!("{r}-{i}")])
+            .expect("send");
+    }
+    for _ in 0..200 {
+        let reply = c.read_reply().expect("reply");
+        assert_eq!(reply, b"+OK\r\n");
+    }
+}
+
+#[test]
+fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart() {
+    let _g = common::shared();
+    let mut primary = ServerProcess::start_redis(&[
+        ("repl-diskless-sync-delay", "0"),
+        ("enable-debug-command", "yes"),
+    ]);
+    let mut p = primary.connect();
+    run_all(&mut p, &every_type());
+    ok(&mut p, &["FUNCTION", "LOAD", LIBRARY]);
+    ok(&mut p, &["SELECT", "9"]);
+    ok(&mut p, &["SET", "db9-key", "nine"]);
+    ok(&mut p, &["SELECT", "0"]);
+
+    let replica = ServerProcess::start_ember(&[]);
+    let mut r = replica.connect();
+    let port = primary.port().to_string();
+    let redis_replica = ServerProcess::start_redis(&[("replicaof", &format!("127.0.0.1 {port}"))]);
+    let mut rr = redis_replica.connect();
+    assert_eq!(run(&mut r, &["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
+    assert_eq!(
+        run(&mut r, &["REPLICAOF", "127.0.0.1", &port]),
+        b"+OK Already connected to specified master\r\n"
+    );
+    wait_synced(&mut p, &mut r, "full sync");
+    wait_synced(&mut p, &mut rr, "redis replica's full sync");
+    assert_same_data(&mut p, &mut rr, &mut r, "after the full sync");
+    let libs = run(&mut r, &["FUNCTION", "LIST"]);
+    assert!(
+        String::from_utf8_lossy(&libs).contains("replib"),
+        "the primary's library was not loaded: {}",
+        escape(&libs)
+    );
+    let pinfo = info(&mut p, "stats");
+    assert_eq!(pinfo["sync_full"], "2", "{pinfo:?}");
+
+    // The live stream.
+    for round in 0..3 {
+        live_writes(&mut p, round);
+    }
+    wait_synced(&mut p, &mut r, "live stream");
+    wait_synced(&mut p, &mut rr, "redis replica's live stream");
+    assert_same_data(&mut p, &mut rr, &mut r, "after the live stream");
+    // Keys that expired on the primary are gone here too (its DELs).
+    wait_until("short-lived keys gone", Duration::from_secs(5), || {
+        q(&mut r, &[b"EXISTS", b"live:short:0"]) == R::Int(0)
+    });
+
+    // A read-only replica refuses writes, as Redis words it.
+    assert_eq!(
+        run(&mut r, &["SET", "k", "v"]),
+        b"-READONLY You can't write against a read only replica.\r\n"
+    );
+    ok(&mut r, &["MULTI"]);
+    assert_eq!(
+        run(&mut r, &["SET", "k", "v"]),
+        b"-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert_eq!(
+        run(&mut r, &["EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    assert!(!is_error(&run(&mut r, &["GET", "s:int"])));
+
+    // INFO and ROLE of a replica.
+    let ri = info(&mut r, "replication");
+    assert_eq!(ri["role"], "slave");
+    assert_eq!(ri["master_host"], "127.0.0.1");
+    assert_eq!(ri["master_port"], port);
+    assert_eq!(ri["master_link_status"], "up");
+    assert_eq!(ri["master_sync_in_progress"], "0");
+    assert_eq!(ri["slave_read_only"], "1");
+    assert_eq!(ri["slave_priority"], "100");
+    assert_eq!(
+        ri["master_replid"],
+        info(&mut p, "replication")["master_replid"]
+    );
+    // The primary sees us as its replica, with our listening port.
+    let pi = info(&mut p, "replication");
+    assert_eq!(pi["connected_slaves"], "2");
+    let ours = format!("port={},state=online", replica.port());
+    assert!(
+        pi["slave0"].contains(&ours) || pi["slave1"].contains(&ours),
+        "{pi:?}"
+    );
+
+    // The primary restarts (its replication ID kept in its RDB): a partial
+    // resync, the new ID adopted with the old one as ID2 (psync2).
+    let old_id = info(&mut p, "replication")["master_replid"].clone();
+    let _ = p.command(&["SHUTDOWN", "SAVE"]);
+    drop(p);
+    wait_until("the link seen down", Duration::from_secs(10), || {
+        info(&mut r, "replication")["master_link_status"] == "down"
+    });
+    let down = info(&mut r, "replication");
+    assert!(
+        down.contains_key("master_link_down_since_seconds"),
+        "{down:?}"
+    );
+    assert!(
+        !is_error(&run(&mut r, &["GET", "s:int"])),
+        "stale data is served by default"
+    );
+    ok(&mut r, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    assert_eq!(
+        run(&mut r, &["GET", "s:int"]),
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    );
+    assert!(!is_error(&run(&mut r, &["INFO", "replication"])));
+    ok(
+        &mut r,
+        &["CONFIG", "SET", "replica-serve-stale-data", "yes"],
+    );
+    primary.restart_in_place(Duration::from_secs(10));
+    let mut p = primary.connect();
+    wait_synced(&mut p, &mut r, "after the primary's restart");
+    let stats = info(&mut p, "stats");
+    assert_eq!(stats["sync_partial_ok"], "2", "{stats:?}");
+    assert_eq!(stats["sync_full"], "0", "{stats:?}");
+    let ri = info(&mut r, "replication");
+    let pi = info(&mut p, "replication");
+    assert_eq!(ri["master_replid"], pi["master_replid"]);
+    assert_eq!(ri["master_replid2"], old_id);
+    assert_eq!(ri["master_replid2"], pi["master_replid2"]);
+    live_writes(&mut p, 7);
+    wait_synced(&mut p, &mut r, "stream after the partial resync");
+    wait_synced(&mut p, &mut rr, "redis replica after the partial resync");
+    assert_same_data(&mut p, &mut rr, &mut r, "after the partial resync");
+    let role = q(&mut r, &[b"ROLE"]);
+    let R::Arr(role) = role else {
+        panic!("ROLE {role:?}")
+    };
+    assert_eq!(role[0], R::Str(b"slave".to_vec()));
+    assert_eq!(role[2], R::Int(primary.port() as i64));
+    assert_eq!(role[3], R::Str(b"connected".to_vec()));
+}
+
+/// Expired keys on a replica: hidden from its clients, still counted and
+/// kept until the primary's DEL arrives; compared with a Redis replica.
+#[test]
+fn expired_keys_are_hidden_on_the_replica_until_the_primary_deletes_them() {
+    let _g = common::shared();
+    let primary = ServerProcess::start_redis(&[("enable-debug-command", "yes")]);
+    let mut p = primary.connect();
+    ok(&mut p, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let port = primary.port().to_string();
+    let ember = ServerProcess::start_ember(&[("replicaof", &format!("127.0.0.1 {port}"))]);
+    let redis = ServerProcess::start_redis(&[("replicaof", &format!("127.0.0.1 {port}"))]);
+    let mut e = ember.connect();
+    let mut rr = redis.connect();
+    ok(&mut p, &["SET", "k", "v", "PX", "200"]);
+    ok(&mut p, &["SET", "keep", "v"]);
+    wait_synced(&mut p, &mut e, "ember");
+    wait_synced(&mut p, &mut rr, "redis");
+    std::thread::sleep(Duration::from_millis(300));
+    for (name, c) in [("ember", &mut e), ("redis", &mut rr)] {
+        assert_eq!(run(c, &["GET", "k"]), b"$-1\r\n", "{name}");
+        assert_eq!(run(c, &["EXISTS", "k"]), b":0\r\n", "{name}");
+        assert_eq!(run(c, &["DBSIZE"]), b":2\r\n", "{name}: not deleted");
+    }
+    // The primary's lazy expiry sends the DEL.
+    assert_eq!(run(&mut p, &["GET", "k"]), b"$-1\r\n");
+    wait_synced(&mut p, &mut e, "ember after the DEL");
+    wait_synced(&mut p, &mut rr, "redis after the DEL");
+    for (name, c) in [("ember", &mut e), ("redis", &mut rr)] {
+        assert_eq!(
+            run(c, &["DBSIZE"]),
+            b":1\r\n",
+            "{name}: deleted by the primary"
+        );
+    }
+    // The same refusals, replies and CONFIG view on both replicas.
+    for args in [
+        vec!["SET", "x", "y"],
+        vec!["REPLICAOF", "127.0.0.1", "70000"],
+        vec!["REPLICAOF", "127.0.0.1", "x"],
+        vec!["SLAVEOF", "a"],
+        vec!["CONFIG", "GET", "replicaof"],
+        vec!["CONFIG", "GET", "replica-read-only"],
+    ] {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "PORT" { port.as_str() } else { a })
+            .collect();
+        assert_eq!(
+            escape(&run(&mut e, &args)),
+            escape(&run(&mut rr, &args)),
+            "{args:?}"
+        );
+    }
+    // Promotion keeps the data and the history (ID2 = the old ID).
+    let id = info(&mut e, "replication")["master_replid"].clone();
+    assert_eq!(run(&mut e, &["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    let ei = info(&mut e, "replication");
+    assert_eq!(ei["role"], "master");
+    assert_eq!(ei["master_replid2"], id);
+    assert_ne!(ei["master_replid"], id);
+    assert_eq!(run(&mut e, &["GET", "keep"]), b"$1\r\nv\r\n");
+    ok(&mut e, &["SET", "now-writable", "1"]);
+    assert_eq!(
+        run(&mut e, &["CONFIG", "GET", "replicaof"]),
+        b"*2\r\n$9\r\nreplicaof\r\n$0\r\n\r\n"
+    );
+}
+
+/// [`compare_servers`] over the databases the data sets use, leaving both
+/// connections in database 0.
+fn compare(a: &mut RespConn, b: &mut RespConn, what: &str) {
+    compare_servers(a, b, &[0, 1, 2, 3, 9], what);
+    ok(a, &["SELECT", "0"]);
+    ok(b, &["SELECT", "0"]);
+}
+
+/// Points `replica` at `primary` and waits until it has synced.
+fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
+    let port = primary.port().to_string();
+    assert_eq!(run(replica, &["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
+    wait_synced(top, replica, &format!("replica of {port}"));
+}
+
+/// Chains of mixed nodes, Ember replicating Ember, and psync2 after a
+/// promotion: a sibling and the old primary continue from the promoted
+/// Ember node without a full sync.
+#[test]
+fn chains_of_ember_and_redis_and_psync2_after_promotion() {
+    let _g = common::shared();
+    let fast = [("repl-diskless-sync-delay", "0")];
+    // Redis -> Ember -> Redis, and Ember -> Ember beside it.
+    let top = ServerProcess::start_redis(&fast);
+    let mid = ServerProcess::start_ember(&fast);
+    let leaf = ServerProcess::start_redis(&fast);
+    let side = ServerProcess::start_ember(&fast);
+    let (mut t, mut m, mut l, mut s) =
+        (top.connect(), mid.connect(), leaf.connect(), side.connect());
+    run_all(&mut t, &every_type());
+    ok(&mut t, &["FUNCTION", "LOAD", LIBRARY]);
+    follow(&mut m, &top, &mut t);
+    follow(&mut l, &mid, &mut t);
+    follow(&mut s, &mid, &mut t);
+    for round in 0..2 {
+        live_writes(&mut t, round);
+    }
+    wait_synced(&mut t, &mut m, "mid");
+    wait_synced(&mut t, &mut l, "leaf");
+    wait_synced(&mut t, &mut s, "side");
+    // Offsets agree along the chain (the stream is proxied unchanged).
+    let offset = info(&mut t, "replication")["master_repl_offset"].clone();
+    for (name, c) in [("mid", &mut m), ("leaf", &mut l), ("side", &mut s)] {
+        assert_eq!(
+            info(c, "replication")["master_repl_offset"],
+            offset,
+            "{name}"
+        );
+    }
+    compare(&mut l, &mut m, "redis leaf vs ember mid");
+    compare(&mut l, &mut s, "redis leaf vs ember side");
+
+    // Promote the Ember mid: its history goes on under a new ID.
+    let old_id = info(&mut t, "replication")["master_replid"].clone();
+    assert_eq!(run(&mut m, &["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    let mi = info(&mut m, "replication");
+    assert_eq!(mi["role"], "master");
+    assert_eq!(mi["master_replid2"], old_id);
+    // Its replicas (they were disconnected to learn the new ID) and the
+    // old primary follow it with partial resyncs.
+    follow(&mut t, &mid, &mut m);
+    wait_synced(&mut m, &mut l, "leaf after the promotion");
+    wait_synced(&mut m, &mut s, "side after the promotion");
+    // Each says so in its log (Redis and Ember log the same line).
+    for (name, node) in [("old primary", &top), ("leaf", &leaf), ("side", &side)] {
+        let log = node.output();
+        assert_eq!(
+            log.matches("Successful partial resynchronization with master")
+                .count(),
+            1,
+            "{name}: {log}"
+        );
+    }
+    live_writes(&mut m, 5);
+    wait_synced(&mut m, &mut t, "old primary");
+    wait_synced(&mut m, &mut l, "leaf");
+    wait_synced(&mut m, &mut s, "side");
+    compare(&mut t, &mut m, "old redis primary vs ember primary");
+    compare(&mut t, &mut s, "old redis primary vs ember side");
+
+    // Ember -> Redis -> Ember: the Redis node in the middle.
+    let top2 = ServerProcess::start_ember(&fast);
+    let mid2 = ServerProcess::start_redis(&fast);
+    let leaf2 = ServerProcess::start_ember(&fast);
+    let (mut t2, mut m2, mut l2) = (top2.connect(), mid2.connect(), leaf2.connect());
+    run_all(&mut t2, &every_type());
+    ok(&mut t2, &["FUNCTION", "LOAD", LIBRARY]);
+    follow(&mut m2, &top2, &mut t2);
+    follow(&mut l2, &mid2, &mut t2);
+    live_writes(&mut t2, 0);
+    wait_synced(&mut t2, &mut m2, "redis mid");
+    wait_synced(&mut t2, &mut l2, "ember leaf");
+    compare(&mut m2, &mut l2, "redis mid vs ember leaf");
+    compare(&mut m2, &mut t2, "redis mid vs ember top");
+}
