@@ -32,6 +32,12 @@ pub fn active_expire_tick(
     cursor: &mut Cursor,
     mut log: Option<&mut Vec<(usize, Vec<u8>)>>,
 ) -> usize {
+    if !store
+        .active_expire
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return 0;
+    }
     let started = Instant::now();
     let total_slots = store.databases() * SHARDS;
     let mut expired = 0;

@@ -7,6 +7,7 @@
 //! (expiry bookkeeping, WATCH) go through `Locked`'s methods.
 
 pub mod blocking;
+pub mod digest;
 pub mod expire;
 pub mod hash;
 pub mod list;
@@ -190,6 +191,9 @@ pub struct Store {
     pub record_new: AtomicBool,
     /// Raise `keymiss` events on read misses (notify-keyspace-events `m`).
     pub record_keymiss: AtomicBool,
+    /// Active expiry runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off, as in
+    /// Redis; lazy expiry on access goes on).
+    pub active_expire: AtomicBool,
     /// The write-effects stream (effects/): every [`Locked`] view records
     /// its effects while someone listens and commits them before unlocking.
     pub effects: crate::effects::Stream,
@@ -247,6 +251,7 @@ impl Store {
             record_expired: AtomicBool::new(false),
             record_new: AtomicBool::new(false),
             record_keymiss: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
             effects: crate::effects::Stream::default(),
             snap: Arc::default(),
         }
