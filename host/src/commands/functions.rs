@@ -575,6 +575,8 @@ fn fcall_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
+    // Shown before the commands the function runs (FCALL is skip_monitor).
+    super::monitor::feed(ctx.srv, ctx.client, argv);
     let name = String::from_utf8_lossy(argv[1]);
     let (lib, idx) = {
         let all = ctx.srv.functions.read();

@@ -21,6 +21,7 @@ pub mod lists;
 pub mod lists_blocking;
 pub mod meta;
 pub mod modules;
+pub mod monitor;
 pub mod notify;
 pub mod persistence;
 pub mod propagate;
@@ -125,6 +126,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         lists::COMMANDS,
         lists_blocking::COMMANDS,
         modules::COMMANDS,
+        monitor::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,
         scripting::COMMANDS,
@@ -254,7 +256,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     };
     let cmd: &Arc<Command> = &resolved;
     if !cmd.arity_ok(argv.len()) {
-        reject(srv, client, out, cmd, arity_error(cmd));
+        reject(srv, client, out, cmd, argv, arity_error(cmd));
         return;
     }
     if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
@@ -263,6 +265,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err("NOAUTH Authentication required."),
         );
         return;
@@ -270,7 +273,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     // Redis's writeCommandsDeniedByDiskError: no writes while the AOF fails.
     if cmd.spec.has(flags::WRITE) {
         if let Some(e) = srv.aof.write_denied() {
-            reject(srv, client, out, cmd, CmdError::owned(e));
+            reject(srv, client, out, cmd, argv, CmdError::owned(e));
             return;
         }
     }
@@ -280,7 +283,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.full_name
         );
-        reject(srv, client, out, cmd, CmdError::owned(msg));
+        reject(srv, client, out, cmd, argv, CmdError::owned(msg));
         return;
     }
     if srv.persist.refuse_writes.load(Ordering::Relaxed)
@@ -291,6 +294,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err(crate::persist::snapshot::MISCONF),
         );
         return;
@@ -324,10 +328,19 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open
 /// transaction is flagged, and a refused EXEC discards it with EXECABORT.
-fn reject(srv: &Server, client: &mut Client, out: &mut Out, cmd: &Command, err: CmdError) {
+fn reject(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    cmd: &Command,
+    argv: &[&[u8]],
+    err: CmdError,
+) {
     cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
     client.flag_multi_error();
     if cmd.spec.name == "exec" {
+        // Monitors saw MULTI: they see the EXEC that ends it (execCommandAbort).
+        monitor::feed(srv, client, argv);
         client.set_multi(false);
         tx::unwatch_all(srv, client);
         let text = err.text();
@@ -364,6 +377,9 @@ pub fn run(
     };
     if let Some(mark) = mark {
         propagate::after(ks, mark, cmd, argv, result.is_ok());
+    }
+    if monitor::shown(&cmd.spec) {
+        monitor::feed(srv, client, argv);
     }
     // Failed, as Redis counts it: the command replied an error, returned or
     // written directly (a script's error reply). EXEC's replies are its

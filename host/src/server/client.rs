@@ -54,6 +54,8 @@ pub struct Client {
     /// Keyspace events of a running wasm guest, held back until it commits
     /// (a rolled-back write must not have been announced).
     pub guest_events: Option<Vec<HeldEvent>>,
+    /// MONITOR's queue of lines (commands/monitor.rs), while monitoring.
+    pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
 }
 
 impl Client {
@@ -73,6 +75,7 @@ impl Client {
             blocked_waiter: None,
             sub: None,
             guest_events: None,
+            monitor: None,
         }
     }
 
@@ -112,6 +115,8 @@ pub const FLAG_MULTI: u32 = 1;
 pub const FLAG_BLOCKED: u32 = 2;
 /// Subscribed to channels: exempt from `timeout`, shown as `P`.
 pub const FLAG_PUBSUB: u32 = 4;
+/// In MONITOR mode: exempt from `timeout`, shown as `O`.
+pub const FLAG_MONITOR: u32 = 8;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -207,6 +212,9 @@ impl ClientShared {
 /// CLIENT LIST's flags field.
 fn client_flags(flags: u32) -> String {
     let mut s = String::new();
+    if flags & FLAG_MONITOR != 0 {
+        s.push('O');
+    }
     if flags & FLAG_BLOCKED != 0 {
         s.push('b');
     }
@@ -269,7 +277,7 @@ impl ClientRegistry {
     /// clientsCron); blocked and subscribed clients are exempt.
     pub fn close_idle(&self, timeout_s: u64, now_ms: i64) {
         for c in self.all() {
-            if c.flags.load(Ordering::Relaxed) & (FLAG_BLOCKED | FLAG_PUBSUB) != 0 {
+            if c.flags.load(Ordering::Relaxed) & (FLAG_BLOCKED | FLAG_PUBSUB | FLAG_MONITOR) != 0 {
                 continue;
             }
             let last = c.last_active_ms.load(Ordering::Relaxed) as i64;
