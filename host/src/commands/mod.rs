@@ -8,6 +8,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
 pub mod debug;
+pub mod docs;
 pub mod dump;
 pub mod functions;
 pub mod geo;
