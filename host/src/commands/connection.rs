@@ -87,6 +87,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     super::pubsub::drain_own_messages(ctx);
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     super::tx::unwatch_all(ctx.srv, ctx.client);
+    super::monitor::stop(ctx.srv, ctx.client);
     ctx.client.select(0);
     ctx.out.resp3 = false;
     ctx.client.shared.resp.store(2, Ordering::Relaxed);

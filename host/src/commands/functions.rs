@@ -585,6 +585,8 @@ pub fn function_flags(srv: &crate::server::Server, name: &[u8]) -> Option<u32> {
 }
 
 fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
+    // Shown before the commands the function runs (FCALL is skip_monitor).
+    super::monitor::feed(ctx.srv, ctx.client, argv);
     let name = String::from_utf8_lossy(argv[1]);
     let (lib, idx) = {
         let all = ctx.srv.functions.read();

@@ -8,6 +8,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod connection;
 pub mod debug;
+pub mod docs;
 pub mod dump;
 pub mod functions;
 pub mod geo;
@@ -23,6 +24,7 @@ pub mod memory;
 pub mod meta;
 pub mod migrate;
 pub mod modules;
+pub mod monitor;
 pub mod notify;
 pub mod persistence;
 pub mod propagate;
@@ -132,6 +134,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         migrate::COMMANDS,
         memory::COMMANDS,
         modules::COMMANDS,
+        monitor::COMMANDS,
         persistence::COMMANDS,
         pubsub::COMMANDS,
         replicaof::COMMANDS,
@@ -263,7 +266,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     };
     let cmd: &Arc<Command> = &resolved;
     if !cmd.arity_ok(argv.len()) {
-        reject(srv, client, out, cmd, arity_error(cmd));
+        reject(srv, client, out, cmd, argv, arity_error(cmd));
         return;
     }
     if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
@@ -272,6 +275,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err("NOAUTH Authentication required."),
         );
         return;
@@ -298,7 +302,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     // Redis's writeCommandsDeniedByDiskError: no writes while the AOF fails.
     if cmd.spec.has(flags::WRITE) {
         if let Some(e) = srv.aof.write_denied() {
-            reject(srv, client, out, cmd, CmdError::owned(e));
+            reject(srv, client, out, cmd, argv, CmdError::owned(e));
             return;
         }
     }
@@ -332,7 +336,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.full_name
         );
-        reject(srv, client, out, cmd, CmdError::owned(msg));
+        reject(srv, client, out, cmd, argv, CmdError::owned(msg));
         return;
     }
     if replica && srv.replica.refuses_stale() && denied_when_stale(cmd, client) {
@@ -353,6 +357,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err(crate::persist::snapshot::MISCONF),
         );
         return;
@@ -485,10 +490,19 @@ pub fn evict(srv: &Server, now_ms: i64) -> crate::store::evict::Outcome {
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open
 /// transaction is flagged, and a refused EXEC discards it with EXECABORT.
-fn reject(srv: &Server, client: &mut Client, out: &mut Out, cmd: &Command, err: CmdError) {
+fn reject(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    cmd: &Command,
+    argv: &[&[u8]],
+    err: CmdError,
+) {
     cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
     client.flag_multi_error();
     if cmd.spec.name == "exec" {
+        // Monitors saw MULTI: they see the EXEC that ends it (execCommandAbort).
+        monitor::feed(srv, client, argv);
         client.set_multi(false);
         tx::unwatch_all(srv, client);
         let text = err.text();
@@ -525,6 +539,9 @@ pub fn run(
     };
     if let Some(mark) = mark {
         propagate::after(ks, mark, cmd, argv, result.is_ok());
+    }
+    if monitor::shown(&cmd.spec) {
+        monitor::feed(srv, client, argv);
     }
     // Failed, as Redis counts it: the command replied an error, returned or
     // written directly (a script's error reply). EXEC's replies are its

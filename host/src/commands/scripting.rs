@@ -347,6 +347,8 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
+    // Shown before the commands the script runs (EVAL is skip_monitor).
+    super::monitor::feed(ctx.srv, ctx.client, argv);
     let (keys, args) = split_keys(argv)?;
     let script = if by_sha {
         let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();

@@ -773,19 +773,50 @@ fn write_command_docs(ctx: &mut Ctx, c: &Command) {
     }
 }
 
+/// Writes a generated docs node with Redis's reply types.
+fn write_doc(out: &mut crate::server::reply::Out, doc: &super::docs::Doc) {
+    use super::docs::Doc;
+    match doc {
+        Doc::S(s) => out.bulk(s.as_bytes()),
+        Doc::St(s) => out.simple(s),
+        Doc::I(i) => out.int(*i),
+        Doc::A(items) => {
+            out.array(items.len());
+            items.iter().for_each(|d| write_doc(out, d));
+        }
+        Doc::Set(items) => {
+            out.set(items.len());
+            items.iter().for_each(|d| write_doc(out, d));
+        }
+        Doc::M(fields) => {
+            out.map(fields.len());
+            for (k, v) in fields.iter() {
+                out.bulk(k.as_bytes());
+                write_doc(out, v);
+            }
+        }
+    }
+}
+
+/// COMMAND DOCS [name ...]: Redis 7.0's docs for the commands it shares with
+/// Ember (commands/docs.rs), the command table's for the others; unknown
+/// names are skipped. Subcommands are asked for as "config|get".
 fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let cmds: Vec<_> = if argv.len() == 2 {
         ctx.srv.commands.all()
     } else {
         argv[2..]
             .iter()
-            .filter_map(|n| ctx.srv.commands.resolve_name(n).map(|c| (*c).clone()))
+            .filter_map(|n| lookup_full_name(ctx, n))
             .collect()
     };
     ctx.out.map(cmds.len());
     for c in cmds {
         ctx.out.bulk(c.full_name.as_bytes());
-        write_command_docs(ctx, &c);
+        match super::docs::lookup(&c.full_name) {
+            Some(doc) => write_doc(ctx.out, doc),
+            None => write_command_docs(ctx, &c),
+        }
     }
     Ok(())
 }
@@ -814,7 +845,15 @@ fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 }
                 names = keep;
             } else if eq_ic(kind, "module") {
-                names.clear();
+                // The commands a wasm module registered, by module name.
+                names = ctx
+                    .srv
+                    .commands
+                    .all()
+                    .iter()
+                    .filter(|c| c.spec.module.is_some_and(|(m, _)| m.as_bytes() == arg))
+                    .map(|c| c.full_name.clone())
+                    .collect();
             } else {
                 return Err(CmdError::Syntax);
             }

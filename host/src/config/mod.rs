@@ -140,7 +140,7 @@ pub use persistence::{
 };
 pub use rewrite::REWRITE_SIGNATURE;
 pub use specs::is_sensitive;
-pub use syntax::split_args;
+pub use syntax::{repr, split_args};
 pub use values::{memtoull, AppendFsync, LogLevel, MaxmemoryPolicy, ProtectedAction};
 
 // Crate-private helpers shared by the files of this folder.

@@ -101,7 +101,7 @@ pub(super) fn hex_value(b: u8) -> u8 {
 
 /// Quotes an argument the way Redis's sdscatrepr does, so that
 /// [`split_args`] gives it back unchanged.
-pub(super) fn repr(s: &[u8], out: &mut Vec<u8>) {
+pub fn repr(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
     for &b in s {
         match b {

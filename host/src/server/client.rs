@@ -71,6 +71,8 @@ pub struct Client {
     /// The replication offset after this client's last write (Redis's
     /// c->woff): WAIT waits for replicas to acknowledge it.
     pub woff: i64,
+    /// MONITOR's queue of lines (commands/monitor.rs), while monitoring.
+    pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
 }
 
 impl Client {
@@ -95,6 +97,7 @@ impl Client {
             master: false,
             repl: None,
             woff: 0,
+            monitor: None,
         }
     }
 
@@ -165,6 +168,8 @@ pub const FLAG_PUBSUB: u32 = 4;
 pub const FLAG_REPLICA: u32 = 8;
 /// Our link to our primary: shown as `M`, CLIENT KILL TYPE master.
 pub const FLAG_MASTER: u32 = 16;
+/// In MONITOR mode: exempt from `timeout`, shown as `O`.
+pub const FLAG_MONITOR: u32 = 32;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -283,6 +288,9 @@ impl ClientShared {
 /// CLIENT LIST's flags field.
 fn client_flags(flags: u32) -> String {
     let mut s = String::new();
+    if flags & FLAG_MONITOR != 0 {
+        s.push('O');
+    }
     if flags & FLAG_REPLICA != 0 {
         s.push('S');
     }
@@ -355,7 +363,7 @@ impl ClientRegistry {
     pub fn close_idle(&self, timeout_s: u64, now_ms: i64) {
         for c in self.all() {
             if c.flags.load(Ordering::Relaxed)
-                & (FLAG_BLOCKED | FLAG_PUBSUB | FLAG_REPLICA | FLAG_MASTER)
+                & (FLAG_BLOCKED | FLAG_PUBSUB | FLAG_REPLICA | FLAG_MASTER | FLAG_MONITOR)
                 != 0
             {
                 continue;

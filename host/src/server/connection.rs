@@ -67,6 +67,7 @@ impl Drop for Connection {
             commands::blocking::cleanup(&self.srv, &w);
         }
         commands::tx::unwatch_all(&self.srv, &mut self.client);
+        commands::monitor::stop(&self.srv, &mut self.client);
         self.srv.clients.unregister(self.client.id());
     }
 }
@@ -227,15 +228,21 @@ async fn serve_client(
         // a client that writes a whole pipeline before reading must not deadlock.
         let pending = written < out.buf.len();
         let subscribed = client.sub.is_some() && out.buf.len() - written < MESSAGE_OUTPUT_MAX;
+        let monitoring = client.monitor.is_some() && out.buf.len() - written < MESSAGE_OUTPUT_MAX;
         tokio::select! {
             // Queued pub/sub messages go out before the reply to anything read
             // later (a PING after a PUBLISH must come back after its message).
             biased;
-            msg = next_message(client), if subscribed => {
+            msg = next_message(&mut client.sub), if subscribed => {
                 if let (Some(msg), Some(sub)) = (msg, client.sub.as_mut()) {
                     queue_messages(sub, msg, out);
                 }
             }
+            line = next_monitor_line(&mut client.monitor), if monitoring => match line {
+                Some(line) => queue_monitor_lines(client, line, out),
+                // Dropped for falling too far behind.
+                None => return Ok(()),
+            },
             r = stream.writable(), if pending => r?,
             r = stream.readable() => {
                 r?;
@@ -253,8 +260,8 @@ async fn serve_client(
     }
 }
 
-async fn next_message(client: &mut Client) -> Option<bytes::Bytes> {
-    match client.sub.as_mut() {
+async fn next_message(sub: &mut Option<commands::pubsub::SubState>) -> Option<bytes::Bytes> {
+    match sub.as_mut() {
         Some(sub) => sub.rx.recv().await,
         None => std::future::pending().await,
     }
@@ -276,6 +283,28 @@ fn publish_sizes(
     shared
         .omem
         .store(out.buf.len() - written + queued, Ordering::Relaxed);
+}
+
+async fn next_monitor_line(
+    rx: &mut Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+) -> Option<bytes::Bytes> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves a MONITOR line and those already queued behind it into the output.
+fn queue_monitor_lines(client: &mut Client, first: bytes::Bytes, out: &mut Out) {
+    out.raw(&first);
+    if let Some(rx) = client.monitor.as_mut() {
+        while out.buf.len() < MESSAGE_OUTPUT_MAX {
+            match rx.try_recv() {
+                Ok(line) => out.raw(&line),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 /// Writes as much pending output as the socket takes without waiting.

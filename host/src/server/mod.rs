@@ -67,6 +67,8 @@ pub struct Server {
     pub modules: RwLock<hashbrown::HashMap<String, Arc<crate::commands::modules::LoadedModule>>>,
     /// The append-only file (persist/aof), a listener of `store.effects`.
     pub aof: Arc<crate::persist::aof::Aof>,
+    /// The clients in MONITOR mode.
+    pub monitors: crate::commands::monitor::Monitors,
     /// SLOWLOG's entries and its threshold, mirrored from the config.
     pub slowlog: crate::commands::slowlog::SlowLog,
     /// LATENCY's events and `latency-monitor-threshold`.
@@ -121,6 +123,7 @@ impl Server {
             repl: Arc::default(),
             replica: Default::default(),
             slowlog: Default::default(),
+            monitors: Default::default(),
             latency: Default::default(),
         })
     }

@@ -149,9 +149,36 @@ impl Out {
 
     /// Verbatim text (RESP3 `=` with a format, a bulk string in RESP2): INFO, CLIENT LIST.
     pub fn verbatim(&mut self, data: &[u8]) {
+        self.verbatim_as(b"txt", data);
+    }
+
+    /// A big number (RESP3 `(`, a bulk string in RESP2). `digits` is the
+    /// decimal text, optionally signed.
+    pub fn bignum(&mut self, digits: &str) {
+        if self.resp3 {
+            self.buf.push(b'(');
+            self.buf.extend_from_slice(digits.as_bytes());
+            self.buf.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits.as_bytes());
+        }
+    }
+
+    /// An attribute header of `n` pairs (RESP3 `|`), followed by the pairs and
+    /// then the reply they describe. RESP2 has no attributes: there the pairs
+    /// must not be written at all, so callers check `resp3` first.
+    pub fn attribute(&mut self, n: usize) {
+        debug_assert!(self.resp3, "attributes exist only in RESP3");
+        self.header(b'|', n as i64);
+    }
+
+    /// Verbatim text with its three-letter format (`txt`, `mkd`): RESP3 `=`,
+    /// a bulk string of the bare text in RESP2.
+    pub fn verbatim_as(&mut self, format: &[u8; 3], data: &[u8]) {
         if self.resp3 {
             self.header(b'=', data.len() as i64 + 4);
-            self.buf.extend_from_slice(b"txt:");
+            self.buf.extend_from_slice(format);
+            self.buf.push(b':');
             self.buf.extend_from_slice(data);
             self.buf.extend_from_slice(b"\r\n");
         } else {

@@ -79,8 +79,9 @@ pub fn active_expire_tick(
     cursor: &mut Cursor,
     mut log: Option<&mut Vec<(usize, Vec<u8>)>>,
 ) -> usize {
-    // A replica waits for its primary's DELs (see [`Lazy`]).
-    if store.replica.load(Ordering::Relaxed) {
+    // A replica waits for its primary's DELs (see [`Lazy`]); DEBUG
+    // SET-ACTIVE-EXPIRE 0 turns the cycle off.
+    if store.replica.load(Ordering::Relaxed) || !store.active_expire.load(Ordering::Relaxed) {
         return 0;
     }
     let started = Instant::now();

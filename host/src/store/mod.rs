@@ -9,6 +9,7 @@
 pub mod blocking;
 pub mod busy;
 pub mod evict;
+pub mod digest;
 pub mod expire;
 pub mod hash;
 pub mod list;
@@ -197,6 +198,9 @@ pub struct Store {
     pub record_new: AtomicBool,
     /// Raise `keymiss` events on read misses (notify-keyspace-events `m`).
     pub record_keymiss: AtomicBool,
+    /// Active expiry runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off, as in
+    /// Redis; lazy expiry on access goes on).
+    pub active_expire: AtomicBool,
     /// The write-effects stream (effects/): every [`Locked`] view records
     /// its effects while someone listens and commits them before unlocking.
     pub effects: crate::effects::Stream,
@@ -261,6 +265,7 @@ impl Store {
             record_expired: AtomicBool::new(false),
             record_new: AtomicBool::new(false),
             record_keymiss: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
             effects: crate::effects::Stream::default(),
             snap: Arc::default(),
             busy: busy::Busy::default(),

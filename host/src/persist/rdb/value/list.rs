@@ -33,7 +33,9 @@ fn allow_insert(fill: i64, bytes: usize, count: usize, len: usize) -> bool {
     new_sz <= SIZE_SAFETY_LIMIT && (count as i64) < fill
 }
 
-pub fn encode(enc: &mut Enc, opts: &RdbOptions, out: &mut Vec<u8>, l: &ListValue) -> u8 {
+/// The listpacks a list is stored as: quicklist nodes cut where Redis would
+/// cut them. RDB writes them; DEBUG OBJECT reports their count and size.
+pub fn pack_nodes(opts: &RdbOptions, l: &ListValue) -> Vec<Vec<u8>> {
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut cur = Listpack::new();
     for item in l.iter() {
@@ -52,6 +54,11 @@ pub fn encode(enc: &mut Enc, opts: &RdbOptions, out: &mut Vec<u8>, l: &ListValue
     if cur.count() > 0 {
         nodes.push(cur.finish());
     }
+    nodes
+}
+
+pub fn encode(enc: &mut Enc, opts: &RdbOptions, out: &mut Vec<u8>, l: &ListValue) -> u8 {
+    let nodes = pack_nodes(opts, l);
     put_len(out, nodes.len() as u64);
     for n in &nodes {
         put_len(out, QUICKLIST_NODE_PACKED);

@@ -17,7 +17,7 @@
 //! a `HASH` record with three fields becomes a listpack again.
 
 mod hash;
-mod list;
+pub mod list;
 mod module;
 mod set;
 mod stream;
