@@ -44,8 +44,8 @@ const T0_MS: i64 = 1_717_400_000_000;
 const STEP_MS: i64 = 60;
 const DAY: &str = "2024-06-03";
 const BATCH: usize = 100;
-/// The batch the second worker takes and dies with, unacknowledged.
-const CRASH_AFTER_BATCHES: usize = 3;
+/// The second worker processes this many batches, then dies holding the next, unacknowledged.
+const CRASH_AFTER_BATCHES: usize = 1;
 /// Messages idle this long may be claimed by another worker (minutes in production: longer than
 /// any pause of a live worker, or it would count them twice).
 const CLAIM_IDLE_MS: u64 = 200;
@@ -60,7 +60,8 @@ fn entries(list: &Value) -> Vec<Entry> {
     let Value::Array(list) = list else { return out };
     for e in list {
         let Value::Array(parts) = e else { continue };
-        let (Some(Value::BulkString(id)), Some(Value::Array(kv))) = (parts.first(), parts.get(1)) else {
+        let (Some(Value::BulkString(id)), Some(Value::Array(kv))) = (parts.first(), parts.get(1))
+        else {
             continue;
         };
         let mut fields = HashMap::new();
@@ -102,7 +103,9 @@ impl Worker {
             .arg(self.stream())
             .arg(">")
             .query(&mut self.con)?;
-        let Value::Array(streams) = reply else { return Ok(Vec::new()) };
+        let Value::Array(streams) = reply else {
+            return Ok(Vec::new());
+        };
         match streams.first() {
             Some(Value::Array(kv)) => Ok(kv.get(1).map(entries).unwrap_or_default()),
             _ => Ok(Vec::new()),
@@ -113,7 +116,10 @@ impl Worker {
     fn process(&mut self, batch: &[Entry]) -> Res<()> {
         let mut pipe = redis::pipe();
         for (id, f) in batch {
-            let field = |name: &str| f.get(name).ok_or_else(|| format!("click {id} lacks {name}"));
+            let field = |name: &str| {
+                f.get(name)
+                    .ok_or_else(|| format!("click {id} lacks {name}"))
+            };
             let (ad, user) = (field("ad")?, field("user")?);
             let minute = field("ts")?.parse::<i64>()? / 60_000;
             let counter = format!("{}clicks:{ad}:{minute}", self.prefix);
@@ -210,7 +216,11 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     let mut pipe = redis::pipe();
     for i in 0..CLICKS {
         // Ad 0 is the popular one; users are skewed towards low ids.
-        let ad = if rng.random_range(0..3) == 0 { 0 } else { rng.random_range(0..ADS) };
+        let ad = if rng.random_range(0..3) == 0 {
+            0
+        } else {
+            rng.random_range(0..ADS)
+        };
         let user = rng.random_range(0..USERS).min(rng.random_range(0..USERS));
         let ts = T0_MS + i as i64 * STEP_MS;
         *per_minute.entry((ad, ts / 60_000)).or_insert(0) += 1;
@@ -231,35 +241,42 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     }
     pipe.query::<()>(&mut con)?;
 
-    // Two workers at once; w2 dies holding its fourth batch.
-    let spawn = |name: &str, crash_after: Option<usize>| {
-        let client = client.clone();
-        let (name, prefix) = (name.to_string(), prefix.to_string());
-        std::thread::spawn(move || -> Res<(Worker, usize)> {
-            let mut w = Worker {
-                con: client.get_connection()?,
-                name,
-                prefix,
-            };
-            let (mut batches, mut processed) = (0, 0);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                let batch = w.read()?;
-                if batch.is_empty() {
-                    return Ok((w, processed));
+    // Two workers at once; w2 dies holding its second batch. (w1 starts once w2 has its first
+    // batch, so that w1 cannot drain the stream before w2 gets to die with messages.)
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    let spawn =
+        |name: &str, crash_after: Option<usize>, first: Option<std::sync::mpsc::Sender<()>>| {
+            let client = client.clone();
+            let (name, prefix) = (name.to_string(), prefix.to_string());
+            std::thread::spawn(move || -> Res<(Worker, usize)> {
+                let mut w = Worker {
+                    con: client.get_connection()?,
+                    name,
+                    prefix,
+                };
+                let (mut batches, mut processed) = (0, 0);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline {
+                    let batch = w.read()?;
+                    if let Some(first) = &first {
+                        let _ = first.send(());
+                    }
+                    if batch.is_empty() {
+                        return Ok((w, processed));
+                    }
+                    if crash_after == Some(batches) {
+                        return Ok((w, processed)); // the process died here: nothing acknowledged
+                    }
+                    w.process(&batch)?;
+                    processed += batch.len();
+                    batches += 1;
                 }
-                if crash_after == Some(batches) {
-                    return Ok((w, processed)); // the process died here: nothing acknowledged
-                }
-                w.process(&batch)?;
-                processed += batch.len();
-                batches += 1;
-            }
-            Err(format!("{} did not drain the stream in time", w.name).into())
-        })
-    };
-    let w1 = spawn("w1", None);
-    let w2 = spawn("w2", Some(CRASH_AFTER_BATCHES));
+                Err(format!("{} did not drain the stream in time", w.name).into())
+            })
+        };
+    let w2 = spawn("w2", Some(CRASH_AFTER_BATCHES), Some(first_tx));
+    first_rx.recv_timeout(Duration::from_secs(10))?;
+    let w1 = spawn("w1", None, None);
     let (mut w1, n1) = w1.join().map_err(|_| "w1 panicked")??;
     let (_, n2) = w2.join().map_err(|_| "w2 panicked")??;
     ensure(n1 + n2 < CLICKS, "w2 did not die holding messages")?;
@@ -271,7 +288,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         n1 + n2 + reclaimed == CLICKS,
         format!("w1 {n1} + w2 {n2} + reclaimed {reclaimed} != {CLICKS}"),
     )?;
-    let pending: Value = redis::cmd("XPENDING").arg(&stream).arg("agg").query(&mut con)?;
+    let pending: Value = redis::cmd("XPENDING")
+        .arg(&stream)
+        .arg("agg")
+        .query(&mut con)?;
     ensure(
         matches!(&pending, Value::Array(p) if matches!(p.first(), Some(Value::Int(0)))),
         format!("messages still pending: {pending:?}"),
@@ -282,10 +302,16 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         let got: i64 = redis::cmd("GET")
             .arg(format!("{prefix}clicks:ad{ad}:{minute}"))
             .query(&mut con)?;
-        ensure(got == *want, format!("ad{ad} minute {minute}: {got} clicks, expected {want}"))?;
+        ensure(
+            got == *want,
+            format!("ad{ad} minute {minute}: {got} clicks, expected {want}"),
+        )?;
     }
     let minutes: BTreeSet<i64> = per_minute.keys().map(|(_, m)| *m).collect();
-    ensure(minutes.len() >= 3, format!("the clicks span {} minutes", minutes.len()))?;
+    ensure(
+        minutes.len() >= 3,
+        format!("the clicks span {} minutes", minutes.len()),
+    )?;
 
     // Unique users per ad: HyperLogLog estimates, within 2% (the standard error is 0.81%).
     let mut uniques = Vec::new();
@@ -302,12 +328,20 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     }
     // DAU: one bit per user id, exact.
     let all: BTreeSet<u64> = uniq.iter().flatten().copied().collect();
-    let dau: i64 = redis::cmd("BITCOUNT").arg(format!("{prefix}dau:{DAY}")).query(&mut con)?;
-    ensure(dau == all.len() as i64, format!("DAU {dau}, exactly {}", all.len()))?;
+    let dau: i64 = redis::cmd("BITCOUNT")
+        .arg(format!("{prefix}dau:{DAY}"))
+        .query(&mut con)?;
+    ensure(
+        dau == all.len() as i64,
+        format!("DAU {dau}, exactly {}", all.len()),
+    )?;
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("{prefix}clicks:ad0:{}", T0_MS / 60_000))
         .query(&mut con)?;
-    ensure(ttl > 0 && ttl <= COUNTER_TTL_S, format!("counter TTL {ttl}"))?;
+    ensure(
+        ttl > 0 && ttl <= COUNTER_TTL_S,
+        format!("counter TTL {ttl}"),
+    )?;
     Ok(Outcome {
         clicks: CLICKS,
         reclaimed,

@@ -300,7 +300,9 @@ async fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         ttls.iter().copied().max().unwrap_or(0),
     );
     ensure(
-        ttl_range.0 >= TTL_S - JITTER_S - 1 && ttl_range.1 <= TTL_S + JITTER_S && ttl_range.0 < ttl_range.1,
+        ttl_range.0 >= TTL_S - JITTER_S - 1
+            && ttl_range.1 <= TTL_S + JITTER_S
+            && ttl_range.0 < ttl_range.1,
         format!("TTLs {ttls:?}"),
     )?;
 
@@ -342,11 +344,16 @@ async fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     )?;
     ensure(
         got.iter().filter(|(_, s)| *s == Source::Origin).count() == 1
-            && got.iter().all(|(v, _)| v == "product 2 v2" || v == "product 2 v3"),
+            && got
+                .iter()
+                .all(|(v, _)| v == "product 2 v2" || v == "product 2 v3"),
         format!("readers during the refresh got {got:?}"),
     )?;
-    let (value, ttl): (Option<String>, i64) =
-        redis::pipe().get(&key).ttl(&key).query_async(&mut c).await?;
+    let (value, ttl): (Option<String>, i64) = redis::pipe()
+        .get(&key)
+        .ttl(&key)
+        .query_async(&mut c)
+        .await?;
     ensure(
         value.as_deref() == Some("product 2 v3") && ttl >= TTL_S - JITTER_S - 1,
         format!("after the refresh: {value:?} with TTL {ttl}"),

@@ -37,7 +37,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{ensure, Engine, Res, Script};
+pub use support::Engine;
+use support::{ensure, Res, Script};
 
 /// The swap as a script, in both languages (same keys and replies).
 pub const COUNTER_TAKE: Script = Script {
@@ -81,7 +82,8 @@ impl Database {
         let mut totals = BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with("commit ")) {
             let mut parts = line.split(' ');
-            let (Some(batch), Some(field), Some(count)) = (parts.next(), parts.next(), parts.next())
+            let (Some(batch), Some(field), Some(count)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 return Err(format!("bad database line {line:?}").into());
             };
@@ -257,7 +259,8 @@ async fn scenario(client: &redis::Client, prefix: &str, swap: Swap, db: &Path) -
                 for b in 0..BURSTS {
                     let mut pipe = redis::pipe();
                     for e in 0..BURST {
-                        pipe.hincr(&live, format!("page:{}", (w + b + e) % PAGES), 1).ignore();
+                        pipe.hincr(&live, format!("page:{}", (w + b + e) % PAGES), 1)
+                            .ignore();
                     }
                     pipe.query_async::<()>(&mut con).await?;
                     tokio::time::sleep(BURST_GAP).await;
@@ -276,7 +279,10 @@ async fn scenario(client: &redis::Client, prefix: &str, swap: Swap, db: &Path) -
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut moved = 0;
     loop {
-        ensure(Instant::now() < deadline, "the flusher did not finish in time")?;
+        ensure(
+            Instant::now() < deadline,
+            "the flusher did not finish in time",
+        )?;
         let finished = writers_done.load(Ordering::SeqCst);
         let crash = if flushes >= 1 {
             crashes.last().copied().unwrap_or(CrashPoint::None)
@@ -306,8 +312,14 @@ async fn scenario(client: &redis::Client, prefix: &str, swap: Swap, db: &Path) -
     for w in writers {
         w.await??;
     }
-    ensure(crashes.is_empty(), "the writers finished before both crashes were staged")?;
-    ensure(recovered == 2, format!("recovered {recovered} batches, expected 2"))?;
+    ensure(
+        crashes.is_empty(),
+        "the writers finished before both crashes were staged",
+    )?;
+    ensure(
+        recovered == 2,
+        format!("recovered {recovered} batches, expected 2"),
+    )?;
 
     // Every event is in the database exactly once; nothing is left in Redis.
     let events = (WRITERS * BURSTS * BURST) as i64;
@@ -315,7 +327,9 @@ async fn scenario(client: &redis::Client, prefix: &str, swap: Swap, db: &Path) -
     for w in 0..WRITERS {
         for b in 0..BURSTS {
             for e in 0..BURST {
-                *expected.entry(format!("page:{}", (w + b + e) % PAGES)).or_insert(0) += 1;
+                *expected
+                    .entry(format!("page:{}", (w + b + e) % PAGES))
+                    .or_insert(0) += 1;
             }
         }
     }

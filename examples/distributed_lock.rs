@@ -25,7 +25,8 @@ mod support;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{ensure, Engine, Res, Script};
+pub use support::Engine;
+use support::{ensure, Res, Script};
 
 /// The owner-checked release/extend, in both languages (same keys, arguments and replies).
 pub const LOCK_OWNER: Script = Script {
@@ -94,7 +95,11 @@ impl Lock {
 
     fn owner_op(&mut self, op: &str, g: &Guard, ms: Option<u64>) -> Res<bool> {
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(&self.sha).arg(1).arg(&self.key).arg(op).arg(&g.token);
+        cmd.arg(&self.sha)
+            .arg(1)
+            .arg(&self.key)
+            .arg(op)
+            .arg(&g.token);
         if let Some(ms) = ms {
             cmd.arg(ms);
         }
@@ -170,7 +175,10 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
                         .arg(&counter_key)
                         .arg(n.unwrap_or(0) + 1)
                         .query::<()>(&mut con)?;
-                    ensure(lock.release(&g)?, "lost the lock during a short critical section")?;
+                    ensure(
+                        lock.release(&g)?,
+                        "lost the lock during a short critical section",
+                    )?;
                 }
                 Ok(())
             })
@@ -183,7 +191,10 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
     let counter: i64 = redis::cmd("GET").arg(&counter_key).query(&mut con)?;
     ensure(
         counter == (WORKERS * INCREMENTS_EACH) as i64,
-        format!("counter is {counter}, expected {}", WORKERS * INCREMENTS_EACH),
+        format!(
+            "counter is {counter}, expected {}",
+            WORKERS * INCREMENTS_EACH
+        ),
     )?;
 
     // 2. Owner checks: a holder extends its lock past the original TTL; someone else's token
@@ -196,7 +207,10 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
         token: "not-the-token".into(),
         fence: 0,
     };
-    ensure(!b.extend(&impostor, 10_000)?, "a stranger extended the lock")?;
+    ensure(
+        !b.extend(&impostor, 10_000)?,
+        "a stranger extended the lock",
+    )?;
     ensure(!b.release(&impostor)?, "a stranger released the lock")?;
     ensure(a.extend(&ga, 2000)?, "the holder could not extend")?;
     std::thread::sleep(Duration::from_millis(400));
@@ -218,7 +232,10 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
     ensure(fresh.fence > stale.fence, "fences do not increase")?;
     let mut st = storage.lock().map_err(|_| "storage poisoned")?;
     ensure(st.write(fresh.fence, "b's report"), "b's write refused")?;
-    ensure(!st.write(stale.fence, "a's late report"), "a's stale write accepted")?;
+    ensure(
+        !st.write(stale.fence, "a's late report"),
+        "a's stale write accepted",
+    )?;
     ensure(!a.extend(&stale, 5000)?, "a extended b's lock")?;
     ensure(!a.release(&stale)?, "a released b's lock")?;
     let holder: Option<String> = redis::cmd("GET").arg(&key).query(&mut con)?;

@@ -64,7 +64,12 @@ fn ranked(board: &BTreeMap<String, i64>) -> Vec<(String, i64)> {
     v
 }
 
-fn zrevrange(con: &mut redis::Connection, key: &str, start: i64, stop: i64) -> Res<Vec<(String, i64)>> {
+fn zrevrange(
+    con: &mut redis::Connection,
+    key: &str,
+    start: i64,
+    stop: i64,
+) -> Res<Vec<(String, i64)>> {
     Ok(redis::cmd("ZREVRANGE")
         .arg(key)
         .arg(start)
@@ -104,7 +109,11 @@ pub fn build(addr: &str, prefix: &str) -> Res<Model> {
             let player = format!("player{:02}", rng.random_range(0..PLAYERS));
             let points: i64 = rng.random_range(1..=20);
             *day.entry(player.clone()).or_insert(0) += points;
-            pipe.cmd("ZINCRBY").arg(&key).arg(points).arg(&player).ignore();
+            pipe.cmd("ZINCRBY")
+                .arg(&key)
+                .arg(points)
+                .arg(&player)
+                .ignore();
         }
         // Two players who finish the week level, well ahead of everyone.
         for player in ["ada", "bea"] {
@@ -127,8 +136,14 @@ pub fn build(addr: &str, prefix: &str) -> Res<Model> {
         union.arg(model.day_key(d));
     }
     let members: usize = union.arg("AGGREGATE").arg("SUM").query(&mut con)?;
-    ensure(members == model.week.len(), format!("weekly board has {members} players"))?;
-    redis::cmd("EXPIRE").arg(&week_key).arg(WEEK_TTL_S).query::<()>(&mut con)?;
+    ensure(
+        members == model.week.len(),
+        format!("weekly board has {members} players"),
+    )?;
+    redis::cmd("EXPIRE")
+        .arg(&week_key)
+        .arg(WEEK_TTL_S)
+        .query::<()>(&mut con)?;
     Ok(model)
 }
 
@@ -147,9 +162,15 @@ pub fn verify(addr: &str, model: &Model) -> Res<Summary> {
     let mut con = client.get_connection()?;
     for (d, day) in model.days.iter().enumerate() {
         let got = zrevrange(&mut con, &model.day_key(d), 0, -1)?;
-        ensure(got == ranked(day), format!("day {} differs from what was recorded", DAYS[d]))?;
+        ensure(
+            got == ranked(day),
+            format!("day {} differs from what was recorded", DAYS[d]),
+        )?;
         let ttl: i64 = redis::cmd("TTL").arg(model.day_key(d)).query(&mut con)?;
-        ensure(ttl > DAY_TTL_S - 60 && ttl <= DAY_TTL_S, format!("day TTL {ttl}"))?;
+        ensure(
+            ttl > DAY_TTL_S - 60 && ttl <= DAY_TTL_S,
+            format!("day TTL {ttl}"),
+        )?;
     }
     let week_key = model.week_key();
     let want = ranked(&model.week);
@@ -174,16 +195,25 @@ pub fn verify(addr: &str, model: &Model) -> Res<Summary> {
 
     // A mid-table player: their rank and two neighbours on each side.
     let (player, _) = want[PLAYERS / 2].clone();
-    let rank: Option<i64> = redis::cmd("ZREVRANK").arg(&week_key).arg(&player).query(&mut con)?;
+    let rank: Option<i64> = redis::cmd("ZREVRANK")
+        .arg(&week_key)
+        .arg(&player)
+        .query(&mut con)?;
     let rank = rank.ok_or("the player has no rank")?;
-    ensure(rank == (PLAYERS / 2) as i64, format!("{player} ranked {rank}"))?;
+    ensure(
+        rank == (PLAYERS / 2) as i64,
+        format!("{player} ranked {rank}"),
+    )?;
     let neighbours = zrevrange(&mut con, &week_key, (rank - 2).max(0), rank + 2)?;
     let lo = (rank - 2).max(0) as usize;
     ensure(
         neighbours == want[lo..=(rank as usize + 2)],
         format!("neighbours of {player}: {neighbours:?}"),
     )?;
-    let missing: Option<i64> = redis::cmd("ZREVRANK").arg(&week_key).arg("nobody").query(&mut con)?;
+    let missing: Option<i64> = redis::cmd("ZREVRANK")
+        .arg(&week_key)
+        .arg("nobody")
+        .query(&mut con)?;
     ensure(missing.is_none(), "a player without scores has a rank")?;
     Ok(Summary {
         top,
@@ -209,7 +239,10 @@ fn main() {
             for (i, (p, score)) in s.top.iter().enumerate() {
                 println!("{:>3}. {p:<10} {score}", i + 1);
             }
-            println!("{} is #{}; around them: {:?}", s.player, s.rank, s.neighbours);
+            println!(
+                "{} is #{}; around them: {:?}",
+                s.player, s.rank, s.neighbours
+            );
         }
         Err(e) => {
             eprintln!("leaderboard FAILED against {addr}: {e}");

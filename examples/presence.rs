@@ -133,7 +133,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     let mut con = client.get_connection()?;
 
     let users = ["alice", "bob", "carol"];
-    let flags: Vec<Arc<AtomicBool>> = users.iter().map(|_| Arc::new(AtomicBool::new(true))).collect();
+    let flags: Vec<Arc<AtomicBool>> = users
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(true)))
+        .collect();
     let beats: Vec<_> = users
         .iter()
         .zip(&flags)
@@ -148,7 +151,12 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     )?;
 
     // alice types; bob typed once a while ago and stopped.
-    redis::cmd("SET").arg(typing("bob")).arg(1).arg("PX").arg(TYPING_TTL_MS).query::<()>(&mut con)?;
+    redis::cmd("SET")
+        .arg(typing("bob"))
+        .arg(1)
+        .arg("PX")
+        .arg(TYPING_TTL_MS)
+        .query::<()>(&mut con)?;
     let bob_typed = Instant::now();
 
     // carol's client dies: her heartbeats stop. Within the TTL plus the server's expiry cycle
@@ -157,24 +165,40 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     let started = Instant::now();
     let mut went_offline = Vec::new();
     while went_offline.is_empty() && started.elapsed() < EVENT_WAIT {
-        redis::cmd("SET").arg(typing("alice")).arg(1).arg("PX").arg(TYPING_TTL_MS).query::<()>(&mut con)?;
+        redis::cmd("SET")
+            .arg(typing("alice"))
+            .arg(1)
+            .arg("PX")
+            .arg(TYPING_TTL_MS)
+            .query::<()>(&mut con)?;
         if let Ok(user) = offline_rx.recv_timeout(Duration::from_millis(100)) {
             went_offline.push(user);
         }
     }
-    ensure(went_offline == ["carol"], format!("went offline: {went_offline:?}"))?;
+    ensure(
+        went_offline == ["carol"],
+        format!("went offline: {went_offline:?}"),
+    )?;
     let flags_now: Vec<Option<i64>> = redis::cmd("MGET").arg(&keys).query(&mut con)?;
     ensure(
         flags_now == [Some(1), Some(1), None],
         format!("after carol left: {flags_now:?}"),
     )?;
     let online_count: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut con)?;
-    ensure(online_count == 2, format!("EXISTS counted {online_count} online"))?;
+    ensure(
+        online_count == 2,
+        format!("EXISTS counted {online_count} online"),
+    )?;
 
     // Typing: alice refreshed hers a moment ago; bob's, a TTL ago, has expired.
     let bob_stopped = Duration::from_millis(TYPING_TTL_MS + 50);
     std::thread::sleep(bob_stopped.saturating_sub(bob_typed.elapsed()));
-    redis::cmd("SET").arg(typing("alice")).arg(1).arg("PX").arg(TYPING_TTL_MS).query::<()>(&mut con)?;
+    redis::cmd("SET")
+        .arg(typing("alice"))
+        .arg(1)
+        .arg("PX")
+        .arg(TYPING_TTL_MS)
+        .query::<()>(&mut con)?;
     let typing_now: Vec<Option<i64>> = redis::cmd("MGET")
         .arg(typing("alice"))
         .arg(typing("bob"))

@@ -99,7 +99,10 @@ impl Sessions {
     /// Ends one session. False when it had already ended.
     pub fn logout(&mut self, sid: &str) -> Res<bool> {
         let key = self.session_key(sid);
-        let user: Option<String> = redis::cmd("HGET").arg(&key).arg("user").query(&mut self.con)?;
+        let user: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg("user")
+            .query(&mut self.con)?;
         let Some(user) = user else {
             return Ok(false);
         };
@@ -124,7 +127,10 @@ impl Sessions {
             if exists {
                 live.push(sid);
             } else {
-                redis::cmd("SREM").arg(&set).arg(&sid).query::<()>(&mut self.con)?;
+                redis::cmd("SREM")
+                    .arg(&set)
+                    .arg(&sid)
+                    .query::<()>(&mut self.con)?;
             }
         }
         live.sort();
@@ -189,7 +195,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     ensure(expired_untouched, "the idle tablet session is still there")?;
     let mut want = vec![laptop.clone(), phone.clone()];
     want.sort();
-    ensure(s.list("alice")? == want, "the expired session is still listed")?;
+    ensure(
+        s.list("alice")? == want,
+        "the expired session is still listed",
+    )?;
 
     // Logout ends one session; reading it afterwards must not bring it back.
     ensure(s.logout(&laptop)?, "logout")?;
@@ -208,7 +217,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         format!("logged out {logged_out_everywhere} sessions, expected 2"),
     )?;
     for sid in [&phone, &desktop] {
-        ensure(s.get(sid)?.is_none(), "a session survived log out everywhere")?;
+        ensure(
+            s.get(sid)?.is_none(),
+            "a session survived log out everywhere",
+        )?;
     }
     ensure(s.list("alice")?.is_empty(), "alice still has sessions")?;
     ensure(s.get(&bobs)?.is_some(), "bob was logged out too")?;

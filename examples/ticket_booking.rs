@@ -34,7 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use support::{ensure, Engine, Res, Script};
+pub use support::Engine;
+use support::{ensure, Res, Script};
 
 /// Confirming a held seat, in both languages (same keys, arguments and replies).
 pub const SEAT_CONFIRM: Script = Script {
@@ -100,7 +101,8 @@ impl Show {
     async fn map(&self) -> Res<Vec<(String, Option<String>)>> {
         let keys: Vec<String> = self.seats.iter().map(|s| self.seat_key(s)).collect();
         let mut con = self.con.clone();
-        let states: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut con).await?;
+        let states: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut con).await?;
         Ok(self.seats.iter().cloned().zip(states).collect())
     }
 
@@ -146,10 +148,17 @@ impl Show {
         let deadline = Instant::now() + DEADLINE;
         while Instant::now() < deadline {
             let map = self.map().await?;
-            if map.iter().all(|(_, s)| s.as_deref().is_some_and(|s| s.starts_with("sold:"))) {
+            if map
+                .iter()
+                .all(|(_, s)| s.as_deref().is_some_and(|s| s.starts_with("sold:")))
+            {
                 return Ok(out);
             }
-            let free: Vec<&String> = map.iter().filter(|(_, s)| s.is_none()).map(|(k, _)| k).collect();
+            let free: Vec<&String> = map
+                .iter()
+                .filter(|(_, s)| s.is_none())
+                .map(|(k, _)| k)
+                .collect();
             if free.is_empty() {
                 // Everything is held or sold: a hold may still expire.
                 tokio::time::sleep(POLL).await;
@@ -212,12 +221,14 @@ pub fn run_scenario(addr: &str, engine: Engine, general_admission: bool) -> Res<
     let client = redis::Client::open(format!("redis://{addr}/"))?;
     let prefix = support::unique_prefix("booking")?;
     let rt = support::runtime()?;
-    let outcome = rt.block_on(seat_map(&client, &prefix, engine)).and_then(|mut o| {
-        if general_admission {
-            o.ga_sold = Some(rt.block_on(ga(&client, &prefix))?);
-        }
-        Ok(o)
-    });
+    let outcome = rt
+        .block_on(seat_map(&client, &prefix, engine))
+        .and_then(|mut o| {
+            if general_admission {
+                o.ga_sold = Some(rt.block_on(ga(&client, &prefix))?);
+            }
+            Ok(o)
+        });
     support::cleanup(&mut client.get_connection()?, &prefix)?;
     outcome
 }
@@ -258,20 +269,31 @@ async fn seat_map(client: &redis::Client, prefix: &str, engine: Engine) -> Res<O
     let map = show.map().await?;
     for (seat, state) in &map {
         let want = bought.get(seat).map(|b| format!("sold:{b}"));
-        ensure(*state == want, format!("seat {seat} is {state:?}, bought by {want:?}"))?;
+        ensure(
+            *state == want,
+            format!("seat {seat} is {state:?}, bought by {want:?}"),
+        )?;
     }
-    ensure(bought.len() == show.seats.len(), format!("{} seats sold", bought.len()))?;
+    ensure(
+        bought.len() == show.seats.len(),
+        format!("{} seats sold", bought.len()),
+    )?;
     ensure(
         bought.get("A1").is_some_and(|b| b != "ghost"),
         "the abandoned hold on A1 never returned the seat",
     )?;
-    let sold_msgs: BTreeSet<String> = messages.iter().filter(|m| m.starts_with("sold ")).cloned().collect();
+    let sold_msgs: BTreeSet<String> = messages
+        .iter()
+        .filter(|m| m.starts_with("sold "))
+        .cloned()
+        .collect();
     let want_msgs: BTreeSet<String> = bought
         .iter()
         .map(|(seat, b)| format!("sold {} {b}", show.seat_key(seat)))
         .collect();
     ensure(
-        sold_msgs == want_msgs && messages.iter().filter(|m| m.starts_with("sold ")).count() == want_msgs.len(),
+        sold_msgs == want_msgs
+            && messages.iter().filter(|m| m.starts_with("sold ")).count() == want_msgs.len(),
         format!("sale broadcasts {sold_msgs:?}"),
     )?;
     // Every hold was announced too: the sales, the ghost's, and the abandoned ones.
@@ -295,7 +317,11 @@ async fn seat_map(client: &redis::Client, prefix: &str, engine: Engine) -> Res<O
 async fn ga(client: &redis::Client, prefix: &str) -> Res<i64> {
     let key = format!("{prefix}ga");
     let mut con = client.get_multiplexed_async_connection().await?;
-    redis::cmd("INV.SET").arg(&key).arg(GA_TICKETS).query_async::<()>(&mut con).await?;
+    redis::cmd("INV.SET")
+        .arg(&key)
+        .arg(GA_TICKETS)
+        .query_async::<()>(&mut con)
+        .await?;
     let tasks: Vec<_> = (0..BUYERS)
         .map(|n| {
             let (mut con, key) = (con.clone(), key.clone());
@@ -324,8 +350,10 @@ async fn ga(client: &redis::Client, prefix: &str) -> Res<i64> {
                         return Ok(sold);
                     }
                     // None available: sold out, or everything left is held for now.
-                    let [available, held, _sold]: [i64; 3] =
-                        redis::cmd("INV.GET").arg(&key).query_async(&mut con).await?;
+                    let [available, held, _sold]: [i64; 3] = redis::cmd("INV.GET")
+                        .arg(&key)
+                        .query_async(&mut con)
+                        .await?;
                     if available + held == 0 {
                         return Ok(0);
                     }
@@ -339,7 +367,10 @@ async fn ga(client: &redis::Client, prefix: &str) -> Res<i64> {
     for t in tasks {
         confirmed += t.await??;
     }
-    let [available, held, sold]: [i64; 3] = redis::cmd("INV.GET").arg(&key).query_async(&mut con).await?;
+    let [available, held, sold]: [i64; 3] = redis::cmd("INV.GET")
+        .arg(&key)
+        .query_async(&mut con)
+        .await?;
     ensure(
         [available, held, sold] == [0, 0, GA_TICKETS] && confirmed == GA_TICKETS,
         format!("GA after the sale: [{available}, {held}, {sold}], confirmed {confirmed}"),

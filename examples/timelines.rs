@@ -63,7 +63,9 @@ impl Timelines {
     pub fn classify(&mut self, authors: &[String]) -> Res<Vec<String>> {
         let mut celebs = Vec::new();
         for a in authors {
-            let n: usize = redis::cmd("SCARD").arg(self.key("followers", a)).query(&mut self.con)?;
+            let n: usize = redis::cmd("SCARD")
+                .arg(self.key("followers", a))
+                .query(&mut self.con)?;
             if n > CELEB_THRESHOLD {
                 redis::cmd("SADD")
                     .arg(format!("{}celebs", self.prefix))
@@ -178,7 +180,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         following.insert(u.clone(), set);
     }
     let celebrities = t.classify(&authors)?;
-    ensure(celebrities == ["celeb"], format!("celebrities: {celebrities:?}"))?;
+    ensure(
+        celebrities == ["celeb"],
+        format!("celebrities: {celebrities:?}"),
+    )?;
 
     // 800 posts, a fifth of them by the celebrity, at increasing times.
     let mut posts: Vec<(String, String, i64)> = Vec::new();
@@ -205,9 +210,15 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         want.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
         want.truncate(PAGE);
         let got = t.read(u, PAGE)?;
-        ensure(got == want, format!("{u}'s timeline: {got:?}, expected {want:?}"))?;
+        ensure(
+            got == want,
+            format!("{u}'s timeline: {got:?}, expected {want:?}"),
+        )?;
         let len: usize = redis::cmd("ZCARD").arg(t.key("tl", u)).query(&mut t.con)?;
-        ensure(len <= CAP, format!("{u}'s timeline holds {len} posts, cap {CAP}"))?;
+        ensure(
+            len <= CAP,
+            format!("{u}'s timeline holds {len} posts, cap {CAP}"),
+        )?;
         at_cap += usize::from(len == CAP);
         // The celebrity's posts were never copied into timelines.
         let copied: Vec<String> = redis::cmd("ZRANGE")
@@ -221,7 +232,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         )?;
     }
     ensure(t.writes_saved > 0, "no fan-out was saved")?;
-    ensure(at_cap > 0, "no timeline reached its cap: the trimming went untested")?;
+    ensure(
+        at_cap > 0,
+        "no timeline reached its cap: the trimming went untested",
+    )?;
     Ok(Outcome {
         celebrities,
         fanout_writes: t.fanout_writes,
