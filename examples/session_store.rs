@@ -182,10 +182,10 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
         format!("{fields:?}"),
     )?;
 
-    // Sliding TTL: laptop, phone and bob are used every 600 ms, the tablet is not. After 1.3 s
+    // Sliding TTL: laptop, phone and bob are used every 400 ms, the tablet is not. After 1.3 s
     // (past the 1 s idle limit of a session never touched since login) only the tablet ended.
-    for _ in 0..2 {
-        std::thread::sleep(Duration::from_millis(600));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
         for sid in [&laptop, &phone, &bobs] {
             ensure(s.get(sid)?.is_some(), "an active session expired")?;
         }

@@ -169,7 +169,7 @@ impl Show {
                 out.lost_races += 1;
                 continue;
             }
-            if n % ABANDON_EVERY == 0 {
+            if n.is_multiple_of(ABANDON_EVERY) {
                 out.abandoned += 1;
                 return Ok(out);
             }
@@ -300,7 +300,7 @@ async fn seat_map(client: &redis::Client, prefix: &str, engine: Engine) -> Res<O
     let abandoned_holds: usize = buyers.iter().map(|b| b.abandoned).sum();
     let holds = messages.iter().filter(|m| m.starts_with("held ")).count();
     ensure(
-        holds >= bought.len() + abandoned_holds + 1,
+        holds > bought.len() + abandoned_holds,
         format!("{holds} hold broadcasts"),
     )?;
     Ok(Outcome {
@@ -337,7 +337,7 @@ async fn ga(client: &redis::Client, prefix: &str) -> Res<i64> {
                         .query_async(&mut con)
                         .await?;
                     if held == 1 {
-                        if n % ABANDON_EVERY == 0 {
+                        if n.is_multiple_of(ABANDON_EVERY) {
                             return Res::Ok(0);
                         }
                         let pay = rand::rng().random_range(1..=PAY_MS);

@@ -3,6 +3,11 @@
 //! Ember's modules and wasm scripts). Each example file is included as a module, so the test
 //! calls the same `run_scenario` its `main` does, without spawning `cargo run --example`.
 
+// Every example is a standalone program that includes examples/support/mod.rs itself; included
+// here as modules, each brings its own copy (their `Engine` types are distinct, so each
+// example re-exports the one it takes).
+#![allow(clippy::duplicate_mod)]
+
 #[path = "common/mod.rs"]
 mod common;
 
