@@ -191,11 +191,7 @@ pub struct Outcome {
 }
 
 pub fn run_scenario(addr: &str) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("adclicks")?;
-    let outcome = scenario(&client, &prefix);
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "adclicks", scenario)
 }
 
 fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
@@ -352,12 +348,5 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    match run_scenario(&addr) {
-        Ok(o) => println!("ad clicks against {addr}: {o:?}"),
-        Err(e) => {
-            eprintln!("ad clicks FAILED against {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
+    support::main("ad clicks", |addr| Ok(format!("{:?}", run_scenario(addr)?)));
 }

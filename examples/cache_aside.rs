@@ -130,18 +130,24 @@ impl Cache {
         Ok(value)
     }
 
+    /// The cached value and its TTL in seconds (-2: no such key), in one round trip.
+    async fn peek(&self, id: &str) -> Res<(Option<String>, i64)> {
+        let mut con = self.con.clone();
+        let key = self.key("cache", id);
+        Ok(redis::pipe()
+            .get(&key)
+            .ttl(&key)
+            .query_async(&mut con)
+            .await?)
+    }
+
     /// Rebuilds under the lock we just took, then releases it. First it looks again: a reader
     /// that saw the miss (or the old TTL) just before the previous holder wrote and released
     /// would otherwise rebuild a second time. If a rebuild outlives the lock, a second one may
     /// start meanwhile: harmless here, both write a fresh value, so the release is a plain DEL.
     async fn rebuild_locked(&self, id: &str) -> Res<(String, Source)> {
         let mut con = self.con.clone();
-        let key = self.key("cache", id);
-        let (value, ttl): (Option<String>, i64) = redis::pipe()
-            .get(&key)
-            .ttl(&key)
-            .query_async(&mut con)
-            .await?;
+        let (value, ttl) = self.peek(id).await?;
         let result = match value {
             Some(value) if ttl >= REFRESH_BELOW_S || ttl == -1 => Ok((value, Source::Cache)),
             _ => self.rebuild(id).await.map(|v| (v, Source::Origin)),
@@ -157,11 +163,7 @@ impl Cache {
     pub async fn get(&self, id: &str) -> Res<(String, Source)> {
         let mut con = self.con.clone();
         let key = self.key("cache", id);
-        let (value, ttl): (Option<String>, i64) = redis::pipe()
-            .get(&key)
-            .ttl(&key)
-            .query_async(&mut con)
-            .await?;
+        let (value, ttl) = self.peek(id).await?;
         if let Some(value) = value {
             // Refresh ahead: one reader (the lock's winner) refreshes a value about to expire;
             // everyone else keeps serving it.
@@ -230,11 +232,9 @@ async fn crowd(cache: &Arc<Cache>, id: &str) -> Res<Vec<(String, Source)>> {
 }
 
 pub fn run_scenario(addr: &str) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("cache-aside")?;
-    let outcome = support::runtime()?.block_on(scenario(&client, &prefix));
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "cache-aside", |client, prefix| {
+        support::runtime()?.block_on(scenario(client, prefix))
+    })
 }
 
 async fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
@@ -349,11 +349,7 @@ async fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
                 .all(|(v, _)| v == "product 2 v2" || v == "product 2 v3"),
         format!("readers during the refresh got {got:?}"),
     )?;
-    let (value, ttl): (Option<String>, i64) = redis::pipe()
-        .get(&key)
-        .ttl(&key)
-        .query_async(&mut c)
-        .await?;
+    let (value, ttl) = guarded.peek("2").await?;
     ensure(
         value.as_deref() == Some("product 2 v3") && ttl >= TTL_S - JITTER_S - 1,
         format!("after the refresh: {value:?} with TTL {ttl}"),
@@ -369,12 +365,7 @@ async fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    match run_scenario(&addr) {
-        Ok(o) => println!("cache-aside against {addr}: {o:?}"),
-        Err(e) => {
-            eprintln!("cache-aside FAILED against {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
+    support::main("cache-aside", |addr| {
+        Ok(format!("{:?}", run_scenario(addr)?))
+    });
 }

@@ -221,13 +221,12 @@ pub struct Outcome {
 }
 
 pub fn run_scenario(addr: &str, swap: Swap) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("counters")?;
-    let db_path = std::env::temp_dir().join(format!("{}db", prefix.replace(':', "-")));
-    let outcome = support::runtime()?.block_on(scenario(&client, &prefix, swap, &db_path));
-    let _ = std::fs::remove_file(&db_path);
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "counters", |client, prefix| {
+        let db_path = std::env::temp_dir().join(format!("{}db", prefix.replace(':', "-")));
+        let outcome = support::runtime()?.block_on(scenario(client, prefix, swap, &db_path));
+        let _ = std::fs::remove_file(&db_path);
+        outcome
+    })
 }
 
 async fn scenario(client: &redis::Client, prefix: &str, swap: Swap, db: &Path) -> Res<Outcome> {
@@ -351,22 +350,13 @@ async fn scenario(client: &redis::Client, prefix: &str, swap: Swap, db: &Path) -
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    let run = || -> Res<()> {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
+    support::main("counter flush", |addr| {
         let mut swaps = vec![Swap::Rename];
-        swaps.extend(
-            support::engines_for(&mut client.get_connection()?)?
-                .into_iter()
-                .map(Swap::Script),
-        );
+        swaps.extend(support::engines_at(addr)?.into_iter().map(Swap::Script));
+        let mut lines = Vec::new();
         for swap in swaps {
-            println!("counter flush: {:?}", run_scenario(&addr, swap)?);
+            lines.push(format!("{:?}", run_scenario(addr, swap)?));
         }
-        Ok(())
-    };
-    if let Err(e) = run() {
-        eprintln!("counter flush FAILED against {addr}: {e}");
-        std::process::exit(1);
-    }
+        Ok(lines.join("\n"))
+    });
 }

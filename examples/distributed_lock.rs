@@ -148,11 +148,9 @@ pub struct Outcome {
 }
 
 pub fn run_scenario(addr: &str, engine: Engine) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("lock")?;
-    let outcome = scenario(&client, &prefix, engine);
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "lock", |client, prefix| {
+        scenario(client, prefix, engine)
+    })
 }
 
 fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome> {
@@ -270,16 +268,11 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    let run = || -> Res<()> {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        for engine in support::engines_for(&mut client.get_connection()?)? {
-            println!("distributed lock: {:?}", run_scenario(&addr, engine)?);
+    support::main("distributed lock", |addr| {
+        let mut lines = Vec::new();
+        for engine in support::engines_at(addr)? {
+            lines.push(format!("{:?}", run_scenario(addr, engine)?));
         }
-        Ok(())
-    };
-    if let Err(e) = run() {
-        eprintln!("distributed lock FAILED against {addr}: {e}");
-        std::process::exit(1);
-    }
+        Ok(lines.join("\n"))
+    });
 }

@@ -224,29 +224,22 @@ pub fn verify(addr: &str, model: &Model) -> Res<Summary> {
 }
 
 pub fn run_scenario(addr: &str) -> Res<Summary> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("leaderboard")?;
-    let outcome = build(addr, &prefix).and_then(|m| verify(addr, &m));
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "leaderboard", |_, prefix| {
+        build(addr, prefix).and_then(|m| verify(addr, &m))
+    })
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    match run_scenario(&addr) {
-        Ok(s) => {
-            println!("weekly top {TOP}:");
-            for (i, (p, score)) in s.top.iter().enumerate() {
-                println!("{:>3}. {p:<10} {score}", i + 1);
-            }
-            println!(
-                "{} is #{}; around them: {:?}",
-                s.player, s.rank, s.neighbours
-            );
+    support::main("leaderboard", |addr| {
+        let s = run_scenario(addr)?;
+        let mut text = format!("weekly top {TOP}:\n");
+        for (i, (p, score)) in s.top.iter().enumerate() {
+            text.push_str(&format!("{:>3}. {p:<10} {score}\n", i + 1));
         }
-        Err(e) => {
-            eprintln!("leaderboard FAILED against {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
+        text.push_str(&format!(
+            "{} is #{}; around them: {:?}",
+            s.player, s.rank, s.neighbours
+        ));
+        Ok(text)
+    });
 }

@@ -101,33 +101,41 @@ pub struct Outcome {
 }
 
 pub fn run_scenario(addr: &str) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("presence")?;
-    let mut con = client.get_connection()?;
-    let old: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("notify-keyspace-events")
-        .query(&mut con)?;
-    let old = old.get(1).cloned().unwrap_or_default();
-    // Keep whatever classes were on, add E (keyevent) and x (expired).
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg(format!("{old}Ex"))
-        .query::<()>(&mut con)?;
-    let outcome = scenario(&client, &prefix);
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg(&old)
-        .query::<()>(&mut con)?;
-    support::cleanup(&mut con, &prefix)?;
-    outcome
+    support::with_prefix(addr, "presence", |client, prefix| {
+        let mut con = client.get_connection()?;
+        let old: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("notify-keyspace-events")
+            .query(&mut con)?;
+        let old = old.get(1).cloned().unwrap_or_default();
+        // Keep whatever classes were on, add E (keyevent) and x (expired).
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("notify-keyspace-events")
+            .arg(format!("{old}Ex"))
+            .query::<()>(&mut con)?;
+        let outcome = scenario(client, prefix);
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("notify-keyspace-events")
+            .arg(&old)
+            .query::<()>(&mut con)?;
+        outcome
+    })
 }
 
 fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     let online = |user: &str| format!("{prefix}online:{user}");
     let typing = |user: &str| format!("{prefix}typing:room7:{user}");
+    // A keystroke burst: the indicator shows for TYPING_TTL_MS more.
+    let typed = |con: &mut redis::Connection, user: &str| {
+        redis::cmd("SET")
+            .arg(typing(user))
+            .arg(1)
+            .arg("PX")
+            .arg(TYPING_TTL_MS)
+            .query::<()>(con)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let (offline_rx, watcher) = watcher(client, online(""), Arc::clone(&stop))?;
     let mut con = client.get_connection()?;
@@ -151,12 +159,7 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     )?;
 
     // alice types; bob typed once a while ago and stopped.
-    redis::cmd("SET")
-        .arg(typing("bob"))
-        .arg(1)
-        .arg("PX")
-        .arg(TYPING_TTL_MS)
-        .query::<()>(&mut con)?;
+    typed(&mut con, "bob")?;
     let bob_typed = Instant::now();
 
     // carol's client dies: her heartbeats stop. Within the TTL plus the server's expiry cycle
@@ -165,12 +168,7 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     let started = Instant::now();
     let mut went_offline = Vec::new();
     while went_offline.is_empty() && started.elapsed() < EVENT_WAIT {
-        redis::cmd("SET")
-            .arg(typing("alice"))
-            .arg(1)
-            .arg("PX")
-            .arg(TYPING_TTL_MS)
-            .query::<()>(&mut con)?;
+        typed(&mut con, "alice")?;
         if let Ok(user) = offline_rx.recv_timeout(Duration::from_millis(100)) {
             went_offline.push(user);
         }
@@ -193,12 +191,7 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     // Typing: alice refreshed hers a moment ago; bob's, a TTL ago, has expired.
     let bob_stopped = Duration::from_millis(TYPING_TTL_MS + 50);
     std::thread::sleep(bob_stopped.saturating_sub(bob_typed.elapsed()));
-    redis::cmd("SET")
-        .arg(typing("alice"))
-        .arg(1)
-        .arg("PX")
-        .arg(TYPING_TTL_MS)
-        .query::<()>(&mut con)?;
+    typed(&mut con, "alice")?;
     let typing_now: Vec<Option<i64>> = redis::cmd("MGET")
         .arg(typing("alice"))
         .arg(typing("bob"))
@@ -224,12 +217,5 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    match run_scenario(&addr) {
-        Ok(o) => println!("presence against {addr}: {o:?}"),
-        Err(e) => {
-            eprintln!("presence FAILED against {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
+    support::main("presence", |addr| Ok(format!("{:?}", run_scenario(addr)?)));
 }

@@ -157,11 +157,7 @@ pub struct Outcome {
 }
 
 pub fn run_scenario(addr: &str) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("sessions")?;
-    let outcome = scenario(&client, &prefix);
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "sessions", scenario)
 }
 
 fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
@@ -231,12 +227,7 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    match run_scenario(&addr) {
-        Ok(o) => println!("session store against {addr}: {o:?}"),
-        Err(e) => {
-            eprintln!("session store FAILED against {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
+    support::main("session store", |addr| {
+        Ok(format!("{:?}", run_scenario(addr)?))
+    });
 }

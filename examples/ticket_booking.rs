@@ -218,19 +218,14 @@ fn listen(
 
 /// The seat map with 200 buyers (and, on Ember with `general_admission`, the GA pool too).
 pub fn run_scenario(addr: &str, engine: Engine, general_admission: bool) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("booking")?;
-    let rt = support::runtime()?;
-    let outcome = rt
-        .block_on(seat_map(&client, &prefix, engine))
-        .and_then(|mut o| {
-            if general_admission {
-                o.ga_sold = Some(rt.block_on(ga(&client, &prefix))?);
-            }
-            Ok(o)
-        });
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "booking", |client, prefix| {
+        let rt = support::runtime()?;
+        let mut o = rt.block_on(seat_map(client, prefix, engine))?;
+        if general_admission {
+            o.ga_sold = Some(rt.block_on(ga(client, prefix))?);
+        }
+        Ok(o)
+    })
 }
 
 async fn seat_map(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome> {
@@ -379,19 +374,13 @@ async fn ga(client: &redis::Client, prefix: &str) -> Res<i64> {
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    let run = || -> Res<()> {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        let mut con = client.get_connection()?;
-        let ember = support::is_ember(&mut con)?;
-        for engine in support::engines_for(&mut con)? {
-            let ga = ember && engine == Engine::Wasm;
-            println!("ticket booking: {:?}", run_scenario(&addr, engine, ga)?);
+    support::main("ticket booking", |addr| {
+        let mut lines = Vec::new();
+        for engine in support::engines_at(addr)? {
+            // GA needs the bundled inventory module: Ember, as the wasm engine is.
+            let ga = engine == Engine::Wasm;
+            lines.push(format!("{:?}", run_scenario(addr, engine, ga)?));
         }
-        Ok(())
-    };
-    if let Err(e) = run() {
-        eprintln!("ticket booking FAILED against {addr}: {e}");
-        std::process::exit(1);
-    }
+        Ok(lines.join("\n"))
+    });
 }

@@ -145,11 +145,7 @@ pub struct Outcome {
 }
 
 pub fn run_scenario(addr: &str) -> Res<Outcome> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let prefix = support::unique_prefix("timelines")?;
-    let outcome = scenario(&client, &prefix);
-    support::cleanup(&mut client.get_connection()?, &prefix)?;
-    outcome
+    support::with_prefix(addr, "timelines", scenario)
 }
 
 fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
@@ -245,12 +241,5 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
 }
 
 fn main() {
-    let addr = support::addr_from_args();
-    match run_scenario(&addr) {
-        Ok(o) => println!("timelines against {addr}: {o:?}"),
-        Err(e) => {
-            eprintln!("timelines FAILED against {addr}: {e}");
-            std::process::exit(1);
-        }
-    }
+    support::main("timelines", |addr| Ok(format!("{:?}", run_scenario(addr)?)));
 }

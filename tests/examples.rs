@@ -2,6 +2,8 @@
 //! prove the examples themselves right, against redis-server, except for the programs that need
 //! Ember's modules and wasm scripts). Each example file is included as a module, so the test
 //! calls the same `run_scenario` its `main` does, without spawning `cargo run --example`.
+//! The patterns with a script run it as Lua on both servers and as WebAssembly on Ember; the
+//! leaderboard also runs with `appendonly yes` and must survive a SIGKILL and restart.
 
 // Every example is a standalone program that includes examples/support/mod.rs itself; included
 // here as modules, each brings its own copy (their `Engine` types are distinct, so each

@@ -77,8 +77,9 @@ impl Script {
 }
 
 /// The engines `main` runs an example with: Lua everywhere, WebAssembly too on Ember.
-pub fn engines_for(con: &mut redis::Connection) -> Res<Vec<Engine>> {
-    Ok(if is_ember(con)? {
+pub fn engines_at(addr: &str) -> Res<Vec<Engine>> {
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    Ok(if is_ember(&mut client.get_connection()?)? {
         vec![Engine::Lua, Engine::Wasm]
     } else {
         vec![Engine::Lua]
@@ -92,4 +93,31 @@ pub fn runtime() -> Res<tokio::runtime::Runtime> {
         .worker_threads(4)
         .enable_all()
         .build()?)
+}
+
+/// Runs `scenario` with a client of the server at `addr` and a fresh key prefix, then deletes
+/// every key under the prefix, whether the scenario succeeded or not.
+pub fn with_prefix<T>(
+    addr: &str,
+    name: &str,
+    scenario: impl FnOnce(&redis::Client, &str) -> Res<T>,
+) -> Res<T> {
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let prefix = unique_prefix(name)?;
+    let outcome = scenario(&client, &prefix);
+    cleanup(&mut client.get_connection()?, &prefix)?;
+    outcome
+}
+
+/// An example's `main`: runs `run` against the address from the command line and prints what
+/// it returns, or the error, exiting with status 1.
+pub fn main(name: &str, run: impl FnOnce(&str) -> Res<String>) {
+    let addr = addr_from_args();
+    match run(&addr) {
+        Ok(text) => println!("{name} against {addr}: {text}"),
+        Err(e) => {
+            eprintln!("{name} FAILED against {addr}: {e}");
+            std::process::exit(1);
+        }
+    }
 }
