@@ -7,8 +7,11 @@
 //! - url_dedup: the README's session, the script-less BF.MADD recipe, and all-or-nothing (a
 //!   failed push leaves the Bloom filter unchanged).
 //! - mylib: the README's session, loaded with `redis-cli -x FUNCTION LOAD < mylib.wasm`.
+//! - lock_owner, counter_take, seat_confirm (the scripts of the pattern examples): the README's
+//!   session with the wasm script and its Lua twin on Ember and the Lua twin on redis-server,
+//!   byte for byte the same; seat_confirm's sale is published once.
 //! - inventory_decrement is run by tests/module_inventory.rs (`inventory_decrement_example_script`);
-//!   the url_dedup and rate_limited_api programs by tests/examples.rs.
+//!   the url_dedup, rate_limited_api and pattern programs by tests/examples.rs.
 //!
 //! The .wasm files come from the normal build (host/build.rs builds every guest). Each test runs
 //! in about a second.
@@ -305,4 +308,157 @@ fn mylib_readme() {
         &["FCALL", "counter_get", "1", "hits:home"],
         "-ERR Function not found\r\n",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// lock_owner, counter_take, seat_confirm: the scripts of the pattern examples, each with a Lua
+// twin. The READMEs' sessions, run with the wasm script and the Lua twin on Ember and with the
+// Lua twin on redis-server: the same replies, byte for byte.
+// ---------------------------------------------------------------------------------------------
+
+/// The Lua twin of an example script: examples/wasm/<name>/<name>.lua.
+fn lua_twin(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../examples/wasm/{name}/{name}.lua"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Loads `body`, then runs `session`: each line's `$SHA` becomes the script's SHA1, and its
+/// reply must be the given RESP text.
+fn twin_session(c: &mut RespConn, body: &[u8], session: &[(&[&str], &str)]) {
+    let sha = cmd(c, &[&b"SCRIPT"[..], b"LOAD", body]);
+    let sha = String::from_utf8_lossy(string_value(&sha).expect("SCRIPT LOAD replies the SHA1"))
+        .into_owned();
+    for (args, want) in session {
+        let argv: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "$SHA" { sha.as_str() } else { a })
+            .collect();
+        expect(c, &argv, want);
+    }
+}
+
+/// Runs the session with the wasm script and its Lua twin on Ember, and the Lua twin on Redis.
+fn twins_agree(name: &str, session: &[(&[&str], &str)]) {
+    let ember = ServerProcess::start_ember(&[]);
+    let redis = ServerProcess::start_redis(&[]);
+    for (server, body) in [
+        (&ember, wasm(name)),
+        (&ember, lua_twin(name)),
+        (&redis, lua_twin(name)),
+    ] {
+        let mut c = server.connect();
+        expect(&mut c, &["FLUSHALL"], "+OK\r\n");
+        twin_session(&mut c, &body, session);
+    }
+}
+
+#[test]
+fn lock_owner_readme_and_lua_twin() {
+    let ev = |op: &'static str, token: &'static str| -> Vec<&'static str> {
+        vec!["EVALSHA", "$SHA", "1", "lock:report", op, token]
+    };
+    let release_wrong = ev("release", "wrong-token");
+    let mut extend = ev("extend", "9f2c41d7");
+    extend.push("60000");
+    let release = ev("release", "9f2c41d7");
+    let bad = ev("steal", "9f2c41d7");
+    twins_agree(
+        "lock_owner",
+        &[
+            (
+                &["SET", "lock:report", "9f2c41d7", "NX", "PX", "30000"],
+                "+OK\r\n",
+            ),
+            (&release_wrong, ":0\r\n"),
+            (&extend, ":1\r\n"),
+            (&bad, "-ERR unknown operation, use release or extend\r\n"),
+            (&["EXISTS", "lock:report"], ":1\r\n"),
+            (&release, ":1\r\n"),
+            (&release, ":0\r\n"),
+            (&extend, ":0\r\n"),
+            (&["EXISTS", "lock:report"], ":0\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn counter_take_readme_and_lua_twin() {
+    let take = |batch: &'static str| -> [&'static str; 5] {
+        ["EVALSHA", "$SHA", "2", "{ctr}:live", batch]
+    };
+    twins_agree(
+        "counter_take",
+        &[
+            (&take("{ctr}:batch:0"), "*0\r\n"),
+            (&["HINCRBY", "{ctr}:live", "page:home", "3"], ":3\r\n"),
+            (
+                &take("{ctr}:batch:1"),
+                "*2\r\n$9\r\npage:home\r\n$1\r\n3\r\n",
+            ),
+            (&["EXISTS", "{ctr}:live"], ":0\r\n"),
+            (&take("{ctr}:batch:2"), "*0\r\n"),
+            // A batch left by a flusher that died: returned again, the live hash untouched.
+            (&["HINCRBY", "{ctr}:live", "page:about", "1"], ":1\r\n"),
+            (
+                &take("{ctr}:batch:1"),
+                "*2\r\n$9\r\npage:home\r\n$1\r\n3\r\n",
+            ),
+            (&["HGET", "{ctr}:live", "page:about"], "$1\r\n1\r\n"),
+            (&["EXISTS", "{ctr}:batch:0", "{ctr}:batch:2"], ":0\r\n"),
+        ],
+    );
+}
+
+#[test]
+fn seat_confirm_readme_and_lua_twin() {
+    let confirm = |buyer: &'static str| -> [&'static str; 6] {
+        [
+            "EVALSHA",
+            "$SHA",
+            "1",
+            "show7:seat:A2",
+            buyer,
+            "show7:seatmap",
+        ]
+    };
+    let session: &[(&[&str], &str)] = &[
+        (
+            &["SET", "show7:seat:A2", "held:u42", "NX", "PX", "600000"],
+            "+OK\r\n",
+        ),
+        (&confirm("u17"), ":0\r\n"),
+        (&confirm("u42"), ":1\r\n"),
+        (&["GET", "show7:seat:A2"], "$8\r\nsold:u42\r\n"),
+        (&["TTL", "show7:seat:A2"], ":-1\r\n"),
+        (&confirm("u42"), ":0\r\n"),
+        (
+            &["SET", "show7:seat:A2", "held:u17", "NX", "PX", "600000"],
+            "$-1\r\n",
+        ),
+    ];
+    twins_agree("seat_confirm", session);
+
+    // The sale is published on the seat-map channel (once: the second confirm publishes nothing).
+    let ember = ServerProcess::start_ember(&[]);
+    for body in [wasm("seat_confirm"), lua_twin("seat_confirm")] {
+        let mut sub = ember.connect();
+        expect(
+            &mut sub,
+            &["SUBSCRIBE", "show7:seatmap"],
+            "*3\r\n$9\r\nsubscribe\r\n$13\r\nshow7:seatmap\r\n:1\r\n",
+        );
+        let mut c = ember.connect();
+        expect(&mut c, &["FLUSHALL"], "+OK\r\n");
+        twin_session(&mut c, &body, session);
+        let msg = sub.read_reply().expect("the sale's message");
+        assert_eq!(
+            escape(&msg),
+            escape(
+                b"*3\r\n$7\r\nmessage\r\n$13\r\nshow7:seatmap\r\n$22\r\nsold show7:seat:A2 u42\r\n"
+            )
+        );
+        sub.set_timeout(Duration::from_millis(200));
+        assert!(sub.read_reply().is_err(), "a second sale was published");
+    }
 }
