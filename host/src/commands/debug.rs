@@ -133,7 +133,13 @@ fn with_keyspace<R>(ctx: &mut Ctx, plan: LockPlan, f: impl FnOnce(&mut Locked) -
         let mut ks = ctx.srv.store.lock(&plan, ctx.now_ms());
         return f(&mut ks);
     }
-    ctx.ks.relock(&LockPlan::All);
+    // Inside EXEC with some shards held: trade them for all of them. A
+    // script holding shards past busy-reply-threshold leaves the view empty;
+    // then wait for the plan's shards as a fresh lock would.
+    if ctx.ks.relock_or_busy(&LockPlan::All).is_err() {
+        let mut ks = ctx.srv.store.lock(&plan, ctx.now_ms());
+        return f(&mut ks);
+    }
     f(ctx.ks)
 }
 
@@ -578,6 +584,8 @@ fn protocol(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     match &name[..] {
         b"string" => out.bulk(b"Hello World"),
         b"integer" => out.int(12345),
+        // Redis's own sample value, not an approximation of pi.
+        #[allow(clippy::approx_constant)]
         b"double" => out.double(3.141),
         b"bignum" => out.bignum("1234567999999999999999999999999999999"),
         b"null" => out.null(),

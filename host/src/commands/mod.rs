@@ -294,7 +294,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
                 || (client.multi.is_some()
                     && !matches!(name, "exec" | "discard" | "quit" | "reset"));
             if denyoom {
-                reject(srv, client, out, cmd, CmdError::err(OOM_ERROR));
+                reject(srv, client, out, cmd, argv, CmdError::err(OOM_ERROR));
                 return;
             }
         }
@@ -315,6 +315,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err(crate::repl::primary::NOREPLICAS),
         );
         return;
@@ -327,6 +328,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err(crate::repl::replica::READONLY),
         );
         return;
@@ -345,6 +347,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err(crate::repl::replica::MASTERDOWN),
         );
         return;
@@ -373,6 +376,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             client,
             out,
             cmd,
+            argv,
             CmdError::err("LOADING Redis is loading the dataset in memory"),
         );
         return;
@@ -399,7 +403,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     let mut ks = match srv.store.lock_or_busy(&plan, now_ms) {
         Ok(ks) => ks,
         Err(busy) => {
-            reject(srv, client, out, cmd, CmdError::err(busy));
+            reject(srv, client, out, cmd, argv, CmdError::err(busy));
             return;
         }
     };

@@ -8,8 +8,8 @@
 
 pub mod blocking;
 pub mod busy;
-pub mod evict;
 pub mod digest;
+pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod list;
