@@ -14,7 +14,9 @@
 //! INCR clicks:ad3:28623333                       # the minute: ts / 60000
 //! EXPIRE clicks:ad3:28623333 172800              # per-minute counters live two days
 //! PFADD uniq:ad3:2024-06-03 1042                 # unique users per ad and day
+//! EXPIRE uniq:ad3:2024-06-03 3024000             # daily keys live 35 days
 //! SETBIT dau:2024-06-03 1042 1                   # daily active users, one bit per user id
+//! EXPIRE dau:2024-06-03 3024000
 //! XACK clicks agg 1717400012345-0
 //! EXEC
 //! XAUTOCLAIM clicks agg w1 5000 0-0 COUNT 100    # w2 died: take its messages idle 5 s+
@@ -50,6 +52,8 @@ const CRASH_AFTER_BATCHES: usize = 1;
 /// any pause of a live worker, or it would count them twice).
 const CLAIM_IDLE_MS: u64 = 200;
 const COUNTER_TTL_S: i64 = 2 * 86_400;
+/// The daily unique-user and DAU keys are kept 35 days, for monthly reports.
+const DAILY_TTL_S: i64 = 35 * 86_400;
 
 type Entry = (String, HashMap<String, String>);
 
@@ -123,19 +127,27 @@ impl Worker {
             let (ad, user) = (field("ad")?, field("user")?);
             let minute = field("ts")?.parse::<i64>()? / 60_000;
             let counter = format!("{}clicks:{ad}:{minute}", self.prefix);
+            let (uniq, dau) = (
+                format!("{}uniq:{ad}:{DAY}", self.prefix),
+                format!("{}dau:{DAY}", self.prefix),
+            );
             pipe.atomic()
                 .incr(&counter, 1)
                 .ignore()
                 .expire(&counter, COUNTER_TTL_S)
                 .ignore()
                 .cmd("PFADD")
-                .arg(format!("{}uniq:{ad}:{DAY}", self.prefix))
+                .arg(&uniq)
                 .arg(user)
                 .ignore()
+                .expire(&uniq, DAILY_TTL_S)
+                .ignore()
                 .cmd("SETBIT")
-                .arg(format!("{}dau:{DAY}", self.prefix))
+                .arg(&dau)
                 .arg(user.parse::<u64>()?)
                 .arg(1)
+                .ignore()
+                .expire(&dau, DAILY_TTL_S)
                 .ignore()
                 .cmd("XACK")
                 .arg(self.stream())
@@ -334,6 +346,13 @@ fn scenario(client: &redis::Client, prefix: &str) -> Res<Outcome> {
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("{prefix}clicks:ad0:{}", T0_MS / 60_000))
         .query(&mut con)?;
+    let dau_ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{prefix}dau:{DAY}"))
+        .query(&mut con)?;
+    ensure(
+        dau_ttl > COUNTER_TTL_S && dau_ttl <= DAILY_TTL_S,
+        format!("DAU key TTL {dau_ttl}"),
+    )?;
     ensure(
         ttl > 0 && ttl <= COUNTER_TTL_S,
         format!("counter TTL {ttl}"),

@@ -199,8 +199,8 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
     //    can neither extend nor release it.
     let mut a = Lock::new(client, &key, engine)?;
     let mut b = Lock::new(client, &key, engine)?;
-    let ga = a.acquire(300)?;
-    ensure(b.try_acquire(300)?.is_none(), "two holders at once")?;
+    let ga = a.acquire(500)?;
+    ensure(b.try_acquire(500)?.is_none(), "two holders at once")?;
     let impostor = Guard {
         token: "not-the-token".into(),
         fence: 0,
@@ -210,12 +210,14 @@ fn scenario(client: &redis::Client, prefix: &str, engine: Engine) -> Res<Outcome
         "a stranger extended the lock",
     )?;
     ensure(!b.release(&impostor)?, "a stranger released the lock")?;
-    ensure(a.extend(&ga, 2000)?, "the holder could not extend")?;
-    std::thread::sleep(Duration::from_millis(400));
-    let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut con)?;
+    ensure(a.extend(&ga, 5000)?, "the holder could not extend")?;
+    // Past the original 500 ms, the lock is still a's.
+    std::thread::sleep(Duration::from_millis(600));
+    let (holder, pttl): (Option<String>, i64) =
+        redis::pipe().get(&key).pttl(&key).query(&mut con)?;
     ensure(
-        pttl > 1000,
-        format!("PTTL {pttl} after extending to 2000 ms"),
+        holder.as_deref() == Some(ga.token.as_str()) && pttl > 3000,
+        format!("after extending to 5000 ms and 600 ms: {holder:?}, PTTL {pttl}"),
     )?;
     ensure(a.release(&ga)?, "the holder could not release")?;
     ensure(!a.release(&ga)?, "released twice")?;
