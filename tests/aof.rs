@@ -245,7 +245,14 @@ fn writes_are_logged_as_redis_propagates_them() {
         "MULTI/EXEC kept"
     );
     // The same data and the same absolute deadlines after kill -9 and a reload.
-    let before = dataset(&mut c);
+    // One exception, Redis's own: XREADGROUP is propagated as XCLAIMs, which
+    // do not carry the group's entries-read, so after a replay it is
+    // unknown (nil), as redis-server's replay leaves it too.
+    let mut before = dataset(&mut c);
+    if let Some(st) = before.get_mut(&(0, "st".to_string())) {
+        let read = "$12\\r\\nentries-read\\r\\n";
+        st.1 = st.1.replace(&format!("{read}:1"), &format!("{read}$-1"));
+    }
     drop(c);
     drop(srv_keep_dir(srv));
     let srv = ember(&dir, &[]);
@@ -877,7 +884,8 @@ fn served_blocking_pops_and_expiries_are_logged_as_redis_does() {
     assert!(pos("$5\r\nRPUSH\r\n$1\r\nq\r\n") < pos("*2\r\n$4\r\nLPOP\r\n$1\r\nq\r\n"));
     assert!(
         pos("$5\r\nRPUSH\r\n$3\r\nsrc\r\n")
-            < pos("$5\r\nLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nLEFT\r\n$5\r\nRIGHT\r\n")
+            // Redis's served BLMOVE uses its shared lower-case "left"/"right".
+            < pos("$5\r\nLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nleft\r\n$5\r\nright\r\n")
     );
     assert!(pos("$4\r\nZADD\r\n$2\r\nzq\r\n") < pos("$7\r\nZPOPMIN\r\n$2\r\nzq\r\n"));
     assert!(!log.contains("BLPOP") && !log.contains("BLMOVE") && !log.contains("BZPOPMIN"));
