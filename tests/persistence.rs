@@ -5,9 +5,11 @@
 //! loaded by Ember, SHUTDOWN variants and SIGTERM.
 
 mod common;
+#[path = "common/dataset.rs"]
+mod dataset;
 
 use common::{encode_command, escape, RespConn, ServerKind, ServerProcess};
-use std::collections::BTreeMap;
+use dataset::{assert_same, data};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -53,65 +55,6 @@ fn ember(dir: &Dir, extra: &[(&str, &str)]) -> ServerProcess {
     }
     args.extend_from_slice(extra);
     ServerProcess::start_ember(&args)
-}
-
-/// Every key of every database with its type, a canonical rendering of its
-/// value and its absolute expiry: what "the same data" means here.
-type Data = BTreeMap<(usize, String), (String, String, i64)>;
-
-fn strings(reply: &[u8]) -> Vec<String> {
-    common::split_aggregate(reply, common::Protocol::Resp2)
-        .map(|(_, items)| items.iter().map(|i| escape(i)).collect())
-        .unwrap_or_else(|| vec![escape(reply)])
-}
-
-fn data(c: &mut RespConn, dbs: usize) -> Data {
-    let mut out = Data::new();
-    for db in 0..dbs {
-        ok(c, &["SELECT", &db.to_string()]);
-        let keys = run(c, &["KEYS", "*"]);
-        let keys: Vec<Vec<u8>> = common::split_aggregate(&keys, common::Protocol::Resp2)
-            .map(|(_, items)| {
-                items
-                    .iter()
-                    .map(|i| common::string_value(i).unwrap_or_default().to_vec())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for key in keys {
-            let k = String::from_utf8_lossy(&key).into_owned();
-            let t = String::from_utf8_lossy(&run(c, &["TYPE", &k]))
-                .trim()
-                .to_string();
-            let v = match t.as_str() {
-                "+string" => escape(&run(c, &["GET", &k])),
-                "+list" => escape(&run(c, &["LRANGE", &k, "0", "-1"])),
-                "+set" => {
-                    let mut m = strings(&run(c, &["SMEMBERS", &k]));
-                    m.sort();
-                    m.join(",")
-                }
-                "+hash" => {
-                    let items = strings(&run(c, &["HGETALL", &k]));
-                    let mut pairs: Vec<String> = items.chunks(2).map(|p| p.join("=")).collect();
-                    pairs.sort();
-                    pairs.join(",")
-                }
-                "+zset" => escape(&run(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
-                "+stream" => format!(
-                    "{} {} {}",
-                    escape(&run(c, &["XRANGE", &k, "-", "+"])),
-                    escape(&run(c, &["XINFO", "GROUPS", &k])),
-                    escape(&run(c, &["XPENDING", &k, "g"])),
-                ),
-                other => panic!("unexpected type {other} for {k}"),
-            };
-            let at = common::integer_value(&run(c, &["PEXPIRETIME", &k])).unwrap_or(-3);
-            out.insert((db, k), (t, v, at));
-        }
-    }
-    ok(c, &["SELECT", "0"]);
-    out
 }
 
 /// Every type and encoding we can reach from commands, TTLs, three databases.
@@ -199,33 +142,6 @@ fn fill(c: &mut RespConn, n: usize) {
         ok(c, &["XACK", &s, "g", "1000-1"]);
     }
     ok(c, &["SELECT", "0"]);
-}
-
-/// Asserts two data sets are equal, reporting only the first differences.
-fn assert_same(got: &Data, want: &Data, what: &str) {
-    let mut diffs = Vec::new();
-    for (k, v) in want {
-        match got.get(k) {
-            None => diffs.push(format!("missing {k:?}")),
-            Some(g) if g != v => diffs.push(format!("{k:?}: got {g:?}, want {v:?}")),
-            _ => {}
-        }
-    }
-    for k in got.keys().filter(|k| !want.contains_key(*k)) {
-        diffs.push(format!("extra {k:?}"));
-    }
-    if !diffs.is_empty() {
-        let shown: Vec<String> = diffs
-            .iter()
-            .take(6)
-            .map(|d| d.chars().take(400).collect())
-            .collect();
-        panic!(
-            "{what}: {} differences, first:\n{}",
-            diffs.len(),
-            shown.join("\n")
-        );
-    }
 }
 
 fn common_now_ms() -> i64 {
