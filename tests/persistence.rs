@@ -450,6 +450,14 @@ fn failed_bgsave_refuses_writes_with_misconf_until_a_save_succeeds() {
     let srv = ember(&dir, &[("save", "3600 1")]);
     let mut c = srv.connect();
     ok(&mut c, &["SET", "k", "v"]);
+    ok(
+        &mut c,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=mc\nredis.register_function('wfn', function(k) return redis.call('SET', k[1], 'w') end)\nredis.register_function{function_name='rfn', callback=function(k) return redis.call('GET', k[1]) end, flags={'no-writes'}}",
+        ],
+    );
     let pid = info_server_field(&mut c, "process_id");
     // The temp file's name is taken by a directory: the save cannot write.
     let blocker = dir.path().join(format!("temp-{pid}.rdb"));
@@ -468,6 +476,32 @@ fn failed_bgsave_refuses_writes_with_misconf_until_a_save_succeeds() {
         b"$1\r\nv\r\n",
         "reads still work"
     );
+    // Scripts and functions that may write are write commands (Redis's
+    // processCommand); a script without flags finds out when it writes.
+    let may_write = "#!lua\nreturn redis.call('SET', KEYS[1], 'w')";
+    assert_eq!(
+        escape(&run(&mut c, &["EVAL", may_write, "1", "k"])),
+        escape(misconf.as_bytes())
+    );
+    let no_writes = "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])";
+    assert_eq!(run(&mut c, &["EVAL", no_writes, "1", "k"]), b"$1\r\nv\r\n");
+    let compat = run(
+        &mut c,
+        &["EVAL", "return redis.call('SET', KEYS[1], 'w')", "1", "k"],
+    );
+    assert!(compat.starts_with(b"-MISCONF"), "{}", escape(&compat));
+    assert_eq!(
+        run(
+            &mut c,
+            &["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"]
+        ),
+        b"$1\r\nv\r\n"
+    );
+    assert_eq!(
+        escape(&run(&mut c, &["FCALL", "wfn", "1", "k"])),
+        escape(misconf.as_bytes())
+    );
+    assert_eq!(run(&mut c, &["FCALL_RO", "rfn", "1", "k"]), b"$1\r\nv\r\n");
     // Turning the option off lets writes through; back on, they stop again.
     ok(
         &mut c,

@@ -306,6 +306,12 @@ impl Invocation<'_, '_, '_, '_> {
         if spec.has(flags::WRITE) && self.grant.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        // scriptVerifyWriteCommandAllow: no writes while the disk fails.
+        if spec.has(flags::WRITE) {
+            if let Some(e) = super::disk_error(self.ctx.srv) {
+                return Err(e.text().to_string());
+            }
+        }
         if spec.has(flags::WHOLE_DB) && !self.grant.whole_keyspace {
             return Err(format!(
                 "ERR '{}' needs the whole keyspace: flag the script whole-keyspace",

@@ -270,10 +270,11 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
-    // Redis's writeCommandsDeniedByDiskError: no writes while the AOF fails.
-    if cmd.spec.has(flags::WRITE) {
-        if let Some(e) = srv.aof.write_denied() {
-            reject(srv, client, out, cmd, CmdError::owned(e));
+    // Redis's writeCommandsDeniedByDiskError: no writes (nor PING) while the
+    // last BGSAVE or the AOF failed.
+    if cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping" {
+        if let Some(e) = disk_error(srv) {
+            reject(srv, client, out, cmd, e);
             return;
         }
     }
@@ -284,18 +285,6 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             cmd.full_name
         );
         reject(srv, client, out, cmd, CmdError::owned(msg));
-        return;
-    }
-    if srv.persist.refuse_writes.load(Ordering::Relaxed)
-        && (cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping")
-    {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            CmdError::err(crate::persist::snapshot::MISCONF),
-        );
         return;
     }
     // Redis's "is_denyloading_command": while a load runs, only commands
@@ -349,6 +338,17 @@ fn denied_while_loading(client: &Client, cmd: &Command) -> bool {
             .multi
             .as_ref()
             .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::LOADING)))
+}
+
+/// The MISCONF error writes get (Redis's writeCommandsDeniedByDiskError):
+/// the last BGSAVE failed with `stop-writes-on-bgsave-error yes`, or the
+/// AOF cannot be written. Also for scripts and functions that may write,
+/// and for the write commands a script calls.
+pub fn disk_error(srv: &Server) -> Option<CmdError> {
+    if srv.persist.refuse_writes.load(Ordering::Relaxed) {
+        return Some(CmdError::err(crate::persist::snapshot::MISCONF));
+    }
+    srv.aof.write_denied().map(CmdError::owned)
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open
