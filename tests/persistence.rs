@@ -842,3 +842,51 @@ fn loading_refuses_commands_while_a_reload_runs() {
     assert_eq!(run(&mut c, &["GET", "k1"]), b"$1\r\nv\r\n");
     assert_eq!(run(&mut c, &["DBSIZE"]), b":1500\r\n");
 }
+
+/// At start, clients may connect while the dump loads (as in Redis): INFO
+/// says `loading:1`, other commands get -LOADING, then everything answers.
+#[test]
+fn clients_connect_while_the_dump_loads_at_start() {
+    let dir = Dir::new("startload");
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    for i in 0..2000 {
+        ok(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    ok(&mut c, &["SAVE"]);
+    drop(c);
+    drop(srv);
+    // Started by hand: ServerProcess waits for PING, which answers -LOADING.
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::ember_server_path())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ember-server");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        if let Ok(c) = RespConn::connect(addr) {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ember-server accepts connections"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(info_field(&mut c, "loading"), "1");
+    let loading = b"-LOADING Redis is loading the dataset in memory\r\n".to_vec();
+    assert_eq!(run(&mut c, &["GET", "k1"]), loading);
+    assert_eq!(run(&mut c, &["PING"]), loading);
+    while run(&mut c, &["PING"]) != b"+PONG\r\n" {
+        assert!(Instant::now() < deadline, "the load ends");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&mut c, "loading"), "0");
+    assert_eq!(run(&mut c, &["DBSIZE"]), b":2000\r\n");
+    let _ = child.kill();
+    let _ = child.wait();
+}
