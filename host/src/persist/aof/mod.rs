@@ -56,6 +56,11 @@ pub struct Aof {
     written: AtomicU64,
     synced: AtomicU64,
     policy: AtomicU8,
+    /// `no-appendfsync-on-rewrite`: no fsync while a rewrite or a BGSAVE
+    /// writes its file (Redis: while a child process is active).
+    no_fsync_on_rewrite: AtomicBool,
+    /// A BGSAVE or rewrite snapshot is running (mirrored by the cron tick).
+    snapshot_busy: AtomicBool,
     /// AOF on (Redis's aof_state != AOF_OFF): the listener is attached.
     on: AtomicBool,
     /// errno of the last failed write, 0 when the last write succeeded.
@@ -143,6 +148,7 @@ struct Settings {
     load_truncated: bool,
     timestamps: bool,
     use_rdb_preamble: bool,
+    no_fsync_on_rewrite: bool,
     auto_percentage: u64,
     auto_min_size: u64,
 }
@@ -162,6 +168,7 @@ fn settings(srv: &Server) -> Settings {
         load_truncated: cfg.aof_load_truncated,
         timestamps: cfg.aof_timestamp_enabled,
         use_rdb_preamble: cfg.aof_use_rdb_preamble,
+        no_fsync_on_rewrite: cfg.no_appendfsync_on_rewrite,
         auto_percentage: u64::from(cfg.auto_aof_rewrite_percentage),
         auto_min_size: cfg.auto_aof_rewrite_min_size,
     }
@@ -233,6 +240,15 @@ impl Aof {
         }
     }
 
+    /// Whether fsyncs are skipped now (`no-appendfsync-on-rewrite` while a
+    /// rewrite or BGSAVE runs): what was written counts as synced, as Redis
+    /// replies without waiting then.
+    fn fsync_suspended(&self) -> bool {
+        self.no_fsync_on_rewrite.load(Ordering::Relaxed)
+            && (self.rewriting.load(Ordering::Acquire)
+                || self.snapshot_busy.load(Ordering::Acquire))
+    }
+
     fn request_sync(&self) {
         let (lock, cv) = &self.sync_wanted;
         let mut wanted = lock.lock();
@@ -261,7 +277,7 @@ impl Aof {
                 out.sync.clone()
             };
             let end = self.written.load(Ordering::Acquire);
-            if let Some(f) = file {
+            if let Some(f) = file.filter(|_| !self.fsync_suspended()) {
                 if let Err(e) = f.sync_data() {
                     if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS {
                         self.fatal_always(&e);
@@ -345,7 +361,12 @@ impl Aof {
             out.sync.clone()
         };
         let policy = self.policy.load(Ordering::Relaxed);
-        if policy == FSYNC_EVERYSEC && last_sync.elapsed() >= std::time::Duration::from_secs(1) {
+        self.snapshot_busy
+            .store(srv.store.snap_stats().busy(), Ordering::Release);
+        if policy == FSYNC_EVERYSEC
+            && last_sync.elapsed() >= std::time::Duration::from_secs(1)
+            && !self.fsync_suspended()
+        {
             *last_sync = std::time::Instant::now();
             let end = self.written.load(Ordering::Acquire);
             if end > self.synced.load(Ordering::Acquire) {
@@ -501,6 +522,8 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
     let s = settings(srv);
     let aof = &srv.aof;
     aof.policy.store(s.policy, Ordering::Relaxed);
+    aof.no_fsync_on_rewrite
+        .store(s.no_fsync_on_rewrite, Ordering::Relaxed);
     aof.buf.lock().timestamps = s.timestamps;
     spawn_cron(srv.clone());
     srv.aof.booted.store(true, Ordering::Release);
@@ -750,6 +773,9 @@ pub fn config_changed(srv: &Server) {
     }
     let s = settings(srv);
     srv.aof.policy.store(s.policy, Ordering::Relaxed);
+    srv.aof
+        .no_fsync_on_rewrite
+        .store(s.no_fsync_on_rewrite, Ordering::Relaxed);
     srv.aof.buf.lock().timestamps = s.timestamps;
     if s.on && !srv.aof.enabled() {
         // Redis's startAppendOnly: a rewrite builds the base, appending starts now.
@@ -965,6 +991,10 @@ fn write_base(
     delay_us: u64,
 ) -> std::io::Result<u64> {
     let file = File::create(tmp)?;
+    let file = crate::persist::autosync::AutoSync::new(
+        file,
+        srv.config.read().aof_rewrite_incremental_fsync,
+    );
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     match form {
         BaseForm::Rdb(x) => {
@@ -982,7 +1012,7 @@ fn write_base(
             rewrite::keyspace(&srv.store, snap, *now_ms, delay_us, &mut out)?;
         }
     }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let file = out.into_inner().map_err(|e| e.into_error())?.into_inner();
     file.sync_all()?;
     file.metadata().map(|m| m.len())
 }
