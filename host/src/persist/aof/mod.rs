@@ -563,10 +563,10 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
         Manifest::default()
     };
     let fresh = m.base.is_none() && m.incrs.is_empty();
+    // Clients wait (-LOADING) until this function returns, first base and
+    // incremental file included: the server clears the flag (server/mod.rs).
     srv.persist.loading.store(true, Ordering::Release);
-    let loaded = load_files(srv, &dir, &m, s.load_truncated);
-    srv.persist.loading.store(false, Ordering::Release);
-    let settled = loaded?;
+    let settled = load_files(srv, &dir, &m, s.load_truncated)?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
     {
