@@ -8,11 +8,14 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/dataset.rs"]
+mod dataset;
 #[path = "common/guests.rs"]
 mod guests;
 
-use common::{escape, integer_value, split_aggregate, string_value, Protocol, RespConn};
+use common::{escape, integer_value, string_value, RespConn};
 use common::{unique_temp_dir, Rng, ServerKind, ServerProcess};
+use dataset::data;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,63 +29,6 @@ fn cmd(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
 fn ok(c: &mut RespConn, args: &[&str]) {
     let r = cmd(c, args);
     assert!(!common::is_error(&r), "{args:?} -> {}", escape(&r));
-}
-
-/// Elements of an array reply as strings (nested arrays flattened one level).
-fn strings(reply: &[u8]) -> Vec<String> {
-    let (_, items) = split_aggregate(reply, Protocol::Resp2)
-        .unwrap_or_else(|| panic!("not an array: {}", escape(reply)));
-    let mut out = Vec::new();
-    for it in items {
-        match string_value(it) {
-            Some(s) => out.push(String::from_utf8_lossy(s).into_owned()),
-            None => match split_aggregate(it, Protocol::Resp2) {
-                Some(_) => out.push(strings(it).join("\u{1}")),
-                None => out.push(escape(it)),
-            },
-        }
-    }
-    out
-}
-
-/// Every key of every db as (type, value as text, absolute expiry ms).
-fn dataset(c: &mut RespConn) -> BTreeMap<(u32, String), (String, String, i64)> {
-    let mut all = BTreeMap::new();
-    for db in 0..16u32 {
-        ok(c, &["SELECT", &db.to_string()]);
-        for key in strings(&cmd(c, &["KEYS", "*"])) {
-            let ty =
-                String::from_utf8_lossy(string_value(&cmd(c, &["TYPE", &key])).unwrap_or(b"?"))
-                    .into_owned();
-            let value = match ty.as_str() {
-                "string" => escape(&cmd(c, &["GET", &key])),
-                "list" => strings(&cmd(c, &["LRANGE", &key, "0", "-1"])).join(","),
-                "set" => {
-                    let mut m = strings(&cmd(c, &["SMEMBERS", &key]));
-                    m.sort();
-                    m.join(",")
-                }
-                "hash" => {
-                    let flat = strings(&cmd(c, &["HGETALL", &key]));
-                    let mut pairs: Vec<String> = flat.chunks(2).map(|p| p.join("=")).collect();
-                    pairs.sort();
-                    pairs.join(",")
-                }
-                "zset" => strings(&cmd(c, &["ZRANGE", &key, "0", "-1", "WITHSCORES"])).join(","),
-                "stream" => {
-                    let mut v = strings(&cmd(c, &["XRANGE", &key, "-", "+"])).join(";");
-                    v.push('|');
-                    v.push_str(&escape(&cmd(c, &["XINFO", "GROUPS", &key])));
-                    v
-                }
-                other => other.to_string(),
-            };
-            let at = integer_value(&cmd(c, &["PEXPIRETIME", &key])).unwrap_or(-3);
-            all.insert((db, key), (ty, value, at));
-        }
-    }
-    ok(c, &["SELECT", "0"]);
-    all
 }
 
 /// Writes one of each kind of value, with TTLs given relatively.
@@ -245,12 +191,19 @@ fn writes_are_logged_as_redis_propagates_them() {
         "MULTI/EXEC kept"
     );
     // The same data and the same absolute deadlines after kill -9 and a reload.
-    let before = dataset(&mut c);
+    // One exception, Redis's own: XREADGROUP is propagated as XCLAIMs, which
+    // do not carry the group's entries-read, so after a replay it is
+    // unknown (nil), as redis-server's replay leaves it too.
+    let mut before = data(&mut c, 16);
+    if let Some(st) = before.get_mut(&(0, "st".to_string())) {
+        let read = "$12\\r\\nentries-read\\r\\n";
+        st.1 = st.1.replace(&format!("{read}:1"), &format!("{read}$-1"));
+    }
     drop(c);
     drop(srv_keep_dir(srv));
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
-    let after = dataset(&mut c);
+    let after = data(&mut c, 16);
     assert_eq!(before, after);
     assert!(after.values().any(|v| v.2 > 0), "TTLs survive");
     drop(srv_keep_dir(srv));
@@ -359,7 +312,7 @@ fn redis_loads_embers_files_with(preamble: &str) {
     wait_rewrite(&mut c);
     ok(&mut c, &["SET", "after-rewrite", "1"]);
     ok(&mut c, &["RPUSH", "l", "e"]);
-    let want = dataset(&mut c);
+    let want = data(&mut c, 16);
     drop(c);
     drop(srv);
     let manifest = aof_dir(&dir).join("appendonly.aof.manifest");
@@ -375,7 +328,7 @@ fn redis_loads_embers_files_with(preamble: &str) {
     let r = redis(&dir, &[]);
     let mut rc = r.connect();
     assert_eq!(
-        dataset(&mut rc),
+        data(&mut rc, 16),
         want,
         "redis-server reads Ember's appendonlydir"
     );
@@ -399,13 +352,13 @@ fn ember_loads_redis_servers_files_with(preamble: &str) {
     ok(&mut rc, &["BGREWRITEAOF"]);
     wait_rewrite(&mut rc);
     ok(&mut rc, &["SET", "after-rewrite", "1"]);
-    let want = dataset(&mut rc);
+    let want = data(&mut rc, 16);
     drop(rc);
     drop(r);
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
     assert_eq!(
-        dataset(&mut c),
+        data(&mut c, 16),
         want,
         "Ember reads redis-server's appendonlydir"
     );
@@ -468,12 +421,12 @@ fn rewrite_replaces_the_base_and_drops_old_files() {
         ]
     );
     ok(&mut c, &["INCR", "counter"]);
-    let want = dataset(&mut c);
+    let want = data(&mut c, 16);
     drop(c);
     drop(srv);
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
-    assert_eq!(dataset(&mut c), want);
+    assert_eq!(data(&mut c, 16), want);
     drop(c);
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
@@ -957,18 +910,19 @@ fn served_blocking_pops_and_expiries_are_logged_as_redis_does() {
     assert!(pos("$5\r\nRPUSH\r\n$1\r\nq\r\n") < pos("*2\r\n$4\r\nLPOP\r\n$1\r\nq\r\n"));
     assert!(
         pos("$5\r\nRPUSH\r\n$3\r\nsrc\r\n")
-            < pos("$5\r\nLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nLEFT\r\n$5\r\nRIGHT\r\n")
+            // Redis's served BLMOVE uses its shared lower-case "left"/"right".
+            < pos("$5\r\nLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nleft\r\n$5\r\nright\r\n")
     );
     assert!(pos("$4\r\nZADD\r\n$2\r\nzq\r\n") < pos("$7\r\nZPOPMIN\r\n$2\r\nzq\r\n"));
     assert!(!log.contains("BLPOP") && !log.contains("BLMOVE") && !log.contains("BZPOPMIN"));
     pos("$3\r\nDEL\r\n$4\r\nlazy\r\n");
     pos("$3\r\nDEL\r\n$6\r\nactive\r\n");
-    let want = dataset(&mut c);
+    let want = data(&mut c, 16);
     drop((c, waiter, mover, zwaiter));
     drop(srv);
     let srv = ember(&dir, &[]);
     let mut c = srv.connect();
-    assert_eq!(dataset(&mut c), want);
+    assert_eq!(data(&mut c, 16), want);
     assert_eq!(
         cmd(&mut c, &["LRANGE", "dst", "0", "-1"]),
         b"*1\r\n$1\r\nx\r\n"
@@ -1230,10 +1184,10 @@ fn debug_loadaof_reloads_the_files() {
         let mut c = srv.connect();
         fill(&mut c);
         ok(&mut c, &["INCRBY", "counter", "5"]);
-        let before = dataset(&mut c);
+        let before = data(&mut c, 16);
         let r = cmd(&mut c, &["DEBUG", "LOADAOF"]);
         assert_eq!(r, b"+OK\r\n", "{}: {}", kind.name(), escape(&r));
-        let loaded = dataset(&mut c);
+        let loaded = data(&mut c, 16);
         assert_eq!(
             loaded.keys().collect::<Vec<_>>(),
             before.keys().collect::<Vec<_>>(),
@@ -1242,12 +1196,12 @@ fn debug_loadaof_reloads_the_files() {
         );
         ok(&mut c, &["INCRBY", "counter", "1"]);
         assert_eq!(cmd(&mut c, &["DEBUG", "LOADAOF"]), b"+OK\r\n");
-        let after = dataset(&mut c);
+        let after = data(&mut c, 16);
         drop(c);
         drop(srv_keep_dir(srv));
         let srv = start(&[]);
         let mut c = srv.connect();
-        assert_eq!(dataset(&mut c), after, "{}: after a restart", kind.name());
+        assert_eq!(data(&mut c, 16), after, "{}: after a restart", kind.name());
         results.push((
             cmd(&mut c, &["GET", "counter"]),
             after.keys().cloned().collect::<Vec<_>>(),

@@ -5,9 +5,11 @@
 //! loaded by Ember, SHUTDOWN variants and SIGTERM.
 
 mod common;
+#[path = "common/dataset.rs"]
+mod dataset;
 
 use common::{encode_command, escape, RespConn, ServerKind, ServerProcess};
-use std::collections::BTreeMap;
+use dataset::{assert_same, data};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -53,65 +55,6 @@ fn ember(dir: &Dir, extra: &[(&str, &str)]) -> ServerProcess {
     }
     args.extend_from_slice(extra);
     ServerProcess::start_ember(&args)
-}
-
-/// Every key of every database with its type, a canonical rendering of its
-/// value and its absolute expiry: what "the same data" means here.
-type Data = BTreeMap<(usize, String), (String, String, i64)>;
-
-fn strings(reply: &[u8]) -> Vec<String> {
-    common::split_aggregate(reply, common::Protocol::Resp2)
-        .map(|(_, items)| items.iter().map(|i| escape(i)).collect())
-        .unwrap_or_else(|| vec![escape(reply)])
-}
-
-fn data(c: &mut RespConn, dbs: usize) -> Data {
-    let mut out = Data::new();
-    for db in 0..dbs {
-        ok(c, &["SELECT", &db.to_string()]);
-        let keys = run(c, &["KEYS", "*"]);
-        let keys: Vec<Vec<u8>> = common::split_aggregate(&keys, common::Protocol::Resp2)
-            .map(|(_, items)| {
-                items
-                    .iter()
-                    .map(|i| common::string_value(i).unwrap_or_default().to_vec())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for key in keys {
-            let k = String::from_utf8_lossy(&key).into_owned();
-            let t = String::from_utf8_lossy(&run(c, &["TYPE", &k]))
-                .trim()
-                .to_string();
-            let v = match t.as_str() {
-                "+string" => escape(&run(c, &["GET", &k])),
-                "+list" => escape(&run(c, &["LRANGE", &k, "0", "-1"])),
-                "+set" => {
-                    let mut m = strings(&run(c, &["SMEMBERS", &k]));
-                    m.sort();
-                    m.join(",")
-                }
-                "+hash" => {
-                    let items = strings(&run(c, &["HGETALL", &k]));
-                    let mut pairs: Vec<String> = items.chunks(2).map(|p| p.join("=")).collect();
-                    pairs.sort();
-                    pairs.join(",")
-                }
-                "+zset" => escape(&run(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
-                "+stream" => format!(
-                    "{} {} {}",
-                    escape(&run(c, &["XRANGE", &k, "-", "+"])),
-                    escape(&run(c, &["XINFO", "GROUPS", &k])),
-                    escape(&run(c, &["XPENDING", &k, "g"])),
-                ),
-                other => panic!("unexpected type {other} for {k}"),
-            };
-            let at = common::integer_value(&run(c, &["PEXPIRETIME", &k])).unwrap_or(-3);
-            out.insert((db, k), (t, v, at));
-        }
-    }
-    ok(c, &["SELECT", "0"]);
-    out
 }
 
 /// Every type and encoding we can reach from commands, TTLs, three databases.
@@ -199,33 +142,6 @@ fn fill(c: &mut RespConn, n: usize) {
         ok(c, &["XACK", &s, "g", "1000-1"]);
     }
     ok(c, &["SELECT", "0"]);
-}
-
-/// Asserts two data sets are equal, reporting only the first differences.
-fn assert_same(got: &Data, want: &Data, what: &str) {
-    let mut diffs = Vec::new();
-    for (k, v) in want {
-        match got.get(k) {
-            None => diffs.push(format!("missing {k:?}")),
-            Some(g) if g != v => diffs.push(format!("{k:?}: got {g:?}, want {v:?}")),
-            _ => {}
-        }
-    }
-    for k in got.keys().filter(|k| !want.contains_key(*k)) {
-        diffs.push(format!("extra {k:?}"));
-    }
-    if !diffs.is_empty() {
-        let shown: Vec<String> = diffs
-            .iter()
-            .take(6)
-            .map(|d| d.chars().take(400).collect())
-            .collect();
-        panic!(
-            "{what}: {} differences, first:\n{}",
-            diffs.len(),
-            shown.join("\n")
-        );
-    }
 }
 
 fn common_now_ms() -> i64 {
@@ -534,6 +450,14 @@ fn failed_bgsave_refuses_writes_with_misconf_until_a_save_succeeds() {
     let srv = ember(&dir, &[("save", "3600 1")]);
     let mut c = srv.connect();
     ok(&mut c, &["SET", "k", "v"]);
+    ok(
+        &mut c,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=mc\nredis.register_function('wfn', function(k) return redis.call('SET', k[1], 'w') end)\nredis.register_function{function_name='rfn', callback=function(k) return redis.call('GET', k[1]) end, flags={'no-writes'}}",
+        ],
+    );
     let pid = info_server_field(&mut c, "process_id");
     // The temp file's name is taken by a directory: the save cannot write.
     let blocker = dir.path().join(format!("temp-{pid}.rdb"));
@@ -552,6 +476,32 @@ fn failed_bgsave_refuses_writes_with_misconf_until_a_save_succeeds() {
         b"$1\r\nv\r\n",
         "reads still work"
     );
+    // Scripts and functions that may write are write commands (Redis's
+    // processCommand); a script without flags finds out when it writes.
+    let may_write = "#!lua\nreturn redis.call('SET', KEYS[1], 'w')";
+    assert_eq!(
+        escape(&run(&mut c, &["EVAL", may_write, "1", "k"])),
+        escape(misconf.as_bytes())
+    );
+    let no_writes = "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])";
+    assert_eq!(run(&mut c, &["EVAL", no_writes, "1", "k"]), b"$1\r\nv\r\n");
+    let compat = run(
+        &mut c,
+        &["EVAL", "return redis.call('SET', KEYS[1], 'w')", "1", "k"],
+    );
+    assert!(compat.starts_with(b"-MISCONF"), "{}", escape(&compat));
+    assert_eq!(
+        run(
+            &mut c,
+            &["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"]
+        ),
+        b"$1\r\nv\r\n"
+    );
+    assert_eq!(
+        escape(&run(&mut c, &["FCALL", "wfn", "1", "k"])),
+        escape(misconf.as_bytes())
+    );
+    assert_eq!(run(&mut c, &["FCALL_RO", "rfn", "1", "k"]), b"$1\r\nv\r\n");
     // Turning the option off lets writes through; back on, they stop again.
     ok(
         &mut c,
@@ -891,4 +841,52 @@ fn loading_refuses_commands_while_a_reload_runs() {
     assert_eq!(info_field(&mut c, "loading"), "0");
     assert_eq!(run(&mut c, &["GET", "k1"]), b"$1\r\nv\r\n");
     assert_eq!(run(&mut c, &["DBSIZE"]), b":1500\r\n");
+}
+
+/// At start, clients may connect while the dump loads (as in Redis): INFO
+/// says `loading:1`, other commands get -LOADING, then everything answers.
+#[test]
+fn clients_connect_while_the_dump_loads_at_start() {
+    let dir = Dir::new("startload");
+    let srv = ember(&dir, &[]);
+    let mut c = srv.connect();
+    for i in 0..2000 {
+        ok(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    ok(&mut c, &["SAVE"]);
+    drop(c);
+    drop(srv);
+    // Started by hand: ServerProcess waits for PING, which answers -LOADING.
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::ember_server_path())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ember-server");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        if let Ok(c) = RespConn::connect(addr) {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ember-server accepts connections"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(info_field(&mut c, "loading"), "1");
+    let loading = b"-LOADING Redis is loading the dataset in memory\r\n".to_vec();
+    assert_eq!(run(&mut c, &["GET", "k1"]), loading);
+    assert_eq!(run(&mut c, &["PING"]), loading);
+    while run(&mut c, &["PING"]) != b"+PONG\r\n" {
+        assert!(Instant::now() < deadline, "the load ends");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&mut c, "loading"), "0");
+    assert_eq!(run(&mut c, &["DBSIZE"]), b":2000\r\n");
+    let _ = child.kill();
+    let _ = child.wait();
 }

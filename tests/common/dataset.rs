@@ -408,3 +408,129 @@ pub fn compare_servers(reference: &mut RespConn, other: &mut RespConn, dbs: &[us
         );
     }
 }
+
+/// Every key of databases `0..dbs`, as (type, value rendered as text,
+/// absolute expiry in ms or -1): what "the same data" means when one server
+/// is compared with itself after a restart, a reload or a replay, or with a
+/// Redis that loaded the same file. Sets and hashes are sorted; a stream is
+/// its entries, its groups (XINFO GROUPS), each group's pending summary and
+/// its consumers' pending counts.
+pub type Data = std::collections::BTreeMap<(usize, String), (String, String, i64)>;
+
+fn run(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
+    c.command(args)
+        .unwrap_or_else(|e| panic!("{}: {e}", escape(&encode_command(args))))
+}
+
+fn sorted_strings(reply: &[u8]) -> Vec<String> {
+    let mut items: Vec<String> = split_aggregate(reply, Protocol::Resp2)
+        .map(|(_, items)| items.iter().map(|i| escape(i)).collect())
+        .unwrap_or_else(|| vec![escape(reply)]);
+    items.sort();
+    items
+}
+
+pub fn data(c: &mut RespConn, dbs: usize) -> Data {
+    let mut out = Data::new();
+    for db in 0..dbs {
+        run(c, &["SELECT", &db.to_string()]);
+        let keys = run(c, &["KEYS", "*"]);
+        let keys: Vec<Vec<u8>> = split_aggregate(&keys, Protocol::Resp2)
+            .map(|(_, items)| {
+                items
+                    .iter()
+                    .map(|i| string_value(i).unwrap_or_default().to_vec())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in keys {
+            let k = String::from_utf8_lossy(&key).into_owned();
+            let t = String::from_utf8_lossy(&run(c, &["TYPE", &k]))
+                .trim()
+                .trim_start_matches('+')
+                .to_string();
+            let v = match t.as_str() {
+                "string" => escape(&run(c, &["GET", &k])),
+                "list" => escape(&run(c, &["LRANGE", &k, "0", "-1"])),
+                "set" => sorted_strings(&run(c, &["SMEMBERS", &k])).join(","),
+                "hash" => {
+                    let flat = run(c, &["HGETALL", &k]);
+                    let items: Vec<String> = split_aggregate(&flat, Protocol::Resp2)
+                        .map(|(_, items)| items.iter().map(|i| escape(i)).collect())
+                        .unwrap_or_default();
+                    let mut pairs: Vec<String> = items.chunks(2).map(|p| p.join("=")).collect();
+                    pairs.sort();
+                    pairs.join(",")
+                }
+                "zset" => escape(&run(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
+                "stream" => {
+                    let groups = run(c, &["XINFO", "GROUPS", &k]);
+                    let mut v = format!(
+                        "{} {}",
+                        escape(&run(c, &["XRANGE", &k, "-", "+"])),
+                        escape(&groups)
+                    );
+                    for g in split_aggregate(&groups, Protocol::Resp2)
+                        .map(|(_, gs)| gs)
+                        .unwrap_or_default()
+                    {
+                        let fields = split_aggregate(g, Protocol::Resp2)
+                            .map(|(_, f)| f)
+                            .unwrap_or_default();
+                        let Some(name) = fields.get(1).and_then(|n| string_value(n)) else {
+                            continue;
+                        };
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        v += &format!(" {name}: {}", escape(&run(c, &["XPENDING", &k, &name])));
+                        let consumers = run(c, &["XINFO", "CONSUMERS", &k, &name]);
+                        for cons in split_aggregate(&consumers, Protocol::Resp2)
+                            .map(|(_, cs)| cs)
+                            .unwrap_or_default()
+                        {
+                            let f = split_aggregate(cons, Protocol::Resp2)
+                                .map(|(_, f)| f)
+                                .unwrap_or_default();
+                            // name and pending; seen-time depends on the moment.
+                            if f.len() >= 4 {
+                                v += &format!(" {}={}", escape(f[1]), escape(f[3]));
+                            }
+                        }
+                    }
+                    v
+                }
+                other => format!("unexpected type {other}"),
+            };
+            let at = integer_value(&run(c, &["PEXPIRETIME", &k])).unwrap_or(-3);
+            out.insert((db, k), (t, v, at));
+        }
+    }
+    run(c, &["SELECT", "0"]);
+    out
+}
+
+/// Asserts two data sets are equal, reporting the first differences.
+pub fn assert_same(got: &Data, want: &Data, what: &str) {
+    let mut diffs = Vec::new();
+    for (k, v) in want {
+        match got.get(k) {
+            None => diffs.push(format!("missing {k:?}")),
+            Some(g) if g != v => diffs.push(format!("{k:?}: got {g:?}, want {v:?}")),
+            _ => {}
+        }
+    }
+    for k in got.keys().filter(|k| !want.contains_key(*k)) {
+        diffs.push(format!("extra {k:?}"));
+    }
+    if !diffs.is_empty() {
+        let shown: Vec<String> = diffs
+            .iter()
+            .take(6)
+            .map(|d| d.chars().take(600).collect())
+            .collect();
+        panic!(
+            "{what}: {} differences, first:\n{}",
+            diffs.len(),
+            shown.join("\n")
+        );
+    }
+}

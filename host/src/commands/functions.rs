@@ -622,6 +622,13 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CmdResult {
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
+    // A function that may write is a write command to Redis's processCommand:
+    // refused with MISCONF while the disk fails.
+    if !read_only && f.flags & script_flags::NO_WRITES == 0 {
+        if let Some(e) = super::disk_error(ctx.srv) {
+            return Err(e);
+        }
+    }
     // Lua functions may name keys they did not declare, as in Redis: they
     // take those keys' shards as they go (guest.rs, `lock_undeclared`).
     run_with_flags(

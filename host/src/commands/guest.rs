@@ -402,6 +402,12 @@ impl Invocation<'_, '_, '_, '_> {
         if self.grant.deny_oom && spec.has(flags::DENYOOM) {
             return Err(super::OOM_ERROR.into());
         }
+        // scriptVerifyWriteCommandAllow: no writes while the disk fails.
+        if spec.has(flags::WRITE) {
+            if let Some(e) = super::disk_error(self.ctx.srv) {
+                return Err(e.text().to_string());
+            }
+        }
         // A read-only replica's clients cannot write through a script
         // either (Redis's scriptVerifyWriteCommandAllow); its primary can.
         let srv = self.ctx.srv;

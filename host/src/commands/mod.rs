@@ -299,10 +299,11 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             }
         }
     }
-    // Redis's writeCommandsDeniedByDiskError: no writes while the AOF fails.
-    if cmd.spec.has(flags::WRITE) {
-        if let Some(e) = srv.aof.write_denied() {
-            reject(srv, client, out, cmd, argv, CmdError::owned(e));
+    // Redis's writeCommandsDeniedByDiskError: no writes (nor PING) while the
+    // last BGSAVE or the AOF failed.
+    if cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping" {
+        if let Some(e) = disk_error(srv) {
+            reject(srv, client, out, cmd, argv, e);
             return;
         }
     }
@@ -349,19 +350,6 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             cmd,
             argv,
             CmdError::err(crate::repl::replica::MASTERDOWN),
-        );
-        return;
-    }
-    if srv.persist.refuse_writes.load(Ordering::Relaxed)
-        && (cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping")
-    {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            argv,
-            CmdError::err(crate::persist::snapshot::MISCONF),
         );
         return;
     }
@@ -490,6 +478,17 @@ pub fn evict(srv: &Server, now_ms: i64) -> crate::store::evict::Outcome {
         notify::notify(srv, crate::config::NOTIFY_EVICTED, "evicted", &key, db);
     }
     outcome
+}
+
+/// The MISCONF error writes get (Redis's writeCommandsDeniedByDiskError):
+/// the last BGSAVE failed with `stop-writes-on-bgsave-error yes`, or the
+/// AOF cannot be written. Also for scripts and functions that may write,
+/// and for the write commands a script calls.
+pub fn disk_error(srv: &Server) -> Option<CmdError> {
+    if srv.persist.refuse_writes.load(Ordering::Relaxed) {
+        return Some(CmdError::err(crate::persist::snapshot::MISCONF));
+    }
+    srv.aof.write_denied().map(CmdError::owned)
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

@@ -363,6 +363,18 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
     } else {
         load_script(ctx, argv[1])?.1
     };
+    // A script that declared its flags and may write is a write command to
+    // Redis's processCommand: refused with MISCONF while the disk fails
+    // (a script without flags finds out when it calls a write).
+    let may_write = match &script {
+        Script::Wasm(g) => g.flags & script_flags::NO_WRITES == 0,
+        Script::Lua(l) => l.shebang && l.flags & script_flags::NO_WRITES == 0,
+    };
+    if may_write && !read_only {
+        if let Some(e) = super::disk_error(ctx.srv) {
+            return Err(e);
+        }
+    }
     match script {
         Script::Wasm(guest) => run_with_flags(
             ctx,

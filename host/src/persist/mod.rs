@@ -10,11 +10,13 @@
 //! - [`snapshot`]: snapshots on disk and their lifecycle (SAVE, BGSAVE, save
 //!   points, shutdown saves, MISCONF, INFO persistence's state).
 //! - [`load`]: loading `dbfilename` at start.
+//! - [`autosync`]: incremental fsync of the files saves and rewrites write.
 //!
 //! This layer knows the store's value types (it encodes them) but the store
 //! knows nothing of file formats; commands use this layer, never the reverse.
 
 pub mod aof;
+pub mod autosync;
 pub mod load;
 pub mod rdb;
 pub mod snapshot;

@@ -63,6 +63,8 @@ pub struct Extras {
     /// Leave out keys already expired at `now_ms` (an AOF base, as Redis's
     /// rewrite does; a BGSAVE keeps them, as rdbSave does).
     pub skip_expired: bool,
+    /// `rdb-save-incremental-fsync`: fsync the file every 4 MB as it is written.
+    pub incremental_fsync: bool,
 }
 
 impl Extras {
@@ -75,6 +77,7 @@ impl Extras {
             .maxmemory_policy
             .contains("lfu")
             .then_some(cfg.lfu_decay_time);
+        let incremental_fsync = cfg.rdb_save_incremental_fsync;
         drop(cfg);
         // By name, so that equal data gives equal files.
         let functions = {
@@ -94,6 +97,7 @@ impl Extras {
             write_freq,
             now_ms: crate::commands::unix_ms(),
             skip_expired: aof_base,
+            incremental_fsync,
         }
     }
 }
@@ -227,9 +231,10 @@ pub fn save_to_file(filename: &str, x: &Extras, src: Source) -> io::Result<u64> 
                 format!("Failed opening the temp RDB file {tmp} (in server root dir {}) for saving: {e}", cwd()),
             )
         })?;
+        let file = super::autosync::AutoSync::new(file, x.incremental_fsync);
         let out = io::BufWriter::with_capacity(1 << 20, file);
         let (out, keys) = write_rdb(out, x, src)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.into_inner().map_err(|e| e.into_error())?.into_inner();
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, filename).map_err(|e| {

@@ -210,14 +210,6 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
             }
         })?;
     crate::commands::modules::load_at_startup(&srv)?;
-    // The AOF loads (and starts appending) before anyone can connect. As in
-    // Redis 7.0, a server with appendonly on loads only its AOF; otherwise
-    // dbfilename is loaded (after the modules: their values are in the file).
-    let aof_on = crate::persist::aof::start(&srv).map_err(|e| anyhow::anyhow!(e))?;
-    if !aof_on {
-        crate::persist::load::load_at_startup(&srv)?;
-    }
-    crate::repl::replica::start(&srv);
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
@@ -230,15 +222,37 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
         })?;
         srv.port
             .store(listener.local_addr()?.port() as u64, Ordering::Relaxed);
+        listeners.push(listener);
+    }
+    // As Redis does, clients may connect while the data set loads: INFO and
+    // the other commands flagged `loading` answer, the rest get -LOADING
+    // (commands/mod.rs). As in Redis 7.0, a server with appendonly on loads
+    // only its AOF (and starts appending); otherwise dbfilename is loaded
+    // (after the modules: their values are in the file).
+    srv.persist.loading.store(true, Ordering::Release);
+    for listener in &listeners {
         crate::log::notice(&format!(
             "Ready to accept connections tcp on {}",
             listener.local_addr()?
         ));
-        listeners.push(listener);
     }
     for listener in listeners {
         tokio::spawn(accept_loop(srv.clone(), listener));
     }
+    let loader = srv.clone();
+    let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let aof_on = crate::persist::aof::start(&loader).map_err(|e| anyhow::anyhow!(e))?;
+        if !aof_on {
+            crate::persist::load::load_at_startup(&loader)?;
+        }
+        Ok(())
+    })
+    .await;
+    srv.persist.loading.store(false, Ordering::Release);
+    loaded.map_err(|e| anyhow::anyhow!("the loading thread failed: {e}"))??;
+    // Replication starts once the local data set is loaded (a replica then
+    // syncs from its primary; a primary serves from what it loaded).
+    crate::repl::replica::start(&srv);
     crate::repl::start(&srv);
     crate::process::ready();
     crate::alloc::mark_startup();

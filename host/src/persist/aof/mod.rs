@@ -56,6 +56,11 @@ pub struct Aof {
     written: AtomicU64,
     synced: AtomicU64,
     policy: AtomicU8,
+    /// `no-appendfsync-on-rewrite`: no fsync while a rewrite or a BGSAVE
+    /// writes its file (Redis: while a child process is active).
+    no_fsync_on_rewrite: AtomicBool,
+    /// A BGSAVE or rewrite snapshot is running (mirrored by the cron tick).
+    snapshot_busy: AtomicBool,
     /// AOF on (Redis's aof_state != AOF_OFF): the listener is attached.
     on: AtomicBool,
     /// errno of the last failed write, 0 when the last write succeeded.
@@ -147,6 +152,7 @@ struct Settings {
     load_truncated: bool,
     timestamps: bool,
     use_rdb_preamble: bool,
+    no_fsync_on_rewrite: bool,
     auto_percentage: u64,
     auto_min_size: u64,
 }
@@ -166,6 +172,7 @@ fn settings(srv: &Server) -> Settings {
         load_truncated: cfg.aof_load_truncated,
         timestamps: cfg.aof_timestamp_enabled,
         use_rdb_preamble: cfg.aof_use_rdb_preamble,
+        no_fsync_on_rewrite: cfg.no_appendfsync_on_rewrite,
         auto_percentage: u64::from(cfg.auto_aof_rewrite_percentage),
         auto_min_size: cfg.auto_aof_rewrite_min_size,
     }
@@ -237,6 +244,15 @@ impl Aof {
         }
     }
 
+    /// Whether fsyncs are skipped now (`no-appendfsync-on-rewrite` while a
+    /// rewrite or BGSAVE runs): what was written counts as synced, as Redis
+    /// replies without waiting then.
+    fn fsync_suspended(&self) -> bool {
+        self.no_fsync_on_rewrite.load(Ordering::Relaxed)
+            && (self.rewriting.load(Ordering::Acquire)
+                || self.snapshot_busy.load(Ordering::Acquire))
+    }
+
     fn request_sync(&self) {
         let (lock, cv) = &self.sync_wanted;
         let mut wanted = lock.lock();
@@ -265,7 +281,7 @@ impl Aof {
                 out.sync.clone()
             };
             let end = self.written.load(Ordering::Acquire);
-            if let Some(f) = file {
+            if let Some(f) = file.filter(|_| !self.fsync_suspended()) {
                 if let Err(e) = f.sync_data() {
                     if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS {
                         self.fatal_always(&e);
@@ -349,7 +365,12 @@ impl Aof {
             out.sync.clone()
         };
         let policy = self.policy.load(Ordering::Relaxed);
-        if policy == FSYNC_EVERYSEC && last_sync.elapsed() >= std::time::Duration::from_secs(1) {
+        self.snapshot_busy
+            .store(srv.store.snap_stats().busy(), Ordering::Release);
+        if policy == FSYNC_EVERYSEC
+            && last_sync.elapsed() >= std::time::Duration::from_secs(1)
+            && !self.fsync_suspended()
+        {
             *last_sync = std::time::Instant::now();
             let end = self.written.load(Ordering::Acquire);
             if end > self.synced.load(Ordering::Acquire) {
@@ -505,6 +526,8 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
     let s = settings(srv);
     let aof = &srv.aof;
     aof.policy.store(s.policy, Ordering::Relaxed);
+    aof.no_fsync_on_rewrite
+        .store(s.no_fsync_on_rewrite, Ordering::Relaxed);
     aof.buf.lock().timestamps = s.timestamps;
     spawn_cron(srv.clone());
     srv.aof.booted.store(true, Ordering::Release);
@@ -544,10 +567,10 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
         Manifest::default()
     };
     let fresh = m.base.is_none() && m.incrs.is_empty();
+    // Clients wait (-LOADING) until this function returns, first base and
+    // incremental file included: the server clears the flag (server/mod.rs).
     srv.persist.loading.store(true, Ordering::Release);
-    let loaded = load_files(srv, &dir, &m, s.load_truncated);
-    srv.persist.loading.store(false, Ordering::Release);
-    let settled = loaded?;
+    let settled = load_files(srv, &dir, &m, s.load_truncated)?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
     {
@@ -754,6 +777,9 @@ pub fn config_changed(srv: &Server) {
     }
     let s = settings(srv);
     srv.aof.policy.store(s.policy, Ordering::Relaxed);
+    srv.aof
+        .no_fsync_on_rewrite
+        .store(s.no_fsync_on_rewrite, Ordering::Relaxed);
     srv.aof.buf.lock().timestamps = s.timestamps;
     if s.on && !srv.aof.enabled() {
         // Redis's startAppendOnly: a rewrite builds the base, appending starts now.
@@ -969,6 +995,10 @@ fn write_base(
     delay_us: u64,
 ) -> std::io::Result<u64> {
     let file = File::create(tmp)?;
+    let file = crate::persist::autosync::AutoSync::new(
+        file,
+        srv.config.read().aof_rewrite_incremental_fsync,
+    );
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     match form {
         BaseForm::Rdb(x) => {
@@ -986,7 +1016,7 @@ fn write_base(
             rewrite::keyspace(&srv.store, snap, *now_ms, delay_us, &mut out)?;
         }
     }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let file = out.into_inner().map_err(|e| e.into_error())?.into_inner();
     file.sync_all()?;
     file.metadata().map(|m| m.len())
 }
