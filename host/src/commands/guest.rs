@@ -11,7 +11,7 @@ use super::{resolve, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
 use crate::store::{LockPlan, Locked, Value};
-use crate::wasm::resp::{parse_value, Value as Resp};
+use crate::wasm::resp::{is_plain_resp2, parse_value, Value as Resp};
 use crate::wasm::{Code, Entry, Failure, Guest, Host, KillClass};
 use smallvec::SmallVec;
 use std::sync::atomic::Ordering;
@@ -142,6 +142,14 @@ fn run_guest_once(
     }
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
     let failed = match result {
+        // The usual Lua reply to a RESP2 client (strings, integers, arrays)
+        // goes out as the guest wrote it, without building a tree.
+        Ok(reply) if !ctx.out.resp3 && !reply.is_empty() && is_plain_resp2(&reply) => {
+            ctx.out.raw(&reply);
+            commit_events(ctx, events);
+            propagate_module_values(ctx, &module_keys);
+            return Ok(());
+        }
         Ok(reply) => {
             let parsed = if reply.is_empty() {
                 Some(Resp::Null)
