@@ -4,6 +4,7 @@
  * constants; and, for FUNCTION LOAD, register_function. Error texts are
  * Redis's, byte for byte. */
 #include "engine.h"
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,6 +44,18 @@ int raise_error(lua_State *L, const char *msg) {
     return lua_error(L);
 }
 
+/* The decimal digits of n (with its sign) into tmp (at least 21 bytes);
+ * returns their count. */
+static int snprintf_int(char *tmp, long long n) {
+    char rev[24];
+    int i = 0, len = 0;
+    unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+    do { rev[i++] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (n < 0) tmp[len++] = '-';
+    while (i > 0) tmp[len++] = rev[--i];
+    return len;
+}
+
 static void req_bulk(const char *s, size_t n) {
     buf_fmt_int(&req, '$', (long long)n);
     buf_add(&req, s, n);
@@ -59,7 +72,14 @@ static int build_request(lua_State *L, int argc) {
         if (lua_type(L, j) == LUA_TNUMBER) {
             /* Redis 7.0 formats numbers with %.17g (Lua's own %.14g loses precision) */
             char tmp[64];
-            int n = snprintf(tmp, sizeof tmp, "%.17g", (double)lua_tonumber(L, j));
+            double d = (double)lua_tonumber(L, j);
+            int n;
+            /* An integer below 1e17 (not -0) is what %.17g prints it as:
+             * its digits. Timestamps and counts skip printf that way. */
+            if (d > -1e17 && d < 1e17 && d == (double)(long long)d && !(d == 0 && signbit(d)))
+                n = snprintf_int(tmp, (long long)d);
+            else
+                n = snprintf(tmp, sizeof tmp, "%.17g", d);
             req_bulk(tmp, (size_t)n);
         } else if (lua_type(L, j) == LUA_TSTRING) {
             size_t n;

@@ -11,7 +11,7 @@ use super::{resolve, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
 use crate::store::{LockPlan, Locked, Value};
-use crate::wasm::resp::{parse_value, Value as Resp};
+use crate::wasm::resp::{is_plain_resp2, parse_value, Value as Resp};
 use crate::wasm::{Code, Entry, Failure, Guest, Host, KillClass};
 use smallvec::SmallVec;
 use std::sync::atomic::Ordering;
@@ -74,30 +74,19 @@ pub fn run_guest(
 ) -> CmdResult {
     // Nested invocations (a script calling a module command) run under the
     // outer one's registration.
-    let outermost = ctx.client.guest_events.is_none();
-    let busy = busy_reply(class).filter(|_| outermost);
-    let register =
-        |ctx: &mut Ctx| busy.map(|reply| ctx.srv.store.busy.enter(reply, ctx.ks.slot_ids()));
-    let mut ticket = register(ctx);
-    let mut result = run_guest_once(ctx, guest, entry, class, grant, args, code, ticket);
+    let busy = busy_reply(class).filter(|_| ctx.client.guest_events.is_none());
+    let mut result = run_guest_once(ctx, guest, entry, class, grant, args, code, busy);
     if matches!(result, Err(None)) {
         // Retry: the whole db, waited for in order like any command's locks.
-        if let Some(id) = ticket.take() {
-            ctx.srv.store.busy.leave(id);
-        }
         let db = ctx.db();
         ctx.ks
             .relock_or_busy(&LockPlan::Db(db))
             .map_err(CmdError::err)?;
-        ticket = register(ctx);
         let whole = Grant {
             whole_keyspace: true,
             ..*grant
         };
-        result = run_guest_once(ctx, guest, entry, class, &whole, args, code, ticket);
-    }
-    if let Some(id) = ticket {
-        ctx.srv.store.busy.leave(id);
+        result = run_guest_once(ctx, guest, entry, class, &whole, args, code, busy);
     }
     match result {
         Ok(()) => Ok(()),
@@ -119,7 +108,7 @@ fn run_guest_once(
     grant: &Grant,
     args: &[&[u8]],
     code: Option<&Arc<Code>>,
-    ticket: Option<u64>,
+    busy: Option<&'static str>,
 ) -> Result<(), Option<CmdError>> {
     // Nested invocations (a script calling a module command) keep their own
     // event buffer and hand it to the outer one when they commit.
@@ -136,12 +125,16 @@ fn run_guest_once(
             grant,
             undo: Undo::default(),
             module_keys: Vec::new(),
-            ticket,
+            busy,
+            ticket: None,
             retry: false,
         };
         let result = guest.invoke(
             &srv.wasm, &mut inv, grant.keys, args, now_ms, entry, class, code,
         );
+        if let Some(id) = inv.ticket {
+            srv.store.busy.leave(id);
+        }
         (result, inv.undo, inv.module_keys)
     };
     ctx.client.in_exec = was_in_exec;
@@ -152,6 +145,14 @@ fn run_guest_once(
     }
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
     let failed = match result {
+        // The usual Lua reply to a RESP2 client (strings, integers, arrays)
+        // goes out as the guest wrote it, without building a tree.
+        Ok(reply) if !ctx.out.resp3 && !reply.is_empty() && is_plain_resp2(&reply) => {
+            ctx.out.raw(&reply);
+            commit_events(ctx, events);
+            propagate_module_values(ctx, &module_keys);
+            return Ok(());
+        }
         Ok(reply) => {
             let parsed = if reply.is_empty() {
                 Some(Resp::Null)
@@ -366,7 +367,12 @@ struct Invocation<'x, 'a, 'b, 'g> {
     /// Module values written, when effects are recorded (see
     /// `propagate_module_values`).
     module_keys: Vec<(usize, Vec<u8>)>,
-    /// This invocation's entry in the store's busy registry.
+    /// The BUSY reply other clients get once this invocation runs long
+    /// (None: a nested or module invocation, which does not register).
+    busy: Option<&'static str>,
+    /// Its entry in the store's busy registry, made when it starts to run
+    /// long (`Host::running_long`): short invocations never touch the
+    /// registry's lock.
     ticket: Option<u64>,
     /// A key's shard was taken by someone else: stop, undo, run again with
     /// the whole db (see [`Grant::lock_undeclared`]).
@@ -605,6 +611,13 @@ impl Host for Invocation<'_, '_, '_, '_> {
 
     fn retry_wanted(&self) -> bool {
         self.retry
+    }
+
+    fn running_long(&mut self, since: std::time::Instant) {
+        if let (Some(reply), None) = (self.busy, self.ticket) {
+            let busy = &self.ctx.srv.store.busy;
+            self.ticket = Some(busy.enter(reply, since, self.ctx.ks.slot_ids()));
+        }
     }
 
     fn set_repl(&mut self, targets: u8) {

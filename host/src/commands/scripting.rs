@@ -351,8 +351,17 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
     super::monitor::feed(ctx.srv, ctx.client, argv);
     let (keys, args) = split_keys(argv)?;
     let script = if by_sha {
-        let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
-        match ctx.srv.scripts.read().get(&sha) {
+        // Lowercased on the stack: an EVALSHA costs no allocation here.
+        let mut buf = [0u8; 40];
+        let sha = match argv[1] {
+            s if s.len() == 40 => {
+                buf.copy_from_slice(s);
+                buf.make_ascii_lowercase();
+                std::str::from_utf8(&buf).unwrap_or_default()
+            }
+            _ => "",
+        };
+        match ctx.srv.scripts.read().get(sha) {
             Some(s) => s.clone(),
             None => {
                 return Err(CmdError::err(

@@ -4,6 +4,10 @@
 //! its BUSY error (Redis's "BUSY Redis is busy running a script ..."), while
 //! clients on other shards go on as usual.
 //!
+//! Invocations register when they start to run long (when the wasm layer
+//! hands their worker away, after 5 ms), so short ones never touch the
+//! registry's lock; a `busy-reply-threshold` below that acts as 5 ms.
+//!
 //! The registry only knows shard ids (`slot_id`s of [`super::Locked`]) and the
 //! error text a holder wants waiters to get; which invocations register, and
 //! with which text, is the command layer's business.
@@ -53,14 +57,19 @@ impl Busy {
         Duration::from_millis(self.threshold_ms.load(Ordering::Relaxed))
     }
 
-    /// Registers a holder of `slots` from now on; [`Busy::leave`] with the
-    /// returned id removes it.
-    pub fn enter(&self, reply: &'static str, slots: impl Iterator<Item = u32>) -> u64 {
+    /// Registers a holder of `slots` that took them at `since`;
+    /// [`Busy::leave`] with the returned id removes it.
+    pub fn enter(
+        &self,
+        reply: &'static str,
+        since: Instant,
+        slots: impl Iterator<Item = u32>,
+    ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut holders = self.holders.lock();
         holders.push(Holder {
             id,
-            since: Instant::now(),
+            since,
             reply,
             slots: slots.collect(),
         });

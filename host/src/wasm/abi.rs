@@ -24,6 +24,9 @@ pub trait Host {
     fn retry_wanted(&self) -> bool {
         false
     }
+    /// The invocation, started at `since`, has run long enough to give its
+    /// worker away (guest.rs); called once, between two guest instructions.
+    fn running_long(&mut self, _since: Instant) {}
     /// The consumers of the effects of the following `call`s: bit 1 the
     /// AOF, bit 2 replicas (Lua's `redis.set_repl`).
     fn set_repl(&mut self, _targets: u8) {}
@@ -218,6 +221,15 @@ impl HostState {
             Some(mut p) => Ok(unsafe { p.as_mut() }),
             None => Err(self.fault(format!("ember ABI: '{import}' is not available here"))),
         }
+    }
+
+    /// The invocation's host, for the epoch callback (None between
+    /// invocations). Sound for the same reason as `host`: the callback runs
+    /// between two guest instructions, inside the call `Entered` guards,
+    /// never during an import that borrows the host.
+    pub(super) fn current_host(&mut self) -> Option<&mut dyn Host> {
+        // SAFETY: see `host` and the doc above.
+        self.host.0.map(|mut p| unsafe { p.as_mut() })
     }
 
     fn fault(&mut self, msg: String) -> wasmtime::Error {

@@ -477,6 +477,10 @@ fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
     if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER {
         st.handed_off = true;
         crate::store::LONG_LOCK_HOLDERS.fetch_add(1, Ordering::Relaxed);
+        let started = st.started;
+        if let Some(host) = st.current_host() {
+            host.running_long(started);
+        }
         hand_off_worker();
     }
     UpdateDeadline::Continue(1)

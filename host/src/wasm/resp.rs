@@ -56,6 +56,16 @@ pub fn parse_value(buf: &[u8]) -> Option<Value<'_>> {
     (p.pos == buf.len()).then_some(v)
 }
 
+/// True when `buf` holds exactly one value made only of RESP2's simple
+/// strings, integers (in canonical form), bulk strings, nulls and arrays,
+/// nested at most [`MAX_DEPTH`] deep: what [`parse_value`] then a RESP2
+/// writer would give back byte for byte, so a host may copy it as it is.
+/// Errors are not plain (a writer counts them).
+pub fn is_plain_resp2(buf: &[u8]) -> bool {
+    let mut p = Parser { buf, pos: 0 };
+    p.plain(0).is_some() && p.pos == buf.len()
+}
+
 struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -108,6 +118,48 @@ impl<'a> Parser<'a> {
             return None;
         }
         Some(Ok(n))
+    }
+
+    /// One plain RESP2 value (see [`is_plain_resp2`]), skipped.
+    fn plain(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.byte()? {
+            b'+' => {
+                self.line()?;
+            }
+            b':' => {
+                let text = self.line()?;
+                let n = crate::util::num::parse_i64(text)?;
+                if itoa::Buffer::new().format(n).as_bytes() != text {
+                    return None;
+                }
+            }
+            b'$' => {
+                if self.buf[self.pos..].starts_with(b"-1\r\n") {
+                    self.pos += 4;
+                } else {
+                    self.bulk_body()?;
+                }
+            }
+            b'*' => {
+                if self.buf[self.pos..].starts_with(b"-1\r\n") {
+                    self.pos += 4;
+                    return Some(());
+                }
+                let text = self.line()?;
+                let n = crate::util::num::parse_i64(text)?;
+                if n < 0 || itoa::Buffer::new().format(n).as_bytes() != text {
+                    return None;
+                }
+                for _ in 0..n {
+                    self.plain(depth + 1)?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
     }
 
     fn value(&mut self, depth: usize) -> Option<Value<'a>> {
@@ -194,6 +246,38 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_resp2_is_what_a_writer_gives_back() {
+        for ok in [
+            &b"+OK\r\n"[..],
+            b":-12\r\n",
+            b"$3\r\nabc\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"*2\r\n:1\r\n*1\r\n$0\r\n\r\n",
+            b"*0\r\n",
+        ] {
+            assert!(is_plain_resp2(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for no in [
+            &b"-ERR x\r\n"[..],
+            b"*1\r\n-ERR x\r\n",
+            b":007\r\n",
+            b":+5\r\n",
+            b"*01\r\n:1\r\n",
+            b"%1\r\n:1\r\n:2\r\n",
+            b",1.5\r\n",
+            b"_\r\n",
+            b"*2\r\n:1\r\n",
+            b":1\r\n:2\r\n",
+            b"$5\r\nabc\r\n",
+        ] {
+            assert!(!is_plain_resp2(no), "{:?}", String::from_utf8_lossy(no));
+        }
+        let deep = "*1\r\n".repeat(MAX_DEPTH + 2) + ":1\r\n";
+        assert!(!is_plain_resp2(deep.as_bytes()));
+    }
 
     #[test]
     fn commands_are_arrays_of_bulk_strings() {
