@@ -167,6 +167,7 @@ impl Server {
                 .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
             self.latency.configure(cfg.latency_monitor_threshold);
             self.store.evict.configure(cfg.eviction_settings());
+            crate::store::encoding::configure(cfg.encoding_thresholds());
         }
         crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);

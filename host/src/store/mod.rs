@@ -7,6 +7,7 @@
 //! (expiry bookkeeping, WATCH) go through `Locked`'s methods.
 
 pub mod blocking;
+pub mod encoding;
 pub mod evict;
 pub mod expire;
 pub mod hash;
