@@ -458,3 +458,47 @@ fn maxclients_refuses_with_redis_text() {
     let _ = third.read_to_end(&mut buf);
     assert_eq!(buf, b"-ERR max number of clients reached\r\n");
 }
+
+#[test]
+fn maxmemory_clients_evicts_the_biggest_client_but_not_a_no_evict_one() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[("maxmemory-clients", "4mb")]);
+    let mut c = ember.connect();
+    cmd(&mut c, &["SET", "big", &"b".repeat(100_000)]);
+    let one = common::encode_command(&["GET", "big"]);
+    // A protected client piles up ~3 MB of replies: under the limit alone, and exempt.
+    let mut keep = std::net::TcpStream::connect(ember.addr()).expect("connect");
+    keep.write_all(&common::encode_command(&["CLIENT", "NO-EVICT", "on"]))
+        .expect("write");
+    for _ in 0..30 {
+        keep.write_all(&one).expect("write");
+    }
+    // Another piles up ~10 MB: together over 4 MB, so it goes.
+    let mut hog = std::net::TcpStream::connect(ember.addr()).expect("connect");
+    for _ in 0..100 {
+        if hog.write_all(&one).is_err() {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while field(&mut c, "stats", "evicted_clients") == 0 {
+        assert!(Instant::now() < deadline, "no client was evicted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = String::from_utf8_lossy(&cmd(&mut c, &["CLIENT", "LIST"])).into_owned();
+    assert!(
+        list.lines().any(|l| l.contains("flags=e")),
+        "the NO-EVICT client is gone: {list}"
+    );
+    hog.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 1 << 16];
+    let closed = loop {
+        match hog.read(&mut buf) {
+            Ok(0) | Err(_) => break true,
+            Ok(_) => {}
+        }
+    };
+    assert!(closed);
+    assert!(ember.output().contains("Evicting client"));
+}

@@ -39,6 +39,7 @@ const EFFECTS: &[(&str, &str)] = &[
     ("maxmemory", "Memory limit (0 = none): above it keys are evicted by `maxmemory-policy`, or deny-OOM commands get -OOM under `noeviction`."),
     ("maxmemory-policy", "Which keys are evicted: the eight Redis policies (approximated LRU/LFU by sampling with an eviction pool)."),
     ("maxmemory-samples", "Keys sampled per eviction round."),
+    ("maxmemory-clients", "Client eviction: while all clients' buffers together exceed this (bytes, or % of maxmemory), the biggest client is disconnected (CLIENT NO-EVICT exempts one); checked every `hz` tick."),
     ("maxmemory-eviction-tenacity", "How long one command may evict (0..100, Redis's scale; 100 = no limit)."),
     ("lfu-log-factor", "How slowly the 8-bit logarithmic LFU counter grows."),
     ("lfu-decay-time", "Minutes per one-step decay of the LFU counter (0 = never)."),

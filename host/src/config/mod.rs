@@ -474,6 +474,19 @@ impl Config {
         MaxmemoryPolicy::from_name(&self.maxmemory_policy).unwrap_or(MaxmemoryPolicy::NoEviction)
     }
 
+    /// `maxmemory-clients` in bytes (a percentage is of `maxmemory`; 0 = no limit).
+    pub fn maxmemory_clients_bytes(&self) -> u64 {
+        let v = self
+            .stored
+            .iter()
+            .find(|(n, _)| *n == "maxmemory-clients")
+            .map_or("0", |(_, v)| v.as_str());
+        match v.strip_suffix('%') {
+            Some(p) => p.parse::<u64>().map_or(0, |p| self.maxmemory / 100 * p),
+            None => v.parse().unwrap_or(0),
+        }
+    }
+
     /// The encoding thresholds, for [`crate::store::encoding::configure`].
     pub fn encoding_thresholds(&self) -> crate::store::encoding::Thresholds {
         crate::store::encoding::Thresholds {

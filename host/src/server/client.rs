@@ -146,6 +146,8 @@ pub const FLAG_MULTI: u32 = 1;
 pub const FLAG_BLOCKED: u32 = 2;
 /// Subscribed to channels: exempt from `timeout`, shown as `P`.
 pub const FLAG_PUBSUB: u32 = 4;
+/// CLIENT NO-EVICT ON: never evicted under `maxmemory-clients`, shown as `e`.
+pub const FLAG_NO_EVICT: u32 = 8;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -273,6 +275,9 @@ fn client_flags(flags: u32) -> String {
     if flags & FLAG_MULTI != 0 {
         s.push('x');
     }
+    if flags & FLAG_NO_EVICT != 0 {
+        s.push('e');
+    }
     if s.is_empty() {
         s.push('N');
     }
@@ -323,6 +328,38 @@ impl ClientRegistry {
 
     pub fn all(&self) -> Vec<Arc<ClientShared>> {
         self.clients.lock().values().cloned().collect()
+    }
+
+    /// Client eviction (Redis 7's `maxmemory-clients`): while the clients
+    /// together hold more than `limit` bytes, disconnects the one holding
+    /// the most, never a CLIENT NO-EVICT one. Returns how many it closed.
+    pub fn evict_over(&self, limit: u64) -> u64 {
+        if limit == 0 {
+            return 0;
+        }
+        let mut all: Vec<(usize, Arc<ClientShared>)> = self
+            .all()
+            .into_iter()
+            .filter(|c| !c.killed.load(Ordering::Relaxed))
+            .map(|c| (c.memory(), c))
+            .collect();
+        let mut total: u64 = all.iter().map(|(m, _)| *m as u64).sum();
+        all.retain(|(_, c)| c.flags.load(Ordering::Relaxed) & FLAG_NO_EVICT == 0);
+        all.sort_by_key(|(m, _)| std::cmp::Reverse(*m));
+        let mut evicted = 0;
+        for (mem, c) in all {
+            if total <= limit {
+                break;
+            }
+            crate::log::notice(&format!(
+                "Evicting client: id={} addr={} mem={mem}",
+                c.id, c.addr
+            ));
+            c.kill();
+            total -= mem as u64;
+            evicted += 1;
+        }
+        evicted
     }
 
     /// Closes clients idle for longer than `timeout_s` seconds (Redis's

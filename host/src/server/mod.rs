@@ -32,6 +32,8 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub blocked_clients: AtomicU64,
+    /// Clients closed by `maxmemory-clients` (INFO evicted_clients).
+    pub evicted_clients: AtomicU64,
     /// total_error_replies and INFO errorstats.
     pub errors: errorstats::ErrorStats,
 }
@@ -341,6 +343,9 @@ fn expire_loop(srv: Arc<Server>) {
             record.then_some(&mut log),
         );
         crate::commands::notify::notify_expired(&srv, &log);
+        let clients_limit = srv.config.read().maxmemory_clients_bytes();
+        let n = srv.clients.evict_over(clients_limit);
+        srv.stats.evicted_clients.fetch_add(n, Ordering::Relaxed);
         // Eviction a command left unfinished (its time budget ran out) goes
         // on here, so memory comes back under maxmemory without traffic.
         crate::commands::evict(&srv, crate::commands::unix_ms());
