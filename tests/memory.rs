@@ -502,3 +502,42 @@ fn maxmemory_clients_evicts_the_biggest_client_but_not_a_no_evict_one() {
     assert!(closed);
     assert!(ember.output().contains("Evicting client"));
 }
+
+#[test]
+fn lfu_counters_and_idle_times_survive_a_reload() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[
+        ("maxmemory-policy", "allkeys-lfu"),
+        ("enable-debug-command", "yes"),
+    ]);
+    let mut c = ember.connect();
+    cmd(&mut c, &["SET", "hot", "1"]);
+    cmd(&mut c, &["SET", "cold", "1"]);
+    for _ in 0..2000 {
+        c.send(&["GET", "hot"]).expect("send");
+    }
+    for _ in 0..2000 {
+        c.read_reply().expect("reply");
+    }
+    let freq = int(&mut c, &["OBJECT", "FREQ", "hot"]);
+    assert!(freq > 10, "2000 hits gave {freq}");
+    assert_eq!(cmd(&mut c, &["DEBUG", "RELOAD"]), b"+OK\r\n");
+    assert_eq!(int(&mut c, &["OBJECT", "FREQ", "hot"]), freq);
+    assert_eq!(int(&mut c, &["OBJECT", "FREQ", "cold"]), 5);
+    // Under an LRU policy the file carries idle times instead.
+    cmd(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
+    cmd(&mut c, &["DEL", "hot"]);
+    cmd(&mut c, &["SET", "old", "1"]);
+    c.send_raw(b"*5\r\n$7\r\nRESTORE\r\n$3\r\nold\r\n$1\r\n0\r\n$15\r\n\x00\x03bar\n\x00\xe6\xbeI`\xeef\xfd\x17\r\n$7\r\nREPLACE\r\n")
+        .expect("send");
+    assert_eq!(c.read_reply().expect("reply"), b"+OK\r\n");
+    c.send_raw(b"*7\r\n$7\r\nRESTORE\r\n$4\r\nidle\r\n$1\r\n0\r\n$15\r\n\x00\x03bar\n\x00\xe6\xbeI`\xeef\xfd\x17\r\n$7\r\nREPLACE\r\n$8\r\nIDLETIME\r\n$4\r\n5000\r\n")
+        .expect("send");
+    assert_eq!(c.read_reply().expect("reply"), b"+OK\r\n");
+    assert_eq!(cmd(&mut c, &["DEBUG", "RELOAD"]), b"+OK\r\n");
+    let idle = int(&mut c, &["OBJECT", "IDLETIME", "idle"]);
+    assert!((5000..=5003).contains(&idle), "idle {idle} after reload");
+}
