@@ -271,10 +271,12 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         &s.rejected_connections,
         &s.net_input_bytes,
         &s.net_output_bytes,
+        &s.evicted_clients,
     ] {
         c.store(0, Ordering::Relaxed);
     }
     s.errors.reset();
+    ctx.srv.store.evict.reset_stats();
     for db in 0..ctx.srv.store.databases() {
         for shard in (0..SHARDS).filter(|&s| !ctx.ks.holds(db, s)) {
             let mut sh = ctx.srv.store.lock_shard(db, shard);

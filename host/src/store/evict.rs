@@ -72,6 +72,13 @@ pub fn lfu_field(now_ms: i64, counter: u8) -> u32 {
     (lfu_minutes(now_ms) << 8) | counter as u32
 }
 
+/// Unix time in microseconds (never 0: 0 marks "not over the limit").
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
+}
+
 /// The counter of LFU field `field` decayed to `now_ms` by one step per
 /// `decay_time` minutes (Redis's LFUDecrAndReturn; 0 = no decay).
 pub fn lfu_decayed(field: u32, now_ms: i64, decay_time: u32) -> u8 {
@@ -296,6 +303,16 @@ impl Evictor {
         (used > max).then_some((used, max))
     }
 
+    /// CONFIG RESETSTAT: zeroes evicted_keys and the time over the limit
+    /// (a period still running restarts now, as in Redis).
+    pub fn reset_stats(&self) {
+        self.evicted_keys.store(0, Ordering::Relaxed);
+        self.exceeded_us.store(0, Ordering::Relaxed);
+        if self.exceeded_since.load(Ordering::Relaxed) != 0 {
+            self.exceeded_since.store(unix_us(), Ordering::Relaxed);
+        }
+    }
+
     /// INFO's total_eviction_exceeded_time and current_eviction_exceeded_time
     /// in milliseconds.
     pub fn exceeded_ms(&self, now_us: u64) -> (u64, u64) {
@@ -312,9 +329,7 @@ impl Evictor {
     }
 
     fn note_exceeded(&self, over: bool) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let now = unix_us();
         let since = self.exceeded_since.load(Ordering::Relaxed);
         if over && since == 0 {
             self.exceeded_since.store(now, Ordering::Relaxed);
