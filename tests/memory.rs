@@ -235,6 +235,8 @@ fn allkeys_lfu_keeps_frequently_used_keys() {
         hot >= 95,
         "only {hot} of 100 frequent keys survived LFU eviction"
     );
+    cmd(&mut c, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(field(&mut c, "stats", "evicted_keys"), 0);
 }
 
 #[test]
