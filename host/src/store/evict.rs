@@ -160,7 +160,17 @@ pub struct Evictor {
     pool: Mutex<Vec<Candidate>>,
     /// Next database for the random policies (round robin, as Redis).
     next_db: AtomicUsize,
+    /// Databases (the first 64) that had keys when last looked at: the
+    /// others are not sampled, which spares locking every shard of every
+    /// empty database for each key evicted. Refreshed every
+    /// [`OCCUPIED_REFRESH`] picks, and whenever a pick finds nothing.
+    occupied: AtomicU64,
+    /// Picks since `occupied` was refreshed (0 = never).
+    occupied_age: AtomicU32,
 }
+
+/// Picks between two looks at which databases have keys.
+const OCCUPIED_REFRESH: u32 = 1024;
 
 impl Default for Evictor {
     fn default() -> Self {
@@ -177,6 +187,8 @@ impl Default for Evictor {
             exceeded_since: AtomicU64::new(0),
             pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             next_db: AtomicUsize::new(0),
+            occupied: AtomicU64::new(0),
+            occupied_age: AtomicU32::new(0),
         }
     }
 }
@@ -400,6 +412,23 @@ impl Evictor {
         Outcome::Ok
     }
 
+    /// Which databases to sample (see `occupied`); `fresh` forces a look.
+    fn occupied(&self, store: &Store, fresh: bool) -> u64 {
+        let age = self.occupied_age.fetch_add(1, Ordering::Relaxed);
+        if !fresh && age > 0 && age < OCCUPIED_REFRESH {
+            return self.occupied.load(Ordering::Relaxed);
+        }
+        let mut mask = 0u64;
+        for db in 0..store.databases().min(64) {
+            if (0..SHARDS).any(|s| !store.lock_shard(db, s).table.is_empty()) {
+                mask |= 1 << db;
+            }
+        }
+        self.occupied.store(mask, Ordering::Relaxed);
+        self.occupied_age.store(1, Ordering::Relaxed);
+        mask
+    }
+
     /// The next key to evict, or None when the policy finds none.
     fn pick(
         &self,
@@ -409,10 +438,32 @@ impl Evictor {
         volatile: bool,
         now_ms: i64,
     ) -> Option<(usize, Vec<u8>)> {
+        let found = self.pick_in(store, pool, kind, volatile, now_ms, false);
+        if found.is_some() {
+            return found;
+        }
+        // Maybe a database filled up since the last look.
+        self.pick_in(store, pool, kind, volatile, now_ms, true)
+    }
+
+    fn pick_in(
+        &self,
+        store: &Store,
+        pool: &mut Vec<Candidate>,
+        kind: Kind,
+        volatile: bool,
+        now_ms: i64,
+        fresh: bool,
+    ) -> Option<(usize, Vec<u8>)> {
+        let mask = self.occupied(store, fresh);
+        let skip = |db: usize| db < 64 && mask & (1 << db) == 0;
         if kind == Kind::Random {
             let dbs = store.databases();
             for _ in 0..dbs {
                 let db = self.next_db.fetch_add(1, Ordering::Relaxed) % dbs;
+                if skip(db) {
+                    continue;
+                }
                 if let Some(key) = random_key(store, db, volatile) {
                     return Some((db, key));
                 }
@@ -423,7 +474,7 @@ impl Evictor {
         // nothing to an empty pool means there is nothing to evict.
         for _ in 0..16 {
             let mut any = false;
-            for db in 0..store.databases() {
+            for db in (0..store.databases()).filter(|&db| !skip(db)) {
                 any |= self.populate(store, pool, db, kind, volatile, now_ms);
             }
             if !any && pool.is_empty() {
