@@ -143,6 +143,9 @@ fn memory_stats_has_redis_keys_and_used_memory_follows_the_data() {
 /// A server with `maxmemory` set `headroom` bytes above what it uses now.
 fn limited(ember: &ServerProcess, policy: &str, headroom: i64) -> (RespConn, i64) {
     let mut c = ember.connect();
+    // The Lua engine compiles in the background after start-up, its memory
+    // coming and going: wait for it, so the baseline is the steady one.
+    cmd(&mut c, &["EVAL", "return 1", "0"]);
     let base = field(&mut c, "memory", "used_memory");
     let max = base + headroom;
     cmd(&mut c, &["CONFIG", "SET", "maxmemory-policy", policy]);
@@ -235,6 +238,8 @@ fn allkeys_lfu_keeps_frequently_used_keys() {
         hot >= 95,
         "only {hot} of 100 frequent keys survived LFU eviction"
     );
+    cmd(&mut c, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(field(&mut c, "stats", "evicted_keys"), 0);
 }
 
 #[test]
@@ -457,4 +462,87 @@ fn maxclients_refuses_with_redis_text() {
     let mut buf = Vec::new();
     let _ = third.read_to_end(&mut buf);
     assert_eq!(buf, b"-ERR max number of clients reached\r\n");
+}
+
+#[test]
+fn maxmemory_clients_evicts_the_biggest_client_but_not_a_no_evict_one() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[("maxmemory-clients", "4mb")]);
+    let mut c = ember.connect();
+    cmd(&mut c, &["SET", "big", &"b".repeat(100_000)]);
+    let one = common::encode_command(&["GET", "big"]);
+    // A protected client piles up ~3 MB of replies: under the limit alone, and exempt.
+    let mut keep = std::net::TcpStream::connect(ember.addr()).expect("connect");
+    keep.write_all(&common::encode_command(&["CLIENT", "NO-EVICT", "on"]))
+        .expect("write");
+    for _ in 0..30 {
+        keep.write_all(&one).expect("write");
+    }
+    // Another piles up ~10 MB: together over 4 MB, so it goes.
+    let mut hog = std::net::TcpStream::connect(ember.addr()).expect("connect");
+    for _ in 0..100 {
+        if hog.write_all(&one).is_err() {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while field(&mut c, "stats", "evicted_clients") == 0 {
+        assert!(Instant::now() < deadline, "no client was evicted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = String::from_utf8_lossy(&cmd(&mut c, &["CLIENT", "LIST"])).into_owned();
+    assert!(
+        list.lines().any(|l| l.contains("flags=e")),
+        "the NO-EVICT client is gone: {list}"
+    );
+    hog.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = vec![0u8; 1 << 16];
+    let closed = loop {
+        match hog.read(&mut buf) {
+            Ok(0) | Err(_) => break true,
+            Ok(_) => {}
+        }
+    };
+    assert!(closed);
+    assert!(ember.output().contains("Evicting client"));
+}
+
+#[test]
+fn lfu_counters_and_idle_times_survive_a_reload() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[
+        ("maxmemory-policy", "allkeys-lfu"),
+        ("enable-debug-command", "yes"),
+    ]);
+    let mut c = ember.connect();
+    cmd(&mut c, &["SET", "hot", "1"]);
+    cmd(&mut c, &["SET", "cold", "1"]);
+    for _ in 0..2000 {
+        c.send(&["GET", "hot"]).expect("send");
+    }
+    for _ in 0..2000 {
+        c.read_reply().expect("reply");
+    }
+    let freq = int(&mut c, &["OBJECT", "FREQ", "hot"]);
+    assert!(freq > 10, "2000 hits gave {freq}");
+    assert_eq!(cmd(&mut c, &["DEBUG", "RELOAD"]), b"+OK\r\n");
+    assert_eq!(int(&mut c, &["OBJECT", "FREQ", "hot"]), freq);
+    assert_eq!(int(&mut c, &["OBJECT", "FREQ", "cold"]), 5);
+    // Under an LRU policy the file carries idle times instead.
+    cmd(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
+    cmd(&mut c, &["DEL", "hot"]);
+    cmd(&mut c, &["SET", "old", "1"]);
+    c.send_raw(b"*5\r\n$7\r\nRESTORE\r\n$3\r\nold\r\n$1\r\n0\r\n$15\r\n\x00\x03bar\n\x00\xe6\xbeI`\xeef\xfd\x17\r\n$7\r\nREPLACE\r\n")
+        .expect("send");
+    assert_eq!(c.read_reply().expect("reply"), b"+OK\r\n");
+    c.send_raw(b"*7\r\n$7\r\nRESTORE\r\n$4\r\nidle\r\n$1\r\n0\r\n$15\r\n\x00\x03bar\n\x00\xe6\xbeI`\xeef\xfd\x17\r\n$7\r\nREPLACE\r\n$8\r\nIDLETIME\r\n$4\r\n5000\r\n")
+        .expect("send");
+    assert_eq!(c.read_reply().expect("reply"), b"+OK\r\n");
+    assert_eq!(cmd(&mut c, &["DEBUG", "RELOAD"]), b"+OK\r\n");
+    let idle = int(&mut c, &["OBJECT", "IDLETIME", "idle"]);
+    assert!((5000..=5003).contains(&idle), "idle {idle} after reload");
 }

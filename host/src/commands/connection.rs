@@ -47,6 +47,10 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("kill", -3, Group::Connection, client_kill).flags(ADMIN | NOSCRIPT | LOADING | STALE)
         .doc("2.4.0", "Terminates open connections.", "O(N) where N is the number of client connections")
         .syntax("<ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>]> [[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] ...]>"),
+    CommandSpec::new("no-evict", 3, Group::Connection, client_no_evict).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("7.0.0", "Sets the client eviction mode of the connection.", "O(1)")
+        .syntax("<ON | OFF>"),
     CommandSpec::new("help", 2, Group::Connection, client_help).flags(LOADING | STALE)
         .doc("5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
 ];
@@ -414,6 +418,22 @@ fn kill(ctx: &mut Ctx, target: &crate::server::client::ClientShared) {
     }
 }
 
+/// CLIENT NO-EVICT ON|OFF: exempts this client from `maxmemory-clients`.
+fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let on = if eq_ic(argv[2], "on") {
+        true
+    } else if eq_ic(argv[2], "off") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    ctx.client
+        .shared
+        .set_flag(crate::server::client::FLAG_NO_EVICT, on);
+    ctx.out.ok();
+    Ok(())
+}
+
 fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     reply_help(
         ctx,
@@ -447,6 +467,8 @@ fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             "      Return clients of specified type.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
         ],
     );
     Ok(())

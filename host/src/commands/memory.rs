@@ -272,8 +272,20 @@ pub fn info_section(ctx: &Ctx) -> String {
     let (ar, arb) = r.allocator_rss();
     let (ro, rob) = r.rss_overhead();
     let (fr, frb) = r.fragmentation();
-    let vm_eval = 0u64;
-    let vm_functions = 0u64;
+    // Lua runs in a wasm guest: its heap is the guest's linear memory. Eval
+    // scripts and function libraries share the one interpreter guest; wasm
+    // scripts and libraries have their own guests (their memory is counted
+    // with functions).
+    let vm_eval = ctx.srv.lua.memory_bytes() as u64;
+    let vm_functions = ctx
+        .srv
+        .functions
+        .read()
+        .libs
+        .values()
+        .filter(|l| l.lua.is_none())
+        .map(|l| l.guest.memory_bytes() as u64)
+        .sum::<u64>();
     let mut s = String::from("# Memory\r\n");
     let mut line = |k: &str, v: &dyn std::fmt::Display| {
         let _ = write!(s, "{k}:{v}\r\n");

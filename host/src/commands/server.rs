@@ -278,10 +278,12 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         &s.rejected_connections,
         &s.net_input_bytes,
         &s.net_output_bytes,
+        &s.evicted_clients,
     ] {
         c.store(0, Ordering::Relaxed);
     }
     s.errors.reset();
+    ctx.srv.store.evict.reset_stats();
     for db in 0..ctx.srv.store.databases() {
         for shard in (0..SHARDS).filter(|&s| !ctx.ks.holds(db, s)) {
             let mut sh = ctx.srv.store.lock_shard(db, shard);
@@ -442,7 +444,7 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         let s = &srv.stats;
         let exceeded = srv.store.evict.exceeded_ms(now.as_micros() as u64);
         sections.push(format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             srv.ops_per_sec(),
@@ -451,6 +453,7 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
             s.rejected_connections.load(Ordering::Relaxed),
             totals.expired,
             srv.store.evict.evicted_keys.load(Ordering::Relaxed),
+            s.evicted_clients.load(Ordering::Relaxed),
             exceeded.0,
             exceeded.1,
             totals.hits,

@@ -267,6 +267,16 @@ pub struct Config {
     pub lfu_log_factor: u32,
     /// `lfu-decay-time` minutes per step of LFU counter decay (0 = never).
     pub lfu_decay_time: u32,
+    /// `hash-max-listpack-entries` (store/encoding.rs).
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value` bytes.
+    pub hash_max_listpack_value: usize,
+    /// `zset-max-listpack-entries`.
+    pub zset_max_listpack_entries: usize,
+    /// `zset-max-listpack-value` bytes.
+    pub zset_max_listpack_value: usize,
+    /// `set-max-intset-entries`.
+    pub set_max_intset_entries: usize,
     /// `notify-keyspace-events` as `NOTIFY_*` bits. Stored; enforcement later.
     pub notify_keyspace_events: u32,
     /// `loglevel`: always one of [`LogLevel`]'s names; see [`Config::log_level`].
@@ -408,6 +418,11 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
             notify_keyspace_events: 0,
             loglevel: LogLevel::Notice.name().to_string(),
             logfile: String::new(),
@@ -463,6 +478,30 @@ impl Config {
     /// `maxmemory-policy` as an enum (`noeviction` if the field was garbage).
     pub fn eviction_policy(&self) -> MaxmemoryPolicy {
         MaxmemoryPolicy::from_name(&self.maxmemory_policy).unwrap_or(MaxmemoryPolicy::NoEviction)
+    }
+
+    /// `maxmemory-clients` in bytes (a percentage is of `maxmemory`; 0 = no limit).
+    pub fn maxmemory_clients_bytes(&self) -> u64 {
+        let v = self
+            .stored
+            .iter()
+            .find(|(n, _)| *n == "maxmemory-clients")
+            .map_or("0", |(_, v)| v.as_str());
+        match v.strip_suffix('%') {
+            Some(p) => p.parse::<u64>().map_or(0, |p| self.maxmemory / 100 * p),
+            None => v.parse().unwrap_or(0),
+        }
+    }
+
+    /// The encoding thresholds, for [`crate::store::encoding::configure`].
+    pub fn encoding_thresholds(&self) -> crate::store::encoding::Thresholds {
+        crate::store::encoding::Thresholds {
+            hash_entries: self.hash_max_listpack_entries,
+            hash_value: self.hash_max_listpack_value,
+            zset_entries: self.zset_max_listpack_entries,
+            zset_value: self.zset_max_listpack_value,
+            intset_entries: self.set_max_intset_entries,
+        }
     }
 
     /// The directives eviction reads, for [`crate::store::evict::Evictor::configure`].

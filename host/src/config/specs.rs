@@ -72,6 +72,14 @@ pub(super) const fn field(name: &'static str, flags: u8, get: GetFn, set: SetFn)
     }
 }
 
+impl Spec {
+    /// The same directive, also known by `alias` (Redis's old ziplist names).
+    pub(super) const fn alias(mut self, alias: &'static str) -> Spec {
+        self.alias = Some(alias);
+        self
+    }
+}
+
 pub(super) const fn stored(
     name: &'static str,
     alias: Option<&'static str>,
@@ -295,13 +303,13 @@ const STORED_ONLY: &[Spec] = &[
     stored("acl-pubsub-default", None, 0, Kind::Enum(&[("allchannels", 1), ("resetchannels", 0)]), "resetchannels"),
     stored("tracking-table-max-keys", None, 0, Kind::Int(0, LONG_MAX), "1000000"),
     // Encoding thresholds (they shape OBJECT ENCODING in Redis).
-    stored("hash-max-listpack-entries", Some("hash-max-ziplist-entries"), 0, Kind::Int(0, LONG_MAX), "512"),
-    stored("hash-max-listpack-value", Some("hash-max-ziplist-value"), 0, Kind::Mem(0, LONG_MAX), "64"),
+    typed!("hash-max-listpack-entries", 0, hash_max_listpack_entries, int(0, LONG_MAX) as usize).alias("hash-max-ziplist-entries"),
+    typed!("hash-max-listpack-value", 0, hash_max_listpack_value, mem(0, LONG_MAX) as usize).alias("hash-max-ziplist-value"),
     stored("list-max-listpack-size", Some("list-max-ziplist-size"), 0, Kind::Int(INT_MIN, INT_MAX), "-2"),
     stored("list-compress-depth", None, 0, Kind::Int(0, INT_MAX), "0"),
-    stored("set-max-intset-entries", None, 0, Kind::Int(0, LONG_MAX), "512"),
-    stored("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), 0, Kind::Int(0, LONG_MAX), "128"),
-    stored("zset-max-listpack-value", Some("zset-max-ziplist-value"), 0, Kind::Mem(0, LONG_MAX), "64"),
+    typed!("set-max-intset-entries", 0, set_max_intset_entries, int(0, LONG_MAX) as usize),
+    typed!("zset-max-listpack-entries", 0, zset_max_listpack_entries, int(0, LONG_MAX) as usize).alias("zset-max-ziplist-entries"),
+    typed!("zset-max-listpack-value", 0, zset_max_listpack_value, mem(0, LONG_MAX) as usize).alias("zset-max-ziplist-value"),
     stored("hll-sparse-max-bytes", None, 0, Kind::Mem(0, LONG_MAX), "3000"),
     stored("stream-node-max-bytes", None, 0, Kind::Mem(0, LONG_MAX), "4096"),
     stored("stream-node-max-entries", None, 0, Kind::Int(0, LONG_MAX), "100"),

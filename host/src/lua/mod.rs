@@ -26,6 +26,15 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Bytes of linear memory the interpreter's idle instances hold (INFO
+    /// used_memory_vm_eval); 0 before it was compiled, without compiling it.
+    pub fn memory_bytes(&self) -> usize {
+        match self.guest.get() {
+            Some(Ok(g)) => g.memory_bytes(),
+            _ => 0,
+        }
+    }
+
     /// The interpreter guest (compiling it the first time: a few hundred ms).
     pub fn guest(&self, rt: &Runtime) -> Result<Arc<Guest>, String> {
         self.guest

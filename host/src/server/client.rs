@@ -170,6 +170,8 @@ pub const FLAG_REPLICA: u32 = 8;
 pub const FLAG_MASTER: u32 = 16;
 /// In MONITOR mode: exempt from `timeout`, shown as `O`.
 pub const FLAG_MONITOR: u32 = 32;
+/// CLIENT NO-EVICT ON: never evicted under `maxmemory-clients`, shown as `e`.
+pub const FLAG_NO_EVICT: u32 = 64;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -285,27 +287,22 @@ impl ClientShared {
     }
 }
 
-/// CLIENT LIST's flags field.
+/// CLIENT LIST's flags field, letters in Redis's order (getClientInfoString).
 fn client_flags(flags: u32) -> String {
-    let mut s = String::new();
-    if flags & FLAG_MONITOR != 0 {
-        s.push('O');
-    }
-    if flags & FLAG_REPLICA != 0 {
-        s.push('S');
-    }
-    if flags & FLAG_MASTER != 0 {
-        s.push('M');
-    }
-    if flags & FLAG_BLOCKED != 0 {
-        s.push('b');
-    }
-    if flags & FLAG_PUBSUB != 0 {
-        s.push('P');
-    }
-    if flags & FLAG_MULTI != 0 {
-        s.push('x');
-    }
+    const LETTERS: [(u32, char); 7] = [
+        (FLAG_MONITOR, 'O'),
+        (FLAG_REPLICA, 'S'),
+        (FLAG_MASTER, 'M'),
+        (FLAG_PUBSUB, 'P'),
+        (FLAG_MULTI, 'x'),
+        (FLAG_BLOCKED, 'b'),
+        (FLAG_NO_EVICT, 'e'),
+    ];
+    let mut s: String = LETTERS
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|&(_, c)| c)
+        .collect();
     if s.is_empty() {
         s.push('N');
     }
@@ -356,6 +353,38 @@ impl ClientRegistry {
 
     pub fn all(&self) -> Vec<Arc<ClientShared>> {
         self.clients.lock().values().cloned().collect()
+    }
+
+    /// Client eviction (Redis 7's `maxmemory-clients`): while the clients
+    /// together hold more than `limit` bytes, disconnects the one holding
+    /// the most, never a CLIENT NO-EVICT one. Returns how many it closed.
+    pub fn evict_over(&self, limit: u64) -> u64 {
+        if limit == 0 {
+            return 0;
+        }
+        let mut all: Vec<(usize, Arc<ClientShared>)> = self
+            .all()
+            .into_iter()
+            .filter(|c| !c.killed.load(Ordering::Relaxed))
+            .map(|c| (c.memory(), c))
+            .collect();
+        let mut total: u64 = all.iter().map(|(m, _)| *m as u64).sum();
+        all.retain(|(_, c)| c.flags.load(Ordering::Relaxed) & FLAG_NO_EVICT == 0);
+        all.sort_by_key(|(m, _)| std::cmp::Reverse(*m));
+        let mut evicted = 0;
+        for (mem, c) in all {
+            if total <= limit {
+                break;
+            }
+            crate::log::notice(&format!(
+                "Evicting client: id={} addr={} mem={mem}",
+                c.id, c.addr
+            ));
+            c.kill();
+            total -= mem as u64;
+            evicted += 1;
+        }
+        evicted
     }
 
     /// Closes clients idle for longer than `timeout_s` seconds (Redis's

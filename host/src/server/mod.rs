@@ -32,6 +32,8 @@ pub struct Stats {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub blocked_clients: AtomicU64,
+    /// Clients closed by `maxmemory-clients` (INFO evicted_clients).
+    pub evicted_clients: AtomicU64,
     /// total_error_replies and INFO errorstats.
     pub errors: errorstats::ErrorStats,
 }
@@ -180,6 +182,7 @@ impl Server {
                 .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
             self.latency.configure(cfg.latency_monitor_threshold);
             self.store.evict.configure(cfg.eviction_settings());
+            crate::store::encoding::configure(cfg.encoding_thresholds());
         }
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);
@@ -371,6 +374,9 @@ fn expire_loop(srv: Arc<Server>) {
             record.then_some(&mut log),
         );
         crate::commands::notify::notify_expired(&srv, &log);
+        let clients_limit = srv.config.read().maxmemory_clients_bytes();
+        let n = srv.clients.evict_over(clients_limit);
+        srv.stats.evicted_clients.fetch_add(n, Ordering::Relaxed);
         // Eviction a command left unfinished (its time budget ran out) goes
         // on here, so memory comes back under maxmemory without traffic.
         crate::commands::evict(&srv, crate::commands::unix_ms());

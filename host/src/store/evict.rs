@@ -72,6 +72,13 @@ pub fn lfu_field(now_ms: i64, counter: u8) -> u32 {
     (lfu_minutes(now_ms) << 8) | counter as u32
 }
 
+/// Unix time in microseconds (never 0: 0 marks "not over the limit").
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
+}
+
 /// The counter of LFU field `field` decayed to `now_ms` by one step per
 /// `decay_time` minutes (Redis's LFUDecrAndReturn; 0 = no decay).
 pub fn lfu_decayed(field: u32, now_ms: i64, decay_time: u32) -> u8 {
@@ -153,7 +160,17 @@ pub struct Evictor {
     pool: Mutex<Vec<Candidate>>,
     /// Next database for the random policies (round robin, as Redis).
     next_db: AtomicUsize,
+    /// Databases (the first 64) that had keys when last looked at: the
+    /// others are not sampled, which spares locking every shard of every
+    /// empty database for each key evicted. Refreshed every
+    /// [`OCCUPIED_REFRESH`] picks, and whenever a pick finds nothing.
+    occupied: AtomicU64,
+    /// Picks since `occupied` was refreshed (0 = never).
+    occupied_age: AtomicU32,
 }
+
+/// Picks between two looks at which databases have keys.
+const OCCUPIED_REFRESH: u32 = 1024;
 
 impl Default for Evictor {
     fn default() -> Self {
@@ -170,6 +187,8 @@ impl Default for Evictor {
             exceeded_since: AtomicU64::new(0),
             pool: Mutex::new(Vec::with_capacity(POOL_SIZE)),
             next_db: AtomicUsize::new(0),
+            occupied: AtomicU64::new(0),
+            occupied_age: AtomicU32::new(0),
         }
     }
 }
@@ -296,6 +315,16 @@ impl Evictor {
         (used > max).then_some((used, max))
     }
 
+    /// CONFIG RESETSTAT: zeroes evicted_keys and the time over the limit
+    /// (a period still running restarts now, as in Redis).
+    pub fn reset_stats(&self) {
+        self.evicted_keys.store(0, Ordering::Relaxed);
+        self.exceeded_us.store(0, Ordering::Relaxed);
+        if self.exceeded_since.load(Ordering::Relaxed) != 0 {
+            self.exceeded_since.store(unix_us(), Ordering::Relaxed);
+        }
+    }
+
     /// INFO's total_eviction_exceeded_time and current_eviction_exceeded_time
     /// in milliseconds.
     pub fn exceeded_ms(&self, now_us: u64) -> (u64, u64) {
@@ -312,9 +341,7 @@ impl Evictor {
     }
 
     fn note_exceeded(&self, over: bool) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let now = unix_us();
         let since = self.exceeded_since.load(Ordering::Relaxed);
         if over && since == 0 {
             self.exceeded_since.store(now, Ordering::Relaxed);
@@ -385,6 +412,23 @@ impl Evictor {
         Outcome::Ok
     }
 
+    /// Which databases to sample (see `occupied`); `fresh` forces a look.
+    fn occupied(&self, store: &Store, fresh: bool) -> u64 {
+        let age = self.occupied_age.fetch_add(1, Ordering::Relaxed);
+        if !fresh && age > 0 && age < OCCUPIED_REFRESH {
+            return self.occupied.load(Ordering::Relaxed);
+        }
+        let mut mask = 0u64;
+        for db in 0..store.databases().min(64) {
+            if (0..SHARDS).any(|s| !store.lock_shard(db, s).table.is_empty()) {
+                mask |= 1 << db;
+            }
+        }
+        self.occupied.store(mask, Ordering::Relaxed);
+        self.occupied_age.store(1, Ordering::Relaxed);
+        mask
+    }
+
     /// The next key to evict, or None when the policy finds none.
     fn pick(
         &self,
@@ -394,10 +438,32 @@ impl Evictor {
         volatile: bool,
         now_ms: i64,
     ) -> Option<(usize, Vec<u8>)> {
+        let found = self.pick_in(store, pool, kind, volatile, now_ms, false);
+        if found.is_some() {
+            return found;
+        }
+        // Maybe a database filled up since the last look.
+        self.pick_in(store, pool, kind, volatile, now_ms, true)
+    }
+
+    fn pick_in(
+        &self,
+        store: &Store,
+        pool: &mut Vec<Candidate>,
+        kind: Kind,
+        volatile: bool,
+        now_ms: i64,
+        fresh: bool,
+    ) -> Option<(usize, Vec<u8>)> {
+        let mask = self.occupied(store, fresh);
+        let skip = |db: usize| db < 64 && mask & (1 << db) == 0;
         if kind == Kind::Random {
             let dbs = store.databases();
             for _ in 0..dbs {
                 let db = self.next_db.fetch_add(1, Ordering::Relaxed) % dbs;
+                if skip(db) {
+                    continue;
+                }
                 if let Some(key) = random_key(store, db, volatile) {
                     return Some((db, key));
                 }
@@ -408,7 +474,7 @@ impl Evictor {
         // nothing to an empty pool means there is nothing to evict.
         for _ in 0..16 {
             let mut any = false;
-            for db in 0..store.databases() {
+            for db in (0..store.databases()).filter(|&db| !skip(db)) {
                 any |= self.populate(store, pool, db, kind, volatile, now_ms);
             }
             if !any && pool.is_empty() {

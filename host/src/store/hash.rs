@@ -3,8 +3,8 @@
 //! Two encodings, switched exactly where Redis 7.0 switches them so OBJECT
 //! ENCODING answers the same:
 //!
-//! - "listpack": at most [`LISTPACK_MAX_ENTRIES`] fields, none of them and none
-//!   of their values longer than [`LISTPACK_MAX_VALUE`] bytes. Stored as one
+//! - "listpack": at most `hash-max-listpack-entries` fields, none of them and none
+//!   of their values longer than `hash-max-listpack-value` bytes (store/encoding.rs). Stored as one
 //!   packed byte buffer behind a thin pointer ([`Packed`]): a 4-byte header
 //!   (byte length, pair count) and then `len | field | len | value` for each
 //!   pair, in insertion order. Most hashes are small, so this is what a million
@@ -21,11 +21,7 @@ use indexmap::IndexMap;
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 
-/// Redis 7.0's hash-max-listpack-entries / hash-max-listpack-value defaults.
-/// (The compiled-in entries default is 512; the sample redis.conf sets 128.
-/// Ember matches a redis-server started without a config file.)
-pub const LISTPACK_MAX_ENTRIES: usize = 512;
-pub const LISTPACK_MAX_VALUE: usize = 64;
+use super::encoding::{hash_max_entries, hash_max_value};
 
 /// A field or member of a hashtable-encoded collection: bytes that hash and
 /// compare as a `[u8]` slice, so maps keyed by it can be queried with `&[u8]`
@@ -463,12 +459,13 @@ impl HashValue {
 
     /// Sets `field` to `value`; true when the field is new. Converts to a
     /// table first when the field or value is longer than 64 bytes, and after
-    /// adding a field past [`LISTPACK_MAX_ENTRIES`], as Redis's hashTypeSet does.
+    /// adding a field past `hash-max-listpack-entries`, as Redis's hashTypeSet does.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let HashValue::Listpack(p) = self {
-            if field.len() <= LISTPACK_MAX_VALUE && value.len() <= LISTPACK_MAX_VALUE {
+            let max = hash_max_value();
+            if field.len() <= max && value.len() <= max {
                 if let Ok(new) = p.insert(field, value) {
-                    if p.count() > LISTPACK_MAX_ENTRIES {
+                    if p.count() > hash_max_entries() {
                         self.convert();
                     }
                     return new;

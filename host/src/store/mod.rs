@@ -9,6 +9,7 @@
 pub mod blocking;
 pub mod busy;
 pub mod digest;
+pub mod encoding;
 pub mod evict;
 pub mod expire;
 pub mod hash;

@@ -5,7 +5,7 @@
 //!
 //! - "intset": while every member is an integer in canonical form (what
 //!   Redis's string2ll accepts: no sign but `-`, no leading zeros) and there
-//!   are at most [`INTSET_MAX_ENTRIES`] of them. A sorted array of integers of
+//!   are at most `set-max-intset-entries` of them (store/encoding.rs). A sorted array of integers of
 //!   the narrowest width that holds them all (2, 4 or 8 bytes, widened on
 //!   demand and never narrowed, like Redis's intset). Iteration is ascending,
 //!   so SMEMBERS of an intset is deterministic, as in Redis.
@@ -18,9 +18,6 @@
 use super::hash::Field;
 use crate::util::num::parse_i64;
 use indexmap::IndexSet;
-
-/// Redis's set-max-intset-entries default.
-pub const INTSET_MAX_ENTRIES: usize = 512;
 
 pub type SetTable = IndexSet<Field, foldhash::fast::RandomState>;
 
@@ -330,7 +327,7 @@ impl SetValue {
         match self {
             SetValue::Intset(s) => {
                 let added = s.insert(v);
-                if added && s.len() > INTSET_MAX_ENTRIES {
+                if added && s.len() > super::encoding::intset_max_entries() {
                     self.convert();
                 }
                 added

@@ -13,8 +13,8 @@
 //!
 //! Encodings follow Redis 7.0 so OBJECT ENCODING answers the same: a set
 //! starts as a listpack unless its first member is too long, converts once it
-//! outgrows [`LISTPACK_MAX_ENTRIES`] or gets a member longer than
-//! [`LISTPACK_MAX_VALUE`], and never converts back except when a store
+//! outgrows `zset-max-listpack-entries` or gets a member longer than
+//! `zset-max-listpack-value` (store/encoding.rs), and never converts back except when a store
 //! command (ZUNIONSTORE, ZRANGESTORE ...) builds a fresh set.
 
 use super::value::SmallBytes;
@@ -22,9 +22,7 @@ use hashbrown::HashTable;
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
-/// Redis's zset-max-listpack-entries / zset-max-listpack-value defaults.
-pub const LISTPACK_MAX_ENTRIES: usize = 128;
-pub const LISTPACK_MAX_VALUE: usize = 64;
+use super::encoding::{zset_max_entries, zset_max_value};
 
 #[derive(Clone, Debug)]
 pub enum ZSetValue {
@@ -124,7 +122,7 @@ impl ZSetValue {
     /// The empty set ZADD creates for a new key whose first member is `first`
     /// (Redis creates it as a skiplist right away when that member is too long).
     pub fn for_first_member(first: &[u8]) -> Self {
-        if first.len() > LISTPACK_MAX_VALUE {
+        if zset_max_entries() == 0 || first.len() > zset_max_value() {
             ZSetValue::Skiplist(Box::default())
         } else {
             ZSetValue::Listpack(Vec::new())
@@ -135,10 +133,9 @@ impl ZSetValue {
     /// distinct members, encoded as Redis encodes the result of a store
     /// command (listpack when small enough).
     pub fn from_sorted(items: Vec<(f64, SmallBytes)>) -> Self {
-        let small = items.len() <= LISTPACK_MAX_ENTRIES
-            && items
-                .iter()
-                .all(|(_, m)| m.as_slice().len() <= LISTPACK_MAX_VALUE);
+        let (max_entries, max_value) = (zset_max_entries(), zset_max_value());
+        let small = items.len() <= max_entries
+            && items.iter().all(|(_, m)| m.as_slice().len() <= max_value);
         if small {
             let mut items = items;
             for (s, _) in items.iter_mut() {
@@ -203,7 +200,7 @@ impl ZSetValue {
                 return AddOutcome::Nop;
             }
             if let ZSetValue::Listpack(v) = self {
-                if v.len() < LISTPACK_MAX_ENTRIES && member.len() <= LISTPACK_MAX_VALUE {
+                if v.len() < zset_max_entries() && member.len() <= zset_max_value() {
                     let pos = v.partition_point(|(s, m)| {
                         cmp_key(*s, m.as_slice(), score, member) == Ordering::Less
                     });
@@ -1743,7 +1740,7 @@ mod tests {
     #[test]
     fn listpack_converts_at_thresholds() {
         let mut z = ZSetValue::for_first_member(b"a");
-        for i in 0..LISTPACK_MAX_ENTRIES {
+        for i in 0..zset_max_entries() {
             z.add(format!("{i}").as_bytes(), i as f64, AddFlags::default());
         }
         assert_eq!(z.encoding(), "listpack");

@@ -286,6 +286,16 @@ impl Guest {
         ))
     }
 
+    /// Bytes of linear memory held by this guest's idle (pooled) instances:
+    /// wasm memories are mapped outside the allocator, so INFO reports them
+    /// apart (used_memory_vm_*).
+    pub fn memory_bytes(&self) -> usize {
+        let pool = self.pool.lock();
+        pool.iter()
+            .map(|w| w.store.data().memory.map_or(0, |m| m.data_size(&w.store)))
+            .sum()
+    }
+
     /// Runs one invocation with `host` serving its imports. `keys` and
     /// `args` become its input (see [`encode_input`]); `now_ms` is the time
     /// the guest sees; `code` is what an engine runs (None for other guests).
