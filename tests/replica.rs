@@ -494,3 +494,136 @@ fn chains_of_ember_and_redis_and_psync2_after_promotion() {
     compare(&mut m2, &mut l2, "redis mid vs ember leaf");
     compare(&mut m2, &mut t2, "redis mid vs ember top");
 }
+
+/// Reads one command the replica sent to us (playing its primary).
+fn expect_command(c: &mut RespConn, want: &[&str]) {
+    let got = c.read_reply().expect("a command from the replica");
+    assert_eq!(
+        escape(&got),
+        escape(&common::encode_command(want)),
+        "the replica's command"
+    );
+}
+
+/// The replica's handshake, byte for byte, as a Redis 7.0 replica sends it
+/// with these directives; `psync` is what PSYNC must carry.
+fn expect_handshake(c: &mut RespConn, ember_port: u16, psync: (&str, &str)) {
+    expect_command(c, &["PING"]);
+    c.send_raw(b"+PONG\r\n").expect("send");
+    let port = ember_port.to_string();
+    expect_command(c, &["AUTH", "repluser", "s3cret"]);
+    expect_command(c, &["REPLCONF", "listening-port", &port]);
+    expect_command(c, &["REPLCONF", "ip-address", "10.1.2.3"]);
+    expect_command(c, &["REPLCONF", "capa", "eof", "capa", "psync2"]);
+    c.send_raw(b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n").expect("send");
+    let (id, off) = psync;
+    expect_command(c, &["PSYNC", id, off]);
+}
+
+/// A primary played by the test on a plain socket: the exact handshake,
+/// the diskless RDB form with its EOF mark, GETACK answered with the
+/// offset of what was applied, ACKs, then silence: after `repl-timeout`
+/// the replica drops the link and comes back with PSYNC id offset+1.
+#[test]
+fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
+    let _g = common::shared();
+    // A real RDB file to send: redis-server's own.
+    let source = ServerProcess::start_redis(&[]);
+    let mut sc = source.connect();
+    ok(&mut sc, &["SET", "from-rdb", "yes"]);
+    ok(&mut sc, &["RPUSH", "list", "a", "b"]);
+    ok(&mut sc, &["SAVE"]);
+    let rdb = std::fs::read(source.dir().join("dump.rdb")).expect("dump.rdb");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let ember = ServerProcess::start_ember(&[
+        ("replicaof", &format!("127.0.0.1 {port}")),
+        ("masteruser", "repluser"),
+        ("masterauth", "s3cret"),
+        ("replica-announce-ip", "10.1.2.3"),
+        ("repl-timeout", "2"),
+    ]);
+    let (sock, _) = listener.accept().expect("the replica connects");
+    let mut m = RespConn::from_stream(sock).expect("conn");
+    expect_handshake(&mut m, ember.port(), ("?", "-1"));
+    let id = "a".repeat(40);
+    let mark = "0123456789".repeat(4);
+    let mut payload = format!("+FULLRESYNC {id} 1000\r\n\n\n$EOF:{mark}\r\n").into_bytes();
+    payload.extend_from_slice(&rdb);
+    payload.extend_from_slice(mark.as_bytes());
+    m.send_raw(&payload).expect("send");
+    // Loaded, it acknowledges the RDB's offset.
+    expect_command(&mut m, &["REPLCONF", "ACK", "1000"]);
+    let mut e = ember.connect();
+    wait_until("the link up", Duration::from_secs(5), || {
+        info(&mut e, "replication")["master_link_status"] == "up"
+    });
+    assert_eq!(run(&mut e, &["GET", "from-rdb"]), b"$3\r\nyes\r\n");
+    // Stream: PING and a write, then GETACK: the ACK counts the bytes
+    // applied before the GETACK.
+    let ping = common::encode_command(&["PING"]);
+    let select = common::encode_command(&["SELECT", "0"]);
+    let set = common::encode_command(&["SET", "k", "v"]);
+    let getack = common::encode_command(&["REPLCONF", "GETACK", "*"]);
+    let mut stream = Vec::new();
+    for part in [&ping, &select, &set, &getack] {
+        stream.extend_from_slice(part);
+    }
+    m.send_raw(&stream).expect("send");
+    let before_getack = 1000 + ping.len() + select.len() + set.len();
+    // Periodic ACKs may come first; the GETACK's answer is exact.
+    let want = (before_getack as i64).to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = m.read_reply().expect("ACK");
+        if got == common::encode_command(&["REPLCONF", "ACK", &want]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no ACK {want}: {}", escape(&got));
+    }
+    assert_eq!(run(&mut e, &["GET", "k"]), b"$1\r\nv\r\n");
+    let total = before_getack + getack.len();
+    wait_until("offset counted", Duration::from_secs(5), || {
+        info(&mut e, "replication")["slave_repl_offset"] == total.to_string()
+    });
+    let role = q(&mut e, &[b"ROLE"]);
+    assert_eq!(
+        role,
+        R::Arr(vec![
+            R::Str(b"slave".to_vec()),
+            R::Str(b"127.0.0.1".to_vec()),
+            R::Int(port as i64),
+            R::Str(b"connected".to_vec()),
+            R::Int(total as i64),
+        ])
+    );
+    // The master client shows in CLIENT LIST with flag M.
+    let list = run(&mut e, &["CLIENT", "LIST", "TYPE", "master"]);
+    assert!(
+        String::from_utf8_lossy(&list).contains("flags=M"),
+        "{}",
+        escape(&list)
+    );
+
+    // Silence: after repl-timeout (2 s) the replica gives up on the link
+    // and reconnects, asking to continue where it stopped.
+    let started = Instant::now();
+    let (sock, _) = listener.accept().expect("the replica reconnects");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "reconnected after {waited:?}"
+    );
+    let mut m2 = RespConn::from_stream(sock).expect("conn");
+    expect_handshake(&mut m2, ember.port(), (&id, &(total + 1).to_string()));
+    m2.send_raw(b"+CONTINUE\r\n").expect("send");
+    m2.send_raw(&common::encode_command(&["SET", "after", "continue"]))
+        .expect("send");
+    wait_until(
+        "the continued stream applied",
+        Duration::from_secs(5),
+        || run(&mut e, &["GET", "after"]) == b"$8\r\ncontinue\r\n",
+    );
+    drop(m);
+}

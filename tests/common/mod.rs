@@ -618,7 +618,12 @@ impl RespConn {
     }
 
     pub fn connect_timeout(addr: SocketAddr, connect_timeout: Duration) -> io::Result<RespConn> {
-        let stream = TcpStream::connect_timeout(&addr, connect_timeout)?;
+        Self::from_stream(TcpStream::connect_timeout(&addr, connect_timeout)?)
+    }
+
+    /// Speaks RESP over a connected socket (an accepted one: a test playing
+    /// a server reads the commands sent to it as frames).
+    pub fn from_stream(stream: TcpStream) -> io::Result<RespConn> {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
         Ok(RespConn {

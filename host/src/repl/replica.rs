@@ -92,7 +92,9 @@ pub fn config_changed(srv: &Server) {
 pub fn start(srv: &Arc<Server>) {
     let master = srv.config.read().replicaof.clone();
     if let Some((host, port)) = master {
-        set_master(srv, host, port);
+        // As Redis with the directive: no history to continue from (one
+        // restored from the RDB would come in here), so PSYNC ? -1.
+        follow(srv, host, port, false);
     }
 }
 
@@ -110,12 +112,19 @@ pub fn set_master(srv: &Arc<Server>, host: String, port: u16) -> Outcome {
             return Outcome::AlreadyConnected;
         }
     }
+    // Our own history is one the new primary may continue (psync2): a
+    // demoted primary, or a sibling of a promoted replica, resyncs
+    // partially when its offset is in the new primary's backlog.
     let was_primary = !srv.repl.is_replica();
+    follow(srv, host, port, was_primary);
+    Outcome::Ok
+}
+
+/// Starts following `host:port`; `own_history`: we were a primary, and
+/// PSYNC offers our ID and offset (Redis's replicationCacheMasterUsingMyself).
+fn follow(srv: &Arc<Server>, host: String, port: u16, own_history: bool) {
     stop_link(srv);
-    if was_primary {
-        // Our own history is one the new primary may continue (psync2): a
-        // demoted primary, or a sibling of a promoted replica, resyncs
-        // partially when its offset is in the new primary's backlog.
+    if own_history {
         srv.replica.can_continue.store(true, Ordering::Release);
     }
     srv.store.replica.store(true, Ordering::Release);
@@ -131,7 +140,6 @@ pub fn set_master(srv: &Arc<Server>, host: String, port: u16) -> Outcome {
     crate::log::notice(&format!("Connecting to MASTER {host}:{port}"));
     let task = tokio::spawn(run_link(srv.clone(), host, port));
     *srv.replica.task.lock() = Some(task.abort_handle());
-    Outcome::Ok
 }
 
 /// REPLICAOF NO ONE (Redis's replicationUnsetMaster): promotion. The old
