@@ -192,6 +192,9 @@ fn live_writes(c: &mut RespConn, round: usize) {
         let reply = c.read_reply().expect("reply");
         assert_eq!(reply, b"+OK\r\n");
     }
+    // Past the short TTL above: every server hides that key from now on,
+    // whenever the primary's DEL reaches it.
+    std::thread::sleep(Duration::from_millis(100));
 }
 
 #[test]
@@ -626,4 +629,41 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
         || run(&mut e, &["GET", "after"]) == b"$8\r\ncontinue\r\n",
     );
     drop(m);
+}
+
+/// `repl-diskless-load on-empty-db`: the RDB goes from the socket into the
+/// empty keyspace; here in the `$<len>` form of a disk-based primary.
+#[test]
+fn diskless_load_on_empty_db_from_a_disk_based_primary() {
+    let _g = common::shared();
+    let primary = ServerProcess::start_redis(&[("repl-diskless-sync", "no")]);
+    let mut p = primary.connect();
+    run_all(&mut p, &every_type());
+    let replica = ServerProcess::start_ember(&[
+        ("repl-diskless-load", "on-empty-db"),
+        ("replicaof", &format!("127.0.0.1 {}", primary.port())),
+    ]);
+    let mut r = replica.connect();
+    wait_synced(&mut p, &mut r, "diskless load");
+    compare(&mut p, &mut r, "after a diskless load");
+    let log = replica.output();
+    assert!(
+        log.contains("bytes from master to socket"),
+        "not loaded from the socket: {log}"
+    );
+    assert!(!replica.dir().join("dump.rdb").exists());
+    // Not empty any more: the next full sync goes through the disk.
+    ok(&mut p, &["SET", "more", "data"]);
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    ok(&mut r, &["SET", "mine", "gone after the sync"]);
+    assert_eq!(
+        run(
+            &mut r,
+            &["REPLICAOF", "127.0.0.1", &primary.port().to_string()]
+        ),
+        b"+OK\r\n"
+    );
+    wait_synced(&mut p, &mut r, "disk load");
+    compare(&mut p, &mut r, "after a disk load");
+    assert!(replica.dir().join("dump.rdb").exists());
 }

@@ -23,6 +23,8 @@
 //! The shared state (role, IDs, offsets, backlog, INFO and ROLE) lives in
 //! [`super::Repl`]; this module keeps only what the link task needs.
 
+mod sync;
+
 use super::MasterLink;
 use crate::server::client::{Client, ClientShared, FLAG_MASTER};
 use crate::server::protocol::{Limits, Request, RequestParser};
@@ -31,7 +33,6 @@ use crate::server::Server;
 use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -183,7 +184,7 @@ fn set_state(srv: &Server, state: &'static str) {
 }
 
 /// A failed link, for the log: what went wrong.
-type LinkResult = Result<(), String>;
+pub(super) type LinkResult = Result<(), String>;
 
 /// The link task: connect, sync, stream; on failure retry every second.
 async fn run_link(srv: Arc<Server>, host: String, port: u16) {
@@ -226,10 +227,10 @@ impl Settings {
 }
 
 /// The socket to the primary with what was read and not yet consumed.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    timeout: Duration,
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    pub(super) buf: BytesMut,
+    pub(super) timeout: Duration,
 }
 
 impl Conn {
@@ -243,7 +244,7 @@ impl Conn {
     }
 
     /// Reads more bytes, failing after `timeout` without any.
-    async fn fill(&mut self) -> Result<usize, String> {
+    pub(super) async fn fill(&mut self) -> Result<usize, String> {
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
             self.buf.reserve(64 * 1024);
         }
@@ -272,7 +273,7 @@ impl Conn {
 
     /// One reply line, skipping the empty lines a primary sends to keep the
     /// link alive while it prepares the RDB.
-    async fn reply(&mut self) -> Result<String, String> {
+    pub(super) async fn reply(&mut self) -> Result<String, String> {
         loop {
             let l = self.line().await?;
             if !l.is_empty() {
@@ -308,7 +309,7 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
     match psync {
         Psync::Full { replid, offset } => {
             set_state(srv, "sync");
-            full_sync(srv, &mut conn, &replid, offset).await?;
+            sync::full_sync(srv, &mut conn, &replid, offset).await?;
         }
         Psync::Continue { replid } => {
             crate::log::notice("Successful partial resynchronization with master.");
@@ -428,191 +429,6 @@ async fn psync(srv: &Server, conn: &mut Conn) -> Result<Psync, String> {
         ));
     }
     Err(format!("Unexpected reply to PSYNC from master: {r}"))
-}
-
-/// How the RDB payload ends.
-enum Payload {
-    /// `$<len>`: that many bytes.
-    Len(u64),
-    /// `$EOF:<mark>`: until the 40-byte mark (diskless sync).
-    Mark(Vec<u8>),
-}
-
-/// Receives the RDB into a temporary file, then replaces `dbfilename`
-/// with it and loads it (Redis's repl-diskless-load disabled; see the
-/// report in the module doc for the other modes).
-async fn full_sync(srv: &Arc<Server>, conn: &mut Conn, replid: &str, offset: i64) -> LinkResult {
-    let head = conn.reply().await?;
-    if head.starts_with('-') {
-        return Err(format!("MASTER aborted replication with an error: {head}"));
-    }
-    let payload = match head.strip_prefix('$') {
-        Some(rest) if rest.starts_with("EOF:") && rest.len() == 44 => {
-            Payload::Mark(rest.as_bytes()[4..].to_vec())
-        }
-        Some(rest) => match rest.parse::<u64>() {
-            Ok(n) => Payload::Len(n),
-            Err(_) => return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?")),
-        },
-        None => return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?")),
-    };
-    let total = match &payload {
-        Payload::Len(n) => {
-            crate::log::notice(&format!(
-                "MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"
-            ));
-            *n as i64
-        }
-        Payload::Mark(_) => {
-            crate::log::notice(
-                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk",
-            );
-            -1
-        }
-    };
-    let now = crate::commands::unix_ms();
-    srv.repl.update_master_link(|l| {
-        l.transfer_size = total;
-        l.transfer_read = 0;
-        l.transfer_last_io_ms = now;
-    });
-    let tmp = format!("temp-{}.{}.rdb", now / 1000, std::process::id());
-    let received = receive_rdb(srv, conn, &payload, &tmp).await;
-    if let Err(e) = received {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    crate::log::notice("MASTER <-> REPLICA sync: Flushing old data");
-    let s = srv.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_synced(&s, &tmp))
-        .await
-        .map_err(|e| format!("Loading the MASTER's RDB failed: {e}"))?;
-    loaded?;
-    // The keyspace is the primary's at `offset`: so is our history now,
-    // and our own replicas (if any) must resync from it.
-    srv.repl.adopt_master_history(srv, replid, offset);
-    srv.repl.disconnect_replicas();
-    srv.repl.update_master_link(|l| {
-        l.read_reploff = offset;
-        l.reploff = offset;
-    });
-    crate::log::notice("MASTER <-> REPLICA sync: Finished with success");
-    // An AOF must start over from the new data set (Redis's restartAOFAfterSYNC).
-    if srv.aof.enabled() {
-        crate::persist::aof::schedule_rewrite(srv);
-    }
-    Ok(())
-}
-
-/// Reads the payload into `tmp`, reporting progress for INFO and sending
-/// the primary a newline every second so it knows we are alive.
-async fn receive_rdb(srv: &Server, conn: &mut Conn, payload: &Payload, tmp: &str) -> LinkResult {
-    // Plain blocking writes: each is one buffer of at most what one read
-    // brought, to the local disk.
-    let mut file = std::fs::File::create(tmp).map_err(|e| {
-        format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
-    })?;
-    let mut read: u64 = 0;
-    let mut last_newline = Instant::now();
-    let werr = |e: std::io::Error| {
-        format!("Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {e}")
-    };
-    loop {
-        match payload {
-            Payload::Len(n) => {
-                let take = (conn.buf.len() as u64).min(n - read) as usize;
-                if take > 0 {
-                    file.write_all(&conn.buf[..take]).map_err(werr)?;
-                    conn.buf.advance(take);
-                    read += take as u64;
-                }
-                if read == *n {
-                    break;
-                }
-            }
-            Payload::Mark(mark) => {
-                // Everything but the last 40 bytes may be data; the mark
-                // is the end only when it ends what was read.
-                if conn.buf.len() >= mark.len() && conn.buf.ends_with(mark) {
-                    let data = conn.buf.len() - mark.len();
-                    file.write_all(&conn.buf[..data]).map_err(werr)?;
-                    conn.buf.clear();
-                    break;
-                }
-                let keep = mark.len().min(conn.buf.len());
-                let data = conn.buf.len() - keep;
-                if data > 0 {
-                    file.write_all(&conn.buf[..data]).map_err(werr)?;
-                    conn.buf.advance(data);
-                    read += data as u64;
-                }
-            }
-        }
-        let now = crate::commands::unix_ms();
-        srv.repl.update_master_link(|l| {
-            l.transfer_read = read as i64;
-            l.transfer_last_io_ms = now;
-        });
-        if last_newline.elapsed() >= Duration::from_secs(1) {
-            last_newline = Instant::now();
-            let _ = conn.stream.write_all(b"\n").await;
-        }
-        conn.fill().await.map_err(|e| {
-            if e.starts_with("Timeout") {
-                "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".to_string()
-            } else {
-                format!("I/O error trying to sync with MASTER: {e}")
-            }
-        })?;
-    }
-    file.sync_all().map_err(werr)?;
-    Ok(())
-}
-
-/// Flushes the keyspace and the function libraries, puts the received file
-/// in place of `dbfilename` and loads it.
-fn load_synced(srv: &Server, tmp: &str) -> LinkResult {
-    let (dbfilename, lazy) = {
-        let cfg = srv.config.read();
-        (
-            cfg.dbfilename.clone(),
-            cfg.get_one("replica-lazy-flush").as_deref() == Some("yes"),
-        )
-    };
-    flush_all(srv, lazy);
-    crate::commands::functions::clear(srv);
-    if let Err(e) = std::fs::rename(tmp, &dbfilename) {
-        let _ = std::fs::remove_file(tmp);
-        return Err(format!(
-            "Failed trying to rename the temp DB into {dbfilename} in MASTER <-> REPLICA synchronization: {e}"
-        ));
-    }
-    crate::log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
-    let file = std::fs::File::open(&dbfilename).map_err(|e| {
-        format!("Failed trying to load the MASTER synchronization DB from disk: {e}")
-    })?;
-    crate::persist::load::load_file(srv, file, &dbfilename, true).map_err(|e| {
-        format!("Failed trying to load the MASTER synchronization DB from disk: {e}")
-    })?;
-    Ok(())
-}
-
-/// Empties every database (Redis's emptyData before loading a full sync);
-/// with `replica-lazy-flush` the old values are freed by another thread.
-fn flush_all(srv: &Server, lazy: bool) {
-    let mut ks = srv
-        .store
-        .lock(&crate::store::LockPlan::All, crate::commands::unix_ms());
-    let mut garbage = Vec::new();
-    for db in 0..srv.store.databases() {
-        garbage.extend(ks.flush_db(db));
-    }
-    drop(ks);
-    if lazy {
-        std::thread::spawn(move || drop(garbage));
-    } else {
-        drop(garbage);
-    }
 }
 
 /// Unregisters the master client when the link ends, however it ends.
