@@ -12,7 +12,20 @@ mod dataset;
 use common::{escape, is_error, RespConn, ServerProcess};
 use dataset::{compare_servers, every_type, keys_of, q, run_all, R};
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// These tests start up to seven servers each; on a 2-core machine they
+/// run one at a time, so that start-up and sync deadlines hold.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> (
+    MutexGuard<'static, ()>,
+    std::sync::RwLockReadGuard<'static, ()>,
+) {
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    (one, common::shared())
+}
 
 fn run(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
     c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
@@ -199,7 +212,7 @@ fn live_writes(c: &mut RespConn, round: usize) {
 
 #[test]
 fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart() {
-    let _g = common::shared();
+    let _g = serial();
     let mut primary = ServerProcess::start_redis(&[
         ("repl-diskless-sync-delay", "0"),
         ("enable-debug-command", "yes"),
@@ -338,7 +351,7 @@ fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart
 /// kept until the primary's DEL arrives; compared with a Redis replica.
 #[test]
 fn expired_keys_are_hidden_on_the_replica_until_the_primary_deletes_them() {
-    let _g = common::shared();
+    let _g = serial();
     let primary = ServerProcess::start_redis(&[("enable-debug-command", "yes")]);
     let mut p = primary.connect();
     ok(&mut p, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
@@ -422,7 +435,7 @@ fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
 /// Ember node without a full sync.
 #[test]
 fn chains_of_ember_and_redis_and_psync2_after_promotion() {
-    let _g = common::shared();
+    let _g = serial();
     let fast = [("repl-diskless-sync-delay", "0")];
     // Redis -> Ember -> Redis, and Ember -> Ember beside it.
     let top = ServerProcess::start_redis(&fast);
@@ -529,7 +542,7 @@ fn expect_handshake(c: &mut RespConn, ember_port: u16, psync: (&str, &str)) {
 /// the replica drops the link and comes back with PSYNC id offset+1.
 #[test]
 fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
-    let _g = common::shared();
+    let _g = serial();
     // A real RDB file to send: redis-server's own.
     let source = ServerProcess::start_redis(&[]);
     let mut sc = source.connect();
@@ -635,7 +648,7 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
 /// empty keyspace; here in the `$<len>` form of a disk-based primary.
 #[test]
 fn diskless_load_on_empty_db_from_a_disk_based_primary() {
-    let _g = common::shared();
+    let _g = serial();
     let primary = ServerProcess::start_redis(&[("repl-diskless-sync", "no")]);
     let mut p = primary.connect();
     run_all(&mut p, &every_type());

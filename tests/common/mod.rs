@@ -351,6 +351,13 @@ impl ServerProcess {
         *self = fresh;
     }
 
+    /// Kills the process with SIGKILL (a crash) and waits for it; its
+    /// directory stays, for [`ServerProcess::restart_in_place`].
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit (after a SHUTDOWN), killing it after
     /// `timeout`, then starts the same server again on the same port, in the
     /// same directory (its files kept): a restart as its users see it. Logs
