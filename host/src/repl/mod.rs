@@ -189,6 +189,19 @@ impl Repl {
         self.backlog.feed_raw(bytes);
     }
 
+    /// A command Redis propagates to replicas but not to the AOF (PUBLISH,
+    /// Redis's forceCommandPropagation(c, PROPAGATE_REPL)), run in `db`.
+    /// It goes straight to the backlog, so inside a transaction or script
+    /// it comes before the unit's other effects rather than among them.
+    pub fn feed_replicas_only(&self, db: usize, argv: &[&[u8]]) {
+        if self.is_replica() {
+            return;
+        }
+        let mut p = crate::effects::Pending::default();
+        p.push(db, argv);
+        self.backlog.feed_unit(&p.unit());
+    }
+
     /// Closes every attached replica (a replica that did a full sync, a
     /// role change): they reconnect and PSYNC again.
     pub fn disconnect_replicas(&self) {
