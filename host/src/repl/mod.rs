@@ -85,6 +85,12 @@ pub struct Repl {
     pub replicas: primary::Replicas,
     /// FAILOVER's state for INFO (`no-failover` when none runs).
     pub failover_state: Mutex<&'static str>,
+    /// While a replica: held by the replica side across applying a piece of
+    /// the primary's stream *and* feeding it with [`Repl::feed_from_master`];
+    /// a full sync of one of our own replicas takes it (before any shard
+    /// lock) so that its snapshot and its offset agree. Lock order: this
+    /// gate, then shard locks.
+    pub apply_gate: Mutex<()>,
 }
 
 impl Default for Repl {
@@ -100,6 +106,7 @@ impl Default for Repl {
             backlog: backlog::Backlog::default(),
             replicas: primary::Replicas::default(),
             failover_state: Mutex::new("no-failover"),
+            apply_gate: Mutex::new(()),
         }
     }
 }
@@ -171,6 +178,16 @@ impl Repl {
             "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
             ids.replid2, ids.second_repl_offset, ids.replid
         ));
+    }
+
+    /// A replica's primary answered `+CONTINUE <new id>` (it was promoted,
+    /// psync2): our ID becomes ID2, valid up to our offset, and the new one
+    /// ours, so that our own replicas can follow (the caller disconnects
+    /// them so they learn the new ID).
+    pub fn continue_with_id(&self, new: &str) {
+        let mut ids = self.ids.lock();
+        ids.replid2 = std::mem::replace(&mut ids.replid, new.to_string());
+        ids.second_repl_offset = self.offset() + 1;
     }
 
     /// A new history: new ID, no ID2 (Redis's changeReplicationId +

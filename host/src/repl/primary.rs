@@ -945,6 +945,8 @@ fn start_job(
 ) -> Result<(), Vec<Waiter>> {
     use crate::persist::snapshot::{write_rdb, Extras, Source};
     let now = unix_ms();
+    // On a replica, no half-applied piece of our primary's stream either.
+    let gate = srv.repl.apply_gate.lock();
     let mut ks = srv.store.lock(&crate::store::LockPlan::All, now);
     let Some(mut snap) = ks.begin_snapshot() else {
         return Err(waiting);
@@ -973,6 +975,7 @@ fn start_job(
     // replicas may still attach to a disk-based sync.
     let pin = srv.repl.backlog.attach(offset + 1);
     drop(ks);
+    drop(gate);
     crate::log::notice(&format!(
         "Starting BGSAVE for SYNC with target: {}",
         if diskless { "replicas sockets" } else { "disk" }
