@@ -915,3 +915,139 @@ fn noreplicas_errors_match_redis() {
         );
     }
 }
+
+/// Starts a raw PSYNC replica on `server` and reads up to the end of the
+/// RDB; returns the socket (the stream follows).
+fn raw_replica(server: &ServerProcess, psync: &str) -> (TcpStream, Vec<u8>) {
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(format!("{psync}\r\n").as_bytes())
+        .expect("PSYNC");
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while !first.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).expect("PSYNC reply");
+        if first.is_empty() && byte[0] == b'\n' {
+            continue;
+        }
+        first.push(byte[0]);
+    }
+    (s, first)
+}
+
+#[test]
+fn backlog_size_decides_partial_or_full_resync_and_ttl_frees_it() {
+    let _g = common::shared();
+    let ember =
+        ServerProcess::start_ember(&[("repl-diskless-sync", "no"), ("repl-backlog-size", "16384")]);
+    let mut p = ember.connect();
+    ok(&mut p, &["SET", "a", "1"]);
+    let (s, reply) = raw_replica(&ember, "PSYNC ? -1");
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let parts: Vec<&str> = reply.trim_end().split(' ').collect();
+    assert_eq!(parts[0], "+FULLRESYNC", "{reply}");
+    let replid = parts[1].to_string();
+    let offset: i64 = parts[2].parse().expect("offset");
+    assert_eq!(replid.len(), 40);
+    assert_eq!(
+        info_field(&mut p, "replication", "master_replid"),
+        Some(replid.clone())
+    );
+    drop(s);
+    // Within the backlog: +CONTINUE with our ID (psync2 is not announced
+    // by this client, so the plain form).
+    ok(&mut p, &["SET", "b", "2"]);
+    let (s, reply) = raw_replica(&ember, &format!("PSYNC {replid} {}", offset + 1));
+    assert_eq!(reply, b"+CONTINUE\r\n");
+    drop(s);
+    // An unknown ID or an offset beyond what is held: full resync.
+    let (s, reply) = raw_replica(&ember, &format!("PSYNC {} {}", "f".repeat(40), offset + 1));
+    assert!(reply.starts_with(b"+FULLRESYNC "), "{}", escape(&reply));
+    drop(s);
+    for i in 0..100 {
+        ok(&mut p, &["SET", &format!("fill{i}"), &"x".repeat(1000)]);
+    }
+    let first: i64 = info_field(&mut p, "replication", "repl_backlog_first_byte_offset")
+        .expect("first")
+        .parse()
+        .expect("number");
+    let histlen: i64 = info_field(&mut p, "replication", "repl_backlog_histlen")
+        .expect("histlen")
+        .parse()
+        .expect("number");
+    let end: i64 = info_field(&mut p, "replication", "master_repl_offset")
+        .expect("offset")
+        .parse()
+        .expect("number");
+    assert_eq!(histlen, 16384);
+    assert_eq!(first + histlen - 1, end);
+    let (s, reply) = raw_replica(&ember, &format!("PSYNC {replid} {}", offset + 1));
+    assert!(reply.starts_with(b"+FULLRESYNC "), "{}", escape(&reply));
+    drop(s);
+    let (s, reply) = raw_replica(&ember, &format!("PSYNC {replid} {first}"));
+    assert_eq!(reply, b"+CONTINUE\r\n");
+    drop(s);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_partial_ok").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_partial_err").as_deref(),
+        Some("2")
+    );
+    // repl-backlog-ttl: with no replica for that long, the backlog goes and
+    // a new history starts.
+    ok(&mut p, &["CONFIG", "SET", "repl-backlog-ttl", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut p, "replication", "repl_backlog_active").as_deref() != Some("0") {
+        assert!(Instant::now() < deadline, "the backlog was not freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(
+        info_field(&mut p, "replication", "master_replid"),
+        Some(replid)
+    );
+    assert_eq!(
+        info_field(&mut p, "replication", "repl_backlog_histlen").as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn replica_over_its_output_buffer_limit_is_disconnected() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[
+        ("repl-diskless-sync", "no"),
+        ("client-output-buffer-limit", "replica 1mb 0 0"),
+    ]);
+    let mut p = ember.connect();
+    // A replica that never reads after the RDB.
+    let (s, reply) = raw_replica(&ember, "PSYNC ? -1");
+    assert!(reply.starts_with(b"+FULLRESYNC "));
+    assert_eq!(
+        info_field(&mut p, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    let big = "v".repeat(100_000);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    while info_field(&mut p, "replication", "connected_slaves").as_deref() != Some("0") {
+        assert!(
+            Instant::now() < deadline,
+            "the lagging replica stayed attached"
+        );
+        for _ in 0..20 {
+            ok(&mut p, &["SET", &format!("big{n}"), &big]);
+            n += 1;
+        }
+    }
+    assert!(
+        ember
+            .output()
+            .contains("overcoming of output buffer limits"),
+        "{}",
+        ember.output()
+    );
+    drop(s);
+}
