@@ -276,6 +276,22 @@ impl Backlog {
         r
     }
 
+    /// Registers a reader at the end of the stream; returns the offset of
+    /// the last byte before its first one (appends hold the lock, so the
+    /// two agree).
+    pub fn attach_at_end(&self) -> (u64, Arc<Reader>) {
+        let mut g = self.inner.lock();
+        let end = self.end();
+        let r = Arc::new(Reader {
+            next: AtomicU64::new(end + 1),
+            overrun: AtomicBool::new(!g.active),
+        });
+        if g.active {
+            g.readers.push(r.clone());
+        }
+        (end, r)
+    }
+
     pub fn detach(&self, r: &Arc<Reader>) {
         self.inner.lock().readers.retain(|x| !Arc::ptr_eq(x, r));
         r.overrun.store(true, Ordering::Release);

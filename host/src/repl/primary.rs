@@ -89,6 +89,10 @@ pub struct ClientRepl {
     pub ip_address: Option<String>,
     pub capa: u8,
     pub rdb_only: bool,
+    /// REPLCONF rdb-filter-only: Some(include functions) for an RDB without
+    /// keys (redis-cli --replica asks for an empty one, --functions-rdb for
+    /// functions only).
+    pub rdb_filter: Option<bool>,
     /// Set by SYNC/PSYNC: the connection task hands the socket to
     /// [`serve_replica`] after this command.
     pub handoff: Option<Handoff>,
@@ -177,6 +181,15 @@ pub struct Replicas {
     max_lag: AtomicI64,
     /// Unix ms since when no replica is attached (repl-backlog-ttl).
     no_replicas_since: AtomicI64,
+    /// INFO stats' sync_full / sync_partial_ok / sync_partial_err.
+    pub stats: SyncStats,
+}
+
+#[derive(Default)]
+pub struct SyncStats {
+    pub full: std::sync::atomic::AtomicU64,
+    pub partial_ok: std::sync::atomic::AtomicU64,
+    pub partial_err: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Replicas {
@@ -190,6 +203,7 @@ impl Default for Replicas {
             min_to_write: AtomicI64::new(0),
             max_lag: AtomicI64::new(10),
             no_replicas_since: AtomicI64::new(unix_ms()),
+            stats: SyncStats::default(),
         }
     }
 }
@@ -364,6 +378,9 @@ pub fn sync_command(srv: &Server, client: &mut Client, argv: &[&[u8]]) -> Result
     if *srv.repl.failover_state.lock() != "no-failover" {
         return Err("NOMASTERLINK Can't SYNC while failing over".into());
     }
+    if conf.rdb_filter.is_some() && conf.capa & CAPA_EOF == 0 {
+        return Err("ERR Filtered replica requires EOF capability".into());
+    }
     let psync = if argv[0].eq_ignore_ascii_case(b"psync") {
         let off = crate::util::num::parse_i64(argv[2])
             .ok_or_else(|| "ERR value is not an integer or out of range".to_string())?;
@@ -414,15 +431,26 @@ pub fn replconf_command(srv: &Server, client: &mut Client, argv: &[&[u8]]) -> Re
                 Some(0) => conf.rdb_only = false,
                 Some(1) => conf.rdb_only = true,
                 Some(_) => {
-                    return Err("ERR value is out of range, must be positive".into());
+                    return Err("ERR value is out of range, value must between 0 and 1".into());
                 }
                 None => return Err("ERR value is not an integer or out of range".into()),
             }
         } else if opt.eq_ignore_ascii_case(b"rdb-filter-only") {
-            return Err(format!(
-                "ERR Unsupported rdb-filter-only option: {}",
-                String::from_utf8_lossy(val)
-            ));
+            let Some(filters) = crate::server::protocol::split_args(val) else {
+                return Err("ERR Missing rdb-filter-only values".into());
+            };
+            let mut functions = false;
+            for f in filters {
+                if f.eq_ignore_ascii_case(b"functions") {
+                    functions = true;
+                } else {
+                    return Err(format!(
+                        "ERR Unsupported rdb-filter-only option: {}",
+                        String::from_utf8_lossy(&f)
+                    ));
+                }
+            }
+            conf.rdb_filter = Some(functions);
         } else {
             return Err(format!(
                 "ERR Unrecognized REPLCONF option: {}",
@@ -483,6 +511,7 @@ pub async fn serve_replica(
     if s.disable_tcp_nodelay {
         let _ = stream.set_nodelay(false);
     }
+    let conf_filter = conf.rdb_filter;
     let ip = conf
         .ip_address
         .clone()
@@ -512,8 +541,10 @@ pub async fn serve_replica(
         name(&replica)
     ));
     // Partial resync?
-    if let Some((replid, off)) = &handoff.psync {
+    if let (Some((replid, off)), None) = (&handoff.psync, conf_filter) {
+        let stats = &srv.repl.replicas.stats;
         if let Some(reader) = try_partial(srv, &replica, replid, *off) {
+            stats.partial_ok.fetch_add(1, Ordering::Relaxed);
             let reply = if replica.capa & CAPA_PSYNC2 != 0 {
                 format!("+CONTINUE {}\r\n", srv.repl.ids().replid)
             } else {
@@ -532,12 +563,19 @@ pub async fn serve_replica(
             ));
             return stream_loop(srv, stream, &replica, &reader, inbuf).await;
         }
+        // "?" asks for a full sync on purpose: not a failed partial one.
+        if !replid.starts_with('?') {
+            stats.partial_err.fetch_add(1, Ordering::Relaxed);
+        }
     }
+    srv.repl.replicas.stats.full.fetch_add(1, Ordering::Relaxed);
     // Full resync: wait for a snapshot to start.
     srv.repl.replicas.add(replica.clone());
     ensure_backlog(srv);
-    let rx = enqueue(srv, &replica, &s);
-    let start = wait_start(stream, rx).await?;
+    let start = match conf_filter {
+        Some(functions) => Some(filtered_start(srv, functions)?),
+        None => wait_start(stream, enqueue(srv, &replica, &s)).await?,
+    };
     let Some(start) = start else {
         stream
             .write_all(b"-ERR BGSAVE failed, replication can't continue\r\n")
@@ -559,15 +597,43 @@ pub async fn serve_replica(
         return Ok(());
     }
     replica.ack_time_ms.store(unix_ms(), Ordering::Release);
-    replica
-        .start_on_ack
-        .store(diskless && !replica.pre_psync, Ordering::Release);
+    // After an EOF-marked RDB the stream waits for the replica's first
+    // ACK, so that the mark is the last thing before it (Redis's
+    // repl_start_cmd_stream_on_ack; redis-cli --replica sends "ACK 0").
+    replica.start_on_ack.store(diskless, Ordering::Release);
     replica.state.store(ONLINE, Ordering::Release);
     crate::log::notice(&format!(
         "Synchronization with replica {} succeeded",
         name(&replica)
     ));
     stream_loop(srv, stream, &replica, &start.reader, inbuf).await
+}
+
+/// The sync of a filtered replica (REPLCONF rdb-filter-only): an RDB with
+/// no keys (and the function libraries if asked), so no snapshot: the
+/// stream starts at its current end.
+fn filtered_start(srv: &Server, functions: bool) -> std::io::Result<Start> {
+    use crate::persist::snapshot::{write_rdb, Extras, Source};
+    let mut x = Extras::of(srv, false);
+    if !functions {
+        x.functions.clear();
+    }
+    let mut none = srv.store.lock(&crate::store::LockPlan::None, x.now_ms);
+    let (rdb, _) = write_rdb(Vec::new(), &x, Source::Locked(&mut none))?;
+    drop(none);
+    let (offset, reader) = srv.repl.backlog.attach_at_end();
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let _ = tx.try_send(Some(Arc::new(rdb)));
+    let _ = tx.try_send(None);
+    Ok(Start {
+        replid: srv.repl.ids().replid,
+        offset,
+        reader,
+        body: Body::Socket {
+            mark: super::random_id(),
+            rx,
+        },
+    })
 }
 
 /// Redis's masterTryPartialResynchronization: the replica's history is ours
@@ -621,12 +687,15 @@ fn enqueue(
         if let Some(job) = job {
             if let (false, false, Some(done)) = (job.diskless, wants_socket, &job.done) {
                 let reader = srv.repl.backlog.attach(job.offset + 1);
-                let _ = tx.send(Start {
+                let start = Start {
                     replid: job.replid.clone(),
                     offset: job.offset,
                     reader,
                     body: Body::Disk(done.clone()),
-                });
+                };
+                if let Err(start) = tx.send(start) {
+                    srv.repl.backlog.detach(&start.reader);
+                }
                 crate::log::notice("Waiting for end of BGSAVE for SYNC");
                 return rx;
             }
@@ -876,6 +945,8 @@ fn start_job(
 ) -> Result<(), Vec<Waiter>> {
     use crate::persist::snapshot::{write_rdb, Extras, Source};
     let now = unix_ms();
+    // On a replica, no half-applied piece of our primary's stream either.
+    let gate = srv.repl.apply_gate.lock();
     let mut ks = srv.store.lock(&crate::store::LockPlan::All, now);
     let Some(mut snap) = ks.begin_snapshot() else {
         return Err(waiting);
@@ -904,6 +975,7 @@ fn start_job(
     // replicas may still attach to a disk-based sync.
     let pin = srv.repl.backlog.attach(offset + 1);
     drop(ks);
+    drop(gate);
     crate::log::notice(&format!(
         "Starting BGSAVE for SYNC with target: {}",
         if diskless { "replicas sockets" } else { "disk" }
@@ -925,8 +997,9 @@ fn start_job(
                     rx,
                 },
             };
-            if w.tx.send(start).is_ok() {
-                senders.push(tx);
+            match w.tx.send(start) {
+                Ok(()) => senders.push(tx),
+                Err(start) => srv.repl.backlog.detach(&start.reader),
             }
         }
         *reps.job.lock() = Some(Arc::new(Job {
@@ -972,12 +1045,15 @@ fn start_job(
     let (done_tx, done_rx) = tokio::sync::watch::channel(None);
     for w in waiting {
         let reader = srv.repl.backlog.attach(offset + 1);
-        let _ = w.tx.send(Start {
+        let start = Start {
             replid: replid.clone(),
             offset,
             reader,
             body: Body::Disk(done_rx.clone()),
-        });
+        };
+        if let Err(start) = w.tx.send(start) {
+            srv.repl.backlog.detach(&start.reader);
+        }
     }
     *reps.job.lock() = Some(Arc::new(Job {
         diskless: false,
@@ -1027,9 +1103,12 @@ fn write_disk(
         let file = std::fs::File::create(&tmp)?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         let (out, _) = crate::persist::snapshot::write_rdb(out, x, src)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let written = out.into_inner().map_err(|e| e.into_error())?;
+        let len = written.metadata()?.len();
+        drop(written);
+        // Opened for reading before the rename: what is sent is this file.
+        let file = std::fs::File::open(&tmp)?;
         std::fs::rename(&tmp, filename)?;
-        let len = file.metadata()?.len();
         Ok(DiskRdb { file, len })
     })();
     if r.is_err() {

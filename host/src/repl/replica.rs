@@ -319,6 +319,7 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
                     // psync2: the primary was promoted; our history up to
                     // here stays valid under the old ID for our replicas.
                     srv.repl.continue_with_id(&new);
+                    crate::log::notice(&format!("Master replication ID changed to {new}"));
                     srv.repl.disconnect_replicas();
                 }
             }
@@ -476,9 +477,13 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max_bulk = srv.config.read().proto_max_bulk_len;
     loop {
-        // Apply every complete command buffered.
+        // Apply every complete command buffered. The gate keeps a full
+        // sync of one of our own replicas from starting its snapshot
+        // between applying a command and feeding it on (their offsets
+        // must agree).
         let mut start = 0usize;
         let mut acks: SmallVec<[i64; 2]> = SmallVec::new();
+        let gate = srv.repl.apply_gate.lock();
         loop {
             let limits = Limits {
                 proto_max_bulk_len: max_bulk,
@@ -524,6 +529,7 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
                 srv.repl.update_master_link(|l| l.reploff = off);
             }
         }
+        drop(gate);
         let consumed = parser.consumed();
         conn.buf.advance(consumed);
         parser.shift(consumed);

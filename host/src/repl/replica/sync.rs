@@ -161,6 +161,8 @@ async fn load_from_socket(srv: &Arc<Server>, conn: &mut Conn, payload: &Payload)
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     let s = srv.clone();
     let loader = tokio::task::spawn_blocking(move || {
+        // No full sync of our own replicas may snapshot a half-loaded set.
+        let _gate = s.repl.apply_gate.lock();
         prepare(&s);
         crate::log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
         let reader = ChannelReader {
@@ -279,6 +281,8 @@ fn prepare(srv: &Server) {
 /// Puts the received file in place of `dbfilename`, then flushes and loads.
 fn load_file(srv: &Server, tmp: &str) -> LinkResult {
     let dbfilename = srv.config.read().dbfilename.clone();
+    // No full sync of our own replicas may snapshot a half-loaded set.
+    let _gate = srv.repl.apply_gate.lock();
     prepare(srv);
     if let Err(e) = std::fs::rename(tmp, &dbfilename) {
         let _ = std::fs::remove_file(tmp);
