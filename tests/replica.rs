@@ -513,7 +513,7 @@ fn chains_of_ember_and_redis_and_psync2_after_promotion() {
 
 /// Reads one command the replica sent to us (playing its primary).
 fn expect_command(c: &mut RespConn, want: &[&str]) {
-    let got = c.read_reply().expect("a command from the replica");
+    let got = c.read_command().expect("a command from the replica");
     assert_eq!(
         escape(&got),
         escape(&common::encode_command(want)),
@@ -559,6 +559,7 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
         ("masterauth", "s3cret"),
         ("replica-announce-ip", "10.1.2.3"),
         ("repl-timeout", "2"),
+        ("repl-diskless-load", "on-empty-db"),
     ]);
     let (sock, _) = listener.accept().expect("the replica connects");
     let mut m = RespConn::from_stream(sock).expect("conn");
@@ -566,12 +567,24 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
     let id = "a".repeat(40);
     let mark = "0123456789".repeat(4);
     let mut payload = format!("+FULLRESYNC {id} 1000\r\n\n\n$EOF:{mark}\r\n").into_bytes();
-    payload.extend_from_slice(&rdb);
-    payload.extend_from_slice(mark.as_bytes());
+    let half = rdb.len() / 2;
+    payload.extend_from_slice(&rdb[..half]);
     m.send_raw(&payload).expect("send");
+    // Loading from the socket (the keyspace was empty): half a file in,
+    // clients are told so, and INFO shows the transfer.
+    let mut e = ember.connect();
+    wait_until("loading", Duration::from_secs(5), || {
+        run(&mut e, &["GET", "from-rdb"]) == b"-LOADING Redis is loading the dataset in memory\r\n"
+    });
+    let i = info(&mut e, "replication");
+    assert_eq!(i["master_sync_in_progress"], "1", "{i:?}");
+    assert_eq!(i["master_sync_total_bytes"], "-1", "{i:?}");
+    assert_eq!(i["master_link_status"], "down", "{i:?}");
+    let mut rest = rdb[half..].to_vec();
+    rest.extend_from_slice(mark.as_bytes());
+    m.send_raw(&rest).expect("send");
     // Loaded, it acknowledges the RDB's offset.
     expect_command(&mut m, &["REPLCONF", "ACK", "1000"]);
-    let mut e = ember.connect();
     wait_until("the link up", Duration::from_secs(5), || {
         info(&mut e, "replication")["master_link_status"] == "up"
     });
@@ -592,7 +605,7 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
     let want = (before_getack as i64).to_string();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let got = m.read_reply().expect("ACK");
+        let got = m.read_command().expect("ACK");
         if got == common::encode_command(&["REPLCONF", "ACK", &want]) {
             break;
         }

@@ -676,6 +676,35 @@ impl RespConn {
 
     /// Read exactly one complete reply and return its raw bytes. Bytes after it stay buffered
     /// for the next call. Fails on timeout, EOF or invalid RESP.
+    /// Reads one command sent to us, as a server does: the bare newlines a
+    /// replica sends as keepalives while it receives an RDB are skipped.
+    pub fn read_command(&mut self) -> io::Result<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let skip = self.buf.iter().take_while(|&&b| b == b'\n').count();
+            self.buf.drain(..skip);
+            if !self.buf.is_empty() {
+                return self.read_reply();
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no command"));
+            }
+            self.stream
+                .set_read_timeout(Some(Duration::from_millis(50)))?;
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub fn read_reply(&mut self) -> io::Result<Vec<u8>> {
         let deadline = Instant::now() + self.timeout;
         let mut last_progress = Instant::now();

@@ -321,6 +321,16 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
+    if replica && srv.replica.loading() && denied_when_loading(cmd, client) {
+        reject(
+            srv,
+            client,
+            out,
+            cmd,
+            CmdError::err(crate::repl::replica::LOADING),
+        );
+        return;
+    }
     if srv.persist.refuse_writes.load(Ordering::Relaxed)
         && (cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping")
     {
@@ -386,6 +396,17 @@ fn denied_when_stale(cmd: &Command, client: &Client) -> bool {
                 .multi
                 .as_ref()
                 .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::STALE))))
+}
+
+/// Whether a command waits for a replica's full sync to load (Redis's
+/// is_denyloading_command).
+fn denied_when_loading(cmd: &Command, client: &Client) -> bool {
+    !cmd.spec.has(flags::LOADING)
+        || (cmd.spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| !q.cmd.spec.has(flags::LOADING))))
 }
 
 /// Refuses a command before it runs (Redis's rejectCommand): the open

@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A command refused while a full sync loads (Redis's shared.loadingerr).
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 /// A write refused by a read-only replica (Redis's shared.roslaveerr).
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 /// A command refused while the link is down and stale data must not be
@@ -60,6 +62,9 @@ pub struct Replica {
     serve_stale: AtomicBool,
     /// `master_link_status:up` (Redis's repl_state == REPL_STATE_CONNECTED).
     link_up: AtomicBool,
+    /// A full sync is being loaded: commands not flagged `loading` get
+    /// -LOADING, as while Redis loads its primary's RDB.
+    pub(super) loading: AtomicBool,
 }
 
 impl Replica {
@@ -67,6 +72,12 @@ impl Replica {
     #[inline]
     pub fn read_only(&self) -> bool {
         self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// A full sync is being loaded.
+    #[inline]
+    pub fn loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
     }
 
     /// The link is down and `replica-serve-stale-data no`: only commands
@@ -129,6 +140,7 @@ fn follow(srv: &Arc<Server>, host: String, port: u16, own_history: bool) {
         srv.replica.can_continue.store(true, Ordering::Release);
     }
     srv.store.replica.store(true, Ordering::Release);
+    crate::log::set_replica(true);
     srv.config.write().replicaof = Some((host.clone(), port));
     srv.repl.set_master_link(Some(MasterLink {
         host: host.clone(),
@@ -153,6 +165,7 @@ pub fn unset_master(srv: &Server) {
     srv.config.write().replicaof = None;
     srv.repl.set_master_link(None);
     srv.store.replica.store(false, Ordering::Release);
+    crate::log::set_replica(false);
     srv.replica.can_continue.store(false, Ordering::Release);
     srv.repl.shift_replid();
     srv.repl.disconnect_replicas();
@@ -468,7 +481,10 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
     // Bytes of commands applied but not yet fed on: a transaction's,
     // until its EXEC (Redis advances reploff only outside MULTI).
     let mut unfed: Vec<u8> = Vec::new();
-    let mut read_off = srv.repl.offset();
+    // What is buffered already came with the RDB (a disk-based primary
+    // sends the stream right behind it): read, not yet applied.
+    let mut read_off = srv.repl.offset() + conn.buf.len() as i64;
+    srv.repl.update_master_link(|l| l.read_reploff = read_off);
     set_state(srv, "connected");
     send_ack(&mut conn, srv.repl.offset()).await?;
     let timeout = conn.timeout;

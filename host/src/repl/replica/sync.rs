@@ -170,9 +170,11 @@ async fn load_from_socket(srv: &Arc<Server>, conn: &mut Conn, payload: &Payload)
             chunk: Vec::new(),
             at: 0,
         };
-        crate::persist::load::load_reader(&s, reader, "the MASTER's socket", true)
+        let loaded = crate::persist::load::load_reader(&s, reader, "the MASTER's socket", true)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        done_loading(&s);
+        loaded
     });
     let mut sink = Sink::Loader(tx);
     let received = receive(srv, conn, payload, &mut sink).await;
@@ -273,30 +275,45 @@ async fn receive(srv: &Server, conn: &mut Conn, payload: &Payload, sink: &mut Si
 /// Flushes the keyspace (with `replica-lazy-flush`, freed by another
 /// thread) and the function libraries: the RDB brings its own.
 fn prepare(srv: &Server) {
+    srv.replica
+        .loading
+        .store(true, std::sync::atomic::Ordering::Release);
     let lazy = srv.config.read().get_one("replica-lazy-flush").as_deref() == Some("yes");
     flush_all(srv, lazy);
     crate::commands::functions::clear(srv);
 }
 
-/// Puts the received file in place of `dbfilename`, then flushes and loads.
+/// Flushes, puts the received file in place of `dbfilename` and loads it.
 fn load_file(srv: &Server, tmp: &str) -> LinkResult {
     let dbfilename = srv.config.read().dbfilename.clone();
     // No full sync of our own replicas may snapshot a half-loaded set.
     let _gate = srv.repl.apply_gate.lock();
     prepare(srv);
-    if let Err(e) = std::fs::rename(tmp, &dbfilename) {
+    let loaded = rename_and_load(srv, tmp, &dbfilename);
+    done_loading(srv);
+    loaded
+}
+
+fn rename_and_load(srv: &Server, tmp: &str, dbfilename: &str) -> LinkResult {
+    if let Err(e) = std::fs::rename(tmp, dbfilename) {
         let _ = std::fs::remove_file(tmp);
         return Err(format!(
             "Failed trying to rename the temp DB into {dbfilename} in MASTER <-> REPLICA synchronization: {e}"
         ));
     }
     crate::log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
-    let file = std::fs::File::open(&dbfilename).map_err(|e| {
+    let file = std::fs::File::open(dbfilename).map_err(|e| {
         format!("Failed trying to load the MASTER synchronization DB from disk: {e}")
     })?;
-    crate::persist::load::load_file(srv, file, &dbfilename, true)
+    crate::persist::load::load_file(srv, file, dbfilename, true)
         .map(|_| ())
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))
+}
+
+fn done_loading(srv: &Server) {
+    srv.replica
+        .loading
+        .store(false, std::sync::atomic::Ordering::Release);
 }
 
 /// Empties every database (Redis's emptyData before loading a full sync).
