@@ -389,6 +389,22 @@ fn expired_keys_are_hidden_on_the_replica_until_the_primary_deletes_them() {
         vec!["SLAVEOF", "a"],
         vec!["CONFIG", "GET", "replicaof"],
         vec!["CONFIG", "GET", "replica-read-only"],
+        vec!["CONFIG", "SET", "replicaof", "no one"],
+        vec!["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "x"],
+        vec!["EVAL", "return redis.pcall('SET', KEYS[1], 'v')", "1", "x"],
+        vec!["EVAL", "return redis.call('GET', KEYS[1])", "1", "keep"],
+        vec!["MULTI"],
+        vec!["GET", "keep"],
+        vec!["EXEC"],
+        vec!["MULTI"],
+        vec!["INCR", "x"],
+        vec!["EXEC"],
+        // A writable replica takes its clients' writes.
+        vec!["CONFIG", "SET", "replica-read-only", "no"],
+        vec!["SET", "x", "local"],
+        vec!["GET", "x"],
+        vec!["CONFIG", "SET", "replica-read-only", "yes"],
+        vec!["SET", "x", "refused again"],
     ] {
         let args: Vec<&str> = args
             .iter()
