@@ -73,6 +73,17 @@ const EFFECTS: &[(&str, &str)] = &[
     ("tls-port", "Only `0`: no TLS yet."),
     ("aclfile", "Only \"\": no ACL files yet."),
     ("socket-mark-id", "Only `0`: socket marks are not set."),
+    // Replication, the replica side (repl/replica.rs).
+    ("masterauth", "Password a replica sends its primary with AUTH."),
+    ("masteruser", "User name a replica sends its primary with AUTH (with `masterauth`)."),
+    ("repl-diskless-load", "`on-empty-db`: a replica with no keys loads its primary's RDB from the socket; otherwise (and for `swapdb`) through a file that replaces `dbfilename`, the old data kept until the whole file is here."),
+    ("replica-announce-ip", "Address a replica gives its primary (REPLCONF ip-address) for INFO and Sentinel."),
+    ("replica-announce-port", "Port a replica gives its primary (REPLCONF listening-port); 0 = its own port."),
+    ("replica-announced", "INFO replica_announced (Sentinel leaves unannounced replicas out)."),
+    ("replica-lazy-flush", "A replica frees its old data in the background before loading a full sync."),
+    ("replica-priority", "INFO slave_priority: Sentinel promotes the lowest non-zero one."),
+    ("replica-read-only", "A replica refuses its clients' writes (scripts' too) with READONLY; its primary's stream is applied."),
+    ("replica-serve-stale-data", "`no`: while its link is down a replica answers MASTERDOWN to commands not flagged `stale`."),
 ];
 
 /// The effect text of a directive, or the no-op text.
