@@ -491,7 +491,9 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
     let mut last_io = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let max_bulk = srv.config.read().proto_max_bulk_len;
+    // The primary's stream is not held to proto-max-bulk-len: Redis checks
+    // it for every client but its master.
+    let max_bulk = u64::MAX;
     loop {
         // Apply every complete command buffered. The gate keeps a full
         // sync of one of our own replicas from starting its snapshot
@@ -557,7 +559,7 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
         }
         if conn.buf.capacity() - conn.buf.len() < 16 * 1024 {
             conn.buf
-                .reserve(64 * 1024.max(parser.wanted(conn.buf.len())));
+                .reserve((64 * 1024).max(parser.wanted(conn.buf.len())));
         }
         tokio::select! {
             r = conn.stream.read_buf(&mut conn.buf) => {
