@@ -608,7 +608,7 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
     // Stream: PING and a write, then GETACK: the ACK counts the bytes
     // applied before the GETACK.
     let ping = common::encode_command(&["PING"]);
-    let select = common::encode_command(&["SELECT", "0"]);
+    let select = common::encode_command(&["SELECT", "5"]);
     let set = common::encode_command(&["SET", "k", "v"]);
     let getack = common::encode_command(&["REPLCONF", "GETACK", "*"]);
     let mut stream = Vec::new();
@@ -627,6 +627,7 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
         }
         assert!(Instant::now() < deadline, "no ACK {want}: {}", escape(&got));
     }
+    ok(&mut e, &["SELECT", "5"]);
     assert_eq!(run(&mut e, &["GET", "k"]), b"$1\r\nv\r\n");
     let total = before_getack + getack.len();
     wait_until("offset counted", Duration::from_secs(5), || {
@@ -662,6 +663,7 @@ fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
     );
     let mut m2 = RespConn::from_stream(sock).expect("conn");
     expect_handshake(&mut m2, ember.port(), (&id, &(total + 1).to_string()));
+    // The stream goes on in the database it was in: no SELECT repeats it.
     m2.send_raw(b"+CONTINUE\r\n").expect("send");
     m2.send_raw(&common::encode_command(&["SET", "after", "continue"]))
         .expect("send");

@@ -6,11 +6,10 @@
 //! connect; the handshake (PING, AUTH with `masterauth`/`masteruser`,
 //! REPLCONF listening-port / ip-address / capa eof psync2); PSYNC with our
 //! replication ID and offset, or `PSYNC ? -1` with no history; on
-//! `+FULLRESYNC` the RDB transfer (a `$<len>` bulk or the diskless
-//! `$EOF:<40-byte mark>` form) into a temporary file that replaces
-//! `dbfilename`, then the keyspace flushed and the file loaded with the
-//! persistence layer's RDB reader (expired keys kept: the primary deletes
-//! them); on `+CONTINUE` the stream resumes where it stopped, adopting the
+//! `+FULLRESYNC` the RDB transfer and load ([`sync`]: through a file that
+//! replaces `dbfilename`, or from the socket with `repl-diskless-load
+//! on-empty-db`; expired keys kept: the primary deletes them); on
+//! `+CONTINUE` the stream resumes where it stopped, adopting the
 //! primary's new ID as psync2 does. Then the primary's stream is applied as
 //! the master client: through the normal dispatcher (so the AOF gets the
 //! effects), never refused by `replica-read-only`, replies unsent, and every
@@ -20,8 +19,11 @@
 //! for `repl-timeout` is dropped, and a dropped link is retried every second
 //! with a partial resync.
 //!
-//! The shared state (role, IDs, offsets, backlog, INFO and ROLE) lives in
-//! [`super::Repl`]; this module keeps only what the link task needs.
+//! The dispatcher asks [`Replica`] whether to refuse a command (READONLY,
+//! MASTERDOWN, LOADING); store::expire::Lazy hides expired keys from a
+//! replica's clients. The shared state (role, IDs, offsets, backlog, INFO
+//! and ROLE) lives in [`super::Repl`]; this module keeps only what the
+//! link task needs.
 
 mod sync;
 
@@ -33,7 +35,7 @@ use crate::server::Server;
 use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,6 +67,10 @@ pub struct Replica {
     /// A full sync is being loaded: commands not flagged `loading` get
     /// -LOADING, as while Redis loads its primary's RDB.
     pub(super) loading: AtomicBool,
+    /// The database the primary's stream is in. A partial resync continues
+    /// the stream mid-way, where no SELECT repeats it, so the next master
+    /// client starts there (Redis keeps its cached master client's db).
+    stream_db: AtomicUsize,
 }
 
 impl Replica {
@@ -453,6 +459,10 @@ struct MasterClient<'a> {
 
 impl Drop for MasterClient<'_> {
     fn drop(&mut self) {
+        self.srv
+            .replica
+            .stream_db
+            .store(self.client.db, Ordering::Release);
         crate::commands::tx::unwatch_all(self.srv, &mut self.client);
         self.srv.clients.unregister(self.client.id());
     }
@@ -476,6 +486,9 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
         client: Client::new(shared.clone(), true),
     };
     mc.client.master = true;
+    let db = srv.replica.stream_db.load(Ordering::Acquire);
+    mc.client
+        .select(db.min(srv.store.databases().saturating_sub(1)));
     let mut out = Out::new(false);
     let mut parser = RequestParser::new();
     // Bytes of commands applied but not yet fed on: a transaction's,

@@ -107,6 +107,10 @@ pub(super) async fn full_sync(
     // The keyspace is the primary's at `offset`: so is our history now,
     // and our own replicas (if any) must resync from it.
     srv.repl.adopt_master_history(srv, replid, offset);
+    // A primary starts the stream after a full sync with SELECT.
+    srv.replica
+        .stream_db
+        .store(0, std::sync::atomic::Ordering::Release);
     srv.repl.disconnect_replicas();
     srv.repl.update_master_link(|l| {
         l.read_reploff = offset;
