@@ -326,6 +326,11 @@ fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart
     primary.restart_in_place(Duration::from_secs(10));
     let mut p = primary.connect();
     wait_synced(&mut p, &mut r, "after the primary's restart");
+    wait_synced(
+        &mut p,
+        &mut rr,
+        "the redis replica after the primary's restart",
+    );
     let stats = info(&mut p, "stats");
     assert_eq!(stats["sync_partial_ok"], "2", "{stats:?}");
     assert_eq!(stats["sync_full"], "0", "{stats:?}");

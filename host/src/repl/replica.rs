@@ -35,7 +35,7 @@ use crate::server::Server;
 use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +71,9 @@ pub struct Replica {
     /// the stream mid-way, where no SELECT repeats it, so the next master
     /// client starts there (Redis keeps its cached master client's db).
     stream_db: AtomicUsize,
+    /// Bumped when a link is stopped: an aborted task still in the middle
+    /// of a batch on another thread applies nothing more once it changed.
+    generation: AtomicU64,
 }
 
 impl Replica {
@@ -157,7 +160,8 @@ fn follow(srv: &Arc<Server>, host: String, port: u16, own_history: bool) {
         ..Default::default()
     }));
     crate::log::notice(&format!("Connecting to MASTER {host}:{port}"));
-    let task = tokio::spawn(run_link(srv.clone(), host, port));
+    let generation = srv.replica.generation.load(Ordering::Acquire);
+    let task = tokio::spawn(run_link(srv.clone(), host, port, generation));
     *srv.replica.task.lock() = Some(task.abort_handle());
 }
 
@@ -180,6 +184,7 @@ pub fn unset_master(srv: &Server) {
 
 /// Ends the running link task, if any.
 fn stop_link(srv: &Server) {
+    srv.replica.generation.fetch_add(1, Ordering::AcqRel);
     if let Some(t) = srv.replica.task.lock().take() {
         t.abort();
     }
@@ -206,10 +211,10 @@ fn set_state(srv: &Server, state: &'static str) {
 pub(super) type LinkResult = Result<(), String>;
 
 /// The link task: connect, sync, stream; on failure retry every second.
-async fn run_link(srv: Arc<Server>, host: String, port: u16) {
+async fn run_link(srv: Arc<Server>, host: String, port: u16, generation: u64) {
     loop {
         set_state(&srv, "connecting");
-        if let Err(e) = link_once(&srv, &host, port).await {
+        if let Err(e) = link_once(&srv, &host, port, generation).await {
             crate::log::warning(&e);
         }
         set_state(&srv, "connect");
@@ -309,7 +314,7 @@ enum Psync {
 }
 
 /// One connection to the primary, from connect to the end of its stream.
-async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
+async fn link_once(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> LinkResult {
     let s = Settings::of(srv);
     let stream = tokio::time::timeout(s.timeout, TcpStream::connect((host, port)))
         .await
@@ -345,7 +350,7 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
         }
     }
     srv.replica.can_continue.store(true, Ordering::Release);
-    stream_loop(srv, conn).await
+    stream_loop(srv, conn, generation).await
 }
 
 /// PING, AUTH, REPLCONF as Redis 7.0's syncWithMaster sends them.
@@ -469,7 +474,7 @@ impl Drop for MasterClient<'_> {
 }
 
 /// Applies the primary's stream until the link fails.
-async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
+async fn stream_loop(srv: &Arc<Server>, mut conn: Conn, generation: u64) -> LinkResult {
     let peer = conn
         .stream
         .peer_addr()
@@ -543,6 +548,9 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
                             .map(|&(a, b)| &conn.buf[a..b])
                             .collect(),
                     };
+                    if srv.replica.generation.load(Ordering::Acquire) != generation {
+                        return Err("Link replaced by REPLICAOF".to_string());
+                    }
                     if is_getack(&argv) {
                         // Answered with what was applied before it.
                         acks.push(srv.repl.offset());
