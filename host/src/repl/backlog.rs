@@ -34,6 +34,11 @@ impl Reader {
     pub fn next(&self) -> u64 {
         self.next.load(Ordering::Acquire)
     }
+
+    /// Cut off: it fell behind the output buffer limit, or its bytes are gone.
+    pub fn overrun(&self) -> bool {
+        self.overrun.load(Ordering::Acquire)
+    }
 }
 
 /// What [`Backlog::read`] found.
@@ -278,9 +283,11 @@ impl Backlog {
 
     /// Registers a reader at the end of the stream; returns the offset of
     /// the last byte before its first one (appends hold the lock, so the
-    /// two agree).
+    /// two agree). A full sync starts there: the next unit starts with
+    /// SELECT.
     pub fn attach_at_end(&self) -> (u64, Arc<Reader>) {
         let mut g = self.inner.lock();
+        g.wire.reset();
         let end = self.end();
         let r = Arc::new(Reader {
             next: AtomicU64::new(end + 1),
