@@ -29,6 +29,9 @@ pub struct Syncs {
     job: Mutex<Option<Arc<Job>>>,
     /// When the first replica of the next diskless sync arrived.
     diskless_since: Mutex<Option<Instant>>,
+    /// Held while deciding to start a sync (the cron and a new replica's
+    /// task may both try).
+    starting: Mutex<()>,
 }
 
 impl Syncs {
@@ -170,10 +173,28 @@ pub(super) async fn wait_start(
     }
 }
 
+/// A replica that stops reading must not hold its sync (and, diskless,
+/// the snapshot the other replicas share) forever: after `repl-timeout`
+/// without progress its link is closed, as Redis does.
+async fn write_timed(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(timeout, stream.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no progress for repl-timeout seconds",
+        )),
+    }
+}
+
 pub(super) async fn send_rdb(
     stream: &mut TcpStream,
     replica: &Replica,
     body: Body,
+    timeout: Duration,
 ) -> std::io::Result<()> {
     match body {
         Body::Disk(mut done) => {
@@ -203,7 +224,7 @@ pub(super) async fn send_rdb(
                     return Err(std::io::Error::other("the RDB file for the sync is short"));
                 }
                 let n = n.min((rdb.len - pos) as usize);
-                stream.write_all(&buf[..n]).await?;
+                write_timed(stream, &buf[..n], timeout).await?;
                 pos += n as u64;
             }
             Ok(())
@@ -215,7 +236,7 @@ pub(super) async fn send_rdb(
                 .await?;
             loop {
                 match rx.recv().await {
-                    Some(Some(chunk)) => stream.write_all(&chunk).await?,
+                    Some(Some(chunk)) => write_timed(stream, &chunk, timeout).await?,
                     Some(None) => break,
                     None => return Err(std::io::Error::other("the diskless sync failed")),
                 }
@@ -228,6 +249,9 @@ pub(super) async fn send_rdb(
 /// Starts a full sync for the waiting replicas if nothing else snapshots
 /// and the diskless delay (if any) has passed.
 pub(super) fn maybe_start_job(srv: &Arc<Server>, s: &Settings) {
+    let Some(_starting) = srv.repl.replicas.syncs.starting.try_lock() else {
+        return;
+    };
     let reps = &srv.repl.replicas;
     if reps.syncs.job.lock().is_some() || reps.syncs.waiting.lock().is_empty() {
         return;

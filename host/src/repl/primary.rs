@@ -528,7 +528,14 @@ pub async fn serve_replica(
         stream.write_all(line.as_bytes()).await?;
     }
     let diskless = matches!(start.body, Body::Socket { .. });
-    fullsync::send_rdb(stream, &replica, start.body).await?;
+    let timeout = Duration::from_secs(s.timeout);
+    if let Err(e) = fullsync::send_rdb(stream, &replica, start.body, timeout).await {
+        crate::log::warning(&format!(
+            "Full sync of replica {} failed: {e}",
+            name(&replica)
+        ));
+        return Err(e);
+    }
     if replica.rdb_only {
         crate::log::notice(&format!(
             "RDB transfer completed, rdb only replica ({}) should be disconnected asap",
