@@ -1054,3 +1054,33 @@ fn replica_over_its_output_buffer_limit_is_disconnected() {
     );
     drop(s);
 }
+
+#[test]
+fn diskless_sync_waits_for_more_replicas_and_serves_them_together() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[("repl-diskless-sync-delay", "3")]);
+    let mut p = ember.connect();
+    load_data_set(&mut p);
+    let replicaof = format!("127.0.0.1 {}", ember.port());
+    let a = ServerProcess::start_redis(&[("replicaof", replicaof.as_str())]);
+    let b = ServerProcess::start_redis(&[("replicaof", replicaof.as_str())]);
+    let (mut ra, mut rb) = (a.connect(), b.connect());
+    wait_caught_up(&mut p, &mut ra, &a);
+    wait_caught_up(&mut p, &mut rb, &b);
+    let log = ember.output();
+    assert!(log.contains("Delay next BGSAVE for diskless SYNC"), "{log}");
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC with target: replicas sockets")
+            .count(),
+        1,
+        "both replicas share one diskless sync: {log}"
+    );
+    live_writes(&mut p, 1);
+    wait_caught_up(&mut p, &mut ra, &a);
+    wait_caught_up(&mut p, &mut rb, &b);
+    assert_same_keyspace(&mut p, &mut ra, "first diskless replica");
+    assert_same_keyspace(&mut p, &mut rb, "second diskless replica");
+    assert!(a
+        .output()
+        .contains("receiving streamed RDB from master with EOF"));
+}
