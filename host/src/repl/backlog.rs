@@ -181,6 +181,8 @@ impl Backlog {
     }
 
     /// Appends a unit of write effects in wire form (SELECT, MULTI/EXEC).
+    /// Once effects carry their consumers (a Lua script's redis.set_repl),
+    /// this renders only the commands meant for replicas.
     pub fn feed_unit(&self, unit: &Unit<'_>) {
         let mut g = self.inner.lock();
         if !g.active {
