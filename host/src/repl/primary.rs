@@ -757,14 +757,21 @@ pub fn wait_command(
 }
 
 /// Blocks until `numreplicas` replicas acknowledged `offset` or the deadline
-/// passes; returns how many did.
-pub async fn wait_acks(srv: &Server, wait: (i64, i64, Option<Instant>)) -> i64 {
+/// passes; returns how many did. What the client sends meanwhile is read
+/// into `inbuf` (run after the reply, as Redis does); a client that goes
+/// away ends the wait.
+pub async fn wait_acks(
+    srv: &Server,
+    wait: (i64, i64, Option<Instant>),
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> std::io::Result<i64> {
     let (offset, num, deadline) = wait;
     let mut rx = srv.repl.replicas.acks.subscribe();
     loop {
         let n = srv.repl.replicas.count_acked(offset);
         if n >= num {
-            return n;
+            return Ok(n);
         }
         let timer = async {
             match deadline {
@@ -772,9 +779,17 @@ pub async fn wait_acks(srv: &Server, wait: (i64, i64, Option<Instant>)) -> i64 {
                 None => std::future::pending().await,
             }
         };
+        if inbuf.capacity() - inbuf.len() < 1024 {
+            inbuf.reserve(16 * 1024);
+        }
         tokio::select! {
             _ = rx.changed() => {}
-            _ = timer => return srv.repl.replicas.count_acked(offset),
+            _ = timer => return Ok(srv.repl.replicas.count_acked(offset)),
+            r = tokio::io::AsyncReadExt::read_buf(stream, inbuf) => {
+                if r? == 0 {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
         }
     }
 }
