@@ -223,7 +223,8 @@ impl Backlog {
         if bytes.is_empty() {
             return;
         }
-        g.data.extend(bytes.iter().copied());
+        // Extend<&u8> from a slice iterator is a memcpy (copied() is not).
+        g.data.extend(bytes);
         let end = self.end.fetch_add(bytes.len() as u64, Ordering::AcqRel) + bytes.len() as u64;
         self.trim(g);
         self.tx.send_replace(end);

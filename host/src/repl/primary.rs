@@ -657,6 +657,10 @@ async fn stream_loop(
                 if c.is_err() {
                     return Ok(());
                 }
+                // Let the writers that are ready run first: one socket write
+                // then carries many of their commands (Redis writes to its
+                // replicas once per event-loop turn), not one each.
+                tokio::task::yield_now().await;
             }
             n = tokio::io::AsyncReadExt::read_buf(stream, inbuf) => {
                 if n? == 0 {
