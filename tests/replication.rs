@@ -722,6 +722,9 @@ fn redis_cli_rdb_and_replica_modes() {
     // Online, but the stream starts with its first ACK (redis-cli sends it
     // a second after the RDB).
     std::thread::sleep(Duration::from_millis(1500));
+    // redis-cli sends that ACK with redisCommand, which takes the first
+    // command of the stream for its reply: a first write for it to eat.
+    ok(&mut p, &["SET", "eaten-by-the-ack", "1"]);
     ok(&mut p, &["SET", "seen-by-cli", "1"]);
     ok(&mut p, &["SELECT", "3"]);
     ok(&mut p, &["LPUSH", "l3", "a"]);
@@ -742,7 +745,7 @@ fn redis_cli_rdb_and_replica_modes() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(
-        stdout.contains("\"SELECT\",\"0\"\n\"SET\",\"seen-by-cli\",\"1\"\n\"SELECT\",\"3\"\n\"LPUSH\",\"l3\",\"a\""),
+        stdout.contains("\"SET\",\"seen-by-cli\",\"1\"\n\"SELECT\",\"3\"\n\"LPUSH\",\"l3\",\"a\""),
         "redis-cli --replica printed:\n{stdout}"
     );
 }
@@ -883,6 +886,10 @@ fn noreplicas_errors_match_redis() {
         "GET k",
         "EXEC",
         "WAIT 0 0",
+        "WAIT a 0",
+        "WAIT 0 a",
+        "WAIT 0 -1",
+        "WAIT 0 1.5",
         "CONFIG SET min-replicas-max-lag 0",
         "SET k v",
         "SYNC extra",
@@ -1050,4 +1057,34 @@ fn replica_over_its_output_buffer_limit_is_disconnected() {
         ember.output()
     );
     drop(s);
+}
+
+#[test]
+fn diskless_sync_waits_for_more_replicas_and_serves_them_together() {
+    let _g = common::shared();
+    let ember = ServerProcess::start_ember(&[("repl-diskless-sync-delay", "3")]);
+    let mut p = ember.connect();
+    load_data_set(&mut p);
+    let replicaof = format!("127.0.0.1 {}", ember.port());
+    let a = ServerProcess::start_redis(&[("replicaof", replicaof.as_str())]);
+    let b = ServerProcess::start_redis(&[("replicaof", replicaof.as_str())]);
+    let (mut ra, mut rb) = (a.connect(), b.connect());
+    wait_caught_up(&mut p, &mut ra, &a);
+    wait_caught_up(&mut p, &mut rb, &b);
+    let log = ember.output();
+    assert!(log.contains("Delay next BGSAVE for diskless SYNC"), "{log}");
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC with target: replicas sockets")
+            .count(),
+        1,
+        "both replicas share one diskless sync: {log}"
+    );
+    live_writes(&mut p, 1);
+    wait_caught_up(&mut p, &mut ra, &a);
+    wait_caught_up(&mut p, &mut rb, &b);
+    assert_same_keyspace(&mut p, &mut ra, "first diskless replica");
+    assert_same_keyspace(&mut p, &mut rb, "second diskless replica");
+    assert!(a
+        .output()
+        .contains("receiving streamed RDB from master with EOF"));
 }

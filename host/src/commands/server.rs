@@ -767,15 +767,20 @@ fn lookup_full_name(ctx: &Ctx, name: &[u8]) -> Option<std::sync::Arc<Command>> {
 fn write_command_docs(ctx: &mut Ctx, c: &Command) {
     let spec = &c.spec;
     let has_subs = !c.subcommands.is_empty();
-    ctx.out.map(4 + has_subs as usize);
+    // Redis leaves complexity out for commands that have none (SYNC, PSYNC).
+    let has_complexity = !spec.complexity.is_empty();
+    ctx.out
+        .map(3 + has_complexity as usize + has_subs as usize);
     ctx.out.bulk(b"summary");
     ctx.out.bulk(spec.summary.as_bytes());
     ctx.out.bulk(b"since");
     ctx.out.bulk(spec.since.as_bytes());
     ctx.out.bulk(b"group");
     ctx.out.bulk(spec.group.name().as_bytes());
-    ctx.out.bulk(b"complexity");
-    ctx.out.bulk(spec.complexity.as_bytes());
+    if has_complexity {
+        ctx.out.bulk(b"complexity");
+        ctx.out.bulk(spec.complexity.as_bytes());
+    }
     if has_subs {
         ctx.out.bulk(b"subcommands");
         let mut subs: Vec<_> = c.subcommands.values().collect();

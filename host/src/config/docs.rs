@@ -66,6 +66,17 @@ const EFFECTS: &[(&str, &str)] = &[
     ("rdb-key-save-delay", "Hidden test knob: microseconds of sleep per key saved."),
     ("key-load-delay", "Hidden test knob (typed field; not read yet)."),
     ("loading-process-events-interval-bytes", "Hidden test knob (typed field; not read yet)."),
+    // Replication, the primary side (repl/).
+    ("repl-backlog-size", "Bytes of the replication stream kept for partial resyncs (more while a replica still needs them, up to its output buffer limit)."),
+    ("repl-backlog-ttl", "Seconds without replicas after which the backlog is freed and a new replication ID starts (0 = never)."),
+    ("repl-ping-replica-period", "Seconds between the PINGs a primary puts in its replication stream."),
+    ("repl-timeout", "A primary closes a replica whose last REPLCONF ACK is older than this (seconds)."),
+    ("repl-diskless-sync", "Full syncs stream the RDB to replicas that announce `capa eof` (EOF-marker format) instead of writing `dbfilename` first."),
+    ("repl-diskless-sync-delay", "Seconds a diskless full sync waits for more replicas to join it."),
+    ("repl-diskless-sync-max-replicas", "A waiting diskless sync starts at once when this many replicas wait (0 = no limit)."),
+    ("repl-disable-tcp-nodelay", "Replica links send with Nagle's algorithm on."),
+    ("min-replicas-to-write", "Writes get NOREPLICAS unless this many replicas acknowledged within `min-replicas-max-lag` seconds (0 = off)."),
+    ("min-replicas-max-lag", "Seconds since a replica's last ACK for it to count toward `min-replicas-to-write` (0 = off)."),
     // Refused unless at the default: Ember cannot do it at all yet.
     ("unixsocket", "Only \"\": no unix socket listener yet."),
     ("replicaof", "Follows a primary (Redis's or Ember's) over Redis's replication protocol."),

@@ -24,6 +24,7 @@
 //! was created, `master_repl_offset` being the last byte's offset.
 
 pub mod backlog;
+pub mod fullsync;
 pub mod primary;
 pub mod replica;
 
