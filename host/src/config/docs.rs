@@ -70,7 +70,7 @@ const EFFECTS: &[(&str, &str)] = &[
     ("repl-backlog-size", "Bytes of the replication stream kept for partial resyncs (more while a replica still needs them, up to its output buffer limit)."),
     ("repl-backlog-ttl", "Seconds without replicas after which the backlog is freed and a new replication ID starts (0 = never)."),
     ("repl-ping-replica-period", "Seconds between the PINGs a primary puts in its replication stream."),
-    ("repl-timeout", "A primary closes a replica whose last REPLCONF ACK is older than this (seconds)."),
+    ("repl-timeout", "A primary closes a replica whose last REPLCONF ACK is older than this (seconds); a replica drops a link to its primary silent this long, or an RDB transfer stalled this long."),
     ("repl-diskless-sync", "Full syncs stream the RDB to replicas that announce `capa eof` (EOF-marker format) instead of writing `dbfilename` first."),
     ("repl-diskless-sync-delay", "Seconds a diskless full sync waits for more replicas to join it."),
     ("repl-diskless-sync-max-replicas", "A waiting diskless sync starts at once when this many replicas wait (0 = no limit)."),
