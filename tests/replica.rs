@@ -12,7 +12,20 @@ mod dataset;
 use common::{escape, is_error, RespConn, ServerProcess};
 use dataset::{compare_servers, every_type, keys_of, q, run_all, R};
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// These tests start up to seven servers each; on a 2-core machine they
+/// run one at a time, so that start-up and sync deadlines hold.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> (
+    MutexGuard<'static, ()>,
+    std::sync::RwLockReadGuard<'static, ()>,
+) {
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    (one, common::shared())
+}
 
 fn run(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
     c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
@@ -192,11 +205,14 @@ fn live_writes(c: &mut RespConn, round: usize) {
         let reply = c.read_reply().expect("reply");
         assert_eq!(reply, b"+OK\r\n");
     }
+    // Past the short TTL above: every server hides that key from now on,
+    // whenever the primary's DEL reaches it.
+    std::thread::sleep(Duration::from_millis(100));
 }
 
 #[test]
 fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart() {
-    let _g = common::shared();
+    let _g = serial();
     let mut primary = ServerProcess::start_redis(&[
         ("repl-diskless-sync-delay", "0"),
         ("enable-debug-command", "yes"),
@@ -310,6 +326,11 @@ fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart
     primary.restart_in_place(Duration::from_secs(10));
     let mut p = primary.connect();
     wait_synced(&mut p, &mut r, "after the primary's restart");
+    wait_synced(
+        &mut p,
+        &mut rr,
+        "the redis replica after the primary's restart",
+    );
     let stats = info(&mut p, "stats");
     assert_eq!(stats["sync_partial_ok"], "2", "{stats:?}");
     assert_eq!(stats["sync_full"], "0", "{stats:?}");
@@ -335,7 +356,7 @@ fn ember_replica_of_redis_full_sync_live_stream_and_partial_resync_after_restart
 /// kept until the primary's DEL arrives; compared with a Redis replica.
 #[test]
 fn expired_keys_are_hidden_on_the_replica_until_the_primary_deletes_them() {
-    let _g = common::shared();
+    let _g = serial();
     let primary = ServerProcess::start_redis(&[("enable-debug-command", "yes")]);
     let mut p = primary.connect();
     ok(&mut p, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
@@ -373,6 +394,22 @@ fn expired_keys_are_hidden_on_the_replica_until_the_primary_deletes_them() {
         vec!["SLAVEOF", "a"],
         vec!["CONFIG", "GET", "replicaof"],
         vec!["CONFIG", "GET", "replica-read-only"],
+        vec!["CONFIG", "SET", "replicaof", "no one"],
+        vec!["EVAL", "return redis.call('SET', KEYS[1], 'v')", "1", "x"],
+        vec!["EVAL", "return redis.pcall('SET', KEYS[1], 'v')", "1", "x"],
+        vec!["EVAL", "return redis.call('GET', KEYS[1])", "1", "keep"],
+        vec!["MULTI"],
+        vec!["GET", "keep"],
+        vec!["EXEC"],
+        vec!["MULTI"],
+        vec!["INCR", "x"],
+        vec!["EXEC"],
+        // A writable replica takes its clients' writes.
+        vec!["CONFIG", "SET", "replica-read-only", "no"],
+        vec!["SET", "x", "local"],
+        vec!["GET", "x"],
+        vec!["CONFIG", "SET", "replica-read-only", "yes"],
+        vec!["SET", "x", "refused again"],
     ] {
         let args: Vec<&str> = args
             .iter()
@@ -419,7 +456,7 @@ fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
 /// Ember node without a full sync.
 #[test]
 fn chains_of_ember_and_redis_and_psync2_after_promotion() {
-    let _g = common::shared();
+    let _g = serial();
     let fast = [("repl-diskless-sync-delay", "0")];
     // Redis -> Ember -> Redis, and Ember -> Ember beside it.
     let top = ServerProcess::start_redis(&fast);
@@ -493,4 +530,189 @@ fn chains_of_ember_and_redis_and_psync2_after_promotion() {
     wait_synced(&mut t2, &mut l2, "ember leaf");
     compare(&mut m2, &mut l2, "redis mid vs ember leaf");
     compare(&mut m2, &mut t2, "redis mid vs ember top");
+}
+
+/// Reads one command the replica sent to us (playing its primary).
+fn expect_command(c: &mut RespConn, want: &[&str]) {
+    let got = c.read_command().expect("a command from the replica");
+    assert_eq!(
+        escape(&got),
+        escape(&common::encode_command(want)),
+        "the replica's command"
+    );
+}
+
+/// The replica's handshake, byte for byte, as a Redis 7.0 replica sends it
+/// with these directives; `psync` is what PSYNC must carry.
+fn expect_handshake(c: &mut RespConn, ember_port: u16, psync: (&str, &str)) {
+    expect_command(c, &["PING"]);
+    c.send_raw(b"+PONG\r\n").expect("send");
+    let port = ember_port.to_string();
+    expect_command(c, &["AUTH", "repluser", "s3cret"]);
+    expect_command(c, &["REPLCONF", "listening-port", &port]);
+    expect_command(c, &["REPLCONF", "ip-address", "10.1.2.3"]);
+    expect_command(c, &["REPLCONF", "capa", "eof", "capa", "psync2"]);
+    c.send_raw(b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n").expect("send");
+    let (id, off) = psync;
+    expect_command(c, &["PSYNC", id, off]);
+}
+
+/// A primary played by the test on a plain socket: the exact handshake,
+/// the diskless RDB form with its EOF mark, GETACK answered with the
+/// offset of what was applied, ACKs, then silence: after `repl-timeout`
+/// the replica drops the link and comes back with PSYNC id offset+1.
+#[test]
+fn scripted_primary_sees_the_exact_handshake_acks_and_timeout_reconnect() {
+    let _g = serial();
+    // A real RDB file to send: redis-server's own.
+    let source = ServerProcess::start_redis(&[]);
+    let mut sc = source.connect();
+    ok(&mut sc, &["SET", "from-rdb", "yes"]);
+    ok(&mut sc, &["RPUSH", "list", "a", "b"]);
+    ok(&mut sc, &["SAVE"]);
+    let rdb = std::fs::read(source.dir().join("dump.rdb")).expect("dump.rdb");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let ember = ServerProcess::start_ember(&[
+        ("replicaof", &format!("127.0.0.1 {port}")),
+        ("masteruser", "repluser"),
+        ("masterauth", "s3cret"),
+        ("replica-announce-ip", "10.1.2.3"),
+        ("repl-timeout", "2"),
+        ("repl-diskless-load", "on-empty-db"),
+    ]);
+    let (sock, _) = listener.accept().expect("the replica connects");
+    let mut m = RespConn::from_stream(sock).expect("conn");
+    expect_handshake(&mut m, ember.port(), ("?", "-1"));
+    let id = "a".repeat(40);
+    let mark = "0123456789".repeat(4);
+    let mut payload = format!("+FULLRESYNC {id} 1000\r\n\n\n$EOF:{mark}\r\n").into_bytes();
+    let half = rdb.len() / 2;
+    payload.extend_from_slice(&rdb[..half]);
+    m.send_raw(&payload).expect("send");
+    // Loading from the socket (the keyspace was empty): half a file in,
+    // clients are told so, and INFO shows the transfer.
+    let mut e = ember.connect();
+    wait_until("loading", Duration::from_secs(5), || {
+        run(&mut e, &["GET", "from-rdb"]) == b"-LOADING Redis is loading the dataset in memory\r\n"
+    });
+    let i = info(&mut e, "replication");
+    assert_eq!(i["master_sync_in_progress"], "1", "{i:?}");
+    assert_eq!(i["master_sync_total_bytes"], "-1", "{i:?}");
+    assert_eq!(i["master_link_status"], "down", "{i:?}");
+    let mut rest = rdb[half..].to_vec();
+    rest.extend_from_slice(mark.as_bytes());
+    m.send_raw(&rest).expect("send");
+    // Loaded, it acknowledges the RDB's offset.
+    expect_command(&mut m, &["REPLCONF", "ACK", "1000"]);
+    wait_until("the link up", Duration::from_secs(5), || {
+        info(&mut e, "replication")["master_link_status"] == "up"
+    });
+    assert_eq!(run(&mut e, &["GET", "from-rdb"]), b"$3\r\nyes\r\n");
+    // Stream: PING and a write, then GETACK: the ACK counts the bytes
+    // applied before the GETACK.
+    let ping = common::encode_command(&["PING"]);
+    let select = common::encode_command(&["SELECT", "5"]);
+    let set = common::encode_command(&["SET", "k", "v"]);
+    let getack = common::encode_command(&["REPLCONF", "GETACK", "*"]);
+    let mut stream = Vec::new();
+    for part in [&ping, &select, &set, &getack] {
+        stream.extend_from_slice(part);
+    }
+    m.send_raw(&stream).expect("send");
+    let before_getack = 1000 + ping.len() + select.len() + set.len();
+    // Periodic ACKs may come first; the GETACK's answer is exact.
+    let want = (before_getack as i64).to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = m.read_command().expect("ACK");
+        if got == common::encode_command(&["REPLCONF", "ACK", &want]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no ACK {want}: {}", escape(&got));
+    }
+    ok(&mut e, &["SELECT", "5"]);
+    assert_eq!(run(&mut e, &["GET", "k"]), b"$1\r\nv\r\n");
+    let total = before_getack + getack.len();
+    wait_until("offset counted", Duration::from_secs(5), || {
+        info(&mut e, "replication")["slave_repl_offset"] == total.to_string()
+    });
+    let role = q(&mut e, &[b"ROLE"]);
+    assert_eq!(
+        role,
+        R::Arr(vec![
+            R::Str(b"slave".to_vec()),
+            R::Str(b"127.0.0.1".to_vec()),
+            R::Int(port as i64),
+            R::Str(b"connected".to_vec()),
+            R::Int(total as i64),
+        ])
+    );
+    // The master client shows in CLIENT LIST with flag M.
+    let list = run(&mut e, &["CLIENT", "LIST", "TYPE", "master"]);
+    assert!(
+        String::from_utf8_lossy(&list).contains("flags=M"),
+        "{}",
+        escape(&list)
+    );
+
+    // Silence: after repl-timeout (2 s) the replica gives up on the link
+    // and reconnects, asking to continue where it stopped.
+    let started = Instant::now();
+    let (sock, _) = listener.accept().expect("the replica reconnects");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "reconnected after {waited:?}"
+    );
+    let mut m2 = RespConn::from_stream(sock).expect("conn");
+    expect_handshake(&mut m2, ember.port(), (&id, &(total + 1).to_string()));
+    // The stream goes on in the database it was in: no SELECT repeats it.
+    m2.send_raw(b"+CONTINUE\r\n").expect("send");
+    m2.send_raw(&common::encode_command(&["SET", "after", "continue"]))
+        .expect("send");
+    wait_until(
+        "the continued stream applied",
+        Duration::from_secs(5),
+        || run(&mut e, &["GET", "after"]) == b"$8\r\ncontinue\r\n",
+    );
+    drop(m);
+}
+
+/// `repl-diskless-load on-empty-db`: the RDB goes from the socket into the
+/// empty keyspace; here in the `$<len>` form of a disk-based primary.
+#[test]
+fn diskless_load_on_empty_db_from_a_disk_based_primary() {
+    let _g = serial();
+    let primary = ServerProcess::start_redis(&[("repl-diskless-sync", "no")]);
+    let mut p = primary.connect();
+    run_all(&mut p, &every_type());
+    let replica = ServerProcess::start_ember(&[
+        ("repl-diskless-load", "on-empty-db"),
+        ("replicaof", &format!("127.0.0.1 {}", primary.port())),
+    ]);
+    let mut r = replica.connect();
+    wait_synced(&mut p, &mut r, "diskless load");
+    compare(&mut p, &mut r, "after a diskless load");
+    let log = replica.output();
+    assert!(
+        log.contains("bytes from master to socket"),
+        "not loaded from the socket: {log}"
+    );
+    assert!(!replica.dir().join("dump.rdb").exists());
+    // Not empty any more: the next full sync goes through the disk.
+    ok(&mut p, &["SET", "more", "data"]);
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    ok(&mut r, &["SET", "mine", "gone after the sync"]);
+    assert_eq!(
+        run(
+            &mut r,
+            &["REPLICAOF", "127.0.0.1", &primary.port().to_string()]
+        ),
+        b"+OK\r\n"
+    );
+    wait_synced(&mut p, &mut r, "disk load");
+    compare(&mut p, &mut r, "after a disk load");
+    assert!(replica.dir().join("dump.rdb").exists());
 }

@@ -65,13 +65,22 @@ pub fn configure(level: &str, file: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The role letter of each line: `M` for a primary, `S` for a replica.
+static ROLE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(b'M');
+
+/// Switches the role letter (REPLICAOF, promotion).
+pub fn set_replica(replica: bool) {
+    ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
+}
+
 fn write(level: u8, mark: char, msg: &str) {
     if level < LEVEL.load(Ordering::Relaxed) {
         return;
     }
     let line = format!(
-        "{}:M {} {} {}\n",
+        "{}:{} {} {} {}\n",
         std::process::id(),
+        ROLE.load(Ordering::Relaxed) as char,
         timestamp(),
         mark,
         msg

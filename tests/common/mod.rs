@@ -351,6 +351,13 @@ impl ServerProcess {
         *self = fresh;
     }
 
+    /// Kills the process with SIGKILL (a crash) and waits for it; its
+    /// directory stays, for [`ServerProcess::restart_in_place`].
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the process to exit (after a SHUTDOWN), killing it after
     /// `timeout`, then starts the same server again on the same port, in the
     /// same directory (its files kept): a restart as its users see it. Logs
@@ -618,7 +625,12 @@ impl RespConn {
     }
 
     pub fn connect_timeout(addr: SocketAddr, connect_timeout: Duration) -> io::Result<RespConn> {
-        let stream = TcpStream::connect_timeout(&addr, connect_timeout)?;
+        Self::from_stream(TcpStream::connect_timeout(&addr, connect_timeout)?)
+    }
+
+    /// Speaks RESP over a connected socket (an accepted one: a test playing
+    /// a server reads the commands sent to it as frames).
+    pub fn from_stream(stream: TcpStream) -> io::Result<RespConn> {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
         Ok(RespConn {
@@ -664,6 +676,35 @@ impl RespConn {
 
     /// Read exactly one complete reply and return its raw bytes. Bytes after it stay buffered
     /// for the next call. Fails on timeout, EOF or invalid RESP.
+    /// Reads one command sent to us, as a server does: the bare newlines a
+    /// replica sends as keepalives while it receives an RDB are skipped.
+    pub fn read_command(&mut self) -> io::Result<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let skip = self.buf.iter().take_while(|&&b| b == b'\n').count();
+            self.buf.drain(..skip);
+            if !self.buf.is_empty() {
+                return self.read_reply();
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no command"));
+            }
+            self.stream
+                .set_read_timeout(Some(Duration::from_millis(50)))?;
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub fn read_reply(&mut self) -> io::Result<Vec<u8>> {
         let deadline = Instant::now() + self.timeout;
         let mut last_progress = Instant::now();

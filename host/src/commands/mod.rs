@@ -353,10 +353,11 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
-    // Redis's "is_denyloading_command": while a load runs, only commands
-    // flagged `loading` (and an EXEC of nothing but such commands).
-    if srv.persist.loading.load(Ordering::Relaxed)
-        && !client.loader
+    // Redis's "is_denyloading_command": while a load runs (at start-up, DEBUG
+    // RELOAD, or a replica loading its primary's RDB), only commands flagged
+    // `loading` (and an EXEC of nothing but such commands).
+    if (srv.persist.loading.load(Ordering::Relaxed) && !client.loader
+        || replica && srv.replica.loading())
         && denied_while_loading(client, cmd)
     {
         reject(

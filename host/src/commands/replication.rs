@@ -10,30 +10,30 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sync", 1, Group::Server, sync)
         .flags(ADMIN | NOSCRIPT | NO_MULTI)
         .acl(&["dangerous"])
-        .doc("1.0.0", "An internal command used in replication.", "")
+        .doc("1.0.0", "Internal command used for replication", "")
         .syntax(""),
     CommandSpec::new("psync", -3, Group::Server, sync)
         .flags(ADMIN | NOSCRIPT | NO_MULTI)
         .acl(&["dangerous"])
-        .doc("2.8.0", "An internal command used in replication.", "")
+        .doc("2.8.0", "Internal command used for replication", "")
         .syntax("replicationid offset"),
     CommandSpec::new("replconf", -1, Group::Server, replconf)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY)
         .acl(&["dangerous"])
-        .doc("3.0.0", "An internal command for configuring the replication stream.", "O(1)"),
+        .doc("3.0.0", "An internal command for configuring the replication stream", "O(1)"),
     CommandSpec::new("wait", 3, Group::Generic, wait)
         .flags(NOSCRIPT)
         .acl(&["connection"])
         .doc(
             "3.0.0",
-            "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+            "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
             "O(1)",
         )
         .syntax("numreplicas timeout"),
     CommandSpec::new("role", 1, Group::Server, role)
         .flags(NOSCRIPT | LOADING | STALE | FAST)
         .acl(&["admin", "dangerous"])
-        .doc("2.8.12", "Returns the replication role.", "O(1)"),
+        .doc("2.8.12", "Return the role of the instance in the context of replication", "O(1)"),
 ];
 
 fn sync(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

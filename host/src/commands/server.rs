@@ -444,13 +444,16 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         let s = &srv.stats;
         let exceeded = srv.store.evict.exceeded_ms(now.as_micros() as u64);
         sections.push(format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             srv.ops_per_sec(),
             s.net_input_bytes.load(Ordering::Relaxed),
             s.net_output_bytes.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
+            srv.repl.replicas.stats.full.load(Ordering::Relaxed),
+            srv.repl.replicas.stats.partial_ok.load(Ordering::Relaxed),
+            srv.repl.replicas.stats.partial_err.load(Ordering::Relaxed),
             totals.expired,
             srv.store.evict.evicted_keys.load(Ordering::Relaxed),
             s.evicted_clients.load(Ordering::Relaxed),
@@ -755,15 +758,20 @@ fn lookup_full_name(ctx: &Ctx, name: &[u8]) -> Option<std::sync::Arc<Command>> {
 fn write_command_docs(ctx: &mut Ctx, c: &Command) {
     let spec = &c.spec;
     let has_subs = !c.subcommands.is_empty();
-    ctx.out.map(4 + has_subs as usize);
+    // Redis leaves complexity out for commands that have none (SYNC, PSYNC).
+    let has_complexity = !spec.complexity.is_empty();
+    ctx.out
+        .map(3 + has_complexity as usize + has_subs as usize);
     ctx.out.bulk(b"summary");
     ctx.out.bulk(spec.summary.as_bytes());
     ctx.out.bulk(b"since");
     ctx.out.bulk(spec.since.as_bytes());
     ctx.out.bulk(b"group");
     ctx.out.bulk(spec.group.name().as_bytes());
-    ctx.out.bulk(b"complexity");
-    ctx.out.bulk(spec.complexity.as_bytes());
+    if has_complexity {
+        ctx.out.bulk(b"complexity");
+        ctx.out.bulk(spec.complexity.as_bytes());
+    }
     if has_subs {
         ctx.out.bulk(b"subcommands");
         let mut subs: Vec<_> = c.subcommands.values().collect();

@@ -76,6 +76,17 @@ const EFFECTS: &[(&str, &str)] = &[
     ("rdb-key-save-delay", "Hidden test knob: microseconds of sleep per key saved."),
     ("key-load-delay", "Hidden test knob (typed field; not read yet)."),
     ("loading-process-events-interval-bytes", "Hidden test knob (typed field; not read yet)."),
+    // Replication, the primary side (repl/).
+    ("repl-backlog-size", "Bytes of the replication stream kept for partial resyncs (more while a replica still needs them, up to its output buffer limit)."),
+    ("repl-backlog-ttl", "Seconds without replicas after which the backlog is freed and a new replication ID starts (0 = never)."),
+    ("repl-ping-replica-period", "Seconds between the PINGs a primary puts in its replication stream."),
+    ("repl-timeout", "A primary closes a replica whose last REPLCONF ACK is older than this (seconds); a replica drops a link to its primary silent this long, or an RDB transfer stalled this long."),
+    ("repl-diskless-sync", "Full syncs stream the RDB to replicas that announce `capa eof` (EOF-marker format) instead of writing `dbfilename` first."),
+    ("repl-diskless-sync-delay", "Seconds a diskless full sync waits for more replicas to join it."),
+    ("repl-diskless-sync-max-replicas", "A waiting diskless sync starts at once when this many replicas wait (0 = no limit)."),
+    ("repl-disable-tcp-nodelay", "Replica links send with Nagle's algorithm on."),
+    ("min-replicas-to-write", "Writes get NOREPLICAS unless this many replicas acknowledged within `min-replicas-max-lag` seconds (0 = off)."),
+    ("min-replicas-max-lag", "Seconds since a replica's last ACK for it to count toward `min-replicas-to-write` (0 = off)."),
     // Refused unless at the default: Ember cannot do it at all yet.
     ("unixsocket", "Only \"\": no unix socket listener yet."),
     ("replicaof", "Follows a primary (Redis's or Ember's) over Redis's replication protocol."),
@@ -83,6 +94,17 @@ const EFFECTS: &[(&str, &str)] = &[
     ("tls-port", "Only `0`: no TLS yet."),
     ("aclfile", "Only \"\": no ACL files yet."),
     ("socket-mark-id", "Only `0`: socket marks are not set."),
+    // Replication, the replica side (repl/replica.rs).
+    ("masterauth", "Password a replica sends its primary with AUTH."),
+    ("masteruser", "User name a replica sends its primary with AUTH (with `masterauth`)."),
+    ("repl-diskless-load", "`on-empty-db`: a replica with no keys loads its primary's RDB from the socket; otherwise (and for `swapdb`) through a file that replaces `dbfilename`, the old data kept until the whole file is here."),
+    ("replica-announce-ip", "Address a replica gives its primary (REPLCONF ip-address) for INFO and Sentinel."),
+    ("replica-announce-port", "Port a replica gives its primary (REPLCONF listening-port); 0 = its own port."),
+    ("replica-announced", "INFO replica_announced (Sentinel leaves unannounced replicas out)."),
+    ("replica-lazy-flush", "A replica frees its old data in the background before loading a full sync."),
+    ("replica-priority", "INFO slave_priority: Sentinel promotes the lowest non-zero one."),
+    ("replica-read-only", "A replica refuses its clients' writes (scripts' too) with READONLY; its primary's stream is applied."),
+    ("replica-serve-stale-data", "`no`: while its link is down a replica answers MASTERDOWN to commands not flagged `stale`."),
 ];
 
 /// The effect text of a directive, or the no-op text.

@@ -44,6 +44,22 @@ pub fn load_file(
     filename: &str,
     keep_expired: bool,
 ) -> anyhow::Result<(u64, u64)> {
+    load_reader(
+        srv,
+        BufReader::with_capacity(1 << 20, file),
+        filename,
+        keep_expired,
+    )
+}
+
+/// [`load_file`] from any reader (a replica's socket); `name` names the
+/// source in errors.
+pub fn load_reader(
+    srv: &Server,
+    reader: impl std::io::Read,
+    name: &str,
+    keep_expired: bool,
+) -> anyhow::Result<(u64, u64)> {
     let key_delay_us = i64::from(srv.config.read().key_load_delay);
     let opts = LoadOptions {
         rdb: RdbOptions::from_config(&srv.config.read()),
@@ -51,7 +67,6 @@ pub fn load_file(
         key_delay_us,
     };
     let now = crate::commands::unix_ms();
-    let reader = BufReader::with_capacity(1 << 20, file);
     let stats = load_into_store(
         reader,
         &srv.store,
@@ -60,7 +75,7 @@ pub fn load_file(
         |code| crate::commands::functions::load_from_rdb(srv, &code),
         |_, _| {},
     )
-    .map_err(|e| anyhow::anyhow!("Fatal error loading the DB ({filename}): {e}. Exiting."))?;
+    .map_err(|e| anyhow::anyhow!("Fatal error loading the DB ({name}): {e}. Exiting."))?;
     srv.persist
         .set_loaded(stats.keys_loaded, stats.keys_expired);
     Ok((stats.keys_loaded, stats.keys_expired))

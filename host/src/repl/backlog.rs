@@ -34,6 +34,11 @@ impl Reader {
     pub fn next(&self) -> u64 {
         self.next.load(Ordering::Acquire)
     }
+
+    /// Cut off: it fell behind the output buffer limit, or its bytes are gone.
+    pub fn overrun(&self) -> bool {
+        self.overrun.load(Ordering::Acquire)
+    }
 }
 
 /// What [`Backlog::read`] found.
@@ -176,6 +181,8 @@ impl Backlog {
     }
 
     /// Appends a unit of write effects in wire form (SELECT, MULTI/EXEC).
+    /// Once effects carry their consumers (a Lua script's redis.set_repl),
+    /// this renders only the commands meant for replicas.
     pub fn feed_unit(&self, unit: &Unit<'_>) {
         let mut g = self.inner.lock();
         if !g.active {
@@ -216,7 +223,8 @@ impl Backlog {
         if bytes.is_empty() {
             return;
         }
-        g.data.extend(bytes.iter().copied());
+        // Extend<&u8> from a slice iterator is a memcpy (copied() is not).
+        g.data.extend(bytes);
         let end = self.end.fetch_add(bytes.len() as u64, Ordering::AcqRel) + bytes.len() as u64;
         self.trim(g);
         self.tx.send_replace(end);
@@ -274,6 +282,24 @@ impl Backlog {
             g.readers.push(r.clone());
         }
         r
+    }
+
+    /// Registers a reader at the end of the stream; returns the offset of
+    /// the last byte before its first one (appends hold the lock, so the
+    /// two agree). A full sync starts there: the next unit starts with
+    /// SELECT.
+    pub fn attach_at_end(&self) -> (u64, Arc<Reader>) {
+        let mut g = self.inner.lock();
+        g.wire.reset();
+        let end = self.end();
+        let r = Arc::new(Reader {
+            next: AtomicU64::new(end + 1),
+            overrun: AtomicBool::new(!g.active),
+        });
+        if g.active {
+            g.readers.push(r.clone());
+        }
+        (end, r)
     }
 
     pub fn detach(&self, r: &Arc<Reader>) {

@@ -24,6 +24,7 @@
 //! was created, `master_repl_offset` being the last byte's offset.
 
 pub mod backlog;
+pub mod fullsync;
 pub mod primary;
 pub mod replica;
 
@@ -86,6 +87,12 @@ pub struct Repl {
     pub replicas: primary::Replicas,
     /// FAILOVER's state for INFO (`no-failover` when none runs).
     pub failover_state: Mutex<&'static str>,
+    /// While a replica: held by the replica side across applying a piece of
+    /// the primary's stream *and* feeding it with [`Repl::feed_from_master`];
+    /// a full sync of one of our own replicas takes it (before any shard
+    /// lock) so that its snapshot and its offset agree. Lock order: this
+    /// gate, then shard locks.
+    pub apply_gate: Mutex<()>,
 }
 
 impl Default for Repl {
@@ -101,6 +108,7 @@ impl Default for Repl {
             backlog: backlog::Backlog::default(),
             replicas: primary::Replicas::default(),
             failover_state: Mutex::new("no-failover"),
+            apply_gate: Mutex::new(()),
         }
     }
 }
@@ -174,15 +182,14 @@ impl Repl {
         ));
     }
 
-    /// A replica's primary answered +CONTINUE with another ID (it was
-    /// promoted, or restarted): our history up to here stays valid as ID2
-    /// for our own replicas, and the primary's ID is ours from now on
-    /// (Redis's slaveTryPartialResynchronization, psync2).
-    pub fn continue_with_id(&self, replid: &str) {
+    /// A replica's primary answered `+CONTINUE <new id>` (it was promoted,
+    /// psync2): our ID becomes ID2, valid up to our offset, and the new one
+    /// ours, so that our own replicas can follow (the caller disconnects
+    /// them so they learn the new ID).
+    pub fn continue_with_id(&self, new: &str) {
         let mut ids = self.ids.lock();
-        ids.replid2 = std::mem::replace(&mut ids.replid, replid.to_string());
+        ids.replid2 = std::mem::replace(&mut ids.replid, new.to_string());
         ids.second_repl_offset = self.offset() + 1;
-        crate::log::notice(&format!("Master replication ID changed to {replid}"));
     }
 
     /// A new history: new ID, no ID2 (Redis's changeReplicationId +
@@ -199,6 +206,19 @@ impl Repl {
     /// offsets equal to the primary's (Redis's replicationFeedStreamFromMasterStream).
     pub fn feed_from_master(&self, bytes: &[u8]) {
         self.backlog.feed_raw(bytes);
+    }
+
+    /// A command Redis propagates to replicas but not to the AOF (PUBLISH,
+    /// Redis's forceCommandPropagation(c, PROPAGATE_REPL)), run in `db`.
+    /// It goes straight to the backlog, so inside a transaction or script
+    /// it comes before the unit's other effects rather than among them.
+    pub fn feed_replicas_only(&self, db: usize, argv: &[&[u8]]) {
+        if self.is_replica() {
+            return;
+        }
+        let mut p = crate::effects::Pending::default();
+        p.push(db, argv);
+        self.backlog.feed_unit(&p.unit());
     }
 
     /// Closes every attached replica (a replica that did a full sync, a

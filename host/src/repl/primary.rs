@@ -1,24 +1,17 @@
-//! The primary side of replication: serving replicas (SYNC, PSYNC, REPLCONF),
-//! full syncs from a fork-free snapshot, partial resyncs from the backlog,
-//! the live stream, acknowledgements (WAIT, min-replicas-to-write) and the
-//! replication cron.
+//! The primary side of replication: the registry of attached replicas,
+//! serving them (SYNC, PSYNC, REPLCONF), partial resyncs from the backlog,
+//! the live stream, acknowledgements (WAIT, min-replicas-to-write), ROLE and
+//! the replication cron. Full syncs are fullsync.rs.
 //!
 //! A client that sends SYNC or PSYNC leaves the command loop: the handler
 //! records a [`Handoff`] and the connection task continues in
 //! [`serve_replica`], which owns the socket from then on. It answers
-//! `+CONTINUE` and copies the backlog from the requested offset, or waits for
-//! a full sync: a [`Job`] (one at a time, shared by the replicas that wait
-//! for it, as a Redis BGSAVE for replication is) takes a point-in-time
-//! snapshot under every shard lock, notes the stream offset at that instant
-//! (`+FULLRESYNC <replid> <offset>`) and pins the backlog there, then writes
-//! the RDB on a thread of its own: to a file (disk-based; the file is then
-//! sent as `$<len>\r\n<bytes>`), or straight to the replicas' sockets in the
-//! EOF-marker format (`repl-diskless-sync yes` and a replica with `capa
-//! eof`, after `repl-diskless-sync-delay` seconds to let more replicas
-//! join). Once the RDB is sent, the replica's task copies the stream from
-//! the pinned offset on.
+//! `+CONTINUE` and copies the backlog from the requested offset, or waits
+//! for a full sync and sends its RDB; then it copies the stream from the
+//! offset the sync pinned, and reads the replica's REPLCONF ACKs.
 
 use super::backlog::{Read, Reader};
+use super::fullsync::{self, Body};
 use crate::commands::unix_ms;
 use crate::server::client::{Client, ClientShared};
 use crate::server::protocol::{Limits, Request, RequestParser};
@@ -36,7 +29,7 @@ pub const CAPA_EOF: u8 = 1;
 pub const CAPA_PSYNC2: u8 = 2;
 
 /// Bytes copied from the backlog per socket write.
-const CHUNK: usize = 64 * 1024;
+pub(super) const CHUNK: usize = 64 * 1024;
 
 /// The replication directives, read from the config.
 #[derive(Clone, Debug)]
@@ -89,6 +82,10 @@ pub struct ClientRepl {
     pub ip_address: Option<String>,
     pub capa: u8,
     pub rdb_only: bool,
+    /// REPLCONF rdb-filter-only: Some(include functions) for an RDB without
+    /// keys (redis-cli --replica asks for an empty one, --functions-rdb for
+    /// functions only).
+    pub rdb_filter: Option<bool>,
     /// Set by SYNC/PSYNC: the connection task hands the socket to
     /// [`serve_replica`] after this command.
     pub handoff: Option<Handoff>,
@@ -105,7 +102,7 @@ pub struct Handoff {
 
 /// A replica's state (Redis's SLAVE_STATE_*), as INFO names it.
 const WAIT_BGSAVE: u8 = 0;
-const SEND_BULK: u8 = 1;
+pub(super) const SEND_BULK: u8 = 1;
 const ONLINE: u8 = 2;
 
 /// An attached replica, as the registry and INFO see it.
@@ -113,7 +110,7 @@ pub struct Replica {
     pub client: Arc<ClientShared>,
     pub ip: String,
     pub port: AtomicU16,
-    state: AtomicU8,
+    pub(super) state: AtomicU8,
     pub ack_off: AtomicI64,
     /// Unix ms of the last REPLCONF ACK (or of going online).
     pub ack_time_ms: AtomicI64,
@@ -164,12 +161,8 @@ impl Replica {
 /// the acknowledgements WAIT waits for.
 pub struct Replicas {
     list: Mutex<Vec<Arc<Replica>>>,
-    /// Replicas waiting for a full sync to start.
-    waiting: Mutex<Vec<Waiter>>,
-    /// The running full sync, if any.
-    job: Mutex<Option<Arc<Job>>>,
-    /// When the first replica of the next diskless sync arrived.
-    diskless_since: Mutex<Option<Instant>>,
+    /// Replicas waiting for a full sync, and the running one.
+    pub(super) syncs: fullsync::Syncs,
     /// Bumped on every ACK (WAIT waits on it).
     acks: tokio::sync::watch::Sender<u64>,
     /// min-replicas-to-write / min-replicas-max-lag, for the per-write check.
@@ -177,19 +170,27 @@ pub struct Replicas {
     max_lag: AtomicI64,
     /// Unix ms since when no replica is attached (repl-backlog-ttl).
     no_replicas_since: AtomicI64,
+    /// INFO stats' sync_full / sync_partial_ok / sync_partial_err.
+    pub stats: SyncStats,
+}
+
+#[derive(Default)]
+pub struct SyncStats {
+    pub full: std::sync::atomic::AtomicU64,
+    pub partial_ok: std::sync::atomic::AtomicU64,
+    pub partial_err: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Replicas {
     fn default() -> Self {
         Replicas {
             list: Mutex::new(Vec::new()),
-            waiting: Mutex::new(Vec::new()),
-            job: Mutex::new(None),
-            diskless_since: Mutex::new(None),
+            syncs: fullsync::Syncs::default(),
             acks: tokio::sync::watch::channel(0).0,
             min_to_write: AtomicI64::new(0),
             max_lag: AtomicI64::new(10),
             no_replicas_since: AtomicI64::new(unix_ms()),
+            stats: SyncStats::default(),
         }
     }
 }
@@ -306,48 +307,6 @@ fn detach_listener(srv: &Server) {
     }
 }
 
-/// A replica waiting for the next full sync to start.
-struct Waiter {
-    replica: Arc<Replica>,
-    tx: tokio::sync::oneshot::Sender<Start>,
-}
-
-/// A full sync starting: the reply's offset and where the RDB comes from.
-struct Start {
-    replid: String,
-    offset: u64,
-    /// The replica's position in the stream, pinned at `offset + 1`.
-    reader: Arc<Reader>,
-    body: Body,
-}
-
-enum Body {
-    /// The file, once written (or why it failed).
-    Disk(DiskDone),
-    /// Chunks streamed by the job (EOF-marker format), then `None`.
-    Socket {
-        mark: String,
-        rx: tokio::sync::mpsc::Receiver<Option<Arc<Vec<u8>>>>,
-    },
-}
-
-/// The disk-based sync's file once written (None before), or its error.
-type DiskDone = tokio::sync::watch::Receiver<Option<Result<Arc<DiskRdb>, String>>>;
-
-struct DiskRdb {
-    file: std::fs::File,
-    len: u64,
-}
-
-/// A running full sync.
-struct Job {
-    diskless: bool,
-    offset: u64,
-    replid: String,
-    /// Disk jobs: late replicas attach and wait for the same file.
-    done: Option<DiskDone>,
-}
-
 /// SYNC / PSYNC from a client: checks, then hands the connection over.
 pub fn sync_command(srv: &Server, client: &mut Client, argv: &[&[u8]]) -> Result<(), String> {
     let conf = client.repl.get_or_insert_with(Default::default);
@@ -363,6 +322,9 @@ pub fn sync_command(srv: &Server, client: &mut Client, argv: &[&[u8]]) -> Result
     }
     if *srv.repl.failover_state.lock() != "no-failover" {
         return Err("NOMASTERLINK Can't SYNC while failing over".into());
+    }
+    if conf.rdb_filter.is_some() && conf.capa & CAPA_EOF == 0 {
+        return Err("ERR Filtered replica requires EOF capability".into());
     }
     let psync = if argv[0].eq_ignore_ascii_case(b"psync") {
         let off = crate::util::num::parse_i64(argv[2])
@@ -414,15 +376,26 @@ pub fn replconf_command(srv: &Server, client: &mut Client, argv: &[&[u8]]) -> Re
                 Some(0) => conf.rdb_only = false,
                 Some(1) => conf.rdb_only = true,
                 Some(_) => {
-                    return Err("ERR value is out of range, must be positive".into());
+                    return Err("ERR value is out of range, value must between 0 and 1".into());
                 }
                 None => return Err("ERR value is not an integer or out of range".into()),
             }
         } else if opt.eq_ignore_ascii_case(b"rdb-filter-only") {
-            return Err(format!(
-                "ERR Unsupported rdb-filter-only option: {}",
-                String::from_utf8_lossy(val)
-            ));
+            let Some(filters) = crate::server::protocol::split_args(val) else {
+                return Err("ERR Missing rdb-filter-only values".into());
+            };
+            let mut functions = false;
+            for f in filters {
+                if f.eq_ignore_ascii_case(b"functions") {
+                    functions = true;
+                } else {
+                    return Err(format!(
+                        "ERR Unsupported rdb-filter-only option: {}",
+                        String::from_utf8_lossy(&f)
+                    ));
+                }
+            }
+            conf.rdb_filter = Some(functions);
         } else {
             return Err(format!(
                 "ERR Unrecognized REPLCONF option: {}",
@@ -446,12 +419,7 @@ impl Drop for Attached {
             self.srv.repl.backlog.detach(&r);
         }
         self.srv.repl.replicas.remove(&self.replica);
-        self.srv
-            .repl
-            .replicas
-            .waiting
-            .lock()
-            .retain(|w| !Arc::ptr_eq(&w.replica, &self.replica));
+        self.srv.repl.replicas.syncs.forget(&self.replica);
         self.replica
             .client
             .set_flag(crate::server::client::FLAG_REPLICA, false);
@@ -483,6 +451,7 @@ pub async fn serve_replica(
     if s.disable_tcp_nodelay {
         let _ = stream.set_nodelay(false);
     }
+    let conf_filter = conf.rdb_filter;
     let ip = conf
         .ip_address
         .clone()
@@ -512,8 +481,10 @@ pub async fn serve_replica(
         name(&replica)
     ));
     // Partial resync?
-    if let Some((replid, off)) = &handoff.psync {
+    if let (Some((replid, off)), None) = (&handoff.psync, conf_filter) {
+        let stats = &srv.repl.replicas.stats;
         if let Some(reader) = try_partial(srv, &replica, replid, *off) {
+            stats.partial_ok.fetch_add(1, Ordering::Relaxed);
             let reply = if replica.capa & CAPA_PSYNC2 != 0 {
                 format!("+CONTINUE {}\r\n", srv.repl.ids().replid)
             } else {
@@ -532,12 +503,19 @@ pub async fn serve_replica(
             ));
             return stream_loop(srv, stream, &replica, &reader, inbuf).await;
         }
+        // "?" asks for a full sync on purpose: not a failed partial one.
+        if !replid.starts_with('?') {
+            stats.partial_err.fetch_add(1, Ordering::Relaxed);
+        }
     }
+    srv.repl.replicas.stats.full.fetch_add(1, Ordering::Relaxed);
     // Full resync: wait for a snapshot to start.
     srv.repl.replicas.add(replica.clone());
     ensure_backlog(srv);
-    let rx = enqueue(srv, &replica, &s);
-    let start = wait_start(stream, rx).await?;
+    let start = match conf_filter {
+        Some(functions) => Some(fullsync::filtered_start(srv, functions)?),
+        None => fullsync::wait_start(stream, fullsync::enqueue(srv, &replica, &s)).await?,
+    };
     let Some(start) = start else {
         stream
             .write_all(b"-ERR BGSAVE failed, replication can't continue\r\n")
@@ -550,7 +528,14 @@ pub async fn serve_replica(
         stream.write_all(line.as_bytes()).await?;
     }
     let diskless = matches!(start.body, Body::Socket { .. });
-    send_rdb(stream, &replica, start.body).await?;
+    let timeout = Duration::from_secs(s.timeout);
+    if let Err(e) = fullsync::send_rdb(stream, &replica, start.body, timeout).await {
+        crate::log::warning(&format!(
+            "Full sync of replica {} failed: {e}",
+            name(&replica)
+        ));
+        return Err(e);
+    }
     if replica.rdb_only {
         crate::log::notice(&format!(
             "RDB transfer completed, rdb only replica ({}) should be disconnected asap",
@@ -559,9 +544,10 @@ pub async fn serve_replica(
         return Ok(());
     }
     replica.ack_time_ms.store(unix_ms(), Ordering::Release);
-    replica
-        .start_on_ack
-        .store(diskless && !replica.pre_psync, Ordering::Release);
+    // After an EOF-marked RDB the stream waits for the replica's first
+    // ACK, so that the mark is the last thing before it (Redis's
+    // repl_start_cmd_stream_on_ack; redis-cli --replica sends "ACK 0").
+    replica.start_on_ack.store(diskless, Ordering::Release);
     replica.state.store(ONLINE, Ordering::Release);
     crate::log::notice(&format!(
         "Synchronization with replica {} succeeded",
@@ -606,115 +592,6 @@ fn try_partial(srv: &Server, replica: &Replica, replid: &str, off: i64) -> Optio
     Some(reader)
 }
 
-/// Queues the replica for the next full sync (started by the cron, or now).
-fn enqueue(
-    srv: &Arc<Server>,
-    replica: &Arc<Replica>,
-    s: &Settings,
-) -> tokio::sync::oneshot::Receiver<Start> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let reps = &srv.repl.replicas;
-    let wants_socket = s.diskless_sync && replica.capa & CAPA_EOF != 0;
-    // A disk-based sync is running: share its file (its offset is pinned).
-    {
-        let job = reps.job.lock().clone();
-        if let Some(job) = job {
-            if let (false, false, Some(done)) = (job.diskless, wants_socket, &job.done) {
-                let reader = srv.repl.backlog.attach(job.offset + 1);
-                let _ = tx.send(Start {
-                    replid: job.replid.clone(),
-                    offset: job.offset,
-                    reader,
-                    body: Body::Disk(done.clone()),
-                });
-                crate::log::notice("Waiting for end of BGSAVE for SYNC");
-                return rx;
-            }
-        }
-    }
-    reps.waiting.lock().push(Waiter {
-        replica: replica.clone(),
-        tx,
-    });
-    if wants_socket && s.diskless_delay > 0 {
-        let mut since = reps.diskless_since.lock();
-        if since.is_none() {
-            *since = Some(Instant::now());
-        }
-        crate::log::notice("Delay next BGSAVE for diskless SYNC");
-    } else {
-        maybe_start_job(srv, s);
-    }
-    rx
-}
-
-/// Waits for the sync to start, sending a newline each second (Redis's
-/// keepalive for replicas waiting for the RDB; they skip it).
-async fn wait_start(
-    stream: &mut TcpStream,
-    mut rx: tokio::sync::oneshot::Receiver<Start>,
-) -> std::io::Result<Option<Start>> {
-    loop {
-        tokio::select! {
-            s = &mut rx => return Ok(s.ok()),
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                stream.write_all(b"\n").await?;
-            }
-        }
-    }
-}
-
-async fn send_rdb(stream: &mut TcpStream, replica: &Replica, body: Body) -> std::io::Result<()> {
-    match body {
-        Body::Disk(mut done) => {
-            let rdb = loop {
-                if let Some(r) = done.borrow().clone() {
-                    break r;
-                }
-                tokio::select! {
-                    c = done.changed() => if c.is_err() {
-                        break Err("the sync was abandoned".to_string());
-                    },
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                        stream.write_all(b"\n").await?;
-                    }
-                }
-            };
-            let rdb = rdb.map_err(std::io::Error::other)?;
-            replica.state.store(SEND_BULK, Ordering::Release);
-            stream
-                .write_all(format!("${}\r\n", rdb.len).as_bytes())
-                .await?;
-            let mut buf = vec![0u8; CHUNK];
-            let mut pos = 0u64;
-            while pos < rdb.len {
-                let n = std::os::unix::fs::FileExt::read_at(&rdb.file, &mut buf, pos)?;
-                if n == 0 {
-                    return Err(std::io::Error::other("the RDB file for the sync is short"));
-                }
-                let n = n.min((rdb.len - pos) as usize);
-                stream.write_all(&buf[..n]).await?;
-                pos += n as u64;
-            }
-            Ok(())
-        }
-        Body::Socket { mark, mut rx } => {
-            replica.state.store(SEND_BULK, Ordering::Release);
-            stream
-                .write_all(format!("$EOF:{mark}\r\n").as_bytes())
-                .await?;
-            loop {
-                match rx.recv().await {
-                    Some(Some(chunk)) => stream.write_all(&chunk).await?,
-                    Some(None) => break,
-                    None => return Err(std::io::Error::other("the diskless sync failed")),
-                }
-            }
-            stream.write_all(mark.as_bytes()).await
-        }
-    }
-}
-
 /// The live stream: backlog bytes from the replica's position to its
 /// socket, and its REPLCONF ACKs in.
 async fn stream_loop(
@@ -738,19 +615,34 @@ async fn stream_loop(
             out.clear();
             match srv.repl.backlog.read(reader, CHUNK, &mut out) {
                 Read::Overrun => {
-                    crate::log::warning(&format!(
-                        "Client id={} addr={} flags=S scheduled to be closed ASAP for overcoming of output buffer limits.",
-                        replica.client.id, replica.client.addr
-                    ));
+                    log_overrun(replica);
                     return Ok(());
                 }
                 Read::Bytes(0) => {}
                 Read::Bytes(_) => {
-                    stream.write_all(&out).await?;
+                    // A replica that stops reading blocks this write: the
+                    // limits are checked while it waits, so the link is cut
+                    // instead of the backlog holding on for it.
+                    let write = stream.write_all(&out);
+                    tokio::pin!(write);
+                    loop {
+                        tokio::select! {
+                            r = &mut write => {
+                                r?;
+                                break;
+                            }
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        }
+                        if reader.overrun() || !soft_limit_ok(srv, reader, &mut soft_since) {
+                            log_overrun(replica);
+                            return Ok(());
+                        }
+                    }
                     srv.stats
                         .net_output_bytes
                         .fetch_add(out.len() as u64, Ordering::Relaxed);
                     if !soft_limit_ok(srv, reader, &mut soft_since) {
+                        log_overrun(replica);
                         return Ok(());
                     }
                     continue;
@@ -765,6 +657,10 @@ async fn stream_loop(
                 if c.is_err() {
                     return Ok(());
                 }
+                // Let the writers that are ready run first: one socket write
+                // then carries many of their commands (Redis writes to its
+                // replicas once per event-loop turn), not one each.
+                tokio::task::yield_now().await;
             }
             n = tokio::io::AsyncReadExt::read_buf(stream, inbuf) => {
                 if n? == 0 {
@@ -776,6 +672,13 @@ async fn stream_loop(
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
+}
+
+fn log_overrun(replica: &Replica) {
+    crate::log::warning(&format!(
+        "Client id={} addr={} flags=S scheduled to be closed ASAP for overcoming of output buffer limits.",
+        replica.client.id, replica.client.addr
+    ));
 }
 
 /// client-output-buffer-limit replica's soft limit: over it for longer than
@@ -834,251 +737,6 @@ fn handle_input(
     Ok(())
 }
 
-/// Starts a full sync for the waiting replicas if nothing else snapshots
-/// and the diskless delay (if any) has passed.
-fn maybe_start_job(srv: &Arc<Server>, s: &Settings) {
-    let reps = &srv.repl.replicas;
-    if reps.job.lock().is_some() || reps.waiting.lock().is_empty() {
-        return;
-    }
-    let waiting: Vec<Waiter> = std::mem::take(&mut *reps.waiting.lock());
-    let mincapa = waiting
-        .iter()
-        .fold(CAPA_EOF | CAPA_PSYNC2, |c, w| c & w.replica.capa);
-    let diskless = s.diskless_sync && mincapa & CAPA_EOF != 0;
-    if diskless && s.diskless_delay > 0 {
-        let since = *reps.diskless_since.lock();
-        let max = s.diskless_max_replicas;
-        let enough = max > 0 && waiting.len() as u64 >= max;
-        if !enough && since.is_some_and(|t| t.elapsed() < Duration::from_secs(s.diskless_delay)) {
-            reps.waiting.lock().extend(waiting);
-            return;
-        }
-    }
-    *reps.diskless_since.lock() = None;
-    if let Err(back) = start_job(srv, s, waiting, diskless) {
-        // Another snapshot runs (BGSAVE, AOF rewrite): retry on the next tick.
-        let mut w = reps.waiting.lock();
-        let later = std::mem::take(&mut *w);
-        *w = back;
-        w.extend(later);
-    }
-}
-
-/// Takes the snapshot and the stream offset at one instant and starts the
-/// thread that writes the RDB. Gives the waiters back if no snapshot could
-/// start.
-fn start_job(
-    srv: &Arc<Server>,
-    s: &Settings,
-    waiting: Vec<Waiter>,
-    diskless: bool,
-) -> Result<(), Vec<Waiter>> {
-    use crate::persist::snapshot::{write_rdb, Extras, Source};
-    let now = unix_ms();
-    let mut ks = srv.store.lock(&crate::store::LockPlan::All, now);
-    let Some(mut snap) = ks.begin_snapshot() else {
-        return Err(waiting);
-    };
-    // Every shard is held, so no write is half-way to the stream: the
-    // snapshot is exactly the stream up to `offset`.
-    let offset = srv.repl.backlog.end();
-    srv.repl.backlog.reset_db();
-    let replid = srv.repl.ids().replid;
-    let mut x = Extras::of(srv, false);
-    x.now_ms = now;
-    let at = x
-        .aux
-        .iter()
-        .position(|(k, _)| k == "aof-base")
-        .unwrap_or(x.aux.len());
-    x.aux.splice(
-        at..at,
-        [
-            ("repl-stream-db".to_string(), b"0".to_vec()),
-            ("repl-id".to_string(), replid.as_bytes().to_vec()),
-            ("repl-offset".to_string(), offset.to_string().into_bytes()),
-        ],
-    );
-    // The job's own pin keeps the stream from `offset` while late
-    // replicas may still attach to a disk-based sync.
-    let pin = srv.repl.backlog.attach(offset + 1);
-    drop(ks);
-    crate::log::notice(&format!(
-        "Starting BGSAVE for SYNC with target: {}",
-        if diskless { "replicas sockets" } else { "disk" }
-    ));
-    let reps = &srv.repl.replicas;
-    let delay_us = s.key_save_delay_us;
-    if diskless {
-        let mark: String = super::random_id();
-        let mut senders = Vec::new();
-        for w in waiting {
-            let (tx, rx) = tokio::sync::mpsc::channel(16);
-            let reader = srv.repl.backlog.attach(offset + 1);
-            let start = Start {
-                replid: replid.clone(),
-                offset,
-                reader,
-                body: Body::Socket {
-                    mark: mark.clone(),
-                    rx,
-                },
-            };
-            if w.tx.send(start).is_ok() {
-                senders.push(tx);
-            }
-        }
-        *reps.job.lock() = Some(Arc::new(Job {
-            diskless: true,
-            offset,
-            replid,
-            done: None,
-        }));
-        let arc = srv.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ember-repl-sync".into())
-            .spawn(move || {
-                let abort = AtomicBool::new(false);
-                let out = Fanout {
-                    senders,
-                    buf: Vec::with_capacity(CHUNK),
-                };
-                let src = Source::Snapshot {
-                    store: &arc.store,
-                    snap: &mut snap,
-                    delay_us,
-                    abort: &abort,
-                };
-                let r = write_rdb(out, &x, src);
-                snap.abort(&arc.store);
-                match r {
-                    Ok((mut out, _)) => {
-                        out.finish();
-                        crate::log::notice(
-                            "Diskless rdb transfer, done reading from pipe, replicas still up.",
-                        );
-                    }
-                    Err(e) => crate::log::warning(&format!("Diskless sync failed: {e}")),
-                }
-                arc.repl.backlog.detach(&pin);
-                *arc.repl.replicas.job.lock() = None;
-            });
-        if spawned.is_err() {
-            *reps.job.lock() = None;
-        }
-        return Ok(());
-    }
-    let (done_tx, done_rx) = tokio::sync::watch::channel(None);
-    for w in waiting {
-        let reader = srv.repl.backlog.attach(offset + 1);
-        let _ = w.tx.send(Start {
-            replid: replid.clone(),
-            offset,
-            reader,
-            body: Body::Disk(done_rx.clone()),
-        });
-    }
-    *reps.job.lock() = Some(Arc::new(Job {
-        diskless: false,
-        offset,
-        replid,
-        done: Some(done_rx),
-    }));
-    let arc = srv.clone();
-    let filename = s.dbfilename.clone();
-    let spawned = std::thread::Builder::new()
-        .name("ember-repl-sync".into())
-        .spawn(move || {
-            let abort = AtomicBool::new(false);
-            let src = Source::Snapshot {
-                store: &arc.store,
-                snap: &mut snap,
-                delay_us,
-                abort: &abort,
-            };
-            let r = write_disk(&filename, &x, src);
-            snap.abort(&arc.store);
-            // Late replicas attach only while the job is listed.
-            *arc.repl.replicas.job.lock() = None;
-            match &r {
-                Ok(_) => crate::log::notice("Background RDB transfer terminated with success"),
-                Err(e) => crate::log::warning(&format!("Background transfer error: {e}")),
-            }
-            done_tx.send_replace(Some(r.map(Arc::new)));
-            arc.repl.backlog.detach(&pin);
-        });
-    if spawned.is_err() {
-        *reps.job.lock() = None;
-    }
-    Ok(())
-}
-
-/// Writes the RDB for a disk-based sync: to a temp file renamed over
-/// `dbfilename` (what Redis's BGSAVE for replication leaves on disk), kept
-/// open so that a later save renaming over it cannot change what is sent.
-fn write_disk(
-    filename: &str,
-    x: &crate::persist::snapshot::Extras,
-    src: crate::persist::snapshot::Source,
-) -> Result<DiskRdb, String> {
-    let tmp = format!("temp-repl-{}.rdb", std::process::id());
-    let r = (|| -> std::io::Result<DiskRdb> {
-        let file = std::fs::File::create(&tmp)?;
-        let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let (out, _) = crate::persist::snapshot::write_rdb(out, x, src)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        std::fs::rename(&tmp, filename)?;
-        let len = file.metadata()?.len();
-        Ok(DiskRdb { file, len })
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(|e| e.to_string())
-}
-
-/// The diskless RDB's `Write`: chunks to every replica's task; a replica
-/// that went away is dropped, and with none left the sync stops.
-struct Fanout {
-    senders: Vec<tokio::sync::mpsc::Sender<Option<Arc<Vec<u8>>>>>,
-    buf: Vec<u8>,
-}
-
-impl Fanout {
-    fn send(&mut self, msg: Option<Arc<Vec<u8>>>) -> std::io::Result<()> {
-        self.senders
-            .retain(|tx| tx.blocking_send(msg.clone()).is_ok());
-        if self.senders.is_empty() {
-            return Err(std::io::Error::other("all replicas went away"));
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) {
-        let _ = std::io::Write::flush(self);
-        let _ = self.send(None);
-    }
-}
-
-impl std::io::Write for Fanout {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Arc::new(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.send(Some(chunk))
-    }
-}
-
 /// WAIT numreplicas timeout: the count now, or None to block (the
 /// connection then awaits [`wait_acks`]).
 pub fn wait_command(
@@ -1103,14 +761,21 @@ pub fn wait_command(
 }
 
 /// Blocks until `numreplicas` replicas acknowledged `offset` or the deadline
-/// passes; returns how many did.
-pub async fn wait_acks(srv: &Server, wait: (i64, i64, Option<Instant>)) -> i64 {
+/// passes; returns how many did. What the client sends meanwhile is read
+/// into `inbuf` (run after the reply, as Redis does); a client that goes
+/// away ends the wait.
+pub async fn wait_acks(
+    srv: &Server,
+    wait: (i64, i64, Option<Instant>),
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> std::io::Result<i64> {
     let (offset, num, deadline) = wait;
     let mut rx = srv.repl.replicas.acks.subscribe();
     loop {
         let n = srv.repl.replicas.count_acked(offset);
         if n >= num {
-            return n;
+            return Ok(n);
         }
         let timer = async {
             match deadline {
@@ -1118,9 +783,17 @@ pub async fn wait_acks(srv: &Server, wait: (i64, i64, Option<Instant>)) -> i64 {
                 None => std::future::pending().await,
             }
         };
+        if inbuf.capacity() - inbuf.len() < 1024 {
+            inbuf.reserve(16 * 1024);
+        }
         tokio::select! {
             _ = rx.changed() => {}
-            _ = timer => return srv.repl.replicas.count_acked(offset),
+            _ = timer => return Ok(srv.repl.replicas.count_acked(offset)),
+            r = tokio::io::AsyncReadExt::read_buf(stream, inbuf) => {
+                if r? == 0 {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
         }
     }
 }
@@ -1159,7 +832,7 @@ pub fn spawn_cron(srv: Arc<Server>) {
             loop {
                 std::thread::sleep(Duration::from_millis(100));
                 let s = settings(&srv);
-                maybe_start_job(&srv, &s);
+                fullsync::maybe_start_job(&srv, &s);
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     cron_second(&srv, &s, loops);

@@ -6,11 +6,10 @@
 //! connect; the handshake (PING, AUTH with `masterauth`/`masteruser`,
 //! REPLCONF listening-port / ip-address / capa eof psync2); PSYNC with our
 //! replication ID and offset, or `PSYNC ? -1` with no history; on
-//! `+FULLRESYNC` the RDB transfer (a `$<len>` bulk or the diskless
-//! `$EOF:<40-byte mark>` form) into a temporary file that replaces
-//! `dbfilename`, then the keyspace flushed and the file loaded with the
-//! persistence layer's RDB reader (expired keys kept: the primary deletes
-//! them); on `+CONTINUE` the stream resumes where it stopped, adopting the
+//! `+FULLRESYNC` the RDB transfer and load ([`sync`]: through a file that
+//! replaces `dbfilename`, or from the socket with `repl-diskless-load
+//! on-empty-db`; expired keys kept: the primary deletes them); on
+//! `+CONTINUE` the stream resumes where it stopped, adopting the
 //! primary's new ID as psync2 does. Then the primary's stream is applied as
 //! the master client: through the normal dispatcher (so the AOF gets the
 //! effects), never refused by `replica-read-only`, replies unsent, and every
@@ -20,8 +19,13 @@
 //! for `repl-timeout` is dropped, and a dropped link is retried every second
 //! with a partial resync.
 //!
-//! The shared state (role, IDs, offsets, backlog, INFO and ROLE) lives in
-//! [`super::Repl`]; this module keeps only what the link task needs.
+//! The dispatcher asks [`Replica`] whether to refuse a command (READONLY,
+//! MASTERDOWN, LOADING); store::expire::Lazy hides expired keys from a
+//! replica's clients. The shared state (role, IDs, offsets, backlog, INFO
+//! and ROLE) lives in [`super::Repl`]; this module keeps only what the
+//! link task needs.
+
+mod sync;
 
 use super::MasterLink;
 use crate::server::client::{Client, ClientShared, FLAG_MASTER};
@@ -31,13 +35,14 @@ use crate::server::Server;
 use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A command refused while a full sync loads (Redis's shared.loadingerr).
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 /// A write refused by a read-only replica (Redis's shared.roslaveerr).
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 /// A command refused while the link is down and stale data must not be
@@ -59,6 +64,16 @@ pub struct Replica {
     serve_stale: AtomicBool,
     /// `master_link_status:up` (Redis's repl_state == REPL_STATE_CONNECTED).
     link_up: AtomicBool,
+    /// A full sync is being loaded: commands not flagged `loading` get
+    /// -LOADING, as while Redis loads its primary's RDB.
+    pub(super) loading: AtomicBool,
+    /// The database the primary's stream is in. A partial resync continues
+    /// the stream mid-way, where no SELECT repeats it, so the next master
+    /// client starts there (Redis keeps its cached master client's db).
+    stream_db: AtomicUsize,
+    /// Bumped when a link is stopped: an aborted task still in the middle
+    /// of a batch on another thread applies nothing more once it changed.
+    generation: AtomicU64,
 }
 
 impl Replica {
@@ -66,6 +81,12 @@ impl Replica {
     #[inline]
     pub fn read_only(&self) -> bool {
         self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// A full sync is being loaded.
+    #[inline]
+    pub fn loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
     }
 
     /// The link is down and `replica-serve-stale-data no`: only commands
@@ -92,7 +113,9 @@ pub fn config_changed(srv: &Server) {
 pub fn start(srv: &Arc<Server>) {
     let master = srv.config.read().replicaof.clone();
     if let Some((host, port)) = master {
-        set_master(srv, host, port);
+        // As Redis with the directive: no history to continue from (one
+        // restored from the RDB would come in here), so PSYNC ? -1.
+        follow(srv, host, port, false);
     }
 }
 
@@ -110,15 +133,23 @@ pub fn set_master(srv: &Arc<Server>, host: String, port: u16) -> Outcome {
             return Outcome::AlreadyConnected;
         }
     }
+    // Our own history is one the new primary may continue (psync2): a
+    // demoted primary, or a sibling of a promoted replica, resyncs
+    // partially when its offset is in the new primary's backlog.
     let was_primary = !srv.repl.is_replica();
+    follow(srv, host, port, was_primary);
+    Outcome::Ok
+}
+
+/// Starts following `host:port`; `own_history`: we were a primary, and
+/// PSYNC offers our ID and offset (Redis's replicationCacheMasterUsingMyself).
+fn follow(srv: &Arc<Server>, host: String, port: u16, own_history: bool) {
     stop_link(srv);
-    if was_primary {
-        // Our own history is one the new primary may continue (psync2): a
-        // demoted primary, or a sibling of a promoted replica, resyncs
-        // partially when its offset is in the new primary's backlog.
+    if own_history {
         srv.replica.can_continue.store(true, Ordering::Release);
     }
     srv.store.replica.store(true, Ordering::Release);
+    crate::log::set_replica(true);
     srv.config.write().replicaof = Some((host.clone(), port));
     srv.repl.set_master_link(Some(MasterLink {
         host: host.clone(),
@@ -129,9 +160,9 @@ pub fn set_master(srv: &Arc<Server>, host: String, port: u16) -> Outcome {
         ..Default::default()
     }));
     crate::log::notice(&format!("Connecting to MASTER {host}:{port}"));
-    let task = tokio::spawn(run_link(srv.clone(), host, port));
+    let generation = srv.replica.generation.load(Ordering::Acquire);
+    let task = tokio::spawn(run_link(srv.clone(), host, port, generation));
     *srv.replica.task.lock() = Some(task.abort_handle());
-    Outcome::Ok
 }
 
 /// REPLICAOF NO ONE (Redis's replicationUnsetMaster): promotion. The old
@@ -144,6 +175,7 @@ pub fn unset_master(srv: &Server) {
     srv.config.write().replicaof = None;
     srv.repl.set_master_link(None);
     srv.store.replica.store(false, Ordering::Release);
+    crate::log::set_replica(false);
     srv.replica.can_continue.store(false, Ordering::Release);
     srv.repl.shift_replid();
     srv.repl.disconnect_replicas();
@@ -152,6 +184,7 @@ pub fn unset_master(srv: &Server) {
 
 /// Ends the running link task, if any.
 fn stop_link(srv: &Server) {
+    srv.replica.generation.fetch_add(1, Ordering::AcqRel);
     if let Some(t) = srv.replica.task.lock().take() {
         t.abort();
     }
@@ -175,13 +208,13 @@ fn set_state(srv: &Server, state: &'static str) {
 }
 
 /// A failed link, for the log: what went wrong.
-type LinkResult = Result<(), String>;
+pub(super) type LinkResult = Result<(), String>;
 
 /// The link task: connect, sync, stream; on failure retry every second.
-async fn run_link(srv: Arc<Server>, host: String, port: u16) {
+async fn run_link(srv: Arc<Server>, host: String, port: u16, generation: u64) {
     loop {
         set_state(&srv, "connecting");
-        if let Err(e) = link_once(&srv, &host, port).await {
+        if let Err(e) = link_once(&srv, &host, port, generation).await {
             crate::log::warning(&e);
         }
         set_state(&srv, "connect");
@@ -218,10 +251,10 @@ impl Settings {
 }
 
 /// The socket to the primary with what was read and not yet consumed.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    timeout: Duration,
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    pub(super) buf: BytesMut,
+    pub(super) timeout: Duration,
 }
 
 impl Conn {
@@ -235,7 +268,7 @@ impl Conn {
     }
 
     /// Reads more bytes, failing after `timeout` without any.
-    async fn fill(&mut self) -> Result<usize, String> {
+    pub(super) async fn fill(&mut self) -> Result<usize, String> {
         if self.buf.capacity() - self.buf.len() < 16 * 1024 {
             self.buf.reserve(64 * 1024);
         }
@@ -264,7 +297,7 @@ impl Conn {
 
     /// One reply line, skipping the empty lines a primary sends to keep the
     /// link alive while it prepares the RDB.
-    async fn reply(&mut self) -> Result<String, String> {
+    pub(super) async fn reply(&mut self) -> Result<String, String> {
         loop {
             let l = self.line().await?;
             if !l.is_empty() {
@@ -281,7 +314,7 @@ enum Psync {
 }
 
 /// One connection to the primary, from connect to the end of its stream.
-async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
+async fn link_once(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> LinkResult {
     let s = Settings::of(srv);
     let stream = tokio::time::timeout(s.timeout, TcpStream::connect((host, port)))
         .await
@@ -300,7 +333,7 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
     match psync {
         Psync::Full { replid, offset } => {
             set_state(srv, "sync");
-            full_sync(srv, &mut conn, &replid, offset).await?;
+            sync::full_sync(srv, &mut conn, &replid, offset).await?;
         }
         Psync::Continue { replid } => {
             crate::log::notice("Successful partial resynchronization with master.");
@@ -310,13 +343,14 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult {
                     // psync2: the primary was promoted; our history up to
                     // here stays valid under the old ID for our replicas.
                     srv.repl.continue_with_id(&new);
+                    crate::log::notice(&format!("Master replication ID changed to {new}"));
                     srv.repl.disconnect_replicas();
                 }
             }
         }
     }
     srv.replica.can_continue.store(true, Ordering::Release);
-    stream_loop(srv, conn).await
+    stream_loop(srv, conn, generation).await
 }
 
 /// PING, AUTH, REPLCONF as Redis 7.0's syncWithMaster sends them.
@@ -422,191 +456,6 @@ async fn psync(srv: &Server, conn: &mut Conn) -> Result<Psync, String> {
     Err(format!("Unexpected reply to PSYNC from master: {r}"))
 }
 
-/// How the RDB payload ends.
-enum Payload {
-    /// `$<len>`: that many bytes.
-    Len(u64),
-    /// `$EOF:<mark>`: until the 40-byte mark (diskless sync).
-    Mark(Vec<u8>),
-}
-
-/// Receives the RDB into a temporary file, then replaces `dbfilename`
-/// with it and loads it (Redis's repl-diskless-load disabled; see the
-/// report in the module doc for the other modes).
-async fn full_sync(srv: &Arc<Server>, conn: &mut Conn, replid: &str, offset: i64) -> LinkResult {
-    let head = conn.reply().await?;
-    if head.starts_with('-') {
-        return Err(format!("MASTER aborted replication with an error: {head}"));
-    }
-    let payload = match head.strip_prefix('$') {
-        Some(rest) if rest.starts_with("EOF:") && rest.len() == 44 => {
-            Payload::Mark(rest.as_bytes()[4..].to_vec())
-        }
-        Some(rest) => match rest.parse::<u64>() {
-            Ok(n) => Payload::Len(n),
-            Err(_) => return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?")),
-        },
-        None => return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?")),
-    };
-    let total = match &payload {
-        Payload::Len(n) => {
-            crate::log::notice(&format!(
-                "MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"
-            ));
-            *n as i64
-        }
-        Payload::Mark(_) => {
-            crate::log::notice(
-                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk",
-            );
-            -1
-        }
-    };
-    let now = crate::commands::unix_ms();
-    srv.repl.update_master_link(|l| {
-        l.transfer_size = total;
-        l.transfer_read = 0;
-        l.transfer_last_io_ms = now;
-    });
-    let tmp = format!("temp-{}.{}.rdb", now / 1000, std::process::id());
-    let received = receive_rdb(srv, conn, &payload, &tmp).await;
-    if let Err(e) = received {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    crate::log::notice("MASTER <-> REPLICA sync: Flushing old data");
-    let s = srv.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_synced(&s, &tmp))
-        .await
-        .map_err(|e| format!("Loading the MASTER's RDB failed: {e}"))?;
-    loaded?;
-    // The keyspace is the primary's at `offset`: so is our history now,
-    // and our own replicas (if any) must resync from it.
-    srv.repl.adopt_master_history(srv, replid, offset);
-    srv.repl.disconnect_replicas();
-    srv.repl.update_master_link(|l| {
-        l.read_reploff = offset;
-        l.reploff = offset;
-    });
-    crate::log::notice("MASTER <-> REPLICA sync: Finished with success");
-    // An AOF must start over from the new data set (Redis's restartAOFAfterSYNC).
-    if srv.aof.enabled() {
-        crate::persist::aof::schedule_rewrite(srv);
-    }
-    Ok(())
-}
-
-/// Reads the payload into `tmp`, reporting progress for INFO and sending
-/// the primary a newline every second so it knows we are alive.
-async fn receive_rdb(srv: &Server, conn: &mut Conn, payload: &Payload, tmp: &str) -> LinkResult {
-    // Plain blocking writes: each is one buffer of at most what one read
-    // brought, to the local disk.
-    let mut file = std::fs::File::create(tmp).map_err(|e| {
-        format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
-    })?;
-    let mut read: u64 = 0;
-    let mut last_newline = Instant::now();
-    let werr = |e: std::io::Error| {
-        format!("Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {e}")
-    };
-    loop {
-        match payload {
-            Payload::Len(n) => {
-                let take = (conn.buf.len() as u64).min(n - read) as usize;
-                if take > 0 {
-                    file.write_all(&conn.buf[..take]).map_err(werr)?;
-                    conn.buf.advance(take);
-                    read += take as u64;
-                }
-                if read == *n {
-                    break;
-                }
-            }
-            Payload::Mark(mark) => {
-                // Everything but the last 40 bytes may be data; the mark
-                // is the end only when it ends what was read.
-                if conn.buf.len() >= mark.len() && conn.buf.ends_with(mark) {
-                    let data = conn.buf.len() - mark.len();
-                    file.write_all(&conn.buf[..data]).map_err(werr)?;
-                    conn.buf.clear();
-                    break;
-                }
-                let keep = mark.len().min(conn.buf.len());
-                let data = conn.buf.len() - keep;
-                if data > 0 {
-                    file.write_all(&conn.buf[..data]).map_err(werr)?;
-                    conn.buf.advance(data);
-                    read += data as u64;
-                }
-            }
-        }
-        let now = crate::commands::unix_ms();
-        srv.repl.update_master_link(|l| {
-            l.transfer_read = read as i64;
-            l.transfer_last_io_ms = now;
-        });
-        if last_newline.elapsed() >= Duration::from_secs(1) {
-            last_newline = Instant::now();
-            let _ = conn.stream.write_all(b"\n").await;
-        }
-        conn.fill().await.map_err(|e| {
-            if e.starts_with("Timeout") {
-                "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".to_string()
-            } else {
-                format!("I/O error trying to sync with MASTER: {e}")
-            }
-        })?;
-    }
-    file.sync_all().map_err(werr)?;
-    Ok(())
-}
-
-/// Flushes the keyspace and the function libraries, puts the received file
-/// in place of `dbfilename` and loads it.
-fn load_synced(srv: &Server, tmp: &str) -> LinkResult {
-    let (dbfilename, lazy) = {
-        let cfg = srv.config.read();
-        (
-            cfg.dbfilename.clone(),
-            cfg.get_one("replica-lazy-flush").as_deref() == Some("yes"),
-        )
-    };
-    flush_all(srv, lazy);
-    crate::commands::functions::clear(srv);
-    if let Err(e) = std::fs::rename(tmp, &dbfilename) {
-        let _ = std::fs::remove_file(tmp);
-        return Err(format!(
-            "Failed trying to rename the temp DB into {dbfilename} in MASTER <-> REPLICA synchronization: {e}"
-        ));
-    }
-    crate::log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
-    let file = std::fs::File::open(&dbfilename).map_err(|e| {
-        format!("Failed trying to load the MASTER synchronization DB from disk: {e}")
-    })?;
-    crate::persist::load::load_file(srv, file, &dbfilename, true).map_err(|e| {
-        format!("Failed trying to load the MASTER synchronization DB from disk: {e}")
-    })?;
-    Ok(())
-}
-
-/// Empties every database (Redis's emptyData before loading a full sync);
-/// with `replica-lazy-flush` the old values are freed by another thread.
-fn flush_all(srv: &Server, lazy: bool) {
-    let mut ks = srv
-        .store
-        .lock(&crate::store::LockPlan::All, crate::commands::unix_ms());
-    let mut garbage = Vec::new();
-    for db in 0..srv.store.databases() {
-        garbage.extend(ks.flush_db(db));
-    }
-    drop(ks);
-    if lazy {
-        std::thread::spawn(move || drop(garbage));
-    } else {
-        drop(garbage);
-    }
-}
-
 /// Unregisters the master client when the link ends, however it ends.
 struct MasterClient<'a> {
     srv: &'a Server,
@@ -615,13 +464,17 @@ struct MasterClient<'a> {
 
 impl Drop for MasterClient<'_> {
     fn drop(&mut self) {
+        self.srv
+            .replica
+            .stream_db
+            .store(self.client.db, Ordering::Release);
         crate::commands::tx::unwatch_all(self.srv, &mut self.client);
         self.srv.clients.unregister(self.client.id());
     }
 }
 
 /// Applies the primary's stream until the link fails.
-async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
+async fn stream_loop(srv: &Arc<Server>, mut conn: Conn, generation: u64) -> LinkResult {
     let peer = conn
         .stream
         .peer_addr()
@@ -638,23 +491,35 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
         client: Client::new(shared.clone(), true),
     };
     mc.client.master = true;
+    let db = srv.replica.stream_db.load(Ordering::Acquire);
+    mc.client
+        .select(db.min(srv.store.databases().saturating_sub(1)));
     let mut out = Out::new(false);
     let mut parser = RequestParser::new();
     // Bytes of commands applied but not yet fed on: a transaction's,
     // until its EXEC (Redis advances reploff only outside MULTI).
     let mut unfed: Vec<u8> = Vec::new();
-    let mut read_off = srv.repl.offset();
+    // What is buffered already came with the RDB (a disk-based primary
+    // sends the stream right behind it): read, not yet applied.
+    let mut read_off = srv.repl.offset() + conn.buf.len() as i64;
+    srv.repl.update_master_link(|l| l.read_reploff = read_off);
     set_state(srv, "connected");
     send_ack(&mut conn, srv.repl.offset()).await?;
     let timeout = conn.timeout;
     let mut last_io = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let max_bulk = srv.config.read().proto_max_bulk_len;
+    // The primary's stream is not held to proto-max-bulk-len: Redis checks
+    // it for every client but its master.
+    let max_bulk = u64::MAX;
     loop {
-        // Apply every complete command buffered.
+        // Apply every complete command buffered. The gate keeps a full
+        // sync of one of our own replicas from starting its snapshot
+        // between applying a command and feeding it on (their offsets
+        // must agree).
         let mut start = 0usize;
         let mut acks: SmallVec<[i64; 2]> = SmallVec::new();
+        let gate = srv.repl.apply_gate.lock();
         loop {
             let limits = Limits {
                 proto_max_bulk_len: max_bulk,
@@ -683,6 +548,9 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
                             .map(|&(a, b)| &conn.buf[a..b])
                             .collect(),
                     };
+                    if srv.replica.generation.load(Ordering::Acquire) != generation {
+                        return Err("Link replaced by REPLICAOF".to_string());
+                    }
                     if is_getack(&argv) {
                         // Answered with what was applied before it.
                         acks.push(srv.repl.offset());
@@ -700,6 +568,7 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
                 srv.repl.update_master_link(|l| l.reploff = off);
             }
         }
+        drop(gate);
         let consumed = parser.consumed();
         conn.buf.advance(consumed);
         parser.shift(consumed);
@@ -711,7 +580,7 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn) -> LinkResult {
         }
         if conn.buf.capacity() - conn.buf.len() < 16 * 1024 {
             conn.buf
-                .reserve(64 * 1024.max(parser.wanted(conn.buf.len())));
+                .reserve((64 * 1024).max(parser.wanted(conn.buf.len())));
         }
         tokio::select! {
             r = conn.stream.read_buf(&mut conn.buf) => {

@@ -194,7 +194,7 @@ async fn serve_client(
                 stream.write_all(&out.buf[written..]).await?;
                 out.buf.clear();
                 written = 0;
-                let n = crate::repl::primary::wait_acks(srv, wait).await;
+                let n = crate::repl::primary::wait_acks(srv, wait, stream, &mut inbuf).await?;
                 out.int(n);
                 continue;
             }
