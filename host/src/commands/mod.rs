@@ -20,6 +20,7 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod lists_blocking;
+pub mod lolwut;
 pub mod meta;
 pub mod modules;
 pub mod monitor;
@@ -126,6 +127,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         latency::COMMANDS,
         lists::COMMANDS,
         lists_blocking::COMMANDS,
+        lolwut::COMMANDS,
         modules::COMMANDS,
         monitor::COMMANDS,
         persistence::COMMANDS,
