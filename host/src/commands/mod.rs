@@ -18,6 +18,7 @@ pub mod hll;
 pub mod keyflags;
 pub mod keys;
 pub mod latency;
+pub mod latency_doctor;
 pub mod lists;
 pub mod lists_blocking;
 pub mod lolwut;

@@ -41,6 +41,9 @@ pub struct Client {
     /// usec: the batch is timed as a whole (one clock pair, not one per
     /// command) and its time split evenly among them.
     pub batch: Vec<u32>,
+    /// (command id, nanoseconds) of the batch's commands for their latency
+    /// histograms, flushed with the batch (equal neighbours merged).
+    pub latency_samples: Vec<(u32, u64)>,
     /// Set while EXEC runs its queue: blocking commands must not block then.
     pub in_exec: bool,
     /// A blocking handler's request, turned into `blocked` by the dispatcher.
@@ -69,6 +72,7 @@ impl Client {
             close: false,
             shared,
             batch: Vec::new(),
+            latency_samples: Vec::new(),
             in_exec: false,
             block_request: None,
             blocked: None,

@@ -169,6 +169,7 @@ impl Server {
             self.slowlog
                 .configure(cfg.slowlog_log_slower_than, cfg.slowlog_max_len);
             self.latency.configure(cfg.latency_monitor_threshold);
+            self.latency.configure_tracking(&cfg);
         }
         crate::persist::aof::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
