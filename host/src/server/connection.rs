@@ -248,6 +248,8 @@ fn run_buffered(
     proto_max_bulk_len: u64,
 ) {
     let mut protocol_error = None;
+    let mut proto_max_bulk_len = proto_max_bulk_len;
+    let epoch = srv.config_epoch.load(Ordering::Acquire);
     let batch_started = std::time::Instant::now();
     let mut processed = 0u64;
     // One clock read per command: the reading after a command ends it and
@@ -279,6 +281,10 @@ fn run_buffered(
         }
         if client.close || client.blocked.is_some() {
             break;
+        }
+        // A CONFIG SET in this batch applies to the next request already.
+        if srv.config_epoch.load(Ordering::Relaxed) != epoch {
+            proto_max_bulk_len = srv.config.read().proto_max_bulk_len;
         }
     }
     account_batch(srv, client, batch_started);
