@@ -273,7 +273,7 @@ fn latency_tracking_matches_redis_in_shape() {
         assert_eq!(fields[2], b"$14\r\nhistogram_usec\r\n");
         let (_, cdf) = split_aggregate(fields[3], Protocol::Resp2).expect("cdf");
         let nums: Vec<i64> = cdf.iter().map(|x| integer_value(x).expect("int")).collect();
-        assert!(!nums.is_empty() && nums.len() % 2 == 0, "{who}");
+        assert!(!nums.is_empty() && nums.len().is_multiple_of(2), "{who}");
         for w in nums.chunks(2).collect::<Vec<_>>().windows(2) {
             assert!(
                 w[0][0] < w[1][0] && w[0][1] < w[1][1],

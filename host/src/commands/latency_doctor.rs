@@ -34,8 +34,8 @@ impl EventStats {
             }
         }
         let (mut avg, mut period, mut mad) = (0, 0, 0);
-        if n > 0 {
-            avg = sum / n;
+        if let Some(a) = sum.checked_div(n) {
+            avg = a;
             period = (now_s - oldest).max(0);
             if period == 0 {
                 period = 1;

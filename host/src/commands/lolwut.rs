@@ -75,8 +75,11 @@ impl Canvas {
 
     /// A square of side `size` centred on (x, y), rotated by `angle`: its
     /// corners are points of the circumscribed circle, a quarter turn apart.
+    // Redis divides by the literal 1.4142135623 (a double): the same
+    // literal gives the same rounding.
+    #[allow(clippy::approx_constant, clippy::excessive_precision)]
     fn square(&mut self, x: i32, y: i32, size: f32, angle: f32, color: u8) {
-        let size = ((size / 1.414_213_6_f32) as f64).round() as f32;
+        let size = (size as f64 / 1.4142135623).round() as f32;
         let mut k: f32 = std::f32::consts::FRAC_PI_4 + angle;
         let mut px = [0i32; 4];
         let mut py = [0i32; 4];
@@ -100,13 +103,13 @@ fn lolwut(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         (REDIS_COMPAT_VERSION.to_string(), &argv[1..])
     };
     let v = version.as_bytes();
-    let text = if (v[0] == b'5' && v[1] == b'.' && v[2] != b'9')
-        || (v[0] == b'4' && v[1] == b'.' && v[2] == b'9')
-    {
+    // "M.x" with x not 9, or the "(M-1).9" pre-releases, as Redis matches them.
+    let is = |major: u8, nine: bool| {
+        v.first() == Some(&major) && v.get(1) == Some(&b'.') && (v.get(2) == Some(&b'9')) == nine
+    };
+    let text = if is(b'5', false) || is(b'4', true) {
         schotter(args)?
-    } else if (v[0] == b'6' && v[1] == b'.' && v[2] != b'9')
-        || (v[0] == b'5' && v[1] == b'.' && v[2] == b'9')
-    {
+    } else if is(b'6', false) || is(b'5', true) {
         skyline(args)?
     } else {
         format!("Redis ver. {REDIS_COMPAT_VERSION}\n")
