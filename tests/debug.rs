@@ -270,7 +270,6 @@ fn subcommand_replies_match_redis() {
         DEBUG sdslen missing
         DEBUG sdslen l
         DEBUG sdslen s
-        DEBUG stringmatch-test
         DEBUG replybuffer resizing 0
         DEBUG replybuffer peak-reset-time never
         DEBUG replybuffer peak-reset-time abc
@@ -424,4 +423,10 @@ fn unsupported_subcommands_say_so() {
         assert_eq!(String::from_utf8_lossy(&r), want);
     }
     assert_eq!(cmd(&mut c, &["PING"]), b"+PONG\r\n", "still serving");
+    // Redis's own run of this fuzzer takes about 10 s, too long to compare with here.
+    c.set_timeout(std::time::Duration::from_secs(60));
+    assert_eq!(
+        cmd(&mut c, &["DEBUG", "STRINGMATCH-TEST"]),
+        b"+Apparently Redis did not crash: test passed\r\n"
+    );
 }

@@ -239,3 +239,113 @@ fn latency_events_match_redis() {
     assert_eq!(want, ["command", "history 1"]);
     assert_eq!(latency_shape(&ember), want);
 }
+
+/// `latency-tracking`: the same commands on both servers give LATENCY HISTOGRAM replies of the
+/// same shape (calls counted exactly, a cumulative distribution over doubling microsecond
+/// levels ending at the call count) and INFO latencystats lines with the configured percentiles.
+#[test]
+fn latency_tracking_matches_redis_in_shape() {
+    for server in [
+        ServerProcess::start_redis(&[]),
+        ServerProcess::start_ember(&[]),
+    ] {
+        let mut c = server.connect();
+        let who = server.kind().name();
+        for i in 0..50 {
+            cmd(&mut c, &[b"SET", b"k", format!("{i}").as_bytes()]);
+        }
+        cmd(
+            &mut c,
+            &[
+                b"CONFIG",
+                b"SET",
+                b"latency-tracking-info-percentiles",
+                b"25 99.5",
+            ],
+        );
+        let h = cmd(&mut c, &[b"LATENCY", b"HISTOGRAM", b"set", b"nosuch"]);
+        let (_, top) = split_aggregate(&h, Protocol::Resp2).expect("map");
+        assert_eq!(top.len(), 2, "{who}: one command");
+        assert_eq!(top[0], b"$3\r\nset\r\n");
+        let (_, fields) = split_aggregate(top[1], Protocol::Resp2).expect("fields");
+        assert_eq!(fields[0], b"$5\r\ncalls\r\n");
+        assert_eq!(integer_value(fields[1]), Some(50), "{who}");
+        assert_eq!(fields[2], b"$14\r\nhistogram_usec\r\n");
+        let (_, cdf) = split_aggregate(fields[3], Protocol::Resp2).expect("cdf");
+        let nums: Vec<i64> = cdf.iter().map(|x| integer_value(x).expect("int")).collect();
+        assert!(!nums.is_empty() && nums.len().is_multiple_of(2), "{who}");
+        for w in nums.chunks(2).collect::<Vec<_>>().windows(2) {
+            assert!(
+                w[0][0] < w[1][0] && w[0][1] < w[1][1],
+                "{who}: increasing {nums:?}"
+            );
+        }
+        assert_eq!(nums[nums.len() - 1], 50, "{who}: ends at the call count");
+        let info = String::from_utf8_lossy(&cmd(&mut c, &[b"INFO", b"latencystats"])).to_string();
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+            .unwrap_or_else(|| panic!("{who}: {info}"));
+        let fields: Vec<&str> = line.split(':').nth(1).expect("values").split(',').collect();
+        assert_eq!(fields.len(), 2, "{who}: {line}");
+        assert!(
+            fields[0].starts_with("p25=") && fields[1].starts_with("p99.5="),
+            "{line}"
+        );
+        for f in fields {
+            let v = f.split('=').nth(1).expect("value");
+            assert!(v.parse::<f64>().is_ok() && v.split('.').nth(1).map(str::len) == Some(3));
+        }
+        // CONFIG RESETSTAT forgets the samples.
+        cmd(&mut c, &[b"CONFIG", b"RESETSTAT"]);
+        let h = cmd(&mut c, &[b"LATENCY", b"HISTOGRAM", b"set"]);
+        assert_eq!(h, b"*0\r\n", "{who}");
+    }
+}
+
+/// LATENCY GRAPH and DOCTOR over real spikes (DEBUG SLEEP): the same lines on both servers
+/// once the millisecond figures are masked.
+#[test]
+fn latency_graph_and_doctor_match_redis_in_shape() {
+    let mask = |s: &str| -> String {
+        s.chars()
+            .map(|ch| if ch.is_ascii_digit() { '9' } else { ch })
+            .collect::<String>()
+            .lines()
+            // Ember's process may use transparent huge pages where Redis's does not.
+            .filter(|l| !l.contains("anonymous huge pages"))
+            .map(|l| {
+                let mut l = l.to_string();
+                while l.contains("99") {
+                    l = l.replace("99", "9");
+                }
+                l
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = Vec::new();
+    for server in [
+        ServerProcess::start_redis(&[("enable-debug-command", "yes")]),
+        ServerProcess::start_ember(&[("enable-debug-command", "yes")]),
+    ] {
+        let mut c = server.connect();
+        cmd(
+            &mut c,
+            &[b"CONFIG", b"SET", b"latency-monitor-threshold", b"5"],
+        );
+        cmd(&mut c, &[b"DEBUG", b"SLEEP", b"0.02"]);
+        let graph = cmd(&mut c, &[b"LATENCY", b"GRAPH", b"command"]);
+        let doctor = cmd(&mut c, &[b"LATENCY", b"DOCTOR"]);
+        let text =
+            |r: &[u8]| String::from_utf8_lossy(common::string_value(r).expect("bulk")).to_string();
+        out.push((mask(&text(&graph)), mask(&text(&doctor))));
+    }
+    assert_eq!(out[0].0, out[1].0, "GRAPH, redis (left) vs ember (right)");
+    assert_eq!(out[0].1, out[1].1, "DOCTOR, redis (left) vs ember (right)");
+    assert!(
+        out[0].1.contains("9. command: 9 latency spikes"),
+        "{}",
+        out[0].1
+    );
+}

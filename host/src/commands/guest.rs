@@ -597,10 +597,14 @@ impl Host for Invocation<'_, '_, '_, '_> {
                     let started = std::time::Instant::now();
                     let ctx = &mut *self.ctx;
                     super::run(srv, ctx.client, &mut out, ctx.ks, &cmd, argv);
+                    let took = started.elapsed();
                     cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
                     cmd.stats
                         .usec
-                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                    if srv.latency.tracking() {
+                        super::latency::LatencyMonitor::track(&cmd, took.as_nanos() as u64, 1);
+                    }
                     // A blocking command inside a guest answered as on timeout.
                     ctx.client.block_request = None;
                 }

@@ -18,9 +18,12 @@ pub mod hll;
 pub mod keyflags;
 pub mod keys;
 pub mod latency;
+pub mod latency_doctor;
 pub mod lists;
 pub mod lists_blocking;
 pub mod memory;
+
+pub mod lolwut;
 pub mod meta;
 pub mod migrate;
 pub mod modules;
@@ -133,6 +136,8 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         lists_blocking::COMMANDS,
         migrate::COMMANDS,
         memory::COMMANDS,
+
+        lolwut::COMMANDS,
         modules::COMMANDS,
         monitor::COMMANDS,
         persistence::COMMANDS,

@@ -475,12 +475,6 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
     if wants("modules") {
         sections.push("# Modules\r\n".to_string());
     }
-    if wants("errorstats") {
-        sections.push(format!("# Errorstats\r\n{}", srv.stats.errors.info_lines()));
-    }
-    if wants("cluster") {
-        sections.push("# Cluster\r\ncluster_enabled:0\r\n".to_string());
-    }
     if everything || requested.iter().any(|s| s == "commandstats") {
         let mut s = String::from("# Commandstats\r\n");
         let mut cmds: Vec<&Command> = Vec::new();
@@ -511,6 +505,15 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
             );
         }
         sections.push(s);
+    }
+    if wants("errorstats") {
+        sections.push(format!("# Errorstats\r\n{}", srv.stats.errors.info_lines()));
+    }
+    if everything || requested.iter().any(|s| s == "latencystats") {
+        sections.push(super::latency::info_section(srv));
+    }
+    if wants("cluster") {
+        sections.push("# Cluster\r\ncluster_enabled:0\r\n".to_string());
     }
     if wants("keyspace") {
         let mut s = String::from("# Keyspace\r\n");
@@ -746,7 +749,7 @@ fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// A command by full name: "get", or "config|get" for a subcommand.
-fn lookup_full_name(ctx: &Ctx, name: &[u8]) -> Option<std::sync::Arc<Command>> {
+pub fn lookup_full_name(ctx: &Ctx, name: &[u8]) -> Option<std::sync::Arc<Command>> {
     let mut parts = name.splitn(2, |&b| b == b'|');
     let top = ctx.srv.commands.resolve_name(parts.next()?)?;
     match parts.next() {

@@ -361,6 +361,9 @@ pub struct CommandStats {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// Durations in nanoseconds, for `latency-tracking` (INFO latencystats,
+    /// LATENCY HISTOGRAM).
+    pub latency: crate::util::histogram::Histogram,
 }
 
 impl CommandStats {
@@ -368,6 +371,7 @@ impl CommandStats {
         for c in [&self.calls, &self.usec, &self.rejected, &self.failed] {
             c.store(0, Ordering::Relaxed);
         }
+        self.latency.reset();
     }
 }
 

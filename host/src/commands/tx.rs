@@ -141,7 +141,11 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         let argv: SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
         let started = std::time::Instant::now();
         run(srv, ctx.client, ctx.out, &mut ks, &q.cmd, &argv);
-        let usec = started.elapsed().as_micros() as u64;
+        let took = started.elapsed();
+        let usec = took.as_micros() as u64;
+        if srv.latency.tracking() {
+            super::latency::LatencyMonitor::track(&q.cmd, took.as_nanos() as u64, 1);
+        }
         q.cmd
             .stats
             .calls

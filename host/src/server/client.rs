@@ -44,6 +44,9 @@ pub struct Client {
     /// usec: the batch is timed as a whole (one clock pair, not one per
     /// command) and its time split evenly among them.
     pub batch: Vec<u32>,
+    /// (command id, nanoseconds) of the batch's commands for their latency
+    /// histograms, flushed with the batch (equal neighbours merged).
+    pub latency_samples: Vec<(u32, u64)>,
     /// Set while EXEC runs its queue: blocking commands must not block then.
     pub in_exec: bool,
     /// The AOF loader's internal client: runs while the server is loading.
@@ -86,6 +89,7 @@ impl Client {
             close: false,
             shared,
             batch: Vec::new(),
+            latency_samples: Vec::new(),
             in_exec: false,
             loader: false,
             block_request: None,

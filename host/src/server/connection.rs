@@ -349,6 +349,8 @@ fn run_buffered(
     output_limit: Option<usize>,
 ) {
     let mut protocol_error = None;
+    let mut proto_max_bulk_len = proto_max_bulk_len;
+    let epoch = srv.config_epoch.load(Ordering::Acquire);
     let batch_started = std::time::Instant::now();
     let mut processed = 0u64;
     // One clock read per command: the reading after a command ends it and
@@ -391,6 +393,10 @@ fn run_buffered(
         // client (the rest of the pipeline would only add to the pile).
         if output_limit.is_some_and(|l| out.buf.len() >= l) {
             break;
+        }
+        // A CONFIG SET in this batch applies to the next request already.
+        if srv.config_epoch.load(Ordering::Relaxed) != epoch {
+            proto_max_bulk_len = srv.config.read().proto_max_bulk_len;
         }
     }
     account_batch(srv, client, batch_started);
@@ -518,6 +524,7 @@ fn count_errors(srv: &Server, out: &mut Out) {
 
 /// Adds the batch's time to commandstats, split evenly among its commands.
 fn account_batch(srv: &Server, client: &mut Client, started: std::time::Instant) {
+    flush_latency_samples(srv, client);
     if client.batch.is_empty() {
         return;
     }
@@ -552,6 +559,31 @@ fn account_batch(srv: &Server, client: &mut Client, started: std::time::Instant)
     flush(run);
 }
 
+/// Moves the batch's latency samples into the commands' histograms, one
+/// update per run of samples of the same command in the same bucket (the
+/// histograms are shared by every worker thread).
+fn flush_latency_samples(srv: &Server, client: &mut Client) {
+    let mut run: Option<(u32, usize, u64, u64)> = None;
+    let flush = |run: Option<(u32, usize, u64, u64)>| {
+        if let Some((id, _, ns, n)) = run {
+            srv.commands.with_id(id, |cmd| {
+                commands::latency::LatencyMonitor::track(cmd, ns, n)
+            });
+        }
+    };
+    for (id, ns) in client.latency_samples.drain(..) {
+        let bucket = crate::util::histogram::Histogram::bucket(ns);
+        match &mut run {
+            Some((rid, rb, _, n)) if *rid == id && *rb == bucket => *n += 1,
+            _ => {
+                flush(run.take());
+                run = Some((id, bucket, ns, 1));
+            }
+        }
+    }
+    flush(run);
+}
+
 /// Runs one command that started at `started_us` (unix microseconds), logs
 /// it if it was slow, and returns the clock reading that ended it.
 #[inline]
@@ -562,9 +594,15 @@ fn run_timed(
     argv: &[&[u8]],
     started_us: i64,
 ) -> i64 {
+    let ran_before = client.batch.len();
     run(srv, client, out, argv, started_us.div_euclid(1000));
     let ended_us = commands::unix_us();
     let took = ended_us.saturating_sub(started_us).max(0) as u64;
+    // A command that ran (and is not parked) gets a latency sample.
+    if client.batch.len() > ran_before && client.blocked.is_none() && srv.latency.tracking() {
+        let id = client.batch[ran_before];
+        client.latency_samples.push((id, took * 1000));
+    }
     // A blocked command is not done yet (Redis logs it once unblocked).
     if srv.slowlog.is_slow(took) && client.blocked.is_none() {
         let queued = client.multi.is_some();

@@ -183,6 +183,8 @@ impl Server {
             self.latency.configure(cfg.latency_monitor_threshold);
             self.store.evict.configure(cfg.eviction_settings());
             crate::store::encoding::configure(cfg.encoding_thresholds());
+
+            self.latency.configure_tracking(&cfg);
         }
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);

@@ -4,6 +4,8 @@ pub mod csort;
 pub mod float;
 pub mod geohash;
 pub mod glob;
+pub mod histogram;
 pub mod hll;
 pub mod num;
+pub mod sparkline;
 pub mod worker;
