@@ -21,9 +21,8 @@ pub mod latency;
 pub mod latency_doctor;
 pub mod lists;
 pub mod lists_blocking;
-pub mod memory;
-
 pub mod lolwut;
+pub mod memory;
 pub mod meta;
 pub mod migrate;
 pub mod modules;
@@ -136,7 +135,6 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
         lists_blocking::COMMANDS,
         migrate::COMMANDS,
         memory::COMMANDS,
-
         lolwut::COMMANDS,
         modules::COMMANDS,
         monitor::COMMANDS,
