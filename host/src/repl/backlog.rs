@@ -180,9 +180,9 @@ impl Backlog {
         self.inner.lock().wire.reset();
     }
 
-    /// Appends a unit of write effects in wire form (SELECT, MULTI/EXEC).
-    /// Once effects carry their consumers (a Lua script's redis.set_repl),
-    /// this renders only the commands meant for replicas.
+    /// Appends a unit of write effects in wire form (SELECT, MULTI/EXEC):
+    /// only the commands meant for replicas (a Lua script's redis.set_repl
+    /// may keep some for the AOF alone).
     pub fn feed_unit(&self, unit: &Unit<'_>) {
         let mut g = self.inner.lock();
         if !g.active {
@@ -190,7 +190,7 @@ impl Backlog {
         }
         let Inner { wire, scratch, .. } = &mut *g;
         scratch.clear();
-        wire.render(unit, scratch);
+        wire.render_to(unit, crate::effects::TO_REPLICAS, scratch);
         let bytes = std::mem::take(&mut g.scratch);
         self.append(&mut g, &bytes);
         g.scratch = bytes;
