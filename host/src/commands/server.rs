@@ -769,8 +769,7 @@ fn write_command_docs(ctx: &mut Ctx, c: &Command) {
     let has_subs = !c.subcommands.is_empty();
     // Redis leaves complexity out for commands that have none (SYNC, PSYNC).
     let has_complexity = !spec.complexity.is_empty();
-    ctx.out
-        .map(3 + has_complexity as usize + has_subs as usize);
+    ctx.out.map(3 + has_complexity as usize + has_subs as usize);
     ctx.out.bulk(b"summary");
     ctx.out.bulk(spec.summary.as_bytes());
     ctx.out.bulk(b"since");
