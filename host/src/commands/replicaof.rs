@@ -14,7 +14,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .acl(&["dangerous"])
         .doc(
             "5.0.0",
-            "Configures a server as replica of another, or promotes it to a master.",
+            "Make the server a replica of another instance, or promote it as master.",
             "O(1)",
         )
         .syntax("host port"),
@@ -23,7 +23,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .acl(&["dangerous"])
         .doc(
             "1.0.0",
-            "Sets a Redis server as a replica of another, or promotes it to being a master.",
+            "Make the server a replica of another instance, or promote it as master.",
             "O(1)",
         )
         .syntax("host port"),
