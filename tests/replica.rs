@@ -10,7 +10,7 @@ mod common;
 mod dataset;
 
 use common::{escape, is_error, RespConn, ServerProcess};
-use dataset::{compare_servers, every_type, keys_of, q, run_all, R};
+use dataset::{compare_primary_replica, compare_servers, every_type, keys_of, q, run_all, R};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -444,6 +444,13 @@ fn compare(a: &mut RespConn, b: &mut RespConn, what: &str) {
     ok(b, &["SELECT", "0"]);
 }
 
+/// [`compare_primary_replica`] over the same databases as [`compare`].
+fn compare_pr(primary: &mut RespConn, replica: &mut RespConn, what: &str) {
+    compare_primary_replica(primary, replica, &[0, 1, 2, 3, 9], what);
+    ok(primary, &["SELECT", "0"]);
+    ok(replica, &["SELECT", "0"]);
+}
+
 /// Points `replica` at `primary` and waits until it has synced.
 fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
     let port = primary.port().to_string();
@@ -513,12 +520,9 @@ fn chains_of_ember_and_redis_and_psync2_after_promotion() {
     wait_synced(&mut m, &mut t, "old primary");
     wait_synced(&mut m, &mut l, "leaf");
     wait_synced(&mut m, &mut s, "side");
-    // Replicas are compared with replicas here: a consumer group's
-    // entries-read on a replica is what XGROUP SETID ... ENTRIESREAD told it
-    // (XREADGROUP propagates as XCLAIM ... LASTID), which differs from its
-    // primary's own count with Redis primaries too.
-    compare(&mut t, &mut s, "old redis primary vs ember side");
-    compare(&mut t, &mut l, "old redis primary vs redis leaf");
+    compare(&mut l, &mut s, "redis leaf vs ember side");
+    compare_pr(&mut m, &mut l, "promoted ember vs redis leaf");
+    compare_pr(&mut m, &mut t, "promoted ember vs old redis primary");
 
     // Ember -> Redis -> Ember: the Redis node in the middle.
     let top2 = ServerProcess::start_ember(&fast);
@@ -533,7 +537,7 @@ fn chains_of_ember_and_redis_and_psync2_after_promotion() {
     wait_synced(&mut t2, &mut m2, "redis mid");
     wait_synced(&mut t2, &mut l2, "ember leaf");
     compare(&mut m2, &mut l2, "redis mid vs ember leaf");
-    compare(&mut m2, &mut t2, "redis mid vs ember top");
+    compare_pr(&mut t2, &mut m2, "ember top vs redis mid");
 }
 
 /// Reads one command the replica sent to us (playing its primary).
