@@ -410,11 +410,33 @@ fn debug_is_refused_unless_enabled() {
     assert!(a.starts_with(b"-ERR DEBUG command not allowed"));
 }
 
+/// INFO replication's `name:value` for `field`.
+fn repl_field(c: &mut common::RespConn, field: &str) -> String {
+    let info = String::from_utf8_lossy(&cmd(c, &["INFO", "replication"])).into_owned();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} in {info}"))
+        .to_string()
+}
+
+#[test]
+fn change_repl_id_starts_a_new_history() {
+    let ember = ServerProcess::start_ember(DEBUG_ON);
+    let mut c = ember.connect();
+    let before = repl_field(&mut c, "master_replid");
+    assert_eq!(cmd(&mut c, &["DEBUG", "CHANGE-REPL-ID"]), b"+OK\r\n");
+    let after = repl_field(&mut c, "master_replid");
+    assert_ne!(before, after);
+    assert_eq!(after.len(), 40);
+    assert_eq!(repl_field(&mut c, "master_replid2"), "0".repeat(40));
+    assert_eq!(repl_field(&mut c, "second_repl_offset"), "-1");
+}
+
 #[test]
 fn unsupported_subcommands_say_so() {
     let ember = ServerProcess::start_ember(DEBUG_ON);
     let mut c = ember.connect();
-    for sub in ["SEGFAULT", "panic", "RESTART", "mallctl", "CHANGE-REPL-ID"] {
+    for sub in ["SEGFAULT", "panic", "RESTART", "mallctl"] {
         let r = cmd(&mut c, &["DEBUG", sub]);
         let want = format!(
             "-ERR DEBUG {} is not supported by Ember\r\n",

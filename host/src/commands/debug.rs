@@ -61,6 +61,7 @@ const SUBCOMMANDS: &[(&str, usize, usize, Sub)] = &[
         drop_cluster_packet_filter,
     ),
     ("replybuffer", 4, 4, replybuffer),
+    ("change-repl-id", 2, 2, change_repl_id),
 ];
 
 /// Subcommands Redis has that Ember does not: they crash or restart the
@@ -77,7 +78,6 @@ const UNSUPPORTED: &[&str] = &[
     "replicate",
     "htstats",
     "htstats-key",
-    "change-repl-id",
     "set-skip-checksum-validation",
     "set-disable-deny-scripts",
     "config-rewrite-force-all",
@@ -320,6 +320,16 @@ fn reload_files(ctx: &mut Ctx, flush: bool, save: bool) -> CmdResult {
         ));
     }
     crate::log::warning("DB reloaded by DEBUG RELOAD");
+    ctx.out.ok();
+    Ok(())
+}
+
+/// DEBUG CHANGE-REPL-ID: a new replication ID and no ID2, so that replicas
+/// must full-sync next time (Redis's changeReplicationId +
+/// clearReplicationId2; its test suite uses it to force full syncs).
+fn change_repl_id(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    crate::log::warning("Changing replication IDs after receiving DEBUG change-repl-id");
+    ctx.srv.repl.new_history();
     ctx.out.ok();
     Ok(())
 }
