@@ -1296,7 +1296,12 @@ fn pipelined_command_after_a_deadline_sees_the_key_expired() {
             got.extend_from_slice(&chunk[..n]);
         }
         let elapsed = started.elapsed();
-        assert!(got.starts_with(b"+OK\r\n*100001\r\n"), "trial {trial}");
+        // KEYS lists k only if it started within k's millisecond (KEYS skips
+        // expired keys, as in Redis), so either count is right.
+        assert!(
+            got.starts_with(b"+OK\r\n*100001\r\n") || got.starts_with(b"+OK\r\n*100000\r\n"),
+            "trial {trial}"
+        );
         // KEYS over 100k keys takes far longer than k's 1 ms TTL; be sure it did.
         if elapsed >= Duration::from_millis(20) {
             conclusive += 1;
