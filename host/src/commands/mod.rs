@@ -369,7 +369,7 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             out,
             cmd,
             argv,
-            CmdError::err("LOADING Redis is loading the dataset in memory"),
+            CmdError::err(crate::repl::replica::LOADING),
         );
         return;
     }
