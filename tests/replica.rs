@@ -9,70 +9,13 @@ mod common;
 #[path = "common/dataset.rs"]
 mod dataset;
 
+#[path = "common/repl.rs"]
+mod repl;
+
 use common::{escape, is_error, RespConn, ServerProcess};
 use dataset::{compare_primary_replica, compare_servers, every_type, keys_of, q, run_all, R};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use repl::{follow, info, ok, run, serial, wait_synced, wait_until};
 use std::time::{Duration, Instant};
-
-/// These tests start up to seven servers each; on a 2-core machine they
-/// run one at a time, so that start-up and sync deadlines hold.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> (
-    MutexGuard<'static, ()>,
-    std::sync::RwLockReadGuard<'static, ()>,
-) {
-    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    (one, common::shared())
-}
-
-fn run(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
-    c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn ok(c: &mut RespConn, args: &[&str]) {
-    let r = run(c, args);
-    assert!(!is_error(&r), "{args:?} -> {}", escape(&r));
-}
-
-/// INFO `section` as field -> value.
-fn info(c: &mut RespConn, section: &str) -> HashMap<String, String> {
-    let r = run(c, &["INFO", section]);
-    let text = String::from_utf8_lossy(common::string_value(&r).unwrap_or_default()).into_owned();
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Waits until the replica's link is up and it applied everything the
-/// primary has sent (offsets equal).
-fn wait_synced(primary: &mut RespConn, replica: &mut RespConn, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let p = info(primary, "replication");
-        let r = info(replica, "replication");
-        let po = p.get("master_repl_offset").cloned().unwrap_or_default();
-        let ro = r.get("slave_repl_offset").cloned().unwrap_or_default();
-        if r.get("master_link_status").map(String::as_str) == Some("up") && po == ro {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: replica not in sync (primary offset {po}, replica {ro}; replica INFO {r:?})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The Ember replica holds what a Redis replica of the same primary holds:
 /// every key, value and TTL equal, absolute expiry times exactly so, and
@@ -449,13 +392,6 @@ fn compare_pr(primary: &mut RespConn, replica: &mut RespConn, what: &str) {
     compare_primary_replica(primary, replica, &[0, 1, 2, 3, 9], what);
     ok(primary, &["SELECT", "0"]);
     ok(replica, &["SELECT", "0"]);
-}
-
-/// Points `replica` at `primary` and waits until it has synced.
-fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
-    let port = primary.port().to_string();
-    assert_eq!(run(replica, &["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
-    wait_synced(top, replica, &format!("replica of {port}"));
 }
 
 /// Chains of mixed nodes, Ember replicating Ember, and psync2 after a

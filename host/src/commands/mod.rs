@@ -373,6 +373,16 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
+    // A FAILOVER pauses what may replicate (Redis's CLIENT_PAUSE_WRITE):
+    // the command waits and runs when the pause ends (server/connection.rs).
+    if srv.repl.failover.pauses_writes()
+        && !client.master
+        && runs_flagged(cmd, client, flags::WRITE | flags::MAY_REPLICATE)
+    {
+        client.repl.get_or_insert_with(Default::default).postponed =
+            Some(argv.iter().map(|a| a.to_vec()).collect());
+        return;
+    }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
         if cmd.spec.has(flags::NO_MULTI) {
             cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -422,12 +432,17 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
 /// Whether a command writes, EXEC counting as a write when it would run one
 /// (Redis's is_write_command, which a read-only replica refuses).
 fn writes(cmd: &Command, client: &Client) -> bool {
-    cmd.spec.has(flags::WRITE)
+    runs_flagged(cmd, client, flags::WRITE)
+}
+
+/// The command (or, for EXEC, one it queued) has one of the `mask` flags.
+fn runs_flagged(cmd: &Command, client: &Client, mask: u32) -> bool {
+    cmd.spec.has(mask)
         || (cmd.spec.name == "exec"
             && client
                 .multi
                 .as_ref()
-                .is_some_and(|m| m.queue.iter().any(|q| q.cmd.spec.has(flags::WRITE))))
+                .is_some_and(|m| m.queue.iter().any(|q| q.cmd.spec.has(mask))))
 }
 
 /// Whether a replica whose link is down refuses the command under

@@ -24,6 +24,7 @@
 //! was created, `master_repl_offset` being the last byte's offset.
 
 pub mod backlog;
+pub mod failover;
 pub mod fullsync;
 pub mod primary;
 pub mod replica;
@@ -85,8 +86,8 @@ pub struct Repl {
     pub backlog: backlog::Backlog,
     /// Replicas attached to us (SYNC/PSYNC clients), in attach order.
     pub replicas: primary::Replicas,
-    /// FAILOVER's state for INFO (`no-failover` when none runs).
-    pub failover_state: Mutex<&'static str>,
+    /// FAILOVER's state and the write pause it holds.
+    pub failover: failover::Failover,
     /// While a replica: held by the replica side across applying a piece of
     /// the primary's stream *and* feeding it with [`Repl::feed_from_master`];
     /// a full sync of one of our own replicas takes it (before any shard
@@ -107,7 +108,7 @@ impl Default for Repl {
             is_replica: AtomicBool::new(false),
             backlog: backlog::Backlog::default(),
             replicas: primary::Replicas::default(),
-            failover_state: Mutex::new("no-failover"),
+            failover: failover::Failover::default(),
             apply_gate: Mutex::new(()),
         }
     }
@@ -305,7 +306,7 @@ impl Repl {
         let _ = write!(
             out,
             "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
-            *self.failover_state.lock(),
+            self.failover.state_name(),
             ids.replid,
             ids.replid2,
             self.offset(),

@@ -330,6 +330,9 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16, generation: u64) ->
     set_state(srv, "handshake");
     handshake(&mut conn, &s).await?;
     let psync = psync(srv, &mut conn).await?;
+    // The target of a FAILOVER accepted: the failover is done, writes
+    // resume (and are refused: we are a replica now).
+    super::failover::psync_accepted(srv);
     match psync {
         Psync::Full { replid, offset } => {
             set_state(srv, "sync");
@@ -424,9 +427,24 @@ async fn psync(srv: &Server, conn: &mut Conn) -> Result<Psync, String> {
             "Trying a partial resynchronization (request {replid}:{from})."
         ));
     }
-    conn.send(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
-        .await?;
+    // A primary handing over (FAILOVER) asks its target to promote itself.
+    let failover = srv.repl.failover.phase() == super::failover::Phase::InProgress;
+    let mut argv: SmallVec<[&[u8]; 4]> = SmallVec::new();
+    argv.extend_from_slice(&[b"PSYNC", replid.as_bytes(), from.as_bytes()]);
+    if failover {
+        argv.push(b"FAILOVER");
+    }
+    if let Err(e) = conn.send(&argv).await {
+        if failover {
+            super::failover::abort(srv, "Write error to failover target");
+        }
+        return Err(e);
+    }
     let r = conn.reply().await?;
+    if failover && !r.starts_with("+FULLRESYNC") && !r.starts_with("+CONTINUE") {
+        // Redis gives up a failover the target refused; we are a primary again.
+        super::failover::abort(srv, "Failover target rejected psync request");
+    }
     if let Some(rest) = r.strip_prefix("+FULLRESYNC") {
         let mut it = rest.split_whitespace();
         let (Some(id), Some(off)) = (it.next(), it.next().and_then(|o| o.parse::<i64>().ok()))

@@ -203,6 +203,19 @@ async fn serve_client(
                 out.buf.clear();
                 return crate::repl::primary::serve_replica(srv, stream, client, &mut inbuf).await;
             }
+            // A write paused by a FAILOVER: run it when the pause ends
+            // (then as a replica's client, it gets READONLY).
+            if let Some(argv) = repl.postponed.take() {
+                stream.write_all(&out.buf[written..]).await?;
+                out.buf.clear();
+                written = 0;
+                wait_resumed(srv, stream, &mut inbuf).await?;
+                let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+                run(srv, client, out, &argv, commands::unix_ms());
+                account_batch(srv, client, std::time::Instant::now());
+                count_errors(srv, out);
+                continue;
+            }
         }
         if inbuf.len() as u64 > cached.query_buffer_limit {
             crate::log::warning(&format!(
@@ -385,7 +398,7 @@ fn run_buffered(
             || client
                 .repl
                 .as_ref()
-                .is_some_and(|r| r.wait.is_some() || r.handoff.is_some())
+                .is_some_and(|r| r.wait.is_some() || r.handoff.is_some() || r.postponed.is_some())
         {
             break;
         }
@@ -467,6 +480,30 @@ async fn wait_blocked(
         }
     }
     Ok(())
+}
+
+/// Waits for a FAILOVER's write pause to end; what the client sends
+/// meanwhile is buffered, and a client that goes away ends the wait.
+async fn wait_resumed(
+    srv: &Server,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> std::io::Result<()> {
+    let resumed = srv.repl.failover.resumed();
+    tokio::pin!(resumed);
+    loop {
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            _ = &mut resumed => return Ok(()),
+            n = stream.read_buf(inbuf) => {
+                if n? == 0 {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
 }
 
 async fn wait_wakeup(
