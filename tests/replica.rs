@@ -660,3 +660,102 @@ fn diskless_load_on_empty_db_from_a_disk_based_primary() {
     compare(&mut p, &mut r, "after a disk load");
     assert!(replica.dir().join("dump.rdb").exists());
 }
+
+/// An Ember replica restarted (SHUTDOWN saves its RDB with repl-id,
+/// repl-offset and repl-stream-db) continues with a partial resync, with
+/// an Ember primary and with a redis-server primary, in the database the
+/// stream was in; an Ember primary restarted from its RDB keeps its history
+/// as ID2, so its replica (a redis-server) continues partially too.
+#[test]
+fn restarted_replicas_and_primaries_continue_with_a_partial_resync() {
+    let _g = serial();
+    for kind in [common::ServerKind::Ember, common::ServerKind::Redis] {
+        let primary = ServerProcess::start(kind, &[("repl-diskless-sync-delay", "0")]);
+        let mut p = primary.connect();
+        run_all(&mut p, &every_type());
+        ok(&mut p, &["FUNCTION", "LOAD", LIBRARY]);
+        let at = format!("127.0.0.1 {}", primary.port());
+        let mut replica = ServerProcess::start_ember(&[("replicaof", &at)]);
+        let mut r = replica.connect();
+        wait_synced(&mut p, &mut r, "first sync");
+        // The stream is left in db 3: the writes after the restart come
+        // without a SELECT, and must land in db 3.
+        ok(&mut p, &["SELECT", "3"]);
+        ok(&mut p, &["SET", "in3", "before"]);
+        wait_synced(&mut p, &mut r, "before the restart");
+        let saved = info(&mut r, "replication")["slave_repl_offset"].clone();
+        let _ = r.command(&["SHUTDOWN", "SAVE"]);
+        ok(&mut p, &["SET", "in3", "while down"]);
+        ok(&mut p, &["INCR", "in3:counter"]);
+        ok(&mut p, &["SELECT", "0"]);
+        live_writes(&mut p, 0);
+        replica.restart_in_place(Duration::from_secs(10));
+        let mut r = replica.connect();
+        wait_synced(&mut p, &mut r, "after the restart");
+        let what = format!("ember replica of {kind:?} after its restart");
+        let stats = info(&mut p, "stats");
+        assert_eq!(stats["sync_full"], "1", "{what}: {}", replica.output());
+        assert_eq!(stats["sync_partial_ok"], "1", "{what}");
+        let log = replica.output();
+        let asked = format!(
+            "request {}:{}",
+            info(&mut p, "replication")["master_replid"],
+            saved.parse::<i64>().unwrap() + 1
+        );
+        assert!(log.contains(&asked), "{what}: no '{asked}' in {log}");
+        assert!(
+            log.contains("Successful partial resynchronization with master"),
+            "{what}: {log}"
+        );
+        ok(&mut r, &["SELECT", "3"]);
+        assert_eq!(
+            run(&mut r, &["GET", "in3"]),
+            b"$10\r\nwhile down\r\n",
+            "{what}"
+        );
+        assert_eq!(
+            run(&mut r, &["GET", "in3:counter"]),
+            b"$1\r\n1\r\n",
+            "{what}"
+        );
+        ok(&mut r, &["SELECT", "0"]);
+        compare_pr(&mut p, &mut r, &what);
+    }
+
+    // An Ember primary restarted from its RDB: the redis-server replica
+    // continues partially (the old ID is the primary's ID2 now).
+    let mut primary = ServerProcess::start_ember(&[("repl-diskless-sync-delay", "0")]);
+    let mut p = primary.connect();
+    run_all(&mut p, &every_type());
+    ok(&mut p, &["FUNCTION", "LOAD", LIBRARY]);
+    let redis = ServerProcess::start_redis(&[]);
+    let mut r = redis.connect();
+    follow(&mut r, &primary, &mut p);
+    live_writes(&mut p, 0);
+    wait_synced(&mut p, &mut r, "before the primary's restart");
+    let old = info(&mut p, "replication");
+    let _ = p.command(&["SHUTDOWN", "SAVE"]);
+    primary.restart_in_place(Duration::from_secs(10));
+    let mut p = primary.connect();
+    let now = info(&mut p, "replication");
+    assert_eq!(now["master_replid2"], old["master_replid"], "{now:?}");
+    assert_eq!(
+        now["second_repl_offset"],
+        (old["master_repl_offset"].parse::<i64>().unwrap() + 1).to_string()
+    );
+    assert_eq!(now["master_repl_offset"], old["master_repl_offset"]);
+    wait_synced(&mut p, &mut r, "after the primary's restart");
+    let stats = info(&mut p, "stats");
+    assert_eq!(stats["sync_full"], "0", "{}", redis.output());
+    assert_eq!(stats["sync_partial_ok"], "1");
+    // (Not live_writes again: its INCRBYFLOAT would reach 3, an embstr on
+    // a primary and an int on a replica that got it as SET, Redis's too.)
+    ok(&mut p, &["SET", "after-restart", "1"]);
+    ok(&mut p, &["RPUSH", "live:list", "after-restart"]);
+    wait_synced(&mut p, &mut r, "writes after the primary's restart");
+    compare_pr(
+        &mut p,
+        &mut r,
+        "redis replica after the ember primary's restart",
+    );
+}

@@ -24,18 +24,33 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
     srv.persist
         .loading
         .store(false, std::sync::atomic::Ordering::Release);
-    let (loaded, expired) = r?;
+    let loaded = r?;
     crate::log::notice(&format!(
-        "Done loading RDB, keys loaded: {loaded}, keys expired: {expired}."
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded.keys, loaded.expired
     ));
     crate::log::notice(&format!(
         "DB loaded from disk: {:.3} seconds",
         started.elapsed().as_secs_f64()
     ));
+    // The replication history the file carries goes on from here (a
+    // restarted replica continues with a partial resync).
+    if let Some(info) = &loaded.repl {
+        let as_replica = srv.config.read().replicaof.is_some();
+        srv.repl.restore(srv, info, as_replica);
+    }
     Ok(())
 }
 
-/// Loads an RDB file into the (empty) keyspace; (keys loaded, keys expired).
+/// What a load brought.
+pub struct Loaded {
+    pub keys: u64,
+    pub expired: u64,
+    /// The file's repl-id / repl-offset / repl-stream-db, if it has them.
+    pub repl: Option<crate::repl::SaveInfo>,
+}
+
+/// Loads an RDB file into the (empty) keyspace.
 /// `keep_expired`: a replica loading its primary's file keeps keys already
 /// expired (the primary will send their DELs), as Redis's replicas do.
 pub fn load_file(
@@ -43,7 +58,7 @@ pub fn load_file(
     file: std::fs::File,
     filename: &str,
     keep_expired: bool,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<Loaded> {
     load_reader(
         srv,
         BufReader::with_capacity(1 << 20, file),
@@ -59,7 +74,7 @@ pub fn load_reader(
     reader: impl std::io::Read,
     name: &str,
     keep_expired: bool,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<Loaded> {
     let key_delay_us = i64::from(srv.config.read().key_load_delay);
     let opts = LoadOptions {
         rdb: RdbOptions::from_config(&srv.config.read()),
@@ -67,16 +82,25 @@ pub fn load_reader(
         key_delay_us,
     };
     let now = crate::commands::unix_ms();
+    let mut aux: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let stats = load_into_store(
         reader,
         &srv.store,
         now,
         &opts,
         |code| crate::commands::functions::load_from_rdb(srv, &code),
-        |_, _| {},
+        |k, v| {
+            if k.starts_with(b"repl-") {
+                aux.push((k.to_vec(), v.to_vec()));
+            }
+        },
     )
     .map_err(|e| anyhow::anyhow!("Fatal error loading the DB ({name}): {e}. Exiting."))?;
     srv.persist
         .set_loaded(stats.keys_loaded, stats.keys_expired);
-    Ok((stats.keys_loaded, stats.keys_expired))
+    Ok(Loaded {
+        keys: stats.keys_loaded,
+        expired: stats.keys_expired,
+        repl: crate::repl::SaveInfo::from_aux(&aux),
+    })
 }

@@ -174,6 +174,12 @@ impl Backlog {
         self.inner.lock().hard_limit = bytes;
     }
 
+    /// The database the stream is in (Redis's slaveseldb; None: the next
+    /// unit starts with SELECT).
+    pub fn stream_db(&self) -> Option<usize> {
+        self.inner.lock().wire.db()
+    }
+
     /// Forces the next unit to start with SELECT (a full sync begins here:
     /// the replica's database after loading is not known).
     pub fn reset_db(&self) {

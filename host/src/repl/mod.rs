@@ -68,6 +68,40 @@ pub struct Ids {
     pub second_repl_offset: i64,
 }
 
+/// The replication history an RDB carries in its `repl-stream-db`,
+/// `repl-id` and `repl-offset` aux fields (Redis's rdbSaveInfo): the data
+/// set is the stream of `replid` up to `offset`, which was in `stream_db`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaveInfo {
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: i64,
+}
+
+impl SaveInfo {
+    /// From an RDB's aux fields (None unless all three are there and valid,
+    /// as Redis's rsi checks).
+    pub fn from_aux(aux: &[(Vec<u8>, Vec<u8>)]) -> Option<SaveInfo> {
+        let get = |k: &str| {
+            aux.iter()
+                .rev()
+                .find(|(key, _)| key == k.as_bytes())
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        let replid = get("repl-id").filter(|id| id.len() == 40)?;
+        let offset = get("repl-offset")?
+            .parse::<i64>()
+            .ok()
+            .filter(|&o| o >= 0)?;
+        let stream_db = get("repl-stream-db")?.parse::<usize>().ok()?;
+        Some(SaveInfo {
+            stream_db,
+            replid,
+            offset,
+        })
+    }
+}
+
 /// 40 random hex characters, a new replication ID.
 pub fn random_id() -> String {
     (0..40)
@@ -168,6 +202,53 @@ impl Repl {
         self.backlog.restart(offset.max(0) as u64);
         // Listening from now on, so that a promotion finds the backlog fed.
         primary::attach_listener(srv);
+    }
+
+    /// What an RDB saved now carries (Redis's rdbPopulateSaveInfo): a
+    /// primary's history while it has a backlog, a replica's once it holds
+    /// its primary's (after a sync, or restored at start). The caller holds
+    /// every shard lock, and for an exact offset on a replica the
+    /// [`Repl::apply_gate`] before them.
+    pub fn save_info(&self, srv: &crate::server::Server) -> Option<SaveInfo> {
+        let stream_db = if self.is_replica() {
+            replica::history_db(srv)?
+        } else if self.backlog.active() {
+            // No write since the backlog began: the next one SELECTs, so 0
+            // is as good as any (Redis's slaveseldb -1 case).
+            self.backlog.stream_db().unwrap_or(0)
+        } else {
+            return None;
+        };
+        Some(SaveInfo {
+            stream_db,
+            replid: self.ids().replid,
+            offset: self.offset(),
+        })
+    }
+
+    /// At start, the history saved in the RDB just loaded (Redis's
+    /// loadDataFromDisk): a replica (the `replicaof` directive) takes it as
+    /// its primary's, so its first PSYNC asks to continue from there; a
+    /// primary keeps it as ID2 up to that offset under a new ID, with a
+    /// backlog from there, so its replicas continue partially too.
+    pub fn restore(&self, srv: &crate::server::Server, info: &SaveInfo, as_replica: bool) {
+        if as_replica {
+            self.adopt_master_history(srv, &info.replid, info.offset);
+            replica::restore_history(srv, info.stream_db);
+        } else {
+            {
+                let mut ids = self.ids.lock();
+                ids.replid2 = info.replid.clone();
+                ids.second_repl_offset = info.offset + 1;
+            }
+            self.backlog.restart(info.offset as u64);
+            primary::attach_listener(srv);
+            self.replicas.no_replicas_now();
+        }
+        crate::log::notice(&format!(
+            "Replication history restored from the RDB: {}:{} (db {})",
+            info.replid, info.offset, info.stream_db
+        ));
     }
 
     /// Promotion (REPLICAOF NO ONE, FAILOVER): the current ID becomes ID2,

@@ -250,6 +250,12 @@ impl Replicas {
         lag <= 0 || self.good_count(lag as u64) as i64 >= min
     }
 
+    /// The backlog's time to live counts from now (a backlog restored at
+    /// start, Redis's repl_no_slaves_since = now).
+    pub fn no_replicas_now(&self) {
+        self.no_replicas_since.store(unix_ms(), Ordering::Relaxed);
+    }
+
     fn add(&self, r: Arc<Replica>) {
         self.list.lock().push(r);
     }

@@ -109,14 +109,31 @@ pub fn config_changed(srv: &Server) {
         .store(yes("replica-serve-stale-data"), Ordering::Relaxed);
 }
 
-/// At start: follow the primary named by the `replicaof` directive.
+/// At start: follow the primary named by the `replicaof` directive. With
+/// a history restored from the RDB ([`restore_history`]) the first PSYNC
+/// asks to continue it; otherwise `PSYNC ? -1`.
 pub fn start(srv: &Arc<Server>) {
     let master = srv.config.read().replicaof.clone();
     if let Some((host, port)) = master {
-        // As Redis with the directive: no history to continue from (one
-        // restored from the RDB would come in here), so PSYNC ? -1.
         follow(srv, host, port, false);
     }
+}
+
+/// The RDB loaded at start held our primary's history (`Repl::restore`):
+/// continue it, in the database its stream was in (Redis's cached master
+/// made from the RDB's repl-id / repl-offset / repl-stream-db).
+pub(super) fn restore_history(srv: &Server, stream_db: usize) {
+    srv.replica.can_continue.store(true, Ordering::Release);
+    srv.replica.stream_db.store(stream_db, Ordering::Release);
+}
+
+/// The database our primary's stream is in, while we hold a history to
+/// continue (None: nothing to save in an RDB's repl-* fields).
+pub(super) fn history_db(srv: &Server) -> Option<usize> {
+    srv.replica
+        .can_continue
+        .load(Ordering::Acquire)
+        .then(|| srv.replica.stream_db.load(Ordering::Acquire))
 }
 
 /// What REPLICAOF answered.
@@ -586,6 +603,8 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn, generation: u64) -> Link
                 srv.repl.update_master_link(|l| l.reploff = off);
             }
         }
+        // An RDB saved now records the database the stream is in.
+        srv.replica.stream_db.store(mc.client.db, Ordering::Release);
         drop(gate);
         let consumed = parser.consumed();
         conn.buf.advance(consumed);
