@@ -1,10 +1,12 @@
-//! FAILOVER (Redis 6.2+'s coordinated failover) against the real programs on
-//! loopback: its errors and states beside redis-server 7.0's (a scripted
+//! FAILOVER (Redis 6.2+'s coordinated failover) and SHUTDOWN waiting for
+//! lagging replicas, against the real programs on loopback. FAILOVER: its errors and states beside redis-server 7.0's (a scripted
 //! replica that never acknowledges holds the failover in waiting-for-sync),
 //! the write pause, and the hand-over itself: Ember to Ember, an Ember
 //! primary to a redis-server replica, and a redis-server primary to an
 //! Ember replica (which promotes itself on PSYNC ... FAILOVER). Each
-//! hand-over must be a partial resync and lose no data.
+//! hand-over must be a partial resync and lose no data. SHUTDOWN: the wait
+//! for a replica that does not acknowledge, its write pause, ABORT, the
+//! timeout, NOW; WAIT counting a PUBLISH; INFO memory's replication buffer.
 
 mod common;
 #[path = "common/dataset.rs"]
@@ -238,4 +240,98 @@ fn failover_hands_over_ember_to_ember_to_redis_and_back_without_full_sync() {
     wait_synced(&mut cb, &mut ca, "a after writes on b");
     compare_primary_replica(&mut cb, &mut cr, &[0, 1, 2, 3, 9], "b vs r");
     compare_primary_replica(&mut cb, &mut ca, &[0, 1, 2, 3, 9], "b vs a");
+}
+
+/// One server's replies to a SHUTDOWN session with a mute replica attached.
+/// Also returns how long the last SHUTDOWN took (Redis ends it somewhat
+/// before its `shutdown-timeout`, so that is checked on Ember alone).
+fn shutdown_session(server: &ServerProcess) -> (Vec<String>, Duration) {
+    let mut c = server.connect();
+    let mut log = Vec::new();
+    say(&mut log, &mut c, &["SHUTDOWN", "ABORT"]);
+    say(&mut log, &mut c, &["SHUTDOWN", "ABORT", "NOSAVE"]);
+    say(&mut log, &mut c, &["SHUTDOWN", "SAVE", "NOSAVE"]);
+    let _mute = mute_replica(server, "4444");
+    wait_until("the mute replica online", Duration::from_secs(20), || {
+        info(&mut c, "replication")
+            .get("slave0")
+            .is_some_and(|l| l.contains("state=online"))
+    });
+    say(&mut log, &mut c, &["SET", "before", "1"]);
+    // WAIT counts what a PUBLISH sent to the replicas too (a client that
+    // wrote nothing else).
+    let mut publisher = server.connect();
+    say(&mut log, &mut publisher, &["WAIT", "1", "0"]);
+    say(&mut log, &mut publisher, &["PUBLISH", "ch", "m"]);
+    say(&mut log, &mut publisher, &["WAIT", "1", "200"]);
+    let mem = info(&mut c, "memory");
+    log.push(format!(
+        "mem_replication_backlog > 0: {}, mem_total_replication_buffers > 0: {}",
+        mem["mem_replication_backlog"] != "0",
+        mem["mem_total_replication_buffers"] != "0"
+    ));
+    // The replica lags: SHUTDOWN waits (and pauses writes) until ABORT.
+    let mut stopper = server.connect();
+    stopper.set_timeout(Duration::from_secs(20));
+    stopper.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    let mut writer = server.connect();
+    writer.set_timeout(Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    writer.send(&["INCR", "before"]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    say(&mut log, &mut c, &["GET", "before"]);
+    say(&mut log, &mut c, &["SHUTDOWN", "ABORT"]);
+    log.push(format!(
+        "stopper -> {}",
+        escape(&stopper.read_reply().unwrap())
+    ));
+    log.push(format!(
+        "writer -> {}",
+        escape(&writer.read_reply().unwrap())
+    ));
+    say(&mut log, &mut c, &["SHUTDOWN", "ABORT"]);
+    // With a timeout, the shutdown happens when it passes.
+    say(
+        &mut log,
+        &mut c,
+        &["CONFIG", "SET", "shutdown-timeout", "1"],
+    );
+    let started = Instant::now();
+    stopper.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    let closed = stopper.wait_closed(Duration::from_secs(10));
+    log.push(format!("closed: {closed}"));
+    (log, started.elapsed())
+}
+
+#[test]
+fn shutdown_waits_for_lagging_replicas_as_redis() {
+    let _g = serial();
+    let redis = ServerProcess::start_redis(&FAST);
+    let ember = ServerProcess::start_ember(&FAST);
+    let (want, _) = shutdown_session(&redis);
+    let (got, took) = shutdown_session(&ember);
+    assert_eq!(got, want, "Ember (left) vs redis-server (right)");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "shutdown-timeout 1 took {took:?}"
+    );
+    assert!(
+        ember.output().contains("Lagging replica"),
+        "{}",
+        ember.output()
+    );
+    // NOW does not wait.
+    let now = ServerProcess::start_ember(&FAST);
+    let _mute = mute_replica(&now, "4444");
+    let mut c = now.connect();
+    wait_until("the mute replica online", Duration::from_secs(20), || {
+        info(&mut c, "replication")
+            .get("slave0")
+            .is_some_and(|l| l.contains("state=online"))
+    });
+    ok(&mut c, &["SET", "k", "v"]);
+    let started = Instant::now();
+    c.send(&["SHUTDOWN", "NOW", "NOSAVE"]).unwrap();
+    assert!(c.wait_closed(Duration::from_secs(5)));
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -14,11 +14,13 @@
 //! without, the timeout aborts. FAILOVER ABORT stops it at any time.
 //!
 //! The states are Redis's, as INFO's `master_failover_state` names them:
-//! `no-failover`, `waiting-for-sync`, `failover-in-progress`.
+//! `no-failover`, `waiting-for-sync`, `failover-in-progress`. The pause is
+//! [`super::pause`]'s.
 
+use super::pause;
 use crate::server::Server;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -38,13 +40,10 @@ struct State {
     target: Option<(String, u16)>,
 }
 
-/// The failover state of a server (`Repl::failover`).
+/// The failover state of a server (`Repl::failover`); the write pause it
+/// holds is `Repl::pause`'s FAILOVER reason.
 pub struct Failover {
     state: Mutex<State>,
-    /// Writes are paused (mirrors `phase != None` for the per-command check).
-    paused: AtomicBool,
-    /// Bumped when the pause ends; postponed clients wait on it.
-    resumed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Failover {
@@ -56,8 +55,6 @@ impl Default for Failover {
                 force: false,
                 target: None,
             }),
-            paused: AtomicBool::new(false),
-            resumed: tokio::sync::watch::channel(0).0,
         }
     }
 }
@@ -87,40 +84,24 @@ impl Failover {
         self.phase() != Phase::None
     }
 
-    /// Write commands from clients wait (Redis's CLIENT_PAUSE_WRITE during
-    /// a failover).
-    #[inline]
-    pub fn pauses_writes(&self) -> bool {
-        self.paused.load(Ordering::Acquire)
-    }
-
     /// A TIMEOUT was given and writes are paused: the cron then sends no
     /// PING, which would move our offset past the replicas' (as Redis).
     pub fn holds_pings(&self) -> bool {
         let s = self.state.lock();
         s.end_ms != 0 && s.phase != Phase::None
     }
+}
 
-    /// Waits until the pause ends (returns at once when there is none).
-    pub async fn resumed(&self) {
-        let mut rx = self.resumed.subscribe();
-        while self.pauses_writes() {
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Redis's clearFailoverState: no failover, writes resume.
-    fn clear(&self) {
-        let mut s = self.state.lock();
+/// Redis's clearFailoverState: no failover, writes resume.
+fn clear(srv: &Server) {
+    {
+        let mut s = srv.repl.failover.state.lock();
         s.phase = Phase::None;
         s.end_ms = 0;
         s.force = false;
         s.target = None;
-        self.paused.store(false, Ordering::Release);
-        self.resumed.send_modify(|n| *n += 1);
     }
+    srv.repl.pause.unpause(pause::FAILOVER);
 }
 
 /// FAILOVER with its arguments checked by the command: the checks against
@@ -161,7 +142,8 @@ pub fn start(srv: &Server, req: Request) -> Result<(), &'static str> {
     s.force = req.force;
     s.target = req.target;
     s.phase = Phase::WaitForSync;
-    f.paused.store(true, Ordering::Release);
+    drop(s);
+    srv.repl.pause.pause(pause::FAILOVER);
     Ok(())
 }
 
@@ -184,15 +166,14 @@ pub fn abort(srv: &Server, why: &str) {
     if phase == Phase::InProgress {
         super::replica::unset_master(srv);
     }
-    f.clear();
+    clear(srv);
 }
 
 /// The replica side's PSYNC got `+CONTINUE` or `+FULLRESYNC` from the
 /// target: the failover is done.
 pub fn psync_accepted(srv: &Server) {
-    let f = &srv.repl.failover;
-    if f.phase() == Phase::InProgress {
-        f.clear();
+    if srv.repl.failover.phase() == Phase::InProgress {
+        clear(srv);
     }
 }
 

@@ -26,8 +26,10 @@
 pub mod backlog;
 pub mod failover;
 pub mod fullsync;
+pub mod pause;
 pub mod primary;
 pub mod replica;
+pub mod shutdown;
 
 use crate::effects::{Listener, Unit};
 use parking_lot::Mutex;
@@ -120,8 +122,12 @@ pub struct Repl {
     pub backlog: backlog::Backlog,
     /// Replicas attached to us (SYNC/PSYNC clients), in attach order.
     pub replicas: primary::Replicas,
-    /// FAILOVER's state and the write pause it holds.
+    /// FAILOVER's state.
     pub failover: failover::Failover,
+    /// Writes paused while a FAILOVER or a SHUTDOWN waits for replicas.
+    pub pause: pause::WritePause,
+    /// A SHUTDOWN waiting for lagging replicas.
+    pub shutdown: shutdown::ShutdownWait,
     /// While a replica: held by the replica side across applying a piece of
     /// the primary's stream *and* feeding it with [`Repl::feed_from_master`];
     /// a full sync of one of our own replicas takes it (before any shard
@@ -143,6 +149,8 @@ impl Default for Repl {
             backlog: backlog::Backlog::default(),
             replicas: primary::Replicas::default(),
             failover: failover::Failover::default(),
+            pause: pause::WritePause::default(),
+            shutdown: shutdown::ShutdownWait::default(),
             apply_gate: Mutex::new(()),
         }
     }
@@ -301,6 +309,19 @@ impl Repl {
         let mut p = crate::effects::Pending::default();
         p.push(db, argv);
         self.backlog.feed_unit(&p.unit());
+    }
+
+    /// INFO memory's (mem_replication_backlog, mem_clients_slaves,
+    /// mem_total_replication_buffers): one buffer serves both, so as Redis
+    /// 7.0 counts it, what exceeds `repl-backlog-size` while replicas are
+    /// attached is theirs, the rest the backlog's.
+    pub fn memory(&self, backlog_size: u64) -> (u64, u64, u64) {
+        let total = self.backlog.memory();
+        if !self.replicas.is_empty() && total > backlog_size {
+            (backlog_size, total - backlog_size, total)
+        } else {
+            (total, 0, total)
+        }
     }
 
     /// Closes every attached replica (a replica that did a full sync, a

@@ -94,6 +94,8 @@ pub struct ClientRepl {
     /// A write command postponed while a FAILOVER pauses writes: the
     /// connection runs it again when the pause ends.
     pub postponed: Option<Vec<Vec<u8>>>,
+    /// A SHUTDOWN waiting for replicas: the connection waits for the end.
+    pub shutdown_wait: bool,
 }
 
 /// The sync a replica asked for.
@@ -869,6 +871,7 @@ pub fn spawn_cron(srv: Arc<Server>) {
                 let s = settings(&srv);
                 fullsync::maybe_start_job(&srv, &s);
                 super::failover::update(&srv);
+                super::shutdown::cron(&srv);
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     cron_second(&srv, &s, loops);

@@ -62,6 +62,8 @@ pub struct Replica {
     /// dispatcher tests a flag per command.
     read_only: AtomicBool,
     serve_stale: AtomicBool,
+    /// `replica-ignore-maxmemory`: no evictions (nor -OOM) while a replica.
+    ignore_maxmemory: AtomicBool,
     /// `master_link_status:up` (Redis's repl_state == REPL_STATE_CONNECTED).
     link_up: AtomicBool,
     /// A full sync is being loaded: commands not flagged `loading` get
@@ -89,6 +91,12 @@ impl Replica {
         self.loading.load(Ordering::Acquire)
     }
 
+    /// `replica-ignore-maxmemory yes`: a replica does not evict.
+    #[inline]
+    pub fn ignores_maxmemory(&self) -> bool {
+        self.ignore_maxmemory.load(Ordering::Relaxed)
+    }
+
     /// The link is down and `replica-serve-stale-data no`: only commands
     /// flagged `stale` run.
     #[inline]
@@ -107,6 +115,9 @@ pub fn config_changed(srv: &Server) {
     srv.replica
         .serve_stale
         .store(yes("replica-serve-stale-data"), Ordering::Relaxed);
+    srv.replica
+        .ignore_maxmemory
+        .store(yes("replica-ignore-maxmemory"), Ordering::Relaxed);
 }
 
 /// At start: follow the primary named by the `replicaof` directive. With

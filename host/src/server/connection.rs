@@ -203,8 +203,33 @@ async fn serve_client(
                 out.buf.clear();
                 return crate::repl::primary::serve_replica(srv, stream, client, &mut inbuf).await;
             }
-            // A write paused by a FAILOVER: run it when the pause ends
-            // (then as a replica's client, it gets READONLY).
+            // SHUTDOWN waiting for replicas: the process exits, or the
+            // shutdown is aborted (or its save failed) and we say so.
+            if std::mem::take(&mut repl.shutdown_wait) {
+                stream.write_all(&out.buf[written..]).await?;
+                out.buf.clear();
+                written = 0;
+                let cancelled = srv.repl.shutdown.cancelled();
+                tokio::pin!(cancelled);
+                loop {
+                    if inbuf.capacity() - inbuf.len() < 4096 {
+                        inbuf.reserve(16 * 1024);
+                    }
+                    tokio::select! {
+                        _ = &mut cancelled => break,
+                        n = stream.read_buf(&mut inbuf) => {
+                            if n? == 0 {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                out.error(crate::repl::shutdown::FAILED);
+                count_errors(srv, out);
+                continue;
+            }
+            // A write paused by a FAILOVER or SHUTDOWN: run it when the
+            // pause ends (after a failover, as a replica's client: READONLY).
             if let Some(argv) = repl.postponed.take() {
                 stream.write_all(&out.buf[written..]).await?;
                 out.buf.clear();
@@ -395,10 +420,9 @@ fn run_buffered(
         }
         if client.close
             || client.blocked.is_some()
-            || client
-                .repl
-                .as_ref()
-                .is_some_and(|r| r.wait.is_some() || r.handoff.is_some() || r.postponed.is_some())
+            || client.repl.as_ref().is_some_and(|r| {
+                r.wait.is_some() || r.handoff.is_some() || r.postponed.is_some() || r.shutdown_wait
+            })
         {
             break;
         }
@@ -482,14 +506,14 @@ async fn wait_blocked(
     Ok(())
 }
 
-/// Waits for a FAILOVER's write pause to end; what the client sends
+/// Waits for replication's write pause to end; what the client sends
 /// meanwhile is buffered, and a client that goes away ends the wait.
 async fn wait_resumed(
     srv: &Server,
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
 ) -> std::io::Result<()> {
-    let resumed = srv.repl.failover.resumed();
+    let resumed = srv.repl.pause.resumed();
     tokio::pin!(resumed);
     loop {
         if inbuf.capacity() - inbuf.len() < 4096 {
