@@ -299,6 +299,8 @@ pub struct Persistence {
     /// A load is running (at start, DEBUG RELOAD, DEBUG LOADAOF): INFO's
     /// `loading`, and commands without the `loading` flag get -LOADING.
     pub loading: AtomicBool,
+    /// How far the running RDB load is (INFO's loading_* fields).
+    pub progress: super::load::Progress,
 }
 
 #[derive(Default, Clone)]
@@ -639,9 +641,10 @@ pub fn info_section(srv: &Server, total_changes: u64) -> String {
     } else {
         0.0
     };
+    let loading = srv.persist.loading.load(Ordering::Acquire) || srv.persist.progress.active();
     let mut out = format!(
         "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{peak}\r\ncurrent_cow_size:{cow}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{done}\r\ncurrent_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
-        u8::from(srv.persist.loading.load(Ordering::Acquire)),
+        u8::from(loading),
         total_changes.saturating_sub(s.changes_saved),
         running as u8,
         s.last_save,
@@ -660,5 +663,8 @@ pub fn info_section(srv: &Server, total_changes: u64) -> String {
     srv.aof.info(&mut out);
     out.push_str("module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n");
     srv.aof.info_sizes(&mut out);
+    if loading {
+        srv.persist.progress.info(&mut out);
+    }
     out
 }
