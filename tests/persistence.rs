@@ -878,6 +878,38 @@ fn clients_connect_while_the_dump_loads_at_start() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(info_field(&mut c, "loading"), "1");
+    // The loading_* fields, with the file's size and the RDB's used-mem.
+    let fields = loading_fields(&mut c);
+    let size = std::fs::metadata(dir.path().join("dump.rdb"))
+        .unwrap()
+        .len();
+    let get = |k: &str| -> i64 {
+        fields
+            .iter()
+            .find(|(f, _)| f == k)
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{k} in {fields:?}")) as i64
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - 30..=now).contains(&get("loading_start_time")),
+        "{fields:?}"
+    );
+    assert_eq!(get("loading_total_bytes"), size as i64, "{fields:?}");
+    assert!(get("loading_rdb_used_mem") > 0, "{fields:?}");
+    assert!(
+        (0..=size as i64).contains(&get("loading_loaded_bytes")),
+        "{fields:?}"
+    );
+    assert!(
+        (0..=100).contains(&get("loading_loaded_perc")),
+        "{fields:?}"
+    );
+    assert!(get("loading_eta_seconds") >= 0, "{fields:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
     let loading = b"-LOADING Redis is loading the dataset in memory\r\n".to_vec();
     assert_eq!(run(&mut c, &["GET", "k1"]), loading);
     assert_eq!(run(&mut c, &["PING"]), loading);
@@ -886,7 +918,51 @@ fn clients_connect_while_the_dump_loads_at_start() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(info_field(&mut c, "loading"), "0");
+    assert!(!info_text(&mut c, "persistence").contains("loading_start_time"));
     assert_eq!(run(&mut c, &["DBSIZE"]), b":2000\r\n");
     let _ = child.kill();
     let _ = child.wait();
+    // redis-server loading the same file prints the same fields in order.
+    let port = common::free_port();
+    let mut child = std::process::Command::new(common::redis_server_path())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
+        // Redis answers while loading only between such chunks.
+        .args(["--loading-process-events-interval-bytes", "1024"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut r = loop {
+        if let Ok(c) = RespConn::connect(addr) {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server accepts connections"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let theirs = loading_fields(&mut r);
+    let _ = child.kill();
+    let _ = child.wait();
+    let names = |f: &[(String, String)]| f.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&fields), names(&theirs));
+}
+
+fn info_text(c: &mut RespConn, section: &str) -> String {
+    let r = run(c, &["INFO", section]);
+    String::from_utf8_lossy(common::string_value(&r).unwrap_or_default()).into_owned()
+}
+
+/// INFO persistence's fields from `loading:` on (while a load runs), in order.
+fn loading_fields(c: &mut RespConn) -> Vec<(String, String)> {
+    info_text(c, "persistence")
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.starts_with("loading") || *k == "async_loading")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

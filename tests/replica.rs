@@ -9,70 +9,13 @@ mod common;
 #[path = "common/dataset.rs"]
 mod dataset;
 
+#[path = "common/repl.rs"]
+mod repl;
+
 use common::{escape, is_error, RespConn, ServerProcess};
 use dataset::{compare_primary_replica, compare_servers, every_type, keys_of, q, run_all, R};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use repl::{follow, info, ok, run, serial, wait_synced, wait_until};
 use std::time::{Duration, Instant};
-
-/// These tests start up to seven servers each; on a 2-core machine they
-/// run one at a time, so that start-up and sync deadlines hold.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> (
-    MutexGuard<'static, ()>,
-    std::sync::RwLockReadGuard<'static, ()>,
-) {
-    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    (one, common::shared())
-}
-
-fn run(c: &mut RespConn, args: &[&str]) -> Vec<u8> {
-    c.command(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn ok(c: &mut RespConn, args: &[&str]) {
-    let r = run(c, args);
-    assert!(!is_error(&r), "{args:?} -> {}", escape(&r));
-}
-
-/// INFO `section` as field -> value.
-fn info(c: &mut RespConn, section: &str) -> HashMap<String, String> {
-    let r = run(c, &["INFO", section]);
-    let text = String::from_utf8_lossy(common::string_value(&r).unwrap_or_default()).into_owned();
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Waits until the replica's link is up and it applied everything the
-/// primary has sent (offsets equal).
-fn wait_synced(primary: &mut RespConn, replica: &mut RespConn, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let p = info(primary, "replication");
-        let r = info(replica, "replication");
-        let po = p.get("master_repl_offset").cloned().unwrap_or_default();
-        let ro = r.get("slave_repl_offset").cloned().unwrap_or_default();
-        if r.get("master_link_status").map(String::as_str) == Some("up") && po == ro {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: replica not in sync (primary offset {po}, replica {ro}; replica INFO {r:?})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// The Ember replica holds what a Redis replica of the same primary holds:
 /// every key, value and TTL equal, absolute expiry times exactly so, and
@@ -451,13 +394,6 @@ fn compare_pr(primary: &mut RespConn, replica: &mut RespConn, what: &str) {
     ok(replica, &["SELECT", "0"]);
 }
 
-/// Points `replica` at `primary` and waits until it has synced.
-fn follow(replica: &mut RespConn, primary: &ServerProcess, top: &mut RespConn) {
-    let port = primary.port().to_string();
-    assert_eq!(run(replica, &["REPLICAOF", "127.0.0.1", &port]), b"+OK\r\n");
-    wait_synced(top, replica, &format!("replica of {port}"));
-}
-
 /// Chains of mixed nodes, Ember replicating Ember, and psync2 after a
 /// promotion: a sibling and the old primary continue from the promoted
 /// Ember node without a full sync.
@@ -723,4 +659,143 @@ fn diskless_load_on_empty_db_from_a_disk_based_primary() {
     wait_synced(&mut p, &mut r, "disk load");
     compare(&mut p, &mut r, "after a disk load");
     assert!(replica.dir().join("dump.rdb").exists());
+}
+
+/// An Ember replica restarted (SHUTDOWN saves its RDB with repl-id,
+/// repl-offset and repl-stream-db) continues with a partial resync, with
+/// an Ember primary and with a redis-server primary, in the database the
+/// stream was in; an Ember primary restarted from its RDB keeps its history
+/// as ID2, so its replica (a redis-server) continues partially too.
+#[test]
+fn restarted_replicas_and_primaries_continue_with_a_partial_resync() {
+    let _g = serial();
+    for kind in [common::ServerKind::Ember, common::ServerKind::Redis] {
+        let primary = ServerProcess::start(kind, &[("repl-diskless-sync-delay", "0")]);
+        let mut p = primary.connect();
+        run_all(&mut p, &every_type());
+        ok(&mut p, &["FUNCTION", "LOAD", LIBRARY]);
+        let at = format!("127.0.0.1 {}", primary.port());
+        let mut replica = ServerProcess::start_ember(&[("replicaof", &at)]);
+        let mut r = replica.connect();
+        wait_synced(&mut p, &mut r, "first sync");
+        // The stream is left in db 3: the writes after the restart come
+        // without a SELECT, and must land in db 3.
+        ok(&mut p, &["SELECT", "3"]);
+        ok(&mut p, &["SET", "in3", "before"]);
+        wait_synced(&mut p, &mut r, "before the restart");
+        let saved = info(&mut r, "replication")["slave_repl_offset"].clone();
+        let _ = r.command(&["SHUTDOWN", "SAVE"]);
+        ok(&mut p, &["SET", "in3", "while down"]);
+        ok(&mut p, &["INCR", "in3:counter"]);
+        ok(&mut p, &["SELECT", "0"]);
+        live_writes(&mut p, 0);
+        replica.restart_in_place(Duration::from_secs(10));
+        let mut r = replica.connect();
+        wait_synced(&mut p, &mut r, "after the restart");
+        let what = format!("ember replica of {kind:?} after its restart");
+        let stats = info(&mut p, "stats");
+        assert_eq!(stats["sync_full"], "1", "{what}: {}", replica.output());
+        assert_eq!(stats["sync_partial_ok"], "1", "{what}");
+        let log = replica.output();
+        let asked = format!(
+            "request {}:{}",
+            info(&mut p, "replication")["master_replid"],
+            saved.parse::<i64>().unwrap() + 1
+        );
+        assert!(log.contains(&asked), "{what}: no '{asked}' in {log}");
+        assert!(
+            log.contains("Successful partial resynchronization with master"),
+            "{what}: {log}"
+        );
+        ok(&mut r, &["SELECT", "3"]);
+        assert_eq!(
+            run(&mut r, &["GET", "in3"]),
+            b"$10\r\nwhile down\r\n",
+            "{what}"
+        );
+        assert_eq!(
+            run(&mut r, &["GET", "in3:counter"]),
+            b"$1\r\n1\r\n",
+            "{what}"
+        );
+        ok(&mut r, &["SELECT", "0"]);
+        compare_pr(&mut p, &mut r, &what);
+    }
+
+    // An Ember primary restarted from its RDB: the redis-server replica
+    // continues partially (the old ID is the primary's ID2 now).
+    let mut primary = ServerProcess::start_ember(&[("repl-diskless-sync-delay", "0")]);
+    let mut p = primary.connect();
+    run_all(&mut p, &every_type());
+    ok(&mut p, &["FUNCTION", "LOAD", LIBRARY]);
+    let redis = ServerProcess::start_redis(&[]);
+    let mut r = redis.connect();
+    follow(&mut r, &primary, &mut p);
+    live_writes(&mut p, 0);
+    wait_synced(&mut p, &mut r, "before the primary's restart");
+    let old = info(&mut p, "replication");
+    let _ = p.command(&["SHUTDOWN", "SAVE"]);
+    primary.restart_in_place(Duration::from_secs(10));
+    let mut p = primary.connect();
+    let now = info(&mut p, "replication");
+    assert_eq!(now["master_replid2"], old["master_replid"], "{now:?}");
+    // The saved offset (a PING or the shutdown's GETACK may follow the
+    // INFO above) is where the old history ends and the offsets go on.
+    let saved: i64 = now["master_repl_offset"].parse().unwrap();
+    assert!(saved >= old["master_repl_offset"].parse::<i64>().unwrap());
+    assert_eq!(now["second_repl_offset"], (saved + 1).to_string());
+    wait_synced(&mut p, &mut r, "after the primary's restart");
+    let stats = info(&mut p, "stats");
+    assert_eq!(stats["sync_full"], "0", "{}", redis.output());
+    assert_eq!(stats["sync_partial_ok"], "1");
+    // (Not live_writes again: its INCRBYFLOAT would reach 3, an embstr on
+    // a primary and an int on a replica that got it as SET, Redis's too.)
+    ok(&mut p, &["SET", "after-restart", "1"]);
+    ok(&mut p, &["RPUSH", "live:list", "after-restart"]);
+    wait_synced(&mut p, &mut r, "writes after the primary's restart");
+    compare_pr(
+        &mut p,
+        &mut r,
+        "redis replica after the ember primary's restart",
+    );
+}
+
+/// `replica-ignore-maxmemory`: a replica over its maxmemory keeps what its
+/// primary sends (yes, the default) or evicts on its own (no), as a Redis
+/// replica of the same primary does.
+#[test]
+fn replica_ignore_maxmemory_as_redis() {
+    let _g = serial();
+    let primary = ServerProcess::start_ember(&[("repl-diskless-sync-delay", "0")]);
+    let mut p = primary.connect();
+    let small = [("maxmemory", "3mb"), ("maxmemory-policy", "allkeys-random")];
+    let ember = ServerProcess::start_ember(&small);
+    let redis = ServerProcess::start_redis(&small);
+    let (mut e, mut r) = (ember.connect(), redis.connect());
+    follow(&mut e, &primary, &mut p);
+    follow(&mut r, &primary, &mut p);
+    let value = "v".repeat(1000);
+    for batch in 0..50 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..100 {
+            args.push(format!("k:{batch}:{i}"));
+            args.push(value.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&mut p, &args);
+    }
+    wait_synced(&mut p, &mut e, "ember replica");
+    wait_synced(&mut p, &mut r, "redis replica");
+    for (name, c) in [("ember", &mut e), ("redis", &mut r)] {
+        assert_eq!(run(c, &["DBSIZE"]), b":5000\r\n", "{name} keeps everything");
+        assert_eq!(info(c, "stats")["evicted_keys"], "0", "{name}");
+        ok(c, &["CONFIG", "SET", "replica-ignore-maxmemory", "no"]);
+    }
+    ok(&mut p, &["SET", "one-more", "x"]);
+    wait_synced(&mut p, &mut e, "ember replica");
+    wait_synced(&mut p, &mut r, "redis replica");
+    for (name, c) in [("ember", &mut e), ("redis", &mut r)] {
+        let evicted: i64 = info(c, "stats")["evicted_keys"].parse().unwrap();
+        assert!(evicted > 0, "{name} evicts on its own");
+    }
 }

@@ -128,6 +128,10 @@ pub struct Report {
     pub dbs: Vec<(usize, u64, u64)>,
     pub keys: u64,
     pub overhead: u64,
+    /// The replication buffer, split as Redis 7.0 reports it.
+    pub repl_backlog: u64,
+    pub clients_slaves: u64,
+    pub repl_buffers: u64,
 }
 
 impl Report {
@@ -175,8 +179,11 @@ impl Report {
                 r.keys += keys;
             }
         }
+        let backlog_size = crate::repl::primary::settings(srv).backlog_size;
+        (r.repl_backlog, r.clients_slaves, r.repl_buffers) = srv.repl.memory(backlog_size);
         r.overhead = r.startup
             + r.clients_normal
+            + r.repl_buffers
             + r.aof_buffer
             + r.scripts_eval
             + r.functions_mem
@@ -337,9 +344,9 @@ pub fn info_section(ctx: &Ctx) -> String {
     line("mem_fragmentation_ratio", &format!("{fr:.2}"));
     line("mem_fragmentation_bytes", &frb);
     line("mem_not_counted_for_evict", &r.not_counted);
-    line("mem_replication_backlog", &0);
-    line("mem_total_replication_buffers", &0);
-    line("mem_clients_slaves", &0);
+    line("mem_replication_backlog", &r.repl_backlog);
+    line("mem_total_replication_buffers", &r.repl_buffers);
+    line("mem_clients_slaves", &r.clients_slaves);
     line("mem_clients_normal", &r.clients_normal);
     line("mem_cluster_links", &0);
     line("mem_aof_buffer", &r.aof_buffer);
@@ -361,8 +368,8 @@ fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     int(out, "peak.allocated", r.peak as i64);
     int(out, "total.allocated", r.used as i64);
     int(out, "startup.allocated", r.startup as i64);
-    int(out, "replication.backlog", 0);
-    int(out, "clients.slaves", 0);
+    int(out, "replication.backlog", r.repl_backlog as i64);
+    int(out, "clients.slaves", r.clients_slaves as i64);
     int(out, "clients.normal", r.clients_normal as i64);
     int(out, "cluster.links", 0);
     int(out, "aof.buffer", r.aof_buffer as i64);

@@ -373,6 +373,17 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
+    // A FAILOVER or a SHUTDOWN waiting for replicas pauses what may
+    // replicate (Redis's CLIENT_PAUSE_WRITE): the command waits and runs
+    // when the pause ends (server/connection.rs).
+    if srv.repl.pause.active()
+        && !client.master
+        && runs_flagged(cmd, client, flags::WRITE | flags::MAY_REPLICATE)
+    {
+        client.repl.get_or_insert_with(Default::default).postponed =
+            Some(argv.iter().map(|a| a.to_vec()).collect());
+        return;
+    }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
         if cmd.spec.has(flags::NO_MULTI) {
             cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -400,6 +411,11 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         }
     };
     client.batch.push(cmd.id);
+    let off_before = if cmd.spec.has(flags::MAY_REPLICATE) {
+        srv.repl.offset()
+    } else {
+        0
+    };
     run(srv, client, out, &mut ks, cmd, argv);
     if client.block_request.is_some() {
         blocking::register(&mut ks, client, argv);
@@ -413,8 +429,11 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     }
     let wrote = ks.dirty > 0;
     drop(ks);
-    if wrote {
-        // Committed to the stream when `ks` unlocked: WAIT's offset.
+    // WAIT's offset: the stream's end after the last command of this client
+    // that sent something to replicas (Redis's c->woff): its writes
+    // (committed to the stream when `ks` unlocked), and what may replicate
+    // without writing (PUBLISH, a script's effects), seen as the offset moving.
+    if wrote || cmd.spec.has(flags::MAY_REPLICATE) && srv.repl.offset() != off_before {
         client.woff = srv.repl.offset();
     }
 }
@@ -422,12 +441,17 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
 /// Whether a command writes, EXEC counting as a write when it would run one
 /// (Redis's is_write_command, which a read-only replica refuses).
 fn writes(cmd: &Command, client: &Client) -> bool {
-    cmd.spec.has(flags::WRITE)
+    runs_flagged(cmd, client, flags::WRITE)
+}
+
+/// The command (or, for EXEC, one it queued) has one of the `mask` flags.
+fn runs_flagged(cmd: &Command, client: &Client, mask: u32) -> bool {
+    cmd.spec.has(mask)
         || (cmd.spec.name == "exec"
             && client
                 .multi
                 .as_ref()
-                .is_some_and(|m| m.queue.iter().any(|q| q.cmd.spec.has(flags::WRITE))))
+                .is_some_and(|m| m.queue.iter().any(|q| q.cmd.spec.has(mask))))
 }
 
 /// Whether a replica whose link is down refuses the command under
@@ -468,6 +492,11 @@ fn denyoom(srv: &Server, cmd: &Command, argv: &[&[u8]]) -> bool {
 /// Runs eviction before a command (bounded by maxmemory-eviction-tenacity)
 /// and publishes the `evicted` keyspace events.
 pub fn evict(srv: &Server, now_ms: i64) -> crate::store::evict::Outcome {
+    // A replica leaves its memory to its primary's evictions (their DELs
+    // reach it) under `replica-ignore-maxmemory yes`, Redis's default.
+    if srv.repl.is_replica() && srv.replica.ignores_maxmemory() {
+        return crate::store::evict::Outcome::Ok;
+    }
     let mut evicted: Vec<(usize, Vec<u8>)> = Vec::new();
     let record = notify::wants(srv, crate::config::NOTIFY_EVICTED);
     let outcome = srv

@@ -213,8 +213,11 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     if abort {
-        // Shutdowns never wait for replicas here, so none is ever pending.
-        return Err(CmdError::err("ERR No shutdown in progress."));
+        if !crate::repl::shutdown::abort(ctx.srv) {
+            return Err(CmdError::err("ERR No shutdown in progress."));
+        }
+        ctx.out.ok();
+        return Ok(());
     }
     // Saving needs every shard: while a script holds some past
     // busy-reply-threshold, only SHUTDOWN NOSAVE goes on (Redis's rule).
@@ -224,6 +227,22 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     crate::log::warning("User requested shutdown...");
+    // Lagging replicas first (unless NOW): the client waits, the
+    // replication cron finishes the shutdown.
+    let flags = crate::repl::shutdown::Flags {
+        save,
+        nosave,
+        force,
+    };
+    if crate::repl::shutdown::begin(ctx.srv, flags, other) == crate::repl::shutdown::Begin::Waiting
+    {
+        ctx.client
+            .repl
+            .get_or_insert_with(Default::default)
+            .shutdown_wait = true;
+        return Ok(());
+    }
+    crate::repl::shutdown::log_replicas(ctx.srv);
     // The handler holds no shard (SHUTDOWN has no keys), so the save may lock them all.
     if let Err(e) = crate::persist::snapshot::shutdown_save(ctx.srv, save, nosave) {
         if !force {

@@ -255,6 +255,11 @@ pub struct Wire {
 }
 
 impl Wire {
+    /// The database the consumer is in (None: the next unit selects one).
+    pub fn db(&self) -> Option<usize> {
+        self.db
+    }
+
     /// Forgets the consumer's database: the next unit starts with SELECT.
     pub fn reset(&mut self) {
         self.db = None;

@@ -102,6 +102,35 @@ impl Extras {
     }
 }
 
+impl Extras {
+    /// Adds the replication aux fields (`repl-stream-db`, `repl-id`,
+    /// `repl-offset`) where Redis 7.0 writes them: before `aof-base`.
+    pub fn add_repl(&mut self, info: Option<crate::repl::SaveInfo>) {
+        let Some(info) = info else {
+            return;
+        };
+        let at = self
+            .aux
+            .iter()
+            .position(|(k, _)| k == "aof-base")
+            .unwrap_or(self.aux.len());
+        self.aux.splice(
+            at..at,
+            [
+                (
+                    "repl-stream-db".to_string(),
+                    info.stream_db.to_string().into_bytes(),
+                ),
+                ("repl-id".to_string(), info.replid.into_bytes()),
+                (
+                    "repl-offset".to_string(),
+                    info.offset.to_string().into_bytes(),
+                ),
+            ],
+        );
+    }
+}
+
 /// A `Write` that stages bytes in memory, so that the walker's visitor (which
 /// runs under a shard lock) never waits for the disk or a socket.
 #[derive(Clone, Default)]
@@ -270,6 +299,8 @@ pub struct Persistence {
     /// A load is running (at start, DEBUG RELOAD, DEBUG LOADAOF): INFO's
     /// `loading`, and commands without the `loading` flag get -LOADING.
     pub loading: AtomicBool,
+    /// How far the running RDB load is (INFO's loading_* fields).
+    pub progress: super::load::Progress,
 }
 
 #[derive(Default, Clone)]
@@ -373,7 +404,11 @@ pub fn changes_since_save(srv: &Server) -> u64 {
 /// keyspace held in `ks` (every shard) to `dbfilename`, blocking.
 pub fn save_locked(srv: &Server, ks: &mut Locked) -> io::Result<()> {
     let filename = srv.config.read().dbfilename.clone();
-    let x = Extras::of(srv, false);
+    let mut x = Extras::of(srv, false);
+    // Every shard is held: the offset is the data's (on a replica, up to a
+    // command applied and not yet fed on, unless the caller holds
+    // repl.apply_gate as the shutdown save does).
+    x.add_repl(srv.repl.save_info(srv));
     let changes = total_changes_locked(ks);
     match save_to_file(&filename, &x, Source::Locked(ks)) {
         Ok(_) => {
@@ -412,14 +447,19 @@ pub fn start_bgsave(srv: &Server) -> Result<(), BgsaveRefused> {
     let Some(arc) = srv.arc() else {
         return Err(BgsaveRefused::OtherChild);
     };
+    // The gate first (a replica's applied-and-fed offset), then every shard.
+    let gate = srv.repl.apply_gate.lock();
     let mut ks = srv.store.lock(&crate::store::LockPlan::All, 0);
     let changes = total_changes_locked(&mut ks);
     let Some(snap) = ks.begin_snapshot() else {
         return Err(BgsaveRefused::OtherChild);
     };
+    let repl = srv.repl.save_info(srv);
     drop(ks);
+    drop(gate);
     // Functions and aux are taken at the same point in time as the keys.
-    let x = Extras::of(srv, false);
+    let mut x = Extras::of(srv, false);
+    x.add_repl(repl);
     let (filename, delay_us) = {
         let cfg = srv.config.read();
         (cfg.dbfilename.clone(), cfg.rdb_key_save_delay.max(0) as u64)
@@ -561,6 +601,8 @@ pub fn shutdown_save(srv: &Server, save: bool, nosave: bool) -> io::Result<()> {
     let points = !srv.config.read().save.is_empty();
     if (points && !nosave) || save {
         crate::log::notice("Saving the final RDB snapshot before exiting.");
+        // The gate first: a restarted replica continues from the offset saved.
+        let _gate = srv.repl.apply_gate.lock();
         let mut ks = srv.store.lock(&crate::store::LockPlan::All, 0);
         save_locked(srv, &mut ks)?;
     }
@@ -599,9 +641,10 @@ pub fn info_section(srv: &Server, total_changes: u64) -> String {
     } else {
         0.0
     };
+    let loading = srv.persist.loading.load(Ordering::Acquire) || srv.persist.progress.active();
     let mut out = format!(
         "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{peak}\r\ncurrent_cow_size:{cow}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{done}\r\ncurrent_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
-        u8::from(srv.persist.loading.load(Ordering::Acquire)),
+        u8::from(loading),
         total_changes.saturating_sub(s.changes_saved),
         running as u8,
         s.last_save,
@@ -620,5 +663,8 @@ pub fn info_section(srv: &Server, total_changes: u64) -> String {
     srv.aof.info(&mut out);
     out.push_str("module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n");
     srv.aof.info_sizes(&mut out);
+    if loading {
+        srv.persist.progress.info(&mut out);
+    }
     out
 }

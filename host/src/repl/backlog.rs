@@ -174,6 +174,23 @@ impl Backlog {
         self.inner.lock().hard_limit = bytes;
     }
 
+    /// Bytes the replication buffer holds allocated (Redis's
+    /// repl_buffer_mem: the backlog and what lagging replicas still need).
+    pub fn memory(&self) -> u64 {
+        let g = self.inner.lock();
+        if g.active {
+            g.data.capacity() as u64
+        } else {
+            0
+        }
+    }
+
+    /// The database the stream is in (Redis's slaveseldb; None: the next
+    /// unit starts with SELECT).
+    pub fn stream_db(&self) -> Option<usize> {
+        self.inner.lock().wire.db()
+    }
+
     /// Forces the next unit to start with SELECT (a full sync begins here:
     /// the replica's database after loading is not known).
     pub fn reset_db(&self) {

@@ -304,19 +304,12 @@ fn start_job(
     let replid = srv.repl.ids().replid;
     let mut x = Extras::of(srv, false);
     x.now_ms = now;
-    let at = x
-        .aux
-        .iter()
-        .position(|(k, _)| k == "aof-base")
-        .unwrap_or(x.aux.len());
-    x.aux.splice(
-        at..at,
-        [
-            ("repl-stream-db".to_string(), b"0".to_vec()),
-            ("repl-id".to_string(), replid.as_bytes().to_vec()),
-            ("repl-offset".to_string(), offset.to_string().into_bytes()),
-        ],
-    );
+    // The stream after the RDB starts with SELECT (reset_db above).
+    x.add_repl(Some(crate::repl::SaveInfo {
+        stream_db: 0,
+        replid: replid.clone(),
+        offset: offset as i64,
+    }));
     // The job's own pin keeps the stream from `offset` while late
     // replicas may still attach to a disk-based sync.
     let pin = srv.repl.backlog.attach(offset + 1);

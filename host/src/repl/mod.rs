@@ -24,9 +24,12 @@
 //! was created, `master_repl_offset` being the last byte's offset.
 
 pub mod backlog;
+pub mod failover;
 pub mod fullsync;
+pub mod pause;
 pub mod primary;
 pub mod replica;
+pub mod shutdown;
 
 use crate::effects::{Listener, Unit};
 use parking_lot::Mutex;
@@ -67,6 +70,40 @@ pub struct Ids {
     pub second_repl_offset: i64,
 }
 
+/// The replication history an RDB carries in its `repl-stream-db`,
+/// `repl-id` and `repl-offset` aux fields (Redis's rdbSaveInfo): the data
+/// set is the stream of `replid` up to `offset`, which was in `stream_db`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaveInfo {
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: i64,
+}
+
+impl SaveInfo {
+    /// From an RDB's aux fields (None unless all three are there and valid,
+    /// as Redis's rsi checks).
+    pub fn from_aux(aux: &[(Vec<u8>, Vec<u8>)]) -> Option<SaveInfo> {
+        let get = |k: &str| {
+            aux.iter()
+                .rev()
+                .find(|(key, _)| key == k.as_bytes())
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        let replid = get("repl-id").filter(|id| id.len() == 40)?;
+        let offset = get("repl-offset")?
+            .parse::<i64>()
+            .ok()
+            .filter(|&o| o >= 0)?;
+        let stream_db = get("repl-stream-db")?.parse::<usize>().ok()?;
+        Some(SaveInfo {
+            stream_db,
+            replid,
+            offset,
+        })
+    }
+}
+
 /// 40 random hex characters, a new replication ID.
 pub fn random_id() -> String {
     (0..40)
@@ -85,8 +122,12 @@ pub struct Repl {
     pub backlog: backlog::Backlog,
     /// Replicas attached to us (SYNC/PSYNC clients), in attach order.
     pub replicas: primary::Replicas,
-    /// FAILOVER's state for INFO (`no-failover` when none runs).
-    pub failover_state: Mutex<&'static str>,
+    /// FAILOVER's state.
+    pub failover: failover::Failover,
+    /// Writes paused while a FAILOVER or a SHUTDOWN waits for replicas.
+    pub pause: pause::WritePause,
+    /// A SHUTDOWN waiting for lagging replicas.
+    pub shutdown: shutdown::ShutdownWait,
     /// While a replica: held by the replica side across applying a piece of
     /// the primary's stream *and* feeding it with [`Repl::feed_from_master`];
     /// a full sync of one of our own replicas takes it (before any shard
@@ -107,7 +148,9 @@ impl Default for Repl {
             is_replica: AtomicBool::new(false),
             backlog: backlog::Backlog::default(),
             replicas: primary::Replicas::default(),
-            failover_state: Mutex::new("no-failover"),
+            failover: failover::Failover::default(),
+            pause: pause::WritePause::default(),
+            shutdown: shutdown::ShutdownWait::default(),
             apply_gate: Mutex::new(()),
         }
     }
@@ -169,6 +212,53 @@ impl Repl {
         primary::attach_listener(srv);
     }
 
+    /// What an RDB saved now carries (Redis's rdbPopulateSaveInfo): a
+    /// primary's history while it has a backlog, a replica's once it holds
+    /// its primary's (after a sync, or restored at start). The caller holds
+    /// every shard lock, and for an exact offset on a replica the
+    /// [`Repl::apply_gate`] before them.
+    pub fn save_info(&self, srv: &crate::server::Server) -> Option<SaveInfo> {
+        let stream_db = if self.is_replica() {
+            replica::history_db(srv)?
+        } else if self.backlog.active() {
+            // No write since the backlog began: the next one SELECTs, so 0
+            // is as good as any (Redis's slaveseldb -1 case).
+            self.backlog.stream_db().unwrap_or(0)
+        } else {
+            return None;
+        };
+        Some(SaveInfo {
+            stream_db,
+            replid: self.ids().replid,
+            offset: self.offset(),
+        })
+    }
+
+    /// At start, the history saved in the RDB just loaded (Redis's
+    /// loadDataFromDisk): a replica (the `replicaof` directive) takes it as
+    /// its primary's, so its first PSYNC asks to continue from there; a
+    /// primary keeps it as ID2 up to that offset under a new ID, with a
+    /// backlog from there, so its replicas continue partially too.
+    pub fn restore(&self, srv: &crate::server::Server, info: &SaveInfo, as_replica: bool) {
+        if as_replica {
+            self.adopt_master_history(srv, &info.replid, info.offset);
+            replica::restore_history(srv, info.stream_db);
+        } else {
+            {
+                let mut ids = self.ids.lock();
+                ids.replid2 = info.replid.clone();
+                ids.second_repl_offset = info.offset + 1;
+            }
+            self.backlog.restart(info.offset as u64);
+            primary::attach_listener(srv);
+            self.replicas.no_replicas_now();
+        }
+        crate::log::notice(&format!(
+            "Replication history restored from the RDB: {}:{} (db {})",
+            info.replid, info.offset, info.stream_db
+        ));
+    }
+
     /// Promotion (REPLICAOF NO ONE, FAILOVER): the current ID becomes ID2,
     /// valid up to the current offset, and a new ID starts, so replicas of
     /// the old primary can still PSYNC with us (Redis's shiftReplicationId).
@@ -219,6 +309,19 @@ impl Repl {
         let mut p = crate::effects::Pending::default();
         p.push(db, argv);
         self.backlog.feed_unit(&p.unit());
+    }
+
+    /// INFO memory's (mem_replication_backlog, mem_clients_slaves,
+    /// mem_total_replication_buffers): one buffer serves both, so as Redis
+    /// 7.0 counts it, what exceeds `repl-backlog-size` while replicas are
+    /// attached is theirs, the rest the backlog's.
+    pub fn memory(&self, backlog_size: u64) -> (u64, u64, u64) {
+        let total = self.backlog.memory();
+        if !self.replicas.is_empty() && total > backlog_size {
+            (backlog_size, total - backlog_size, total)
+        } else {
+            (total, 0, total)
+        }
     }
 
     /// Closes every attached replica (a replica that did a full sync, a
@@ -305,7 +408,7 @@ impl Repl {
         let _ = write!(
             out,
             "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
-            *self.failover_state.lock(),
+            self.failover.state_name(),
             ids.replid,
             ids.replid2,
             self.offset(),

@@ -91,6 +91,11 @@ pub struct ClientRepl {
     pub handoff: Option<Handoff>,
     /// Set by a WAIT that must block: (offset, replicas, deadline).
     pub wait: Option<(i64, i64, Option<Instant>)>,
+    /// A write command postponed while a FAILOVER pauses writes: the
+    /// connection runs it again when the pause ends.
+    pub postponed: Option<Vec<Vec<u8>>>,
+    /// A SHUTDOWN waiting for replicas: the connection waits for the end.
+    pub shutdown_wait: bool,
 }
 
 /// The sync a replica asked for.
@@ -247,6 +252,12 @@ impl Replicas {
         lag <= 0 || self.good_count(lag as u64) as i64 >= min
     }
 
+    /// The backlog's time to live counts from now (a backlog restored at
+    /// start, Redis's repl_no_slaves_since = now).
+    pub fn no_replicas_now(&self) {
+        self.no_replicas_since.store(unix_ms(), Ordering::Relaxed);
+    }
+
     fn add(&self, r: Arc<Replica>) {
         self.list.lock().push(r);
     }
@@ -309,19 +320,42 @@ fn detach_listener(srv: &Server) {
 
 /// SYNC / PSYNC from a client: checks, then hands the connection over.
 pub fn sync_command(srv: &Server, client: &mut Client, argv: &[&[u8]]) -> Result<(), String> {
+    let (id, addr) = (client.id(), client.shared.addr);
     let conf = client.repl.get_or_insert_with(Default::default);
     if conf.handoff.is_some()
         || client.shared.flags.load(Ordering::Relaxed) & crate::server::client::FLAG_REPLICA != 0
     {
         return Ok(());
     }
+    // PSYNC <our id> <offset> FAILOVER: our primary hands over to us
+    // (FAILOVER on its side); promote, then serve it like any replica
+    // (its history is our ID2 now, so it continues partially).
+    if argv.len() > 3
+        && argv[0].eq_ignore_ascii_case(b"psync")
+        && argv[3].eq_ignore_ascii_case(b"failover")
+    {
+        crate::log::warning(&format!(
+            "Failover request received for replid {}.",
+            String::from_utf8_lossy(argv[1])
+        ));
+        if !srv.repl.is_replica() {
+            return Err("ERR PSYNC FAILOVER can't be sent to a master.".into());
+        }
+        if !argv[1].eq_ignore_ascii_case(srv.repl.ids().replid.as_bytes()) {
+            return Err("ERR PSYNC FAILOVER replid must match my replid.".into());
+        }
+        super::replica::unset_master(srv);
+        crate::log::notice(&format!(
+            "MASTER MODE enabled (failover request from 'id={id} addr={addr}')"
+        ));
+    }
+    if srv.repl.failover.active() {
+        return Err("NOMASTERLINK Can't SYNC while failing over".into());
+    }
     if let Some(link) = srv.repl.master_link() {
         if link.state != "connected" {
             return Err("NOMASTERLINK Can't SYNC while not connected with my master".into());
         }
-    }
-    if *srv.repl.failover_state.lock() != "no-failover" {
-        return Err("NOMASTERLINK Can't SYNC while failing over".into());
     }
     if conf.rdb_filter.is_some() && conf.capa & CAPA_EOF == 0 {
         return Err("ERR Filtered replica requires EOF capability".into());
@@ -824,15 +858,20 @@ pub fn role_reply(srv: &Server, out: &mut crate::server::reply::Out) {
 /// replicas silent for `repl-timeout`, and frees the backlog after
 /// `repl-backlog-ttl` without replicas.
 pub fn spawn_cron(srv: Arc<Server>) {
+    // A FAILOVER started from here spawns the replica link's task.
+    let rt = tokio::runtime::Handle::try_current().ok();
     let _ = std::thread::Builder::new()
         .name("ember-repl".into())
         .spawn(move || {
+            let _rt = rt.as_ref().map(|h| h.enter());
             let mut loops: u64 = 0;
             let mut last_second = Instant::now();
             loop {
                 std::thread::sleep(Duration::from_millis(100));
                 let s = settings(&srv);
                 fullsync::maybe_start_job(&srv, &s);
+                super::failover::update(&srv);
+                super::shutdown::cron(&srv);
                 if last_second.elapsed() >= Duration::from_secs(1) {
                     last_second = Instant::now();
                     cron_second(&srv, &s, loops);
@@ -845,7 +884,13 @@ pub fn spawn_cron(srv: Arc<Server>) {
 fn cron_second(srv: &Server, s: &Settings, loops: u64) {
     let reps = &srv.repl.replicas;
     let primary = !srv.repl.is_replica();
-    if primary && loops.is_multiple_of(s.ping_period) && !reps.is_empty() {
+    // No PING while a FAILOVER with a timeout waits: it would move our
+    // offset past what the replicas acknowledged (as Redis).
+    if primary
+        && loops.is_multiple_of(s.ping_period)
+        && !reps.is_empty()
+        && !srv.repl.failover.holds_pings()
+    {
         srv.repl.backlog.feed_command(&[b"PING"]);
     }
     let now = unix_ms();

@@ -62,6 +62,8 @@ pub struct Replica {
     /// dispatcher tests a flag per command.
     read_only: AtomicBool,
     serve_stale: AtomicBool,
+    /// `replica-ignore-maxmemory`: no evictions (nor -OOM) while a replica.
+    ignore_maxmemory: AtomicBool,
     /// `master_link_status:up` (Redis's repl_state == REPL_STATE_CONNECTED).
     link_up: AtomicBool,
     /// A full sync is being loaded: commands not flagged `loading` get
@@ -89,6 +91,12 @@ impl Replica {
         self.loading.load(Ordering::Acquire)
     }
 
+    /// `replica-ignore-maxmemory yes`: a replica does not evict.
+    #[inline]
+    pub fn ignores_maxmemory(&self) -> bool {
+        self.ignore_maxmemory.load(Ordering::Relaxed)
+    }
+
     /// The link is down and `replica-serve-stale-data no`: only commands
     /// flagged `stale` run.
     #[inline]
@@ -107,16 +115,36 @@ pub fn config_changed(srv: &Server) {
     srv.replica
         .serve_stale
         .store(yes("replica-serve-stale-data"), Ordering::Relaxed);
+    srv.replica
+        .ignore_maxmemory
+        .store(yes("replica-ignore-maxmemory"), Ordering::Relaxed);
 }
 
-/// At start: follow the primary named by the `replicaof` directive.
+/// At start: follow the primary named by the `replicaof` directive. With
+/// a history restored from the RDB ([`restore_history`]) the first PSYNC
+/// asks to continue it; otherwise `PSYNC ? -1`.
 pub fn start(srv: &Arc<Server>) {
     let master = srv.config.read().replicaof.clone();
     if let Some((host, port)) = master {
-        // As Redis with the directive: no history to continue from (one
-        // restored from the RDB would come in here), so PSYNC ? -1.
         follow(srv, host, port, false);
     }
+}
+
+/// The RDB loaded at start held our primary's history (`Repl::restore`):
+/// continue it, in the database its stream was in (Redis's cached master
+/// made from the RDB's repl-id / repl-offset / repl-stream-db).
+pub(super) fn restore_history(srv: &Server, stream_db: usize) {
+    srv.replica.can_continue.store(true, Ordering::Release);
+    srv.replica.stream_db.store(stream_db, Ordering::Release);
+}
+
+/// The database our primary's stream is in, while we hold a history to
+/// continue (None: nothing to save in an RDB's repl-* fields).
+pub(super) fn history_db(srv: &Server) -> Option<usize> {
+    srv.replica
+        .can_continue
+        .load(Ordering::Acquire)
+        .then(|| srv.replica.stream_db.load(Ordering::Acquire))
 }
 
 /// What REPLICAOF answered.
@@ -330,6 +358,9 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16, generation: u64) ->
     set_state(srv, "handshake");
     handshake(&mut conn, &s).await?;
     let psync = psync(srv, &mut conn).await?;
+    // The target of a FAILOVER accepted: the failover is done, writes
+    // resume (and are refused: we are a replica now).
+    super::failover::psync_accepted(srv);
     match psync {
         Psync::Full { replid, offset } => {
             set_state(srv, "sync");
@@ -424,9 +455,24 @@ async fn psync(srv: &Server, conn: &mut Conn) -> Result<Psync, String> {
             "Trying a partial resynchronization (request {replid}:{from})."
         ));
     }
-    conn.send(&[b"PSYNC", replid.as_bytes(), from.as_bytes()])
-        .await?;
+    // A primary handing over (FAILOVER) asks its target to promote itself.
+    let failover = srv.repl.failover.phase() == super::failover::Phase::InProgress;
+    let mut argv: SmallVec<[&[u8]; 4]> = SmallVec::new();
+    argv.extend_from_slice(&[b"PSYNC", replid.as_bytes(), from.as_bytes()]);
+    if failover {
+        argv.push(b"FAILOVER");
+    }
+    if let Err(e) = conn.send(&argv).await {
+        if failover {
+            super::failover::abort(srv, "Write error to failover target");
+        }
+        return Err(e);
+    }
     let r = conn.reply().await?;
+    if failover && !r.starts_with("+FULLRESYNC") && !r.starts_with("+CONTINUE") {
+        // Redis gives up a failover the target refused; we are a primary again.
+        super::failover::abort(srv, "Failover target rejected psync request");
+    }
     if let Some(rest) = r.strip_prefix("+FULLRESYNC") {
         let mut it = rest.split_whitespace();
         let (Some(id), Some(off)) = (it.next(), it.next().and_then(|o| o.parse::<i64>().ok()))
@@ -568,6 +614,8 @@ async fn stream_loop(srv: &Arc<Server>, mut conn: Conn, generation: u64) -> Link
                 srv.repl.update_master_link(|l| l.reploff = off);
             }
         }
+        // An RDB saved now records the database the stream is in.
+        srv.replica.stream_db.store(mc.client.db, Ordering::Release);
         drop(gate);
         let consumed = parser.consumed();
         conn.buf.advance(consumed);

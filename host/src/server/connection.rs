@@ -203,6 +203,44 @@ async fn serve_client(
                 out.buf.clear();
                 return crate::repl::primary::serve_replica(srv, stream, client, &mut inbuf).await;
             }
+            // SHUTDOWN waiting for replicas: the process exits, or the
+            // shutdown is aborted (or its save failed) and we say so.
+            if std::mem::take(&mut repl.shutdown_wait) {
+                stream.write_all(&out.buf[written..]).await?;
+                out.buf.clear();
+                written = 0;
+                let cancelled = srv.repl.shutdown.cancelled();
+                tokio::pin!(cancelled);
+                loop {
+                    if inbuf.capacity() - inbuf.len() < 4096 {
+                        inbuf.reserve(16 * 1024);
+                    }
+                    tokio::select! {
+                        _ = &mut cancelled => break,
+                        n = stream.read_buf(&mut inbuf) => {
+                            if n? == 0 {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                out.error(crate::repl::shutdown::FAILED);
+                count_errors(srv, out);
+                continue;
+            }
+            // A write paused by a FAILOVER or SHUTDOWN: run it when the
+            // pause ends (after a failover, as a replica's client: READONLY).
+            if let Some(argv) = repl.postponed.take() {
+                stream.write_all(&out.buf[written..]).await?;
+                out.buf.clear();
+                written = 0;
+                wait_resumed(srv, stream, &mut inbuf).await?;
+                let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+                run(srv, client, out, &argv, commands::unix_ms());
+                account_batch(srv, client, std::time::Instant::now());
+                count_errors(srv, out);
+                continue;
+            }
         }
         if inbuf.len() as u64 > cached.query_buffer_limit {
             crate::log::warning(&format!(
@@ -382,10 +420,9 @@ fn run_buffered(
         }
         if client.close
             || client.blocked.is_some()
-            || client
-                .repl
-                .as_ref()
-                .is_some_and(|r| r.wait.is_some() || r.handoff.is_some())
+            || client.repl.as_ref().is_some_and(|r| {
+                r.wait.is_some() || r.handoff.is_some() || r.postponed.is_some() || r.shutdown_wait
+            })
         {
             break;
         }
@@ -467,6 +504,30 @@ async fn wait_blocked(
         }
     }
     Ok(())
+}
+
+/// Waits for replication's write pause to end; what the client sends
+/// meanwhile is buffered, and a client that goes away ends the wait.
+async fn wait_resumed(
+    srv: &Server,
+    stream: &mut TcpStream,
+    inbuf: &mut BytesMut,
+) -> std::io::Result<()> {
+    let resumed = srv.repl.pause.resumed();
+    tokio::pin!(resumed);
+    loop {
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            _ = &mut resumed => return Ok(()),
+            n = stream.read_buf(inbuf) => {
+                if n? == 0 {
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
 }
 
 async fn wait_wakeup(

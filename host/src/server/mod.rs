@@ -272,6 +272,15 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
                 // As Redis on SIGTERM/SIGINT: save when save points are set,
                 // and keep running if that save fails.
                 crate::log::warning(&format!("Received {name} scheduling shutdown..."));
+                // Lagging replicas first: the replication cron then saves
+                // and ends the loop through `srv.shutdown`.
+                let flags = crate::repl::shutdown::Flags::default();
+                if crate::repl::shutdown::begin(&srv, flags, false)
+                    == crate::repl::shutdown::Begin::Waiting
+                {
+                    continue;
+                }
+                crate::repl::shutdown::log_replicas(&srv);
                 let s = srv.clone();
                 let saved = tokio::task::spawn_blocking(move || {
                     crate::persist::snapshot::shutdown_save(&s, false, false)

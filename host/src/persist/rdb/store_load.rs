@@ -11,6 +11,9 @@ use std::io::Read;
 /// at a time instead of locking once per key.
 const BATCH: usize = 1024;
 
+/// Batches parsed ahead of the inserting thread.
+const AHEAD: usize = 4;
+
 struct Pending {
     key: Vec<u8>,
     value: crate::store::Value,
@@ -72,8 +75,76 @@ pub fn load_into_store<R: Read>(
     mut function: impl FnMut(Vec<u8>) -> Result<(), String>,
     mut aux: impl FnMut(&[u8], &[u8]),
 ) -> Result<LoadStats, RdbError> {
+    // Two stages on two threads: this one parses the file into batches of
+    // keys, a second one stores them (decoding and inserting cost about
+    // the same, so a load takes about the longer of the two).
+    let failed: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let failed = &failed;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Pending>)>(AHEAD);
+        let inserter = std::thread::Builder::new()
+            .name("ember-load".into())
+            .spawn_scoped(scope, move || {
+                for (db, mut batch) in rx {
+                    if let Err(m) = flush(store, db, now_ms, &mut batch) {
+                        *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+                        return;
+                    }
+                }
+            });
+        // No thread to be had: store on this one.
+        let (tx, inline) = match inserter {
+            Ok(h) => (Some(tx), Some(h)),
+            Err(_) => (None, None),
+        };
+        let send = |db: usize, batch: &mut Vec<Pending>| -> Result<(), String> {
+            let Some(tx) = &tx else {
+                return flush(store, db, now_ms, batch);
+            };
+            let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+            tx.send((db, full)).map_err(|_| {
+                failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .unwrap_or_else(|| "the loading thread stopped".to_string())
+            })
+        };
+        let r = parse_into(
+            r,
+            store.databases(),
+            now_ms,
+            opts,
+            &mut function,
+            &mut aux,
+            send,
+        );
+        drop(tx);
+        if let Some(h) = inline {
+            let _ = h.join();
+        }
+        let (stats, end) = r?;
+        // An error found storing the last batches is reported at the end of
+        // the file (a duplicate key, for one).
+        if let Some(m) = failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(RdbError::corrupt(end, m));
+        }
+        Ok(stats)
+    })
+}
+
+/// The parsing stage: records to `send` in batches of one database's keys;
+/// (stats, the file's length).
+fn parse_into<R: Read>(
+    r: R,
+    databases: usize,
+    now_ms: i64,
+    opts: &LoadOptions,
+    function: &mut impl FnMut(Vec<u8>) -> Result<(), String>,
+    aux: &mut impl FnMut(&[u8], &[u8]),
+    mut send: impl FnMut(usize, &mut Vec<Pending>) -> Result<(), String>,
+) -> Result<(LoadStats, u64), RdbError> {
     let mut stats = LoadStats::default();
-    let databases = store.databases();
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
     let mut batch_db = 0usize;
     let file = load(r, &opts.rdb, |rec| {
@@ -100,7 +171,9 @@ pub fn load_into_store<R: Read>(
                     return Ok(());
                 }
                 if db != batch_db || batch.len() >= BATCH {
-                    flush(store, batch_db, now_ms, &mut batch)?;
+                    if !batch.is_empty() {
+                        send(batch_db, &mut batch)?;
+                    }
                     batch_db = db;
                 }
                 batch.push(Pending {
@@ -129,8 +202,10 @@ pub fn load_into_store<R: Read>(
         }
         Ok(())
     })?;
-    // The last batch; a duplicate in it is reported at the end of the file.
-    flush(store, batch_db, now_ms, &mut batch).map_err(|m| RdbError::corrupt(file.bytes, m))?;
+    let end = file.bytes;
+    if !batch.is_empty() {
+        send(batch_db, &mut batch).map_err(|m| RdbError::corrupt(end, m))?;
+    }
     stats.file = file;
-    Ok(stats)
+    Ok((stats, end))
 }

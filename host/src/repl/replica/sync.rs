@@ -163,6 +163,10 @@ async fn load_from_disk(
 /// reads the RDB as it arrives.
 async fn load_from_socket(srv: &Arc<Server>, conn: &mut Conn, payload: &Payload) -> LinkResult {
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let total = match payload {
+        Payload::Len(n) => *n,
+        Payload::Mark(_) => 0,
+    };
     let s = srv.clone();
     let loader = tokio::task::spawn_blocking(move || {
         // No full sync of our own replicas may snapshot a half-loaded set.
@@ -174,9 +178,10 @@ async fn load_from_socket(srv: &Arc<Server>, conn: &mut Conn, payload: &Payload)
             chunk: Vec::new(),
             at: 0,
         };
-        let loaded = crate::persist::load::load_reader(&s, reader, "the MASTER's socket", true)
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let loaded =
+            crate::persist::load::load_reader(&s, reader, total, "the MASTER's socket", true)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
         done_loading(&s);
         loaded
     });
