@@ -94,7 +94,6 @@ const EFFECTS: &[(&str, &str)] = &[
     // Refused unless at the default: Ember cannot do it at all yet.
     ("unixsocket", "Only \"\": no unix socket listener yet."),
     ("replicaof", "Follows a primary (Redis's or Ember's) over Redis's replication protocol."),
-    ("cluster-enabled", "Only `no`: no cluster mode yet."),
     ("tls-port", "Only `0`: no TLS yet."),
     ("aclfile", "Only \"\": no ACL files yet."),
     ("socket-mark-id", "Only `0`: socket marks are not set."),
