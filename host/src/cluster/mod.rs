@@ -23,7 +23,7 @@ use crate::server::Server;
 use nodes::State;
 use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The bus listens on the client port plus this, unless `cluster-port` says.
@@ -83,8 +83,9 @@ pub struct Cluster {
     /// The bus port (cluster-port, or port + 10000 once the port is known).
     pub bus_port: AtomicU64,
     next_link: AtomicU64,
-    /// A manual failover asked this node's master to pause (mf_end != 0).
-    pub paused: AtomicBool,
+    /// Serializes nodes.conf writes (the bus tasks and the cron may save at
+    /// once; they share the temporary file's name).
+    save_lock: Mutex<()>,
 }
 
 impl Cluster {
@@ -132,7 +133,7 @@ impl Cluster {
             config_file: path,
             bus_port: AtomicU64::new(bus_port),
             next_link: AtomicU64::new(1),
-            paused: AtomicBool::new(false),
+            save_lock: Mutex::new(()),
         })
     }
 
@@ -146,6 +147,7 @@ impl Cluster {
 
     /// Writes nodes.conf now (CLUSTER SAVECONFIG and the pending saves).
     pub fn save(&self) -> std::io::Result<()> {
+        let _one_writer = self.save_lock.lock();
         let text = {
             let mut st = self.state.lock();
             st.todo_save = false;
@@ -234,6 +236,11 @@ pub async fn start(srv: &Arc<Server>) -> anyhow::Result<()> {
     };
     let port = srv.port.load(Ordering::Relaxed) as u16;
     if cluster.bus_port.load(Ordering::Relaxed) == 0 {
+        if port > 65535 - PORT_INCR {
+            anyhow::bail!(
+                "Redis port number too high. Cluster communication port is 10,000 port numbers higher than your Redis port. Your Redis port number must be 55535 or less."
+            );
+        }
         cluster
             .bus_port
             .store(port as u64 + PORT_INCR as u64, Ordering::Relaxed);

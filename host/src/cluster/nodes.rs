@@ -316,17 +316,12 @@ impl State {
     }
 
     /// CLUSTER BUMPEPOCH / takeover: a new config epoch without agreement,
-    /// unless ours is already the only greatest one.
+    /// unless ours is already the greatest (replicas carry their master's,
+    /// so "greatest" cannot mean "only").
     pub fn bump_epoch_without_consensus(&mut self) -> bool {
         let max = self.max_epoch();
         let mine = self.me().config_epoch;
-        let unique = self
-            .nodes
-            .values()
-            .filter(|n| n.config_epoch == mine)
-            .count()
-            == 1;
-        if mine == 0 || mine != max || !unique {
+        if mine == 0 || mine != max {
             self.current_epoch += 1;
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
