@@ -285,9 +285,17 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
         );
         return;
     }
-    // Cluster mode: a command for keys another node serves is redirected.
+    // Cluster mode: a command for keys another node serves is redirected;
+    // as in Redis a redirected EXEC discards its transaction (no EXECABORT).
     if let Some(e) = crate::cluster::routing::check(srv, client, cmd, argv) {
-        reject(srv, client, out, cmd, argv, CmdError::owned(e));
+        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        if cmd.spec.name == "exec" {
+            client.set_multi(false);
+            tx::unwatch_all(srv, client);
+        } else {
+            client.flag_multi_error();
+        }
+        out.error(&e);
         return;
     }
     // maxmemory (Redis's processCommand): evict first; when nothing can be
