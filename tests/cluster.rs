@@ -287,21 +287,17 @@ fn myid(s: &ServerProcess) -> String {
     bulk(&run(&mut c, &["CLUSTER", "MYID"]))
 }
 
-/// Starts nodes in parallel (debug builds start slowly).
+/// Starts nodes one after the other: a debug build compiles its bundled
+/// wasm modules at start, and several at once on two cores can pass the
+/// start-up timeout.
 fn start_nodes(kinds: &[common::ServerKind], timeout_ms: u32) -> Vec<ServerProcess> {
-    std::thread::scope(|s| {
-        let hs: Vec<_> = kinds
-            .iter()
-            .map(|&k| s.spawn(move || node(k, timeout_ms)))
-            .collect();
-        hs.into_iter().map(|h| h.join().expect("node start")).collect()
-    })
+    kinds.iter().map(|&k| node(k, timeout_ms)).collect()
 }
 
 /// Reshards `slots` slots from one master to another under client load,
 /// then checks no key is lost and the client saw no error.
 fn reshard_under_load(nodes: &[ServerProcess], from: &ServerProcess, to: &ServerProcess, slots: usize, keys: usize) {
-    let load = py(nodes[0].port(), "load", 6);
+    let load = py(nodes[0].port(), "load", 4);
     let (ok, out) = redis_cli(&[
         "--cluster", "reshard", &addr(&nodes[0]),
         "--cluster-from", &myid(from), "--cluster-to", &myid(to),
@@ -351,7 +347,7 @@ fn six_ember_nodes_create_reshard_failover() {
     let mut c = nodes[0].connect();
     let owner_is_me = bulk(&run(&mut c, &["CLUSTER", "NODES"]))
         .lines()
-        .any(|l| l.contains("myself") && l.contains("0-5460"));
+        .any(|l| l.contains("myself") && l.contains("10923-16383"));
     let r = text(&run(&mut c, &["GET", "foo"]));
     if owner_is_me {
         assert_eq!(r, "$-1\r\n");
