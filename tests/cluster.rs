@@ -71,7 +71,10 @@ fn neutral(reply: &[u8], id: &str, port: u16, cport: &str) -> String {
 #[test]
 fn cluster_commands_match_redis() {
     let _g = common::shared();
-    let servers = [node(common::ServerKind::Redis, 5000), node(common::ServerKind::Ember, 5000)];
+    let servers = [
+        node(common::ServerKind::Redis, 5000),
+        node(common::ServerKind::Ember, 5000),
+    ];
     let mut transcripts: Vec<Vec<String>> = Vec::new();
     for s in &servers {
         let mut c = s.connect();
@@ -152,7 +155,9 @@ fn cluster_commands_match_redis() {
             t.push(format!("{args:?} -> {r}").replace(&id, "<ID>"));
         }
         // Redis keeps a fresh master "fail" for 2 s (its rejoin delay).
-        wait_until("cluster_state:ok", Duration::from_secs(10), || cluster_ok(s));
+        wait_until("cluster_state:ok", Duration::from_secs(10), || {
+            cluster_ok(s)
+        });
         let script2: Vec<Vec<&str>> = vec![
             vec!["SET", "foo", "bar"],
             vec!["GET", "foo"],
@@ -225,15 +230,27 @@ fn create(nodes: &[ServerProcess]) {
     args.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let (ok, out) = redis_cli(&args);
-    assert!(ok && out.contains("[OK] All 16384 slots covered."), "create:\n{out}");
+    assert!(
+        ok && out.contains("[OK] All 16384 slots covered."),
+        "create:\n{out}"
+    );
 }
 
 fn check_clean(any: &ServerProcess) {
     let (ok, out) = redis_cli(&["--cluster", "check", &addr(any)]);
     assert!(ok, "check:\n{out}");
-    assert!(out.contains("[OK] All nodes agree about slots configuration."), "check:\n{out}");
-    assert!(out.contains("[OK] All 16384 slots covered."), "check:\n{out}");
-    assert!(!out.contains("[ERR]") && !out.contains("[WARNING]"), "check:\n{out}");
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "check:\n{out}"
+    );
+    assert!(
+        out.contains("[OK] All 16384 slots covered."),
+        "check:\n{out}"
+    );
+    assert!(
+        !out.contains("[ERR]") && !out.contains("[WARNING]"),
+        "check:\n{out}"
+    );
 }
 
 /// redis-py's RedisCluster: "write N", "read N" (prints the wrong count), or
@@ -278,7 +295,11 @@ else:
 
 fn py_out(child: std::process::Child) -> String {
     let out = child.wait_with_output().expect("python3");
-    assert!(out.status.success(), "redis-py failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "redis-py failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -296,16 +317,32 @@ fn start_nodes(kinds: &[common::ServerKind], timeout_ms: u32) -> Vec<ServerProce
 
 /// Reshards `slots` slots from one master to another under client load,
 /// then checks no key is lost and the client saw no error.
-fn reshard_under_load(nodes: &[ServerProcess], from: &ServerProcess, to: &ServerProcess, slots: usize, keys: usize) {
+fn reshard_under_load(
+    nodes: &[ServerProcess],
+    from: &ServerProcess,
+    to: &ServerProcess,
+    slots: usize,
+    keys: usize,
+) {
     let load = py(nodes[0].port(), "load", 4);
     let (ok, out) = redis_cli(&[
-        "--cluster", "reshard", &addr(&nodes[0]),
-        "--cluster-from", &myid(from), "--cluster-to", &myid(to),
-        "--cluster-slots", &slots.to_string(), "--cluster-yes",
+        "--cluster",
+        "reshard",
+        &addr(&nodes[0]),
+        "--cluster-from",
+        &myid(from),
+        "--cluster-to",
+        &myid(to),
+        "--cluster-slots",
+        &slots.to_string(),
+        "--cluster-yes",
     ]);
     assert!(ok, "reshard:\n{out}");
     let load = py_out(load);
-    assert!(load.contains(" errors 0"), "client errors during the reshard: {load}");
+    assert!(
+        load.contains(" errors 0"),
+        "client errors during the reshard: {load}"
+    );
     check_clean(&nodes[0]);
     let read = py_out(py(nodes[1].port(), "read", keys));
     assert!(read.contains("wrong 0"), "{read}");
@@ -324,7 +361,10 @@ fn kill_master(nodes: &mut [ServerProcess], master: usize) -> (usize, Duration) 
         .and_then(|a| a.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .expect("the master has a replica");
-    let replica = nodes.iter().position(|n| n.port() == replica_port).expect("replica");
+    let replica = nodes
+        .iter()
+        .position(|n| n.port() == replica_port)
+        .expect("replica");
     nodes[master].kill9();
     let took = wait_until("the replica to take over", Duration::from_secs(30), || {
         let mut c = nodes[replica].connect();
@@ -339,7 +379,9 @@ fn six_ember_nodes_create_reshard_failover() {
     let _g = common::shared();
     let mut nodes = start_nodes(&[common::ServerKind::Ember; 6], 2000);
     create(&nodes);
-    wait_until("all nodes ok", Duration::from_secs(20), || nodes.iter().all(cluster_ok));
+    wait_until("all nodes ok", Duration::from_secs(20), || {
+        nodes.iter().all(cluster_ok)
+    });
     check_clean(&nodes[0]);
     let keys = 5000;
     assert!(py_out(py(nodes[0].port(), "write", keys)).contains("written"));
@@ -370,13 +412,19 @@ fn six_ember_nodes_create_reshard_failover() {
         nodes[replica].port(),
         took.as_secs_f64()
     );
-    let alive = nodes.iter().position(|n| n.port() != nodes[masters[2]].port()).expect("alive");
+    let alive = nodes
+        .iter()
+        .position(|n| n.port() != nodes[masters[2]].port())
+        .expect("alive");
     let read = py_out(py(nodes[alive].port(), "read", keys));
     assert!(read.contains("wrong 0"), "{read}");
     // The check names the dead node; the slots and agreement must be clean.
     let (_, out) = redis_cli(&["--cluster", "check", &addr(&nodes[alive])]);
     assert!(out.contains("[OK] All 16384 slots covered."), "{out}");
-    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{out}");
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration."),
+        "{out}"
+    );
 }
 
 #[test]
@@ -389,8 +437,14 @@ fn nodes_conf_survives_restart() {
     run(&mut c, &["CLUSTER", "SET-CONFIG-EPOCH", "7"]);
     let conf = std::fs::read_to_string(n.dir().join("nodes.conf")).expect("nodes.conf");
     assert!(conf.contains(&format!("{id} :{}@", n.port())), "{conf}");
-    assert!(conf.contains(" myself,master - 0 0 7 connected 0-99\n"), "{conf}");
-    assert!(conf.ends_with("vars currentEpoch 7 lastVoteEpoch 0\n"), "{conf}");
+    assert!(
+        conf.contains(" myself,master - 0 0 7 connected 0-99\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.ends_with("vars currentEpoch 7 lastVoteEpoch 0\n"),
+        "{conf}"
+    );
     assert!(!std::fs::read_dir(n.dir()).expect("dir").any(|e| e
         .map(|e| e.file_name().to_string_lossy().contains(".tmp"))
         .unwrap_or(false)));
@@ -429,7 +483,9 @@ fn mixed_cluster_with_redis_server() {
     // replicates the other.
     let mut nodes = start_nodes(&[Redis, Ember, Redis, Ember, Redis, Ember], 2000);
     create(&nodes);
-    wait_until("all nodes ok", Duration::from_secs(20), || nodes.iter().all(cluster_ok));
+    wait_until("all nodes ok", Duration::from_secs(20), || {
+        nodes.iter().all(cluster_ok)
+    });
     check_clean(&nodes[0]);
     let keys = 100_000;
     assert!(py_out(py(nodes[0].port(), "write", keys)).contains("written"));

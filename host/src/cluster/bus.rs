@@ -84,8 +84,14 @@ async fn run_link(
         return;
     };
     let _ = stream.set_nodelay(true);
-    let local_ip = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let local_ip = stream
+        .local_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let peer_ip = stream
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let inbound = outbound.is_none();
     let (link, mut rx) = match outbound {
         Some(o) => o,
@@ -230,12 +236,20 @@ fn gossip_for(st: &State, target: Option<&NodeId>) -> Vec<Gossip> {
 }
 
 /// A PING, PONG or MEET for `target` (None on an inbound link).
-pub fn ping_message(st: &State, s: &Settings, offset: i64, ty: u16, target: Option<&NodeId>) -> Vec<u8> {
+pub fn ping_message(
+    st: &State,
+    s: &Settings,
+    offset: i64,
+    ty: u16,
+    target: Option<&NodeId>,
+) -> Vec<u8> {
     let gossip = gossip_for(st, target);
     let paused = st.me().is_master() && st.election.mf_end != 0;
     let mflags = if paused { wire::MFLAG_PAUSED } else { 0 };
     let hostname = st.me().hostname.clone();
-    message(st, s, offset, mflags, |snd| wire::build_ping(snd, ty, &gossip, &hostname))
+    message(st, s, offset, mflags, |snd| {
+        wire::build_ping(snd, ty, &gossip, &hostname)
+    })
 }
 
 /// Sends a PING (or MEET) on a node's outbound link, noting the time.
@@ -276,9 +290,7 @@ pub fn broadcast_pong(st: &mut State, s: &Settings, offset: i64, only_my_replica
         .nodes
         .values()
         .filter(|n| !n.has(flag::MYSELF | flag::HANDSHAKE) && n.link.is_some())
-        .filter(|n| {
-            !only_my_replicas || (n.is_slave() && n.slaveof == Some(st.my_master()))
-        })
+        .filter(|n| !only_my_replicas || (n.is_slave() && n.slaveof == Some(st.my_master())))
         .map(|n| n.name)
         .collect();
     for t in targets {
@@ -384,7 +396,11 @@ pub fn process(srv: &Server, cluster: &Cluster, ctx: &LinkCtx, b: &[u8]) -> bool
         if sender.is_none() && h.ty == wire::MEET {
             let name = super::nodes::random_name();
             let mut n = Node::new(name, flag::HANDSHAKE, now);
-            n.ip = if h.myip.is_empty() { ctx.peer_ip.clone() } else { h.myip.clone() };
+            n.ip = if h.myip.is_empty() {
+                ctx.peer_ip.clone()
+            } else {
+                h.myip.clone()
+            };
             n.port = h.port;
             n.pport = h.pport;
             n.cport = h.cport;
@@ -433,7 +449,11 @@ pub fn process(srv: &Server, cluster: &Cluster, ctx: &LinkCtx, b: &[u8]) -> bool
             let n = st.nodes.get_mut(&sn).expect("sender is known");
             n.flags = (n.flags & !flag::NOFAILOVER) | (h.flags & flag::NOFAILOVER);
             if h.ty == wire::PING && !n.has(flag::HANDSHAKE) {
-                let ip = if h.myip.is_empty() { ctx.peer_ip.clone() } else { h.myip.clone() };
+                let ip = if h.myip.is_empty() {
+                    ctx.peer_ip.clone()
+                } else {
+                    h.myip.clone()
+                };
                 update_address(&mut st, &sn, &ip, &h);
             }
         }
@@ -459,7 +479,11 @@ pub fn process(srv: &Server, cluster: &Cluster, ctx: &LinkCtx, b: &[u8]) -> bool
             role_switch(&mut st, &s, &sn, &h);
             let sender_master = {
                 let n = &st.nodes[&sn];
-                if n.is_master() { Some(sn) } else { n.slaveof }
+                if n.is_master() {
+                    Some(sn)
+                } else {
+                    n.slaveof
+                }
             };
             let dirty = sender_master
                 .and_then(|m| st.nodes.get(&m))
@@ -568,21 +592,19 @@ pub fn process(srv: &Server, cluster: &Cluster, ctx: &LinkCtx, b: &[u8]) -> bool
                 st.sent[wire::PING as usize] += 1;
             }
         }
-    } else if h.ty == wire::UPDATE {
-        if sender.is_some() {
-            let (epoch, name, slots) = wire::update_data(b);
-            if let Some(n) = st.nodes.get(&name) {
-                if n.config_epoch < epoch {
-                    if n.is_slave() {
-                        st.set_node_as_master(&name);
-                    }
-                    if let Some(n) = st.nodes.get_mut(&name) {
-                        n.config_epoch = epoch;
-                    }
-                    st.save_later(true);
-                    let slots = slots.to_vec();
-                    update_slots_config_with(&mut st, &s, &name, epoch, &slots);
+    } else if h.ty == wire::UPDATE && sender.is_some() {
+        let (epoch, name, slots) = wire::update_data(b);
+        if let Some(n) = st.nodes.get(&name) {
+            if n.config_epoch < epoch {
+                if n.is_slave() {
+                    st.set_node_as_master(&name);
                 }
+                if let Some(n) = st.nodes.get_mut(&name) {
+                    n.config_epoch = epoch;
+                }
+                st.save_later(true);
+                let slots = slots.to_vec();
+                update_slots_config_with(&mut st, &s, &name, epoch, &slots);
             }
         }
     }
@@ -592,7 +614,9 @@ pub fn process(srv: &Server, cluster: &Cluster, ctx: &LinkCtx, b: &[u8]) -> bool
 /// A known node announces another address (nodeUpdateAddressIfNeeded):
 /// take it and reconnect.
 fn update_address(st: &mut State, name: &NodeId, ip: &str, h: &Header) {
-    let Some(n) = st.nodes.get_mut(name) else { return };
+    let Some(n) = st.nodes.get_mut(name) else {
+        return;
+    };
     if n.has(flag::MYSELF) || ip.is_empty() {
         return;
     }
@@ -632,7 +656,13 @@ fn role_switch(st: &mut State, s: &Settings, sn: &NodeId, h: &Header) {
 /// A master claims slots with a config epoch: it takes those whose owner
 /// has an older epoch (clusterUpdateSlotsConfigWith); this node follows it
 /// if that left its own master without slots.
-pub fn update_slots_config_with(st: &mut State, s: &Settings, sender: &NodeId, epoch: u64, slots: &[u8]) {
+pub fn update_slots_config_with(
+    st: &mut State,
+    s: &Settings,
+    sender: &NodeId,
+    epoch: u64,
+    slots: &[u8],
+) {
     if *sender == st.myself {
         return;
     }
@@ -699,7 +729,14 @@ pub fn set_my_master(st: &mut State, master: &NodeId) {
 
 /// Gossip about third nodes: failure reports from masters, newer pong
 /// times, and nodes we did not know (clusterProcessGossipSection).
-fn process_gossip(st: &mut State, s: &Settings, sender: &NodeId, gossip: &[Gossip], now: i64, offset: i64) {
+fn process_gossip(
+    st: &mut State,
+    s: &Settings,
+    sender: &NodeId,
+    gossip: &[Gossip],
+    now: i64,
+    offset: i64,
+) {
     let sender_is_master = st.nodes.get(sender).is_some_and(|n| n.is_master());
     for g in gossip {
         if st.nodes.contains_key(&g.name) {
@@ -732,7 +769,10 @@ fn process_gossip(st: &mut State, s: &Settings, sender: &NodeId, gossip: &[Gossi
                 n.flags &= !flag::NOADDR;
             }
         } else if g.flags & flag::NOADDR == 0
-            && !st.blacklist.iter().any(|(b, until)| *b == g.name && *until > now)
+            && !st
+                .blacklist
+                .iter()
+                .any(|(b, until)| *b == g.name && *until > now)
             && super::nodes::parse_name(&g.name).is_some()
         {
             let mut n = Node::new(g.name, g.flags & !(flag::MYSELF | flag::MEET), now);
@@ -746,7 +786,6 @@ fn process_gossip(st: &mut State, s: &Settings, sender: &NodeId, gossip: &[Gossi
     }
 }
 
-
 /// PUBLISH in cluster mode reaches every node's subscribers; SPUBLISH only
 /// the nodes of this node's shard (clusterPropagatePublish).
 pub fn propagate_publish(srv: &Server, channel: &[u8], msg: &[u8], shard: bool) {
@@ -754,8 +793,14 @@ pub fn propagate_publish(srv: &Server, channel: &[u8], msg: &[u8], shard: bool) 
     let s = cluster.settings();
     let offset = repl_offset(srv);
     let mut st = cluster.state.lock();
-    let ty = if shard { wire::PUBLISHSHARD } else { wire::PUBLISH };
-    let m = message(&st, &s, offset, 0, |snd| wire::build_publish(snd, ty, channel, msg));
+    let ty = if shard {
+        wire::PUBLISHSHARD
+    } else {
+        wire::PUBLISH
+    };
+    let m = message(&st, &s, offset, 0, |snd| {
+        wire::build_publish(snd, ty, channel, msg)
+    });
     if !shard {
         broadcast(&mut st, &m, ty);
         return;

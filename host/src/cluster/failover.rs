@@ -85,7 +85,9 @@ fn cron(srv: &Arc<Server>, cluster: &Cluster, iteration: u64) {
     // get one, with a PING (or the MEET a CLUSTER MEET asked for).
     let names: Vec<NodeId> = st.nodes.keys().copied().collect();
     for name in &names {
-        let Some(n) = st.nodes.get(name) else { continue };
+        let Some(n) = st.nodes.get(name) else {
+            continue;
+        };
         if n.has(flag::MYSELF | flag::NOADDR) {
             continue;
         }
@@ -100,7 +102,14 @@ fn cron(srv: &Arc<Server>, cluster: &Cluster, iteration: u64) {
             let n = st.nodes.get_mut(name).expect("present");
             n.link = Some(link);
             n.ping_sent = 0;
-            bus::send_ping(&mut st, &s, offset, name, if meet { wire::MEET } else { wire::PING }, now);
+            bus::send_ping(
+                &mut st,
+                &s,
+                offset,
+                name,
+                if meet { wire::MEET } else { wire::PING },
+                now,
+            );
             let n = st.nodes.get_mut(name).expect("present");
             if meet {
                 n.ping_sent = now;
@@ -112,7 +121,7 @@ fn cron(srv: &Arc<Server>, cluster: &Cluster, iteration: u64) {
         }
     }
     // Every second, ping the node (of five random ones) heard from longest ago.
-    if iteration % 10 == 0 {
+    if iteration.is_multiple_of(10) {
         use rand::seq::IndexedRandom;
         let candidates: Vec<NodeId> = names
             .choose_multiple(&mut rand::rng(), 5)
@@ -121,7 +130,9 @@ fn cron(srv: &Arc<Server>, cluster: &Cluster, iteration: u64) {
         let oldest = candidates
             .iter()
             .filter_map(|n| st.nodes.get(n))
-            .filter(|n| n.link.is_some() && n.ping_sent == 0 && !n.has(flag::MYSELF | flag::HANDSHAKE))
+            .filter(|n| {
+                n.link.is_some() && n.ping_sent == 0 && !n.has(flag::MYSELF | flag::HANDSHAKE)
+            })
             .min_by_key(|n| n.pong_received)
             .map(|n| n.name);
         if let Some(o) = oldest {
@@ -130,7 +141,9 @@ fn cron(srv: &Arc<Server>, cluster: &Cluster, iteration: u64) {
     }
     let mut update = false;
     for name in &names {
-        let Some(n) = st.nodes.get(name) else { continue };
+        let Some(n) = st.nodes.get(name) else {
+            continue;
+        };
         if n.has(flag::MYSELF | flag::NOADDR | flag::HANDSHAKE) {
             continue;
         }
@@ -207,7 +220,9 @@ pub fn mark_failing_if_needed(st: &mut State, s: &Settings, name: &NodeId, now: 
     let quorum = st.size / 2 + 1;
     let validity = s.node_timeout * 2;
     let i_am_master = st.me().is_master();
-    let Some(n) = st.nodes.get_mut(name) else { return };
+    let Some(n) = st.nodes.get_mut(name) else {
+        return;
+    };
     n.fail_reports.retain(|(_, t)| now - t <= validity);
     if !n.has(flag::PFAIL) || n.has(flag::FAIL) {
         return;
@@ -234,7 +249,9 @@ pub fn mark_failing_if_needed(st: &mut State, s: &Settings, name: &NodeId, now: 
 /// or holds no slots, else once nobody took its slots for a while
 /// (clearNodeFailureIfNeeded).
 pub fn clear_failure_if_needed(st: &mut State, s: &Settings, name: &NodeId, now: i64) {
-    let Some(n) = st.nodes.get_mut(name) else { return };
+    let Some(n) = st.nodes.get_mut(name) else {
+        return;
+    };
     let clear = n.is_slave()
         || n.numslots() == 0
         || (n.is_master() && n.numslots() > 0 && now - n.fail_time > s.node_timeout * 2);
@@ -252,16 +269,29 @@ pub fn clear_failure_if_needed(st: &mut State, s: &Settings, name: &NodeId, now:
 /// A master's vote for a replica asking to replace its failed master
 /// (clusterSendFailoverAuthIfNeeded): once per epoch, once per master per
 /// two node timeouts, and only if no slot it claims has a newer owner.
-pub fn vote_if_needed(st: &mut State, s: &Settings, sender: &NodeId, h: &wire::Header, now: i64, offset: i64) {
+pub fn vote_if_needed(
+    st: &mut State,
+    s: &Settings,
+    sender: &NodeId,
+    h: &wire::Header,
+    now: i64,
+    offset: i64,
+) {
     if st.me().is_slave() || st.me().numslots() == 0 {
         return;
     }
     if h.current_epoch < st.current_epoch || st.last_vote_epoch == st.current_epoch {
         return;
     }
-    let Some(node) = st.nodes.get(sender) else { return };
-    let Some(master) = node.slaveof.filter(|_| node.is_slave()) else { return };
-    let Some(m) = st.nodes.get(&master) else { return };
+    let Some(node) = st.nodes.get(sender) else {
+        return;
+    };
+    let Some(master) = node.slaveof.filter(|_| node.is_slave()) else {
+        return;
+    };
+    let Some(m) = st.nodes.get(&master) else {
+        return;
+    };
     let force = h.mflags & wire::MFLAG_FORCEACK != 0;
     if !m.failed() && !force {
         return;
@@ -299,7 +329,9 @@ pub fn vote_if_needed(st: &mut State, s: &Settings, sender: &NodeId, h: &wire::H
 /// This replica's rank among its master's replicas: how many have a
 /// greater replication offset (clusterGetSlaveRank).
 fn rank(st: &State, offset: i64) -> usize {
-    let Some(master) = st.me().slaveof else { return 0 };
+    let Some(master) = st.me().slaveof else {
+        return 0;
+    };
     st.replicas_of(&master)
         .iter()
         .filter(|n| !n.has(flag::MYSELF | flag::NOFAILOVER) && n.repl_offset > offset)
@@ -326,9 +358,13 @@ fn handle_replica_failover(st: &mut State, s: &Settings, now: i64, offset: i64) 
     let auth_timeout = (s.node_timeout * 2).max(2000);
     let auth_retry = auth_timeout * 2;
     let me = st.me();
-    let Some(master) = me.slaveof.filter(|_| me.is_slave()) else { return };
-    let Some(m) = st.nodes.get(&master) else { return };
-    if (!m.failed() && !manual) || (s.replica_no_failover && !manual) || m.numslots() == 0 {
+    let Some(master) = me.slaveof.filter(|_| me.is_slave()) else {
+        return;
+    };
+    let Some(m) = st.nodes.get(&master) else {
+        return;
+    };
+    if (!manual && (!m.failed() || s.replica_no_failover)) || m.numslots() == 0 {
         return;
     }
     if now - st.election.auth_time > auth_retry {
@@ -368,7 +404,9 @@ fn handle_replica_failover(st: &mut State, s: &Settings, now: i64, offset: i64) 
             st.current_epoch
         ));
         let mflags = if manual { wire::MFLAG_FORCEACK } else { 0 };
-        let msg = bus::message(st, s, offset, mflags, |snd| wire::build(snd, wire::AUTH_REQUEST, 0));
+        let msg = bus::message(st, s, offset, mflags, |snd| {
+            wire::build(snd, wire::AUTH_REQUEST, 0)
+        });
         bus::broadcast(st, &msg, wire::AUTH_REQUEST);
         st.election.auth_sent = true;
         st.save_later(true);

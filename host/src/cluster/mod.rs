@@ -36,6 +36,7 @@ pub struct Settings {
     pub node_timeout: i64,
     pub require_full_coverage: bool,
     pub allow_reads_when_down: bool,
+    pub allow_pubsubshard_when_down: bool,
     pub allow_replica_migration: bool,
     pub replica_validity_factor: i64,
     pub migration_barrier: i64,
@@ -57,6 +58,7 @@ impl Settings {
             node_timeout: int("cluster-node-timeout"),
             require_full_coverage: yes("cluster-require-full-coverage"),
             allow_reads_when_down: yes("cluster-allow-reads-when-down"),
+            allow_pubsubshard_when_down: yes("cluster-allow-pubsubshard-when-down"),
             allow_replica_migration: yes("cluster-allow-replica-migration"),
             replica_validity_factor: int("cluster-replica-validity-factor"),
             migration_barrier: int("cluster-migration-barrier"),
@@ -162,16 +164,18 @@ impl Cluster {
     pub fn after_change(&self, srv: &Server) {
         let (save, role, dirty) = {
             let mut st = self.state.lock();
-            (st.todo_save, st.role_change.take(), std::mem::take(&mut st.dirty_slots))
+            (
+                st.todo_save,
+                st.role_change.take(),
+                std::mem::take(&mut st.dirty_slots),
+            )
         };
         if !dirty.is_empty() {
             delete_keys_in_slots(srv, &dirty);
         }
         if save {
             if let Err(e) = self.save() {
-                crate::log::warning(&format!(
-                    "Fatal: can't update cluster config file: {e}"
-                ));
+                crate::log::warning(&format!("Fatal: can't update cluster config file: {e}"));
             }
         }
         if let Some(role) = role {
@@ -250,8 +254,16 @@ pub async fn start(srv: &Arc<Server>) -> anyhow::Result<()> {
         let s = cluster.settings();
         let mut st = cluster.state.lock();
         let me = st.me_mut();
-        me.port = if s.announce_port != 0 { s.announce_port } else { port };
-        me.cport = if s.announce_bus_port != 0 { s.announce_bus_port } else { bus_port };
+        me.port = if s.announce_port != 0 {
+            s.announce_port
+        } else {
+            port
+        };
+        me.cport = if s.announce_bus_port != 0 {
+            s.announce_bus_port
+        } else {
+            bus_port
+        };
         me.hostname = s.announce_hostname.clone();
         if !s.announce_ip.is_empty() {
             me.ip = s.announce_ip.clone();

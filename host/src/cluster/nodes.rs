@@ -222,7 +222,9 @@ impl State {
     }
 
     pub fn me_mut(&mut self) -> &mut Node {
-        self.nodes.get_mut(&self.myself).expect("myself is always in the table")
+        self.nodes
+            .get_mut(&self.myself)
+            .expect("myself is always in the table")
     }
 
     pub fn save_later(&mut self, fsync: bool) {
@@ -326,9 +328,7 @@ impl State {
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
             self.save_later(true);
-            crate::log::warning(&format!(
-                "New configEpoch set to {e}"
-            ));
+            crate::log::warning(&format!("New configEpoch set to {e}"));
             true
         } else {
             false
@@ -393,7 +393,11 @@ impl State {
             n.ping_sent,
             n.pong_received,
             epoch,
-            if connected { "connected" } else { "disconnected" }
+            if connected {
+                "connected"
+            } else {
+                "disconnected"
+            }
         );
         for (a, b) in n.slots.ranges() {
             if a == b {
@@ -443,14 +447,15 @@ impl State {
         let mut st = State::new(now);
         st.nodes.clear();
         let mut myself = None;
-        let fmterr = |line: &str| format!("Unrecoverable error: corrupted cluster config file \"{line}\".");
+        let fmterr =
+            |line: &str| format!("Unrecoverable error: corrupted cluster config file \"{line}\".");
         for line in text.lines() {
             let argv: Vec<&str> = line.split_ascii_whitespace().collect();
             if argv.is_empty() {
                 continue;
             }
             if argv[0].eq_ignore_ascii_case("vars") {
-                if argv.len() % 2 == 0 {
+                if argv.len().is_multiple_of(2) {
                     return Err(fmterr(line));
                 }
                 for kv in argv[1..].chunks(2) {
@@ -520,16 +525,22 @@ impl State {
                 None
             };
             n.slaveof = master;
-            n.config_epoch = if n.is_slave() && master.is_some() { 0 } else { epoch };
+            n.config_epoch = if n.is_slave() && master.is_some() {
+                0
+            } else {
+                epoch
+            };
             if let Some(m) = master {
-                st.nodes
-                    .entry(m)
-                    .or_insert_with(|| Node::new(m, 0, now));
+                st.nodes.entry(m).or_insert_with(|| Node::new(m, 0, now));
             }
             for spec in &argv[8..] {
                 if let Some(inner) = spec.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
                     let (slot, rest) = inner.split_once('-').ok_or_else(|| fmterr(line))?;
-                    let slot: u16 = slot.parse().ok().filter(|&s: &u16| (s as usize) < SLOTS).ok_or_else(|| fmterr(line))?;
+                    let slot: u16 = slot
+                        .parse()
+                        .ok()
+                        .filter(|&s: &u16| (s as usize) < SLOTS)
+                        .ok_or_else(|| fmterr(line))?;
                     let (migrating, other) = if let Some(o) = rest.strip_prefix(">-") {
                         (true, o)
                     } else if let Some(o) = rest.strip_prefix("<-") {
@@ -563,7 +574,9 @@ impl State {
             }
         }
         let Some(me) = myself else {
-            return Err("Unrecoverable error: corrupted cluster config file (no 'myself' node).".into());
+            return Err(
+                "Unrecoverable error: corrupted cluster config file (no 'myself' node).".into(),
+            );
         };
         st.myself = me;
         st.current_epoch = st.current_epoch.max(st.max_epoch());

@@ -84,7 +84,7 @@ pub fn check(srv: &Server, client: &mut Client, cmd: &Command, argv: &[&[u8]]) -
     };
     if !cluster_ok {
         if pubsubshard {
-            if !srv.config.read().get_one("cluster-allow-pubsubshard-when-down").is_some_and(|v| v == "yes") {
+            if !s.allow_pubsubshard_when_down {
                 return Some(DOWN.into());
             }
         } else if !s.allow_reads_when_down {

@@ -20,8 +20,17 @@ pub const PUBLISHSHARD: u16 = 10;
 pub const TYPE_COUNT: usize = 11;
 
 pub const TYPE_NAMES: [&str; TYPE_COUNT] = [
-    "ping", "pong", "meet", "fail", "publish", "auth-req", "auth-ack", "update", "mfstart",
-    "module", "publishshard",
+    "ping",
+    "pong",
+    "meet",
+    "fail",
+    "publish",
+    "auth-req",
+    "auth-ack",
+    "update",
+    "mfstart",
+    "module",
+    "publishshard",
 ];
 
 /// Header length (CLUSTERMSG_MIN_LEN) and the data sections' sizes.
@@ -168,7 +177,7 @@ pub fn expected_len(h: &Header, b: &[u8]) -> Option<usize> {
                         return None;
                     }
                     let ext = u32_at(b, len) as usize;
-                    if ext % 8 != 0 || ext < 8 || h.totlen.saturating_sub(len) < ext {
+                    if !ext.is_multiple_of(8) || ext < 8 || h.totlen.saturating_sub(len) < ext {
                         return None;
                     }
                     len += ext;
@@ -386,7 +395,10 @@ mod tests {
         let h = parse_header(&b).unwrap();
         assert_eq!(h.totlen, b.len());
         assert_eq!(expected_len(&h, &b), Some(b.len()));
-        assert_eq!((h.port, h.cport, h.current_epoch, h.config_epoch), (7000, 17000, 5, 3));
+        assert_eq!(
+            (h.port, h.cport, h.current_epoch, h.config_epoch),
+            (7000, 17000, 5, 3)
+        );
         assert_eq!(gossip(&b, h.count)[0].ip, "127.0.0.1");
         assert_eq!(hostname_ext(&h, &b).as_deref(), Some("host-a"));
         assert_eq!(b.len(), HEADER_LEN + GOSSIP_LEN + 16);

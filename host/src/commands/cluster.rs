@@ -10,58 +10,269 @@ use crate::cluster::slots::{key_slot, SLOTS};
 use crate::cluster::{bus, failover, routing, Cluster};
 use crate::server::Server;
 
-const fn sub(name: &'static str, arity: i32, flags: u32, h: super::table::Handler, summary: &'static str) -> CommandSpec {
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    h: super::table::Handler,
+    summary: &'static str,
+    syntax: &'static str,
+) -> CommandSpec {
+    let since = match name.as_bytes() {
+        b"addslotsrange" | b"delslotsrange" | b"shards" | b"links" => "7.0.0",
+        b"replicas" => "5.0.0",
+        _ => "3.0.0",
+    };
     CommandSpec::new(name, arity, Group::Cluster, h)
         .flags(flags)
-        .doc("3.0.0", summary, "O(1)")
+        .doc(since, summary, "O(1)")
+        .syntax(syntax)
 }
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("cluster", -2, Group::Cluster, super::keys::container_help)
-        .doc("3.0.0", "A container for Redis Cluster commands.", "Depends on subcommand.")
+        .doc(
+            "3.0.0",
+            "A container for Redis Cluster commands.",
+            "Depends on subcommand.",
+        )
         .subcommands(SUBCOMMANDS),
     CommandSpec::new("asking", 1, Group::Cluster, asking)
         .flags(FAST)
         .acl(&["connection"])
-        .doc("3.0.0", "Signals that a cluster client is following an -ASK redirect.", "O(1)"),
+        .doc(
+            "3.0.0",
+            "Signals that a cluster client is following an -ASK redirect.",
+            "O(1)",
+        ),
     CommandSpec::new("readonly", 1, Group::Cluster, readonly)
         .flags(LOADING | STALE | FAST)
         .acl(&["connection"])
-        .doc("3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", "O(1)"),
+        .doc(
+            "3.0.0",
+            "Enables read-only queries for a connection to a Redis Cluster replica node.",
+            "O(1)",
+        ),
     CommandSpec::new("readwrite", 1, Group::Cluster, readwrite)
         .flags(LOADING | STALE | FAST)
         .acl(&["connection"])
-        .doc("3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", "O(1)"),
+        .doc(
+            "3.0.0",
+            "Enables read-write queries for a connection to a Reids Cluster replica node.",
+            "O(1)",
+        ),
 ];
 
 const SUBCOMMANDS: &[CommandSpec] = &[
-    sub("addslots", -3, ADMIN | STALE, addslots, "Assigns new hash slots to a node."),
-    sub("addslotsrange", -4, ADMIN | STALE, addslotsrange, "Assigns new hash slot ranges to a node."),
-    sub("bumpepoch", 2, ADMIN | STALE, bumpepoch, "Advances the cluster config epoch."),
-    sub("count-failure-reports", 3, ADMIN | STALE, count_failure_reports, "Returns the number of active failure reports active for a node."),
-    sub("countkeysinslot", 3, STALE, countkeysinslot, "Returns the number of keys in a hash slot."),
-    sub("delslots", -3, ADMIN | STALE, delslots, "Sets hash slots as unbound for a node."),
-    sub("delslotsrange", -4, ADMIN | STALE, delslotsrange, "Sets hash slot ranges as unbound for a node."),
-    sub("failover", -2, ADMIN | STALE, failover_cmd, "Forces a replica to perform a manual failover of its master."),
-    sub("flushslots", 2, ADMIN | STALE, flushslots, "Deletes all slots information from a node."),
-    sub("forget", 3, ADMIN | STALE, forget, "Removes a node from the nodes table."),
-    sub("getkeysinslot", 4, STALE, getkeysinslot, "Returns the key names in a hash slot."),
-    sub("help", 2, LOADING | STALE, help, "Returns helpful text about the different subcommands."),
-    sub("info", 2, STALE, info, "Returns information about the state of a node."),
-    sub("keyslot", 3, STALE, keyslot, "Returns the hash slot for a key."),
-    sub("links", 2, STALE, links, "Returns a list of all TCP links to and from peer nodes."),
-    sub("meet", -4, ADMIN | STALE, meet, "Forces a node to handshake with another node."),
-    sub("myid", 2, STALE, myid, "Returns the ID of a node."),
-    sub("nodes", 2, STALE, nodes, "Returns the cluster configuration for a node."),
-    sub("replicas", 3, ADMIN | STALE, replicas, "Lists the replica nodes of a master node."),
-    sub("replicate", 3, ADMIN | STALE, replicate, "Configure a node as replica of a master node."),
-    sub("reset", -2, ADMIN | NOSCRIPT | STALE, reset, "Resets a node."),
-    sub("saveconfig", 2, ADMIN | STALE, saveconfig, "Forces a node to save the cluster configuration to disk."),
-    sub("set-config-epoch", 3, ADMIN | STALE, set_config_epoch, "Sets the configuration epoch for a new node."),
-    sub("setslot", -4, ADMIN | STALE, setslot, "Binds a hash slot to a node."),
-    sub("shards", 2, STALE, shards, "Returns the mapping of cluster slots to shards."),
-    sub("slaves", 3, ADMIN | STALE, replicas, "Lists the replica nodes of a master node."),
-    sub("slots", 2, STALE, slots_cmd, "Returns the mapping of cluster slots to nodes."),
+    sub(
+        "addslots",
+        -3,
+        ADMIN | STALE,
+        addslots,
+        "Assigns new hash slots to a node.",
+        "slot [slot ...]",
+    ),
+    sub(
+        "addslotsrange",
+        -4,
+        ADMIN | STALE,
+        addslotsrange,
+        "Assigns new hash slot ranges to a node.",
+        "start-slot end-slot [start-slot end-slot ...]",
+    ),
+    sub(
+        "bumpepoch",
+        2,
+        ADMIN | STALE,
+        bumpepoch,
+        "Advances the cluster config epoch.",
+        "",
+    ),
+    sub(
+        "count-failure-reports",
+        3,
+        ADMIN | STALE,
+        count_failure_reports,
+        "Returns the number of active failure reports active for a node.",
+        "node-id",
+    ),
+    sub(
+        "countkeysinslot",
+        3,
+        STALE,
+        countkeysinslot,
+        "Returns the number of keys in a hash slot.",
+        "slot",
+    ),
+    sub(
+        "delslots",
+        -3,
+        ADMIN | STALE,
+        delslots,
+        "Sets hash slots as unbound for a node.",
+        "slot [slot ...]",
+    ),
+    sub(
+        "delslotsrange",
+        -4,
+        ADMIN | STALE,
+        delslotsrange,
+        "Sets hash slot ranges as unbound for a node.",
+        "start-slot end-slot [start-slot end-slot ...]",
+    ),
+    sub(
+        "failover",
+        -2,
+        ADMIN | STALE,
+        failover_cmd,
+        "Forces a replica to perform a manual failover of its master.",
+        "[FORCE|TAKEOVER]",
+    ),
+    sub(
+        "flushslots",
+        2,
+        ADMIN | STALE,
+        flushslots,
+        "Deletes all slots information from a node.",
+        "",
+    ),
+    sub(
+        "forget",
+        3,
+        ADMIN | STALE,
+        forget,
+        "Removes a node from the nodes table.",
+        "node-id",
+    ),
+    sub(
+        "getkeysinslot",
+        4,
+        STALE,
+        getkeysinslot,
+        "Returns the key names in a hash slot.",
+        "slot count",
+    ),
+    sub(
+        "help",
+        2,
+        LOADING | STALE,
+        help,
+        "Returns helpful text about the different subcommands.",
+        "",
+    ),
+    sub(
+        "info",
+        2,
+        STALE,
+        info,
+        "Returns information about the state of a node.",
+        "",
+    ),
+    sub(
+        "keyslot",
+        3,
+        STALE,
+        keyslot,
+        "Returns the hash slot for a key.",
+        "key",
+    ),
+    sub(
+        "links",
+        2,
+        STALE,
+        links,
+        "Returns a list of all TCP links to and from peer nodes.",
+        "",
+    ),
+    sub(
+        "meet",
+        -4,
+        ADMIN | STALE,
+        meet,
+        "Forces a node to handshake with another node.",
+        "ip port [cluster-bus-port]",
+    ),
+    sub("myid", 2, STALE, myid, "Returns the ID of a node.", ""),
+    sub(
+        "nodes",
+        2,
+        STALE,
+        nodes,
+        "Returns the cluster configuration for a node.",
+        "",
+    ),
+    sub(
+        "replicas",
+        3,
+        ADMIN | STALE,
+        replicas,
+        "Lists the replica nodes of a master node.",
+        "node-id",
+    ),
+    sub(
+        "replicate",
+        3,
+        ADMIN | STALE,
+        replicate,
+        "Configure a node as replica of a master node.",
+        "node-id",
+    ),
+    sub(
+        "reset",
+        -2,
+        ADMIN | NOSCRIPT | STALE,
+        reset,
+        "Resets a node.",
+        "[HARD|SOFT]",
+    ),
+    sub(
+        "saveconfig",
+        2,
+        ADMIN | STALE,
+        saveconfig,
+        "Forces a node to save the cluster configuration to disk.",
+        "",
+    ),
+    sub(
+        "set-config-epoch",
+        3,
+        ADMIN | STALE,
+        set_config_epoch,
+        "Sets the configuration epoch for a new node.",
+        "config-epoch",
+    ),
+    sub(
+        "setslot",
+        -4,
+        ADMIN | STALE,
+        setslot,
+        "Binds a hash slot to a node.",
+        "slot IMPORTING node-id|MIGRATING node-id|NODE node-id|STABLE",
+    ),
+    sub(
+        "shards",
+        2,
+        STALE,
+        shards,
+        "Returns the mapping of cluster slots to shards.",
+        "",
+    ),
+    sub(
+        "slaves",
+        3,
+        ADMIN | STALE,
+        replicas,
+        "Lists the replica nodes of a master node.",
+        "node-id",
+    ),
+    sub(
+        "slots",
+        2,
+        STALE,
+        slots_cmd,
+        "Returns the mapping of cluster slots to nodes.",
+        "",
+    ),
 ];
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
@@ -83,8 +294,7 @@ fn arg_str(a: &[u8]) -> String {
 
 /// The node a client names, if it is in the table (clusterLookupNode).
 fn lookup(st: &State, a: &[u8]) -> Option<NodeId> {
-    crate::cluster::nodes::parse_name(&a.to_ascii_lowercase())
-        .filter(|n| st.nodes.contains_key(n))
+    crate::cluster::nodes::parse_name(&a.to_ascii_lowercase()).filter(|n| st.nodes.contains_key(n))
 }
 
 /// getSlotOrReply.
@@ -118,7 +328,9 @@ pub fn count_keys_in_slot(srv: &Server, slot: usize) -> usize {
 }
 
 fn db_size(srv: &Server) -> usize {
-    let mut ks = srv.store.lock(&crate::store::LockPlan::Db(0), super::unix_ms());
+    let mut ks = srv
+        .store
+        .lock(&crate::store::LockPlan::Db(0), super::unix_ms());
     ks.dbsize(0)
 }
 
@@ -226,15 +438,23 @@ fn meet(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(syntax_sub(argv));
     }
     let port = crate::util::num::parse_i64(argv[3]).ok_or_else(|| {
-        CmdError::owned(format!("ERR Invalid TCP base port specified: {}", arg_str(argv[3])))
+        CmdError::owned(format!(
+            "ERR Invalid TCP base port specified: {}",
+            arg_str(argv[3])
+        ))
     })?;
     let cport = match argv.get(4) {
         Some(a) => crate::util::num::parse_i64(a).ok_or_else(|| {
-            CmdError::owned(format!("ERR Invalid TCP bus port specified: {}", arg_str(a)))
+            CmdError::owned(format!(
+                "ERR Invalid TCP bus port specified: {}",
+                arg_str(a)
+            ))
         })?,
         None => port + crate::cluster::PORT_INCR as i64,
     };
-    let ip: Option<std::net::IpAddr> = std::str::from_utf8(argv[2]).ok().and_then(|s| s.parse().ok());
+    let ip: Option<std::net::IpAddr> = std::str::from_utf8(argv[2])
+        .ok()
+        .and_then(|s| s.parse().ok());
     let valid = |p: i64| (1..=65535).contains(&p);
     let (Some(ip), true, true) = (ip, valid(port), valid(cport)) else {
         return Err(CmdError::owned(format!(
@@ -247,7 +467,10 @@ fn meet(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     {
         let mut st = c.state.lock();
         let in_progress = st.nodes.values().any(|n| {
-            n.has(flag::HANDSHAKE) && n.ip.eq_ignore_ascii_case(&ip) && n.port as i64 == port && n.cport as i64 == cport
+            n.has(flag::HANDSHAKE)
+                && n.ip.eq_ignore_ascii_case(&ip)
+                && n.port as i64 == port
+                && n.cport as i64 == cport
         });
         if !in_progress {
             let name = crate::cluster::nodes::random_name();
@@ -304,7 +527,11 @@ fn replica_available(srv: &Server, n: &Node) -> bool {
     if n.failed() {
         return false;
     }
-    let off = if n.has(flag::MYSELF) { srv.repl.offset() } else { n.repl_offset };
+    let off = if n.has(flag::MYSELF) {
+        srv.repl.offset()
+    } else {
+        n.repl_offset
+    };
     off != 0
 }
 
@@ -359,7 +586,11 @@ fn shards(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         members.extend(st.replicas_of(&m.name));
         ctx.out.array(members.len());
         for n in members {
-            let offset = if n.has(flag::MYSELF) { ctx.srv.repl.offset() } else { n.repl_offset };
+            let offset = if n.has(flag::MYSELF) {
+                ctx.srv.repl.offset()
+            } else {
+                n.repl_offset
+            };
             let health = if n.failed() {
                 "fail"
             } else if n.is_slave() && offset == 0 {
@@ -381,7 +612,11 @@ fn shards(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
                 ctx.out.bulk(n.hostname.as_bytes());
             }
             ctx.out.bulk(b"role");
-            ctx.out.bulk(if n.is_slave() { b"replica" as &[u8] } else { b"master" });
+            ctx.out.bulk(if n.is_slave() {
+                b"replica" as &[u8]
+            } else {
+                b"master"
+            });
             ctx.out.bulk(b"replication-offset");
             ctx.out.int(offset);
             ctx.out.bulk(b"health");
@@ -394,7 +629,9 @@ fn shards(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 fn flushslots(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let c = cluster(ctx)?;
     if db_size(ctx.srv) != 0 {
-        return Err(CmdError::err("ERR DB must be empty to perform CLUSTER FLUSHSLOTS."));
+        return Err(CmdError::err(
+            "ERR DB must be empty to perform CLUSTER FLUSHSLOTS.",
+        ));
     }
     {
         let mut st = c.state.lock();
@@ -410,14 +647,18 @@ fn update_slots(ctx: &mut Ctx, c: &Cluster, ranges: &[(usize, usize)], del: bool
         let mut st = c.state.lock();
         let mut seen = vec![false; SLOTS];
         for &(a, b) in ranges {
-            for s in a..=b {
-                if del && st.slots[s].is_none() {
-                    return Err(CmdError::owned(format!("ERR Slot {s} is already unassigned")));
-                } else if !del && st.slots[s].is_some() {
+            for (s, owner) in st.slots.iter().enumerate().take(b + 1).skip(a) {
+                if del && owner.is_none() {
+                    return Err(CmdError::owned(format!(
+                        "ERR Slot {s} is already unassigned"
+                    )));
+                } else if !del && owner.is_some() {
                     return Err(CmdError::owned(format!("ERR Slot {s} is already busy")));
                 }
                 if std::mem::replace(&mut seen[s], true) {
-                    return Err(CmdError::owned(format!("ERR Slot {s} specified multiple times")));
+                    return Err(CmdError::owned(format!(
+                        "ERR Slot {s} specified multiple times"
+                    )));
                 }
             }
         }
@@ -438,7 +679,10 @@ fn update_slots(ctx: &mut Ctx, c: &Cluster, ranges: &[(usize, usize)], del: bool
 
 fn addslots_generic(ctx: &mut Ctx, argv: &[&[u8]], del: bool) -> CmdResult {
     let c = cluster(ctx)?;
-    let slots = argv[2..].iter().map(|a| slot_arg(a)).collect::<Result<Vec<_>, _>>()?;
+    let slots = argv[2..]
+        .iter()
+        .map(|a| slot_arg(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let ranges: Vec<(usize, usize)> = slots.iter().map(|&s| (s, s)).collect();
     update_slots(ctx, c, &ranges, del)
 }
@@ -454,7 +698,11 @@ fn delslots(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn range_generic(ctx: &mut Ctx, argv: &[&[u8]], del: bool) -> CmdResult {
     let c = cluster(ctx)?;
     if argv.len() % 2 == 1 {
-        return Err(super::arity_error_named(if del { "cluster|delslotsrange" } else { "cluster|addslotsrange" }));
+        return Err(super::arity_error_named(if del {
+            "cluster|delslotsrange"
+        } else {
+            "cluster|addslotsrange"
+        }));
     }
     let mut ranges = Vec::new();
     for pair in argv[2..].chunks(2) {
@@ -486,13 +734,16 @@ fn setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let slot = slot_arg(argv[2])?;
     let action = argv[3];
     let target_arg = argv.get(4).copied().unwrap_or_default();
-    let unknown_node = |prefix: &str| CmdError::owned(format!("ERR {prefix} {}", arg_str(target_arg)));
+    let unknown_node =
+        |prefix: &str| CmdError::owned(format!("ERR {prefix} {}", arg_str(target_arg)));
     let s = c.settings();
     let offset = bus::repl_offset(ctx.srv);
     if eq_ic(action, "migrating") && argv.len() == 5 {
         let mut st = c.state.lock();
         if st.slots[slot] != Some(st.myself) {
-            return Err(CmdError::owned(format!("ERR I'm not the owner of hash slot {slot}")));
+            return Err(CmdError::owned(format!(
+                "ERR I'm not the owner of hash slot {slot}"
+            )));
         }
         let n = lookup(&st, target_arg).ok_or_else(|| unknown_node("I don't know about node"))?;
         if st.nodes[&n].is_slave() {
@@ -502,7 +753,9 @@ fn setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     } else if eq_ic(action, "importing") && argv.len() == 5 {
         let mut st = c.state.lock();
         if st.slots[slot] == Some(st.myself) {
-            return Err(CmdError::owned(format!("ERR I'm already the owner of hash slot {slot}")));
+            return Err(CmdError::owned(format!(
+                "ERR I'm already the owner of hash slot {slot}"
+            )));
         }
         let n = lookup(&st, target_arg).ok_or_else(|| unknown_node("I don't know about node"))?;
         if st.nodes[&n].is_slave() {
@@ -561,7 +814,10 @@ fn bumpepoch(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         (b, st.me().config_epoch)
     };
     c.after_change(ctx.srv);
-    ctx.out.simple(&format!("{} {epoch}", if bumped { "BUMPED" } else { "STILL" }));
+    ctx.out.simple(&format!(
+        "{} {epoch}",
+        if bumped { "BUMPED" } else { "STILL" }
+    ));
     Ok(())
 }
 
@@ -578,7 +834,11 @@ fn info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         }
     }
     let me = st.me();
-    let my_epoch = match me.slaveof.filter(|_| me.is_slave()).and_then(|m| st.nodes.get(&m)) {
+    let my_epoch = match me
+        .slaveof
+        .filter(|_| me.is_slave())
+        .and_then(|m| st.nodes.get(&m))
+    {
         Some(m) => m.config_epoch,
         None => me.config_epoch,
     };
@@ -593,7 +853,10 @@ fn info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     for (i, n) in st.sent.iter().enumerate() {
         if *n > 0 {
             total += n;
-            s.push_str(&format!("cluster_stats_messages_{}_sent:{n}\r\n", crate::cluster::wire::TYPE_NAMES[i]));
+            s.push_str(&format!(
+                "cluster_stats_messages_{}_sent:{n}\r\n",
+                crate::cluster::wire::TYPE_NAMES[i]
+            ));
         }
     }
     s.push_str(&format!("cluster_stats_messages_sent:{total}\r\n"));
@@ -601,7 +864,10 @@ fn info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     for (i, n) in st.received.iter().enumerate() {
         if *n > 0 {
             total += n;
-            s.push_str(&format!("cluster_stats_messages_{}_received:{n}\r\n", crate::cluster::wire::TYPE_NAMES[i]));
+            s.push_str(&format!(
+                "cluster_stats_messages_{}_received:{n}\r\n",
+                crate::cluster::wire::TYPE_NAMES[i]
+            ));
         }
     }
     s.push_str(&format!("cluster_stats_messages_received:{total}\r\n"));
@@ -636,7 +902,8 @@ fn countkeysinslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !(0..SLOTS as i64).contains(&slot) {
         return Err(CmdError::err("ERR Invalid slot"));
     }
-    ctx.out.int(count_keys_in_slot(ctx.srv, slot as usize) as i64);
+    ctx.out
+        .int(count_keys_in_slot(ctx.srv, slot as usize) as i64);
     Ok(())
 }
 
@@ -662,7 +929,9 @@ fn forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let n = lookup(&st, argv[2])
             .ok_or_else(|| CmdError::owned(format!("ERR Unknown node {}", arg_str(argv[2]))))?;
         if n == st.myself {
-            return Err(CmdError::err("ERR I tried hard but I can't forget myself..."));
+            return Err(CmdError::err(
+                "ERR I tried hard but I can't forget myself...",
+            ));
         }
         if st.me().is_slave() && st.me().slaveof == Some(n) {
             return Err(CmdError::err("ERR Can't forget my master!"));
@@ -686,7 +955,9 @@ fn replicate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             return Err(CmdError::err("ERR Can't replicate myself"));
         }
         if st.nodes[&n].is_slave() {
-            return Err(CmdError::err("ERR I can only replicate a master, not a replica."));
+            return Err(CmdError::err(
+                "ERR I can only replicate a master, not a replica.",
+            ));
         }
         if st.me().is_master() && (st.me().numslots() != 0 || keys != 0) {
             return Err(CmdError::err(
@@ -722,7 +993,8 @@ fn count_failure_reports(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         .ok_or_else(|| CmdError::owned(format!("ERR Unknown node {}", arg_str(argv[2]))))?;
     let now = super::unix_ms();
     let node = st.nodes.get_mut(&n).expect("looked up");
-    node.fail_reports.retain(|(_, t)| now - t <= s.node_timeout * 2);
+    node.fail_reports
+        .retain(|(_, t)| now - t <= s.node_timeout * 2);
     ctx.out.int(node.fail_reports.len() as i64);
     Ok(())
 }
@@ -749,10 +1021,14 @@ fn failover_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let mut st = c.state.lock();
         let me = st.me();
         if me.is_master() {
-            return Err(CmdError::err("ERR You should send CLUSTER FAILOVER to a replica"));
+            return Err(CmdError::err(
+                "ERR You should send CLUSTER FAILOVER to a replica",
+            ));
         }
         let Some(master) = me.slaveof.filter(|m| st.nodes.contains_key(m)) else {
-            return Err(CmdError::err("ERR I'm a replica but my master is unknown to me"));
+            return Err(CmdError::err(
+                "ERR I'm a replica but my master is unknown to me",
+            ));
         };
         let m = &st.nodes[&master];
         if !force && (m.failed() || m.link.is_none()) {
@@ -791,7 +1067,9 @@ fn set_config_epoch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     {
         let mut st = c.state.lock();
         if epoch < 0 {
-            return Err(CmdError::owned(format!("ERR Invalid config epoch specified: {epoch}")));
+            return Err(CmdError::owned(format!(
+                "ERR Invalid config epoch specified: {epoch}"
+            )));
         } else if st.nodes.len() > 1 {
             return Err(CmdError::err(
                 "ERR The user can assign a config epoch only when the node does not know any other node.",
@@ -800,7 +1078,9 @@ fn set_config_epoch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             return Err(CmdError::err("ERR Node config epoch is already non-zero"));
         }
         st.me_mut().config_epoch = epoch as u64;
-        crate::log::warning(&format!("configEpoch set to {epoch} via CLUSTER SET-CONFIG-EPOCH"));
+        crate::log::warning(&format!(
+            "configEpoch set to {epoch} via CLUSTER SET-CONFIG-EPOCH"
+        ));
         if st.current_epoch < epoch as u64 {
             st.current_epoch = epoch as u64;
         }
@@ -831,7 +1111,10 @@ fn reset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     if was_slave {
         crate::repl::replica::unset_master(ctx.srv);
-        let mut ks = ctx.srv.store.lock(&crate::store::LockPlan::Db(0), super::unix_ms());
+        let mut ks = ctx
+            .srv
+            .store
+            .lock(&crate::store::LockPlan::Db(0), super::unix_ms());
         drop(ks.flush_db(0));
     }
     {

@@ -434,7 +434,11 @@ fn transfer(conn: &mut Cached, a: &Args, items: &mut Vec<Item>) -> Outcome {
             (it.expire_at - now).max(1)
         };
         let ttl = ttl.to_string();
-        let name: &[u8] = if a.asking { b"RESTORE-ASKING" } else { b"RESTORE" };
+        let name: &[u8] = if a.asking {
+            b"RESTORE-ASKING"
+        } else {
+            b"RESTORE"
+        };
         let mut restore: Vec<&[u8]> = vec![name, it.key, ttl.as_bytes(), &it.payload];
         if a.replace {
             restore.push(b"REPLACE");
