@@ -3,6 +3,7 @@
 //! command family, `store` is the sharded keyspace, `config` the directives.
 
 pub mod alloc;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod effects;

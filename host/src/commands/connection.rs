@@ -114,6 +114,9 @@ fn db_arg(ctx: &Ctx, arg: &[u8], invalid: &'static str) -> Result<usize, CmdErro
 
 fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let id = super::arg_i32(argv[1])?;
+    if ctx.srv.cluster.is_some() && id != 0 {
+        return Err(CmdError::err("ERR SELECT is not allowed in cluster mode"));
+    }
     if id < 0 || id as usize >= ctx.srv.store.databases() {
         return Err(CmdError::err("ERR DB index is out of range"));
     }

@@ -16,6 +16,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("restore", -4, Group::Generic, restore).flags(WRITE | DENYOOM).keys(1, 1, 1).acl(&["dangerous"])
         .doc("2.6.0", "Creates a key from the serialized representation of a value.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).")
         .syntax("key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]"),
+    // What MIGRATE sends in cluster mode: RESTORE that a slot being imported
+    // accepts without ASKING (cluster/routing.rs).
+    CommandSpec::new("restore-asking", -4, Group::Server, restore).flags(WRITE | DENYOOM).keys(1, 1, 1).acl(&["keyspace", "dangerous"])
+        .doc("3.0.0", "An internal command for migrating keys in a cluster.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).")
+        .syntax("key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]"),
 ];
 
 fn dump(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {

@@ -221,6 +221,9 @@ struct Args<'a> {
     keys: std::ops::Range<usize>,
     dbid: i64,
     timeout: Duration,
+    /// Cluster mode sends RESTORE-ASKING, which the target accepts for a
+    /// slot it is importing.
+    asking: bool,
 }
 
 fn parse<'a>(argv: &[&'a [u8]]) -> Result<Args<'a>, CmdError> {
@@ -232,6 +235,7 @@ fn parse<'a>(argv: &[&'a [u8]]) -> Result<Args<'a>, CmdError> {
         keys: 3..4,
         dbid: 0,
         timeout: Duration::ZERO,
+        asking: false,
     };
     let mut j = 6;
     while j < argv.len() {
@@ -302,7 +306,8 @@ enum Outcome {
 }
 
 fn migrate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let a = parse(argv)?;
+    let mut a = parse(argv)?;
+    a.asking = ctx.srv.cluster.is_some();
     let db = ctx.db();
     let opts = RdbOptions::from_config(&ctx.srv.config.read());
     // The keys that are here; none at all is not an error (they may just
@@ -429,7 +434,12 @@ fn transfer(conn: &mut Cached, a: &Args, items: &mut Vec<Item>) -> Outcome {
             (it.expire_at - now).max(1)
         };
         let ttl = ttl.to_string();
-        let mut restore: Vec<&[u8]> = vec![b"RESTORE", it.key, ttl.as_bytes(), &it.payload];
+        let name: &[u8] = if a.asking {
+            b"RESTORE-ASKING"
+        } else {
+            b"RESTORE"
+        };
+        let mut restore: Vec<&[u8]> = vec![name, it.key, ttl.as_bytes(), &it.payload];
         if a.replace {
             restore.push(b"REPLACE");
         }

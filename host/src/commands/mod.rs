@@ -6,6 +6,7 @@
 pub mod aof;
 pub mod bitmaps;
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod debug;
 pub mod docs;
@@ -122,6 +123,7 @@ pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
         aof::COMMANDS,
         bitmaps::COMMANDS,
+        cluster::COMMANDS,
         connection::COMMANDS,
         debug::COMMANDS,
         dump::COMMANDS,
@@ -281,6 +283,19 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             argv,
             CmdError::err("NOAUTH Authentication required."),
         );
+        return;
+    }
+    // Cluster mode: a command for keys another node serves is redirected;
+    // as in Redis a redirected EXEC discards its transaction (no EXECABORT).
+    if let Some(e) = crate::cluster::routing::check(srv, client, cmd, argv) {
+        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        if cmd.spec.name == "exec" {
+            client.set_multi(false);
+            tx::unwatch_all(srv, client);
+        } else {
+            client.flag_multi_error();
+        }
+        out.error(&e);
         return;
     }
     // maxmemory (Redis's processCommand): evict first; when nothing can be

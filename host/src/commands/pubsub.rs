@@ -282,6 +282,7 @@ fn sunsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn publish_generic(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) -> CmdResult {
     let limit = ctx.srv.config.read().client_output_buffer_limit.pubsub;
     let n = ctx.srv.pubsub.publish(argv[1], argv[2], shard, &limit);
+    crate::cluster::bus::propagate_publish(ctx.srv, argv[1], argv[2], shard);
     // Replicas get PUBLISH (their subscribers too); the AOF does not.
     ctx.srv.repl.feed_replicas_only(ctx.client.db, argv);
     drain_own_messages(ctx);

@@ -532,7 +532,8 @@ pub fn info_text(ctx: &mut Ctx, requested: &[String]) -> String {
         sections.push(super::latency::info_section(srv));
     }
     if wants("cluster") {
-        sections.push("# Cluster\r\ncluster_enabled:0\r\n".to_string());
+        let on = u8::from(srv.cluster.is_some());
+        sections.push(format!("# Cluster\r\ncluster_enabled:{on}\r\n"));
     }
     if wants("keyspace") {
         let mut s = String::from("# Keyspace\r\n");

@@ -105,6 +105,7 @@ pub enum Group {
     PubSub,
     Scripting,
     Stream,
+    Cluster,
     /// Commands registered by wasm modules.
     Module,
 }
@@ -127,6 +128,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
             Group::Stream => "stream",
+            Group::Cluster => "cluster",
             Group::Module => "module",
         }
     }
@@ -147,7 +149,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
             Group::Stream => "stream",
-            Group::Server | Group::Module => return None,
+            Group::Server | Group::Cluster | Group::Module => return None,
         })
     }
 }

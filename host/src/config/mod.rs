@@ -29,7 +29,7 @@
 //!   each field's doc says which);
 //! - directives accepted only with the value we can honour today (`save ""`
 //!   until RDB snapshots land, empty `unixsocket`,
-//!   `replicaof no one`, `cluster-enabled no`, `tls-port 0`, empty `aclfile`,
+//!   `replicaof no one`, `tls-port 0`, empty `aclfile`,
 //!   `socket-mark-id 0`), so that a user's config cannot silently ask for
 //!   something we do not do;
 //! - "stored-only" tuning knobs from the stock redis.conf (encoding thresholds,

@@ -357,7 +357,7 @@ const STORED_ONLY: &[Spec] = &[
     stored("active-defrag-ignore-bytes", None, 0, Kind::Mem(1, LONG_MAX), "104857600"),
     stored("active-defrag-max-scan-fields", None, 0, Kind::Int(1, LONG_MAX), "1000"),
     stored("latency-tracking-info-percentiles", None, MULTI_ARG, Kind::Percentiles, "50 99 99.9"),
-    // Cluster (no cluster mode yet: `cluster-enabled yes` is refused).
+    // Cluster (host/src/cluster/ reads them; Settings caches the mutable ones).
     stored("cluster-enabled", None, IMMUTABLE, Kind::Bool, "no"),
     stored("cluster-config-file", None, IMMUTABLE, Kind::Str, "nodes.conf"),
     stored("cluster-port", None, IMMUTABLE, Kind::Int(0, 65535), "0"),
@@ -420,7 +420,6 @@ pub(super) const SYSLOG_FACILITIES: &[(&str, u8)] = &[
 /// cannot do at all: refused with the reason (after Redis's own validation),
 /// so a config never silently pretends.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("cluster-enabled", "cluster mode is not supported yet"),
     ("tls-port", "TLS is not supported yet"),
     ("aclfile", "ACL files are not supported yet"),
     ("socket-mark-id", "socket marks are not supported"),

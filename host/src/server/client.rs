@@ -76,6 +76,10 @@ pub struct Client {
     pub woff: i64,
     /// MONITOR's queue of lines (commands/monitor.rs), while monitoring.
     pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// Cluster mode: ASKING was sent (the next command may use an importing
+    /// slot), and READONLY (reads served by a replica of the slot's master).
+    pub cluster_asking: bool,
+    pub cluster_readonly: bool,
 }
 
 impl Client {
@@ -102,6 +106,8 @@ impl Client {
             repl: None,
             woff: 0,
             monitor: None,
+            cluster_asking: false,
+            cluster_readonly: false,
         }
     }
 

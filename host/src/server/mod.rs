@@ -85,6 +85,8 @@ pub struct Server {
     pub replica: crate::repl::replica::Replica,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
+    /// Cluster mode's node table and bus (cluster/); None unless `cluster-enabled yes`.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
     me: std::sync::Weak<Server>,
 }
@@ -95,8 +97,16 @@ impl Server {
         let run_id: String = (0..40)
             .map(|_| format!("{:x}", rand::random::<u8>() % 16))
             .collect();
+        // As Redis, a nodes.conf that cannot be read or parsed stops start-up.
+        let cluster = crate::cluster::enabled(&config).then(|| {
+            crate::cluster::Cluster::open(&config).unwrap_or_else(|e| {
+                crate::log::warning(&e);
+                std::process::exit(1)
+            })
+        });
         Arc::new_cyclic(|me| Server {
             me: me.clone(),
+            cluster,
             persist: crate::persist::snapshot::Persistence::new(),
             migrate_sockets: Default::default(),
             store,
@@ -189,6 +199,7 @@ impl Server {
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);
         crate::repl::config_changed(self);
+        crate::cluster::config_changed(self);
         self.config_epoch.fetch_add(1, Ordering::Release);
         // A lower maxmemory takes effect at once (Redis's updateMaxmemory).
         if let Some((used, max)) = self.store.evict.over_limit() {
@@ -229,6 +240,7 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
             .store(listener.local_addr()?.port() as u64, Ordering::Relaxed);
         listeners.push(listener);
     }
+    crate::cluster::start(&srv).await?;
     // As Redis does, clients may connect while the data set loads: INFO and
     // the other commands flagged `loading` answer, the rest get -LOADING
     // (commands/mod.rs). As in Redis 7.0, a server with appendonly on loads
