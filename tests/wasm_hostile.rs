@@ -204,7 +204,7 @@ fn forbidden_imports_are_refused_naming_them() {
         ),
         (
             "import_unknown",
-            "ERR wasm module imports 'ember.exec', which is not part of the ember ABI v1",
+            "ERR wasm module imports 'ember.exec', which is not part of the ember ABI v2",
         ),
     ] {
         let body = guest(name);
@@ -224,6 +224,58 @@ fn forbidden_imports_are_refused_naming_them() {
         "{text}"
     );
     fx.assert_intact("forbidden imports");
+}
+
+/// ABI version 2's vectored value access: a version 1 guest may not import it, and its
+/// descriptor array and the buffers the descriptors name are bounds-checked like any pointer.
+#[test]
+fn vectored_value_access_is_version_2_and_checks_its_descriptors() {
+    let _g = shared();
+    let mut fx = Fixture::start(&[]);
+    let mut c = fx.connect();
+    let script = |version: u32, data: &str, iov: u32| {
+        format!(
+            "(module \
+             (import \"ember\" \"value_readv\" (func $rv (param i32 i32 i32 i32 i32) (result i64))) \
+             (memory (export \"memory\") 1) {data} \
+             (func (export \"ember_abi_version\") (result i32) (i32.const {version})) \
+             (func (export \"ember_main\") (result i32) \
+               (drop (call $rv (i32.const 0) (i32.const 1) (i32.const 0) (i32.const {iov}) (i32.const 1))) \
+               (i32.const 0)))"
+        )
+    };
+    let v1 = script(1, "", 16);
+    let want = format!(
+        "-ERR guest speaks ABI version 1 but imports version 2's value_readv/value_writev (script: {})\r\n",
+        sha1(v1.as_bytes())
+    );
+    expect(
+        &cmd!(c; "EVAL", v1, "0"),
+        &want,
+        "version 1 importing value_readv",
+    );
+    // The descriptor array itself out of bounds.
+    let text = error_text(&cmd!(c; "EVAL", script(2, "", 65530), "0"), "iov");
+    assert!(
+        text.starts_with("ERR ember ABI: out-of-bounds pointer")
+            && text.contains("(65530, len 16;"),
+        "{text}"
+    );
+    // A descriptor naming a buffer past the end of memory (offset 0, ptr 65536, len 1).
+    let data = "(data (i32.const 16) \"\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\01\\00\\01\\00\\00\\00\")";
+    let text = error_text(&cmd!(c; "EVAL", script(2, data, 16), "0"), "segment");
+    assert!(
+        text.starts_with("ERR ember ABI: out-of-bounds pointer") && text.contains("(65536, len 1;"),
+        "{text}"
+    );
+    // In bounds, a script (which has no value types) gets -2 and carries on.
+    let data = "(data (i32.const 16) \"\\00\\00\\00\\00\\00\\00\\00\\00\\00\\01\\00\\00\\01\\00\\00\\00\")";
+    expect(
+        &cmd!(c; "EVAL", script(2, data, 16), "0"),
+        "$-1\r\n",
+        "in bounds",
+    );
+    fx.assert_intact("vectored value access");
 }
 
 #[test]
@@ -254,7 +306,7 @@ fn missing_exports_are_refused() {
         ),
         (
             guest("wrong_version"),
-            "ERR guest speaks ABI version 2; this server speaks version 1",
+            "ERR guest speaks ABI version 3; this server speaks versions 1 to 2",
         ),
         (
             main_with_params,

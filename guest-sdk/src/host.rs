@@ -167,4 +167,55 @@ mod wasm {
         // SAFETY: `key` is a live slice.
         unsafe { raw::value_truncate(key.as_ptr(), len_i32(key.len()), type_id as i32, len) }
     }
+
+    /// One segment descriptor of `value_readv`/`value_writev` (docs/abi.md).
+    fn segment(iov: &mut Vec<u8>, offset: u64, ptr: *const u8, len: usize) {
+        iov.extend_from_slice(&offset.to_le_bytes());
+        iov.extend_from_slice(&(ptr as usize as u32).to_le_bytes());
+        iov.extend_from_slice(&(len_i32(len) as u32).to_le_bytes());
+    }
+
+    pub(crate) fn value_readv(key: &[u8], type_id: u32, reads: &mut [(u64, &mut [u8])]) -> i64 {
+        let mut iov = Vec::with_capacity(reads.len() * 16);
+        for (offset, buf) in reads.iter_mut() {
+            segment(
+                &mut iov,
+                (*offset).min(i64::MAX as u64),
+                buf.as_mut_ptr(),
+                buf.len(),
+            );
+        }
+        // SAFETY: `key` and `iov` are live slices; every descriptor names a
+        // live, writable slice of `reads`, which outlives the call.
+        unsafe {
+            raw::value_readv(
+                key.as_ptr(),
+                len_i32(key.len()),
+                type_id as i32,
+                iov.as_ptr(),
+                len_i32(reads.len()),
+            )
+        }
+    }
+
+    pub(crate) fn value_writev(key: &[u8], type_id: u32, writes: &[(u64, &[u8])]) -> i64 {
+        let mut iov = Vec::with_capacity(writes.len() * 16);
+        for &(offset, data) in writes {
+            if offset > i64::MAX as u64 {
+                return -5;
+            }
+            segment(&mut iov, offset, data.as_ptr(), data.len());
+        }
+        // SAFETY: `key` and `iov` are live slices; every descriptor names a
+        // live slice of `writes`, which outlives the call.
+        unsafe {
+            raw::value_writev(
+                key.as_ptr(),
+                len_i32(key.len()),
+                type_id as i32,
+                iov.as_ptr(),
+                len_i32(writes.len()),
+            )
+        }
+    }
 }

@@ -78,4 +78,29 @@ extern "C" {
     /// Sets the value's length (creating the key, zero-filling growth);
     /// returns the new length or a negative code as [`value_write`].
     pub fn value_truncate(key_ptr: *const u8, key_len: i32, type_id: i32, new_len: i64) -> i64;
+
+    /// ABI version 2. Copies several ranges of the value in one call: `iov`
+    /// holds `count` 16-byte descriptors (offset `u64`, destination pointer
+    /// `u32`, length `u32`, little-endian); each destination gets the bytes
+    /// from its offset, fewer at the end of the value (the rest is left as it
+    /// was). Returns the value's length or a negative code as `value_len`.
+    pub fn value_readv(
+        key_ptr: *const u8,
+        key_len: i32,
+        type_id: i32,
+        iov_ptr: *const u8,
+        count: i32,
+    ) -> i64;
+
+    /// ABI version 2. Writes several ranges in one call, in order, as
+    /// `value_write` each would (descriptors as for `value_readv`, the
+    /// pointer naming the source); returns the new length or a negative code,
+    /// in which case nothing was written.
+    pub fn value_writev(
+        key_ptr: *const u8,
+        key_len: i32,
+        type_id: i32,
+        iov_ptr: *const u8,
+        count: i32,
+    ) -> i64;
 }

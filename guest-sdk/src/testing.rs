@@ -244,4 +244,31 @@ pub(crate) mod host {
     pub(crate) fn value_truncate(key: &[u8], type_id: u32, len: u64) -> i64 {
         edit(key, type_id, len, |v| v.resize(len as usize, 0))
     }
+
+    pub(crate) fn value_readv(key: &[u8], type_id: u32, reads: &mut [(u64, &mut [u8])]) -> i64 {
+        let len = value_len(key, type_id);
+        if len >= 0 {
+            for (offset, buf) in reads.iter_mut() {
+                value_read(key, type_id, *offset, buf);
+            }
+        }
+        len
+    }
+
+    pub(crate) fn value_writev(key: &[u8], type_id: u32, writes: &[(u64, &[u8])]) -> i64 {
+        if writes
+            .iter()
+            .any(|&(offset, data)| offset.saturating_add(data.len() as u64) > MAX_VALUE)
+        {
+            return -5;
+        }
+        let mut len = edit(key, type_id, value_len(key, type_id).max(0) as u64, |_| {});
+        for &(offset, data) in writes {
+            if len < 0 {
+                break;
+            }
+            len = value_write(key, type_id, offset, data);
+        }
+        len
+    }
 }

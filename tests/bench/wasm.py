@@ -56,6 +56,12 @@ SCRIPTS = {
 # Token bucket arguments: capacity 100, 10 tokens/s, take 1; -r 1000 spreads the buckets.
 TB_ARGS = ["100", "10", "1"]
 TB_KEYS = 1000
+# What the token bucket runs per call, as plain commands (values like the script's).
+NATIVE_TB = [
+    ("hset", ["HSET", "nb:__rand_int__", "tokens", "42.5", "ts", "1765000000000"]),
+    ("hmget", ["HMGET", "nb:__rand_int__", "tokens", "ts"]),
+    ("pexpire", ["PEXPIRE", "nb:__rand_int__", "10000"]),
+]
 # The Bloom filter the BF rows use is reserved for the whole -r keyspace (1% error), so it never
 # scales; "bf.add scaling" rows use a filter created by BF.ADD with RedisBloom's defaults
 # (capacity 100, expansion 2), which grows a stack of sub-filters as items arrive.
@@ -161,6 +167,11 @@ def side_jobs(shas: dict) -> list[dict]:
         {"test": "lua empty script", "argv": ev("lua_empty", "0"), "r": 1000},
         {"test": "lua 1 host call", "argv": ev("lua_one_call", "0"), "r": 1000},
         {"test": "lua 10 host calls", "argv": ev("lua_ten_calls", "0"), "r": 1000},
+        # The token bucket's three commands issued natively (issue 17 item 2): the script's
+        # cost beyond them is t(token_bucket) - the sum of these. Own keys (nb:), so the
+        # buckets stay the scripts'. HSET first: HMGET and PEXPIRE then find the hashes.
+        *({"test": f"native {name}", "argv": {"ember": argv, "redis": argv}, "r": TB_KEYS}
+          for name, argv in NATIVE_TB),
     ]
 
 
@@ -238,6 +249,11 @@ def derive_costs(side: list[dict], pipeline: int) -> dict:
                 costs[prefix + "1 host call"] = None if None in (one, empty) else one - empty
                 costs[prefix + "marginal host call"] = None if None in (ten, one) else (ten - one) / 9
                 costs[prefix + "token_bucket"] = t(prefix + "token_bucket")
+                natives = [t(f"native {name}") for name, _ in NATIVE_TB]
+                tb = costs[prefix + "token_bucket"]
+                costs[prefix + "tb beyond its commands"] = (
+                    None if tb is None or None in natives else tb - sum(natives))
+            costs["native tb commands"] = None if None in natives else sum(natives)
             out[(srv, measure)] = costs
     return out
 
@@ -274,10 +290,13 @@ def render(settings: dict, side: list[dict], pairs: list[dict], pipelines: list[
                                 ("1 host call", "one host call"),
                                 ("marginal host call", "one more host call (10-1)/9"),
                                 ("token_bucket", "token_bucket EVALSHA, whole call"),
+                                ("native tb commands", "HMGET + HSET + PEXPIRE, native, summed"),
+                                ("tb beyond its commands", "token_bucket beyond its 3 commands"),
                                 ("lua empty script", "Lua: empty script call"),
                                 ("lua 1 host call", "Lua: one host call"),
                                 ("lua marginal host call", "Lua: one more host call (10-1)/9"),
-                                ("lua token_bucket", "Lua: token_bucket EVALSHA, whole call")):
+                                ("lua token_bucket", "Lua: token_bucket EVALSHA, whole call"),
+                                ("lua tb beyond its commands", "Lua: token_bucket beyond its 3 commands")):
                 rows.append([label, str(p)] + [fmt_us(c[(s, m)][what]) for m in ("wall", "cpu")
                                                for s in ("ember", "redis")])
         lines += md_table(hdr, rows)
@@ -300,6 +319,16 @@ def render(settings: dict, side: list[dict], pairs: list[dict], pipelines: list[
                          fmt_us(m and m["server_cpu_us_per_op"]), fmt_us(r and r["server_cpu_us_per_op"]),
                          pct(max(sp)) if sp else "-"])
         lines += md_table(hdr, rows)
+        # Issue 17 item 2: what a module command costs beyond a native command of similar work.
+        rows = []
+        for t in pairs:
+            m, r = t.get("mod"), t.get("ref")
+            if m and r and t["pipeline"] > 1:
+                rows.append([f"{t['test']} beyond {t['ref_name']}", str(t["pipeline"]),
+                             fmt_us(m["server_cpu_us_per_op"] - r["server_cpu_us_per_op"])])
+        if rows:
+            lines += ["", "### Module command cost beyond its native reference, server cpu µs/op", ""]
+            lines += md_table(["cost", "-P", "cpu µs"], rows)
     lines += [
         "",
         "Method: every row is redis-benchmark -c C -n N -P p -r R --csv with one custom command; "

@@ -666,45 +666,68 @@ impl Host for Invocation<'_, '_, '_, '_> {
     }
 
     fn value_write(&mut self, key: &[u8], type_id: u32, offset: u64, src: &[u8]) -> i64 {
+        self.value_writev(key, type_id, &[(offset, src)])
+    }
+
+    fn value_bytes(&mut self, key: &[u8], type_id: u32) -> Result<&[u8], i64> {
+        let ty = self.check_value_access(key, type_id, false)?;
+        self.value_mut(key, ty).map(|m| &m.data[..])
+    }
+
+    /// All segments under one key lookup, one undo record per segment (its
+    /// overwritten bytes, in one arena) and one `touch`.
+    fn value_writev(&mut self, key: &[u8], type_id: u32, segments: &[(u64, &[u8])]) -> i64 {
         let ty = match self.check_value_access(key, type_id, true) {
             Ok(t) => t,
             Err(code) => return code,
         };
-        let end = offset.saturating_add(src.len() as u64);
-        if end > MODULE_VALUE_MAX {
+        let ends = segments
+            .iter()
+            .map(|&(offset, src)| offset.saturating_add(src.len() as u64));
+        if ends.clone().any(|end| end > MODULE_VALUE_MAX) {
             return -5;
         }
         let db = self.ctx.db();
         self.note_module_write(db, key);
         let whole_saved = self.undo.is_saved(db, key);
+        let key_in_arena = self.undo.patch_bytes.len()..self.undo.patch_bytes.len() + key.len();
+        if !whole_saved {
+            self.undo.patch_bytes.extend_from_slice(key);
+        }
+        // The value borrows the keyspace: undo records go to locals first.
+        let mut arena = std::mem::take(&mut self.undo.patch_bytes);
+        let mut patches = std::mem::take(&mut self.undo.patches);
         let m = match self.prepare_write(key, ty) {
             Ok(m) => m,
-            Err(code) => return code,
+            Err(code) => {
+                arena.truncate(key_in_arena.start);
+                self.undo.patch_bytes = arena;
+                self.undo.patches = patches;
+                return code;
+            }
         };
-        let (at, end) = (offset as usize, end as usize);
-        let old_len = m.data.len();
-        let patch = (!whole_saved).then(|| {
-            smallvec::SmallVec::<[u8; 64]>::from_slice(&m.data[at.min(old_len)..end.min(old_len)])
-        });
-        if m.data.len() < end {
-            m.data.resize(end, 0);
+        for (&(offset, src), end) in segments.iter().zip(ends) {
+            let (at, end) = (offset as usize, end as usize);
+            let old_len = m.data.len();
+            if !whole_saved {
+                let old_at = arena.len();
+                arena.extend_from_slice(&m.data[at.min(old_len)..end.min(old_len)]);
+                patches.push(Patch {
+                    db,
+                    key: key_in_arena.clone(),
+                    offset: offset.min(old_len as u64),
+                    old: old_at..arena.len(),
+                    old_len,
+                });
+            }
+            if m.data.len() < end {
+                m.data.resize(end, 0);
+            }
+            m.data[at..end].copy_from_slice(src);
         }
-        m.data[at..end].copy_from_slice(src);
         let new_len = m.data.len() as i64;
-        if let Some(old) = patch {
-            let arena = &mut self.undo.patch_bytes;
-            let key_at = arena.len();
-            arena.extend_from_slice(key);
-            let old_at = arena.len();
-            arena.extend_from_slice(&old);
-            self.undo.patches.push(Patch {
-                db,
-                key: key_at..old_at,
-                offset: offset.min(old_len as u64),
-                old: old_at..arena.len(),
-                old_len,
-            });
-        }
+        self.undo.patch_bytes = arena;
+        self.undo.patches = patches;
         self.ctx.ks.touch(db, key);
         new_len
     }

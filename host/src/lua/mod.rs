@@ -99,4 +99,7 @@ impl Host for NoCalls {
     fn value_truncate(&mut self, _key: &[u8], _type_id: u32, _len: u64) -> i64 {
         -4
     }
+    fn value_bytes(&mut self, _key: &[u8], _type_id: u32) -> Result<&[u8], i64> {
+        Err(-4)
+    }
 }

@@ -7,6 +7,7 @@
 //! memory and copies during the call; a bad pair traps the invocation.
 
 use super::resp;
+use smallvec::SmallVec;
 use std::ops::Range;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -38,6 +39,25 @@ pub trait Host {
     fn value_read(&mut self, key: &[u8], type_id: u32, offset: u64, dst: &mut [u8]) -> i64;
     fn value_write(&mut self, key: &[u8], type_id: u32, offset: u64, src: &[u8]) -> i64;
     fn value_truncate(&mut self, key: &[u8], type_id: u32, len: u64) -> i64;
+    /// ABI v2 `value_readv`: the value's bytes, to copy ranges out of in
+    /// one host call; `Err` is the negative code of `value_len`.
+    fn value_bytes(&mut self, key: &[u8], type_id: u32) -> Result<&[u8], i64>;
+    /// ABI v2 `value_writev`: writes every `(offset, bytes)` segment, in
+    /// order, as one `value_write` each would; returns the new length or a
+    /// negative code (then nothing was written).
+    fn value_writev(&mut self, key: &[u8], type_id: u32, segments: &[(u64, &[u8])]) -> i64 {
+        let mut len = 0;
+        for &(offset, src) in segments {
+            len = self.value_write(key, type_id, offset, src);
+            if len < 0 {
+                return len;
+            }
+        }
+        if segments.is_empty() {
+            len = self.value_len(key, type_id);
+        }
+        len
+    }
 }
 
 /// The host of the invocation in progress, with its lifetime erased so it
@@ -553,7 +573,91 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(host.value_truncate(&data[key], type_id as u32, len as u64))
         },
     )?;
+    linker.func_wrap(
+        "ember",
+        "value_readv",
+        |mut caller: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         type_id: i32,
+         iov_ptr: i32,
+         iov_count: i32|
+         -> Result<i64> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let key = range(st, data.len(), kp, kl)?;
+            let segments = segments(st, data, iov_ptr, iov_count)?;
+            // The key may overlap a destination in guest memory: copy it.
+            let key = smallvec::SmallVec::<[u8; 64]>::from_slice(&data[key]);
+            let host = st.host("value_readv")?;
+            let value = match host.value_bytes(&key, type_id as u32) {
+                Ok(v) => v,
+                Err(code) => return Ok(code),
+            };
+            for (offset, dst) in segments {
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(value.len());
+                let n = dst.len().min(value.len() - start);
+                data[dst.start..dst.start + n].copy_from_slice(&value[start..start + n]);
+            }
+            Ok(value.len() as i64)
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "value_writev",
+        |mut caller: Caller<'_, HostState>,
+         kp: i32,
+         kl: i32,
+         type_id: i32,
+         iov_ptr: i32,
+         iov_count: i32|
+         -> Result<i64> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let key = range(st, data.len(), kp, kl)?;
+            let segments = segments(st, data, iov_ptr, iov_count)?;
+            let srcs: SmallVec<[(u64, &[u8]); 16]> = segments
+                .iter()
+                .map(|(o, r)| (*o, &data[r.clone()]))
+                .collect();
+            let host = st.host("value_writev")?;
+            Ok(host.value_writev(&data[key], type_id as u32, &srcs))
+        },
+    )?;
     Ok(())
+}
+
+/// Bytes of one `value_readv`/`value_writev` segment descriptor: offset
+/// (u64), pointer (u32), length (u32), little-endian (docs/abi.md).
+const SEGMENT: usize = 16;
+
+/// Decodes and bounds-checks the segment descriptors at `iov_ptr`: each a
+/// value offset and a guest memory range.
+fn segments(
+    st: &mut HostState,
+    data: &[u8],
+    iov_ptr: i32,
+    iov_count: i32,
+) -> Result<SmallVec<[(u64, Range<usize>); 16]>> {
+    let bytes = iov_count
+        .checked_mul(SEGMENT as i32)
+        .ok_or_else(|| st.fault(format!("ember ABI: {iov_count} segments are too many")))?;
+    let iov = range(st, data.len(), iov_ptr, bytes)?;
+    let mut out = SmallVec::new();
+    for d in data[iov].chunks_exact(SEGMENT) {
+        let word = |at: usize| u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+        let offset = u64::from(word(0)) | u64::from(word(4)) << 32;
+        if offset > i64::MAX as u64 {
+            return Err(st.fault("ember ABI: negative value offset".into()));
+        }
+        out.push((
+            offset,
+            range(st, data.len(), word(8) as i32, word(12) as i32)?,
+        ));
+    }
+    Ok(out)
 }
 
 /// The imports a guest may use, with their wasm signatures, for load-time
@@ -576,4 +680,9 @@ pub const IMPORTS: &[&str] = &[
     "acl_check",
     "interrupted",
     "set_repl",
+    "value_readv",
+    "value_writev",
 ];
+
+/// Imports a guest must speak ABI version 2 (or later) to use.
+pub const IMPORTS_V2: &[&str] = &["value_readv", "value_writev"];

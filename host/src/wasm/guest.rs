@@ -1,11 +1,11 @@
 //! A compiled guest: validated once against the ABI (imports from `ember`
-//! only, the exports its kind needs, ABI version 1), then invoked through a
+//! only, the exports its kind needs, ABI version 1 or 2), then invoked through a
 //! pool of warm instances. Every call into the guest runs under the limits:
 //! wall-clock time and KILL through the epoch callback, memory through the
 //! instance's limiter, stack through the engine. An instance that stopped
 //! abnormally is dropped, never reused.
 
-use super::abi::{Code, Host, HostState, Stop, IMPORTS};
+use super::abi::{Code, Host, HostState, Stop, IMPORTS, IMPORTS_V2};
 use super::{KillClass, Runtime, Shared, ABI_VERSION};
 use parking_lot::Mutex;
 use std::marker::PhantomData;
@@ -79,6 +79,8 @@ pub struct Guest {
     pre: InstancePre<HostState>,
     /// It imports `interrupted`: KILL lets it stop itself first.
     cooperative_kill: bool,
+    /// It imports a version 2 function (so it must speak version 2).
+    imports_v2: bool,
     /// Input of `ember_init` (the module's load arguments), replayed for
     /// every new instance.
     init_input: Vec<u8>,
@@ -175,11 +177,15 @@ impl Guest {
         let cooperative_kill = module
             .imports()
             .any(|i| i.module() == "ember" && i.name() == "interrupted");
+        let imports_v2 = module
+            .imports()
+            .any(|i| i.module() == "ember" && IMPORTS_V2.contains(&i.name()));
         let mut guest = Guest {
             kind,
             flags: 0,
             pre,
             cooperative_kill,
+            imports_v2,
             init_input,
             pool: Mutex::new(Vec::new()),
         };
@@ -225,12 +231,17 @@ impl Guest {
                 Failure::Error("ERR 'ember_abi_version' must have type () -> i32".into())
             })?;
         match version.call(&mut store, ()) {
+            // Version 1 guests run unchanged; only version 2's imports are
+            // new (docs/abi.md).
+            Ok(1) if !self.imports_v2 => {}
+            Ok(1) => return Err(Failure::Error(
+                "ERR guest speaks ABI version 1 but imports version 2's value_readv/value_writev"
+                    .into(),
+            )),
             Ok(ABI_VERSION) => {}
-            Ok(v) => {
-                return Err(Failure::Error(format!(
-                    "ERR guest speaks ABI version {v}; this server speaks version {ABI_VERSION}"
-                )))
-            }
+            Ok(v) => return Err(Failure::Error(format!(
+                "ERR guest speaks ABI version {v}; this server speaks versions 1 to {ABI_VERSION}"
+            ))),
             Err(e) => return Err(failure(&store, &e, shared)),
         }
         let mut specs = Vec::new();

@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The ABI version this host speaks; guests export `ember_abi_version` returning it.
-pub const ABI_VERSION: i32 = 1;
+/// The newest ABI version this host speaks; guests export `ember_abi_version`
+/// returning it or any older version (docs/abi.md: 2 added `value_readv` and
+/// `value_writev`; version 1 guests run unchanged).
+pub const ABI_VERSION: i32 = 2;
 
 /// Default wall-clock limit per invocation, like Redis's busy-reply-threshold.
 pub const DEFAULT_TIME_LIMIT_MS: u64 = 5000;

@@ -126,6 +126,12 @@ pub trait Store {
     /// Extends the value with zero bytes to `len`, which is more than its current length,
     /// creating it when missing. (The filter never shrinks a value.)
     fn grow(&mut self, len: u64) -> Result<(), Self::Error>;
+    /// Copies several ranges at once (one host call for the module value): each buffer gets
+    /// the bytes from its offset, fewer at the end of the value. Returns the value's length
+    /// (0 when missing).
+    fn read_many(&mut self, reads: &mut [(u64, &mut [u8])]) -> Result<u64, Self::Error>;
+    /// Writes several ranges at once, in order, as [`Store::write`] each would.
+    fn write_many(&mut self, writes: &[(u64, &[u8])]) -> Result<(), Self::Error>;
 }
 
 /// Why an operation could not complete.
@@ -748,11 +754,87 @@ impl<'s, S: Store> Filter<'s, S> {
     /// byte. Stable within a command: the budget only ever runs out, and a link cached whole is
     /// found in the cache before this is asked again.
     fn whole(&self, link: &Link) -> bool {
+        self.whole_after(link, self.whole_bytes)
+    }
+
+    /// [`Filter::whole`] once `used` bytes of links are cached whole.
+    fn whole_after(&self, link: &Link, used: u64) -> bool {
         let touches = self.items.saturating_mul(u64::from(link.hashes));
         let worth_it = link.bytes <= WHOLE_LINK
             || (link.bytes <= WHOLE_LINK_MAX
                 && link.bytes <= touches.saturating_mul(BYTES_PER_TOUCH));
-        worth_it && self.whole_bytes + link.bytes <= WHOLE_LINKS_BUDGET
+        worth_it && used + link.bytes <= WHOLE_LINKS_BUDGET
+    }
+
+    /// Brings the bytes at `wanted` (link index, value offset) into the cache with one
+    /// [`Store::read_many`]: the links cached whole ([`Filter::whole`]) as one range each, the
+    /// other bytes one by one. Bytes already cached or known to be zero are not read.
+    fn prefetch(&mut self, wanted: &[(usize, u64)]) -> Result<(), Fault<S::Error>> {
+        let mut singles: Vec<u64> = Vec::new();
+        let mut wholes: Vec<usize> = Vec::new();
+        let mut used = self.whole_bytes;
+        for &(idx, at) in wanted {
+            if wholes.contains(&idx)
+                || singles.contains(&at)
+                || self.cached(at).is_some()
+                || self.known_zero(at)
+            {
+                continue;
+            }
+            let link = self.chain.links[idx];
+            if self.whole_after(&link, used) {
+                used += link.bytes;
+                wholes.push(idx);
+            } else {
+                singles.push(at);
+            }
+        }
+        if singles.is_empty() && wholes.is_empty() {
+            return Ok(());
+        }
+        let head_end = self.blocks[0].end();
+        let mut blocks: Vec<Block> = wholes
+            .iter()
+            .map(|&idx| {
+                let link = self.chain.links[idx];
+                // A link starts after the table; only its part past the head block is read.
+                let start = link.offset.max(head_end);
+                Block {
+                    off: start,
+                    data: vec![0u8; (link.offset + link.bytes).saturating_sub(start) as usize],
+                    lo: 0,
+                    hi: 0,
+                }
+            })
+            .collect();
+        let mut single_bytes = vec![[0u8; 1]; singles.len()];
+        let len = {
+            let mut reads: Vec<(u64, &mut [u8])> = blocks
+                .iter_mut()
+                .map(|b| (b.off, &mut b.data[..]))
+                .chain(
+                    singles
+                        .iter()
+                        .zip(single_bytes.iter_mut())
+                        .map(|(&at, b)| (at, &mut b[..])),
+                )
+                .collect();
+            self.store.read_many(&mut reads)?
+        };
+        if blocks.iter().any(|b| b.end() > len) || singles.iter().any(|&at| at >= len) {
+            return Err(Fault::Corrupt);
+        }
+        self.whole_bytes = used;
+        self.blocks.extend(blocks);
+        for (at, b) in singles.into_iter().zip(single_bytes) {
+            self.bytes.insert(at, (b[0], false));
+        }
+        Ok(())
+    }
+
+    /// Whether the byte at `at` lies in a link this command created (all zero, not read).
+    fn known_zero(&self, at: u64) -> bool {
+        self.zero.iter().any(|&(s, e)| at >= s && at < e)
     }
 
     /// Whether `item` may have been added (`BF.EXISTS`).
@@ -762,6 +844,16 @@ impl<'s, S: Store> Filter<'s, S> {
     }
 
     fn contains_hashed(&mut self, h: &HashPair) -> Result<bool, Fault<S::Error>> {
+        // Every byte any link may test, in one host call: a call costs far more than the
+        // bytes a short-circuited check would not have needed.
+        let mut wanted: Vec<(usize, u64)> = Vec::new();
+        for (idx, link) in self.chain.links.iter().enumerate() {
+            let modulus = link.modulus();
+            for i in 0..u64::from(link.hashes) {
+                wanted.push((idx, link.offset + h.position(i, modulus) / 8));
+            }
+        }
+        self.prefetch(&wanted)?;
         // Newest first: it is the biggest, so the likeliest to hold the item.
         for i in (0..self.chain.links.len()).rev() {
             if self.link_contains(i, h)? {
@@ -920,7 +1012,7 @@ impl<'s, S: Store> Filter<'s, S> {
         if let Some(b) = self.cached(at) {
             return Ok(b);
         }
-        if self.zero.iter().any(|&(s, e)| at >= s && at < e) {
+        if self.known_zero(at) {
             return Ok(0);
         }
         let link = self.chain.links[idx];
@@ -987,17 +1079,9 @@ impl<'s, S: Store> Filter<'s, S> {
         Ok(())
     }
 
-    /// Writes every changed byte back: one write per changed block range and per run of
-    /// adjacent changed single bytes.
+    /// Writes every changed byte back in one [`Store::write_many`]: a segment per changed
+    /// block range and per run of adjacent changed single bytes.
     pub fn flush(&mut self) -> Result<(), Fault<S::Error>> {
-        for block in &mut self.blocks {
-            if block.lo < block.hi {
-                self.store
-                    .write(block.off + block.lo as u64, &block.data[block.lo..block.hi])?;
-                block.lo = 0;
-                block.hi = 0;
-            }
-        }
         let mut dirty: Vec<(u64, u8)> = Vec::new();
         for (&at, entry) in self.bytes.iter_mut() {
             if entry.1 {
@@ -1006,22 +1090,29 @@ impl<'s, S: Store> Filter<'s, S> {
             }
         }
         dirty.sort_unstable_by_key(|&(at, _)| at);
-        let mut run: Vec<u8> = Vec::new();
-        let mut run_start = 0u64;
+        // Runs of adjacent bytes: (start, range in `run_bytes`).
+        let mut run_bytes: Vec<u8> = Vec::with_capacity(dirty.len());
+        let mut runs: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
         for (at, byte) in dirty {
-            if !run.is_empty() && at == run_start + run.len() as u64 {
-                run.push(byte);
-                continue;
+            match runs.last_mut() {
+                Some((start, r)) if at == *start + r.len() as u64 => r.end += 1,
+                _ => runs.push((at, run_bytes.len()..run_bytes.len() + 1)),
             }
-            if !run.is_empty() {
-                self.store.write(run_start, &run)?;
-                run.clear();
-            }
-            run_start = at;
-            run.push(byte);
+            run_bytes.push(byte);
         }
-        if !run.is_empty() {
-            self.store.write(run_start, &run)?;
+        let writes: Vec<(u64, &[u8])> = self
+            .blocks
+            .iter()
+            .filter(|b| b.lo < b.hi)
+            .map(|b| (b.off + b.lo as u64, &b.data[b.lo..b.hi]))
+            .chain(runs.iter().map(|(at, r)| (*at, &run_bytes[r.clone()])))
+            .collect();
+        if !writes.is_empty() {
+            self.store.write_many(&writes)?;
+        }
+        for block in &mut self.blocks {
+            block.lo = 0;
+            block.hi = 0;
         }
         Ok(())
     }
@@ -1114,6 +1205,24 @@ impl Store for MemStore {
         let data = self.data.get_or_insert_with(Vec::new);
         assert!(len as usize > data.len(), "grow must grow");
         data.resize(len as usize, 0);
+        Ok(())
+    }
+
+    fn read_many(&mut self, reads: &mut [(u64, &mut [u8])]) -> Result<u64, String> {
+        let before = self.reads;
+        for (offset, buf) in reads.iter_mut() {
+            self.read(*offset, buf)?;
+        }
+        self.reads = before + 1;
+        Ok(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+
+    fn write_many(&mut self, writes: &[(u64, &[u8])]) -> Result<(), String> {
+        let before = self.writes;
+        for &(offset, src) in writes {
+            self.write(offset, src)?;
+        }
+        self.writes = before + 1;
         Ok(())
     }
 }

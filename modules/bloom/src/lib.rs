@@ -106,8 +106,10 @@ ember_guest_sdk::module! {
 }
 
 /// The filter of one key: a module value of type `MBbloom--`, behind the filter's
-/// [`Store`] trait. Every method is one host call: reads are cheap, a write costs the host an
-/// undo-log entry, so the filter writes only the bytes it changed.
+/// [`Store`] trait. Every method is one host call (the `_many` ones use ABI version 2's
+/// vectored `value_readv`/`value_writev`): a host call costs far more than the bytes it
+/// moves, and a write costs the host an undo-log entry, so the filter gathers the bytes a
+/// command tests into one read and writes only the bytes it changed, in one write.
 pub struct ValueStore<'k> {
     key: &'k [u8],
 }
@@ -121,6 +123,14 @@ impl Store for ValueStore<'_> {
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         value::write(self.key, TYPE_ID, offset, data).map(drop)
+    }
+
+    fn read_many(&mut self, reads: &mut [(u64, &mut [u8])]) -> Result<u64> {
+        Ok(value::read_many(self.key, TYPE_ID, reads)?.unwrap_or(0))
+    }
+
+    fn write_many(&mut self, writes: &[(u64, &[u8])]) -> Result<()> {
+        value::write_many(self.key, TYPE_ID, writes).map(drop)
     }
 
     fn grow(&mut self, len: u64) -> Result<()> {

@@ -403,17 +403,17 @@ fn store_calls_large_filter() {
         assert_eq!(f.add(b"hello").expect("add"), Added::New);
         f.flush().expect("flush");
     }
-    // One head read, at most one read and one write per hash, one counter write.
-    assert!(store.reads as u64 <= 1 + hashes, "{}", store.reads);
-    assert!(store.writes as u64 <= hashes + 1, "{}", store.writes);
+    // One head read, one read of every byte the hashes test, and one write of those bytes
+    // and the counter: three calls, whatever the number of hashes (it was 2 + 2 * hashes).
+    assert!(hashes > 1);
+    assert_eq!((store.reads, store.writes), (2, 1));
     store.reads = 0;
     store.writes = 0;
     {
         let mut f = open(&mut store);
         assert!(f.contains(b"hello").expect("check"));
     }
-    assert_eq!(store.reads as u64, 1 + hashes);
-    assert_eq!(store.writes, 0);
+    assert_eq!((store.reads, store.writes), (2, 0));
 }
 
 #[test]
@@ -430,8 +430,8 @@ fn batches_read_dense_links_whole() {
         }
         f.flush().expect("flush");
     }
-    // The head, then the 1.2 MB link in one read; the link and the table in one write each.
-    assert_eq!((store.reads, store.writes), (2, 2));
+    // The head, then the 1.2 MB link in one read; the link and the table in one write.
+    assert_eq!((store.reads, store.writes), (2, 1));
     store.reads = 0;
     {
         let mut f = open(&mut store);
@@ -441,7 +441,7 @@ fn batches_read_dense_links_whole() {
         }
     }
     assert_eq!(store.reads, 2);
-    // A few items still go byte by byte.
+    // A few items still go byte by byte: one read of each item's bytes.
     store.reads = 0;
     {
         let mut f = open(&mut store);
@@ -450,7 +450,7 @@ fn batches_read_dense_links_whole() {
             assert!(f.contains(format!("m{i}").as_bytes()).expect("check"));
         }
     }
-    assert_eq!(store.reads, 1 + 3 * 8);
+    assert_eq!(store.reads, 1 + 3);
 }
 
 #[test]
