@@ -51,6 +51,30 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(&["dangerous"])
         .doc("7.0.0", "Sets the client eviction mode of the connection.", "O(1)")
         .syntax("<ON | OFF>"),
+    CommandSpec::new("tracking", -3, Group::Connection, super::tracking::client_tracking).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.0.0", "Enable or disable server assisted client side caching support", "O(1). Some options may introduce additional complexity.")
+        .syntax("<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]"),
+    CommandSpec::new("caching", 3, Group::Connection, super::tracking::client_caching).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.0.0", "Instruct the server about tracking or not keys in the next request", "O(1)")
+        .syntax("<YES | NO>"),
+    CommandSpec::new("getredir", 2, Group::Connection, super::tracking::client_getredir).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.0.0", "Get tracking notifications redirection client ID if any", "O(1)"),
+    CommandSpec::new("trackinginfo", 2, Group::Connection, super::tracking::client_trackinginfo).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.2.0", "Return information about server assisted client side caching for the current connection", "O(1)"),
+    CommandSpec::new("pause", -3, Group::Connection, super::pause::client_pause).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("2.9.50", "Stop processing commands from clients for some time", "O(1)")
+        .syntax("timeout [WRITE | ALL]"),
+    CommandSpec::new("unpause", 2, Group::Connection, super::pause::client_unpause).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("6.2.0", "Resume processing of clients that were paused", "O(N) Where N is the number of paused clients"),
+    CommandSpec::new("reply", 3, Group::Connection, client_reply).flags(NOSCRIPT | LOADING | STALE)
+        .doc("3.2.0", "Instruct the server whether to reply to commands", "O(1)")
+        .syntax("<ON | OFF | SKIP>"),
+    CommandSpec::new("unblock", -3, Group::Connection, client_unblock).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("5.0.0", "Unblock a client blocked in a blocking command from a different connection", "O(log N) where N is the number of client connections")
+        .syntax("client-id [TIMEOUT | ERROR]"),
     CommandSpec::new("help", 2, Group::Connection, client_help).flags(LOADING | STALE)
         .doc("5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
 ];
@@ -92,6 +116,13 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     super::tx::unwatch_all(ctx.srv, ctx.client);
     super::monitor::stop(ctx.srv, ctx.client);
+    ctx.srv.tracking.disable(ctx.client);
+    ctx.client.reply_off = false;
+    ctx.client.reply_skip = false;
+    ctx.client.reply_skip_next = false;
+    ctx.client
+        .shared
+        .set_flag(crate::server::client::FLAG_NO_EVICT, false);
     ctx.client.select(0);
     ctx.out.resp3 = false;
     ctx.client.shared.resp.store(2, Ordering::Relaxed);
@@ -418,6 +449,62 @@ fn kill(ctx: &mut Ctx, target: &crate::server::client::ClientShared) {
     }
 }
 
+/// CLIENT REPLY ON|OFF|SKIP (the dispatcher drops the replies, see
+/// `commands::execute`). OFF and SKIP have no reply of their own.
+fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if eq_ic(argv[2], "on") {
+        ctx.client.reply_off = false;
+        ctx.client.reply_skip = false;
+        ctx.client.reply_skip_next = false;
+        ctx.out.ok();
+    } else if eq_ic(argv[2], "off") {
+        ctx.client.reply_off = true;
+    } else if eq_ic(argv[2], "skip") {
+        if !ctx.client.reply_off {
+            ctx.client.reply_skip_next = true;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking
+/// command as if it timed out, or with an -UNBLOCKED error.
+fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(argv[1])
+        )));
+    }
+    let mut how = 1;
+    if argv.len() == 4 {
+        if eq_ic(argv[3], "error") {
+            how = 2;
+        } else if !eq_ic(argv[3], "timeout") {
+            return Err(CmdError::err(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    }
+    let id = super::arg_i64(argv[2])?;
+    let target = u64::try_from(id).ok().and_then(|i| ctx.srv.clients.get(i));
+    let mut done = 0;
+    if let Some(t) = target {
+        let waiter = t.blocked_on.lock().clone();
+        if let Some(w) = waiter {
+            t.unblock.store(how, Ordering::Relaxed);
+            // False when a writer served it first: its reply stands.
+            if w.cancel() {
+                done = 1;
+            }
+        }
+    }
+    ctx.out.int(done);
+    Ok(())
+}
+
 /// CLIENT NO-EVICT ON|OFF: exempts this client from `maxmemory-clients`.
 fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let on = if eq_ic(argv[2], "on") {
@@ -439,6 +526,10 @@ fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         ctx,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -459,14 +550,25 @@ fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             "      Kill connections authenticated by <username>.",
             "    * SKIPME (YES|NO)",
             "      Skip killing current connection (default: yes).",
-            "    * ID <client-id>",
-            "      Kill connections by client id.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
         ],

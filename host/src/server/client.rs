@@ -76,6 +76,21 @@ pub struct Client {
     pub woff: i64,
     /// MONITOR's queue of lines (commands/monitor.rs), while monitoring.
     pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// CLIENT TRACKING mode bits (server/tracking.rs `ON`, `BCAST` ...; 0: off).
+    pub tracking: u8,
+    /// CLIENT CACHING YES|NO was given for the next command.
+    pub caching: bool,
+    /// Invalidation frames for this connection ([`ClientShared::pushes`]).
+    pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+    /// Frames taken from `push_rx` so far.
+    pub push_taken: u64,
+    /// CLIENT REPLY: replies are being discarded (OFF) or the next one is (SKIP).
+    pub reply_off: bool,
+    pub reply_skip: bool,
+    /// CLIENT REPLY SKIP ran: the command after it is skipped.
+    pub reply_skip_next: bool,
+    /// A command held by CLIENT PAUSE, run again once the pause ends.
+    pub paused: Option<Vec<Vec<u8>>>,
 }
 
 impl Client {
@@ -87,7 +102,6 @@ impl Client {
             watched: Vec::new(),
             watch_flag: Arc::new(WatchFlag::default()),
             close: false,
-            shared,
             batch: Vec::new(),
             latency_samples: Vec::new(),
             in_exec: false,
@@ -102,6 +116,15 @@ impl Client {
             repl: None,
             woff: 0,
             monitor: None,
+            tracking: 0,
+            caching: false,
+            push_rx: shared.pushes.take_receiver(),
+            push_taken: 0,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
+            paused: None,
+            shared,
         }
     }
 
@@ -176,6 +199,12 @@ pub const FLAG_MASTER: u32 = 16;
 pub const FLAG_MONITOR: u32 = 32;
 /// CLIENT NO-EVICT ON: never evicted under `maxmemory-clients`, shown as `e`.
 pub const FLAG_NO_EVICT: u32 = 64;
+/// CLIENT TRACKING ON: shown as `t`.
+pub const FLAG_TRACKING: u32 = 128;
+/// The tracking redirect client is gone: shown as `R`.
+pub const FLAG_TRACKING_BROKEN: u32 = 256;
+/// Tracking in BCAST mode: shown as `B`.
+pub const FLAG_TRACKING_BCAST: u32 = 512;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -206,6 +235,14 @@ pub struct ClientShared {
     pub subs: [AtomicUsize; 3],
     /// Aborts the connection task (CLIENT KILL); set right after it is spawned.
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Out-of-band frames for this connection (CLIENT TRACKING invalidations).
+    pub pushes: super::tracking::Pushes,
+    /// CLIENT TRACKING REDIRECT id while tracking (CLIENT LIST redir=; -1 off).
+    pub redir: std::sync::atomic::AtomicI64,
+    /// CLIENT UNBLOCK's request to the blocked connection: 1 timeout, 2 error.
+    pub unblock: AtomicU8,
+    /// The wait this client is parked in, for CLIENT UNBLOCK.
+    pub blocked_on: Mutex<Option<Arc<crate::store::blocking::Waiter>>>,
 }
 
 impl ClientShared {
@@ -248,6 +285,12 @@ impl ClientShared {
         }
     }
 
+    /// The user this client is authenticated as (CLIENT LIST user=, CLIENT
+    /// KILL USER). Only "default" exists until ACL users land.
+    pub fn user_name(&self) -> &str {
+        "default"
+    }
+
     /// One CLIENT LIST line, Redis 7.0's format.
     pub fn info_line(&self, commands: &crate::commands::table::CommandTable) -> String {
         let age = self.created.elapsed().as_secs();
@@ -264,7 +307,7 @@ impl ClientShared {
         let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -286,6 +329,8 @@ impl ClientShared {
             self.memory(),
             if omem > 0 { "w" } else { "" },
             commands.name_of(self.last_cmd.load(Ordering::Relaxed)),
+            self.user_name(),
+            self.redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -293,13 +338,16 @@ impl ClientShared {
 
 /// CLIENT LIST's flags field, letters in Redis's order (getClientInfoString).
 fn client_flags(flags: u32) -> String {
-    const LETTERS: [(u32, char); 7] = [
+    const LETTERS: [(u32, char); 10] = [
         (FLAG_MONITOR, 'O'),
         (FLAG_REPLICA, 'S'),
         (FLAG_MASTER, 'M'),
         (FLAG_PUBSUB, 'P'),
         (FLAG_MULTI, 'x'),
         (FLAG_BLOCKED, 'b'),
+        (FLAG_TRACKING, 't'),
+        (FLAG_TRACKING_BROKEN, 'R'),
+        (FLAG_TRACKING_BCAST, 'B'),
         (FLAG_NO_EVICT, 'e'),
     ];
     let mut s: String = LETTERS
@@ -342,6 +390,10 @@ impl ClientRegistry {
             killed: AtomicBool::new(false),
             subs: Default::default(),
             abort: Mutex::new(None),
+            pushes: Default::default(),
+            redir: std::sync::atomic::AtomicI64::new(-1),
+            unblock: AtomicU8::new(0),
+            blocked_on: Mutex::new(None),
         });
         self.clients.lock().insert(id, shared.clone());
         shared
