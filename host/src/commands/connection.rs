@@ -385,6 +385,8 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let (mut id, mut addr, mut laddr, mut skipme, mut class) = (None, None, None, true, None);
+    let mut user: Option<&[u8]> = None;
+    let mut maxage: Option<u64> = None;
     let mut j = 2;
     while j < argv.len() {
         let Some(val) = argv.get(j + 1) else {
@@ -392,10 +394,11 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         };
         let opt = argv[j];
         if eq_ic(opt, "id") {
+            // Redis's getRangeLongFromObjectOrReply with its own message
+            // for every failure.
             match crate::util::num::parse_i64(val) {
                 Some(v) if v >= 1 => id = Some(v as u64),
-                Some(_) => return Err(CmdError::err("ERR client-id should be greater than 0")),
-                None => return Err(CmdError::NotInteger),
+                _ => return Err(CmdError::err("ERR client-id should be greater than 0")),
             }
         } else if eq_ic(opt, "type") {
             class = Some(check_client_type(val)?);
@@ -403,7 +406,12 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             addr = Some(String::from_utf8_lossy(val).into_owned());
         } else if eq_ic(opt, "laddr") {
             laddr = Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "maxage") {
+            // Redis 7.4's filter: connections older than this many seconds.
+            let v = super::arg_i64(val)?;
+            maxage = (v > 0).then_some(v as u64);
         } else if eq_ic(opt, "user") {
+            user = Some(val);
             if *val != b"default" {
                 return Err(CmdError::owned(format!(
                     "ERR No such user '{}'",
@@ -430,6 +438,8 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
             && class.is_none_or(|t| is_type(&c, t))
+            && user.is_none_or(|u| c.user_name().as_bytes() == u)
+            && maxage.is_none_or(|m| c.created.elapsed().as_secs() > m)
             && !(skipme && c.id == me);
         if matches {
             kill(ctx, &c);

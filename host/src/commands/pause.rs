@@ -80,7 +80,7 @@ impl Pause {
 /// The dispatcher's check (processCommand's pause test): true when the
 /// command was held; the connection runs it again once the pause ends.
 pub fn hold(
-    ctx_srv: &crate::server::Server,
+    srv: &crate::server::Server,
     client: &mut crate::server::client::Client,
     cmd: &super::table::Command,
     argv: &[&[u8]],
@@ -90,21 +90,17 @@ pub fn hold(
     if client.shared.flags.load(Ordering::Relaxed) & FLAG_REPLICA != 0 {
         return false;
     }
-    let may_replicate = |spec: &super::table::CommandSpec, argv: &[&[u8]]| {
-        let f = spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE);
-        // A script declared `no-writes` does not replicate.
-        f && !super::scripting::declared_flags(ctx_srv, spec.name, argv)
-            .is_some_and(|f| f & super::scripting::script_flags::NO_WRITES != 0)
-    };
-    let replicates = may_replicate(&cmd.spec, argv)
+    // EVAL, FCALL, PUBLISH, PFCOUNT carry `may_replicate` in the table;
+    // a script's declared flags do not remove it (as in Redis).
+    let may_replicate =
+        |spec: &super::table::CommandSpec| spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE);
+    let replicates = may_replicate(&cmd.spec)
         || (cmd.spec.name == "exec"
-            && client.multi.as_ref().is_some_and(|m| {
-                m.queue.iter().any(|q| {
-                    let a: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
-                    may_replicate(&q.cmd.spec, &a)
-                })
-            }));
-    if !ctx_srv.pause.holds(now_ms, replicates) {
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.queue.iter().any(|q| may_replicate(&q.cmd.spec))));
+    if !srv.pause.holds(now_ms, replicates) {
         return false;
     }
     client.paused = Some(argv.iter().map(|a| a.to_vec()).collect());

@@ -146,6 +146,11 @@ impl Client {
 
     pub fn queue(&mut self, cmd: Arc<Command>, argv: &[&[u8]]) {
         if let Some(m) = &mut self.multi {
+            // CLIENT LIST multi= and multi-mem= (Redis counts each argument
+            // and a pointer to it).
+            let mem: usize = argv.iter().map(|a| a.len() + 8).sum();
+            self.shared.multi_len.fetch_add(1, Ordering::Relaxed);
+            self.shared.multi_mem.fetch_add(mem, Ordering::Relaxed);
             m.queue.push(Queued {
                 cmd,
                 argv: argv.iter().map(|a| a.to_vec()).collect(),
@@ -155,6 +160,8 @@ impl Client {
 
     pub fn set_multi(&mut self, on: bool) {
         self.multi = if on { Some(Multi::default()) } else { None };
+        self.shared.multi_len.store(0, Ordering::Relaxed);
+        self.shared.multi_mem.store(0, Ordering::Relaxed);
         self.shared.set_flag(FLAG_MULTI, on);
     }
 }
@@ -241,6 +248,9 @@ pub struct ClientShared {
     pub redir: std::sync::atomic::AtomicI64,
     /// CLIENT UNBLOCK's request to the blocked connection: 1 timeout, 2 error.
     pub unblock: AtomicU8,
+    /// Commands queued in MULTI and their argument bytes (CLIENT LIST).
+    pub multi_len: AtomicUsize,
+    pub multi_mem: AtomicUsize,
     /// The wait this client is parked in, for CLIENT UNBLOCK.
     pub blocked_on: Mutex<Option<Arc<crate::store::blocking::Waiter>>>,
 }
@@ -307,7 +317,7 @@ impl ClientShared {
         let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -320,9 +330,14 @@ impl ClientShared {
             self.subs[0].load(Ordering::Relaxed),
             self.subs[1].load(Ordering::Relaxed),
             self.subs[2].load(Ordering::Relaxed),
-            if multi { 0 } else { -1 },
+            if multi {
+                self.multi_len.load(Ordering::Relaxed) as i64
+            } else {
+                -1
+            },
             qbuf,
             rbs - qbuf,
+            self.multi_mem.load(Ordering::Relaxed),
             rbs,
             usize::from(omem > 0),
             omem,
@@ -394,6 +409,8 @@ impl ClientRegistry {
             redir: std::sync::atomic::AtomicI64::new(-1),
             unblock: AtomicU8::new(0),
             blocked_on: Mutex::new(None),
+            multi_len: AtomicUsize::new(0),
+            multi_mem: AtomicUsize::new(0),
         });
         self.clients.lock().insert(id, shared.clone());
         shared
