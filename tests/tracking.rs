@@ -107,6 +107,19 @@ fn default_mode_invalidates_on_writes_by_anyone() {
         .cmd(T, &["GET", "a"])
         .cmd(W, &["EXPIRE", "a", "100"])
         .recv(T, 1)
+        // A script's reads track the keys it declared, for its caller.
+        .cmd(T, &["EVAL", "return redis.call('GET', KEYS[1])", "1", "sk"])
+        .cmd(
+            T,
+            &[
+                "EVAL_RO",
+                "return redis.call('EXISTS', KEYS[1])",
+                "1",
+                "sk2",
+            ],
+        )
+        .cmd(W, &["MSET", "sk", "1", "sk2", "2"])
+        .recv(T, 2)
         // Reads of a missing key are tracked too; a write of another key is not sent.
         .cmd(T, &["EXISTS", "missing"])
         .cmd(W, &["SET", "other", "1"])

@@ -226,7 +226,7 @@ pub fn after_run(srv: &Server, client: &Client, cmd: &Command, argv: &[&[u8]]) {
     {
         return;
     }
-    if (t & OPTIN != 0 && !client.caching) || (t & OPTOUT != 0 && client.caching) {
+    if !caching_allows(client) {
         return;
     }
     let mut keys: smallvec::SmallVec<[&[u8]; 4]> = smallvec::SmallVec::new();
@@ -238,6 +238,26 @@ pub fn after_run(srv: &Server, client: &Client, cmd: &Command, argv: &[&[u8]]) {
     if !keys.is_empty() {
         srv.tracking.remember(client.id(), keys.into_iter());
     }
+}
+
+/// OPTIN tracks only after CACHING YES, OPTOUT all but after CACHING NO.
+fn caching_allows(client: &Client) -> bool {
+    let t = client.tracking;
+    !((t & OPTIN != 0 && !client.caching) || (t & OPTOUT != 0 && client.caching))
+}
+
+/// After a guest's command: a read also tracks every key the script
+/// declared, for the calling client (Redis remembers the EVAL's keys).
+#[inline]
+pub fn after_guest_read(srv: &Server, client: &Client, cmd: &Command, declared: &[&[u8]]) {
+    let t = client.tracking;
+    if t & ON == 0 || t & BCAST != 0 || declared.is_empty() || !cmd.spec.has(flags::READONLY) {
+        return;
+    }
+    if !caching_allows(client) {
+        return;
+    }
+    srv.tracking.remember(client.id(), declared.iter().copied());
 }
 
 /// End of a client's command in the dispatcher: its own invalidations go
