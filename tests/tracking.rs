@@ -320,6 +320,7 @@ fn pause_and_unblock_argument_errors() {
         &["CLIENT", "LIST", "TYPE", "nope"],
         &["CLIENT", "LIST", "ID", "x"],
         &["CLIENT", "LIST", "ID", "999999"],
+        &["CLIENT", "LIST", "ID", "-1", "0"],
         &["CLIENT", "LIST", "FOO"],
         &["CLIENT", "NO-EVICT", "maybe"],
         &["CLIENT", "NO-EVICT", "on"],
@@ -740,9 +741,52 @@ fn client_list_fields_are_live() {
         "user=default ",
         "redir=0 ",
         "resp=3",
+        "multi-mem=20 ",
+        "argv-mem=0 ",
     ] {
         assert!(line.contains(want), "{want} not in {line}");
     }
+    // The caller's own line shows its CLIENT LIST arguments; a reply buffer exists.
+    let me = list
+        .lines()
+        .find(|l| l.contains("cmd=client|list"))
+        .expect("caller's line");
+    assert!(me.contains("argv-mem=20 "), "{me}");
+    assert!(!me.contains("rbs=0 "), "{me}");
+}
+
+/// argv-mem and multi-mem count like Redis's (argument bytes, plus a pointer per queued one).
+#[test]
+fn client_list_memory_fields_match_redis() {
+    same_on_both(&[], |srv| {
+        let mut got = Vec::new();
+        let mut m = srv.connect();
+        m.command(&["MULTI"]).unwrap();
+        m.command(&["GET", "a"]).unwrap();
+        m.command(&["SET", "bb", "ccc"]).unwrap();
+        let mut b = srv.connect();
+        let b_id = client_id(&mut b);
+        b.send(&["BLPOP", "l", "0"]).unwrap();
+        let mut o = srv.connect();
+        std::thread::sleep(Duration::from_millis(200));
+        let list = o.command(&["CLIENT", "LIST"]).unwrap();
+        let list = String::from_utf8_lossy(&list).into_owned();
+        let field = |line: &str, name: &str| {
+            line.split(' ')
+                .find(|f| f.starts_with(&format!("{name}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        for l in list.lines() {
+            let blocked = l.contains(&format!("id={b_id} "));
+            if l.contains("flags=x") || blocked || l.contains("cmd=client|list") {
+                let fields = ["multi", "argv-mem", "multi-mem", "flags", "cmd"];
+                got.push(fields.map(|f| field(l, f)).join(" "));
+            }
+        }
+        got.sort();
+        got
+    });
 }
 
 /// redis-py 8's RESP3 client-side cache against Ember: a read after another client's write

@@ -327,41 +327,59 @@ fn is_type(c: &crate::server::client::ClientShared, class: u32) -> bool {
     actual == class
 }
 
+/// Runs `f` with the caller's argv-mem set to its CLIENT LIST/INFO command,
+/// as Redis reports the running command's arguments.
+fn with_argv_mem<R>(ctx: &mut Ctx, argv: &[&[u8]], f: impl FnOnce(&mut Ctx) -> R) -> R {
+    let mem = argv.iter().map(|a| a.len()).sum();
+    ctx.client.shared.argv_mem.store(mem, Ordering::Relaxed);
+    let r = f(ctx);
+    ctx.client.shared.argv_mem.store(0, Ordering::Relaxed);
+    r
+}
+
 fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut ids: Option<Vec<u64>> = None;
-    let mut class = None;
-    if argv.len() == 4 && eq_ic(argv[2], "type") {
-        class = Some(check_client_type(argv[3])?);
-    } else if argv.len() >= 4 && eq_ic(argv[2], "id") {
-        let mut v = Vec::new();
-        for a in &argv[3..] {
-            match crate::util::num::parse_i64(a) {
-                Some(id) if id > 0 => v.push(id as u64),
-                _ => return Err(CmdError::err("ERR Invalid client ID")),
-            }
-        }
-        ids = Some(v);
-    } else if argv.len() != 2 {
-        return Err(CmdError::Syntax);
-    }
+    with_argv_mem(ctx, argv, |ctx| list_clients(ctx, argv))
+}
+
+fn list_clients(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut text = String::new();
-    {
-        for c in ctx.srv.clients.all() {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
-                || class.is_some_and(|t| !is_type(&c, t))
+    let mut line = |c: &crate::server::client::ClientShared| {
+        text.push_str(&c.info_line(&ctx.srv.commands));
+        text.push('\n');
+    };
+    if argv.len() == 4 && eq_ic(argv[2], "type") {
+        let class = check_client_type(argv[3])?;
+        ctx.srv
+            .clients
+            .all()
+            .iter()
+            .filter(|c| is_type(c, class))
+            .for_each(|c| line(c));
+    } else if argv.len() >= 4 && eq_ic(argv[2], "id") {
+        // In the order given, repeats included, unknown ids skipped (Redis).
+        for a in &argv[3..] {
+            let id =
+                crate::util::num::parse_i64(a).ok_or(CmdError::err("ERR Invalid client ID"))?;
+            if let Some(c) = u64::try_from(id)
+                .ok()
+                .and_then(|id| ctx.srv.clients.get(id))
             {
-                continue;
+                line(&c);
             }
-            text.push_str(&c.info_line(&ctx.srv.commands));
-            text.push('\n');
         }
+    } else if argv.len() == 2 {
+        ctx.srv.clients.all().iter().for_each(|c| line(c));
+    } else {
+        return Err(CmdError::Syntax);
     }
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
 
-fn client_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let mut line = ctx.client.shared.info_line(&ctx.srv.commands);
+fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut line = with_argv_mem(ctx, argv, |ctx| {
+        ctx.client.shared.info_line(&ctx.srv.commands)
+    });
     line.push('\n');
     ctx.out.verbatim(line.as_bytes());
     Ok(())

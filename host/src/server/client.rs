@@ -234,8 +234,14 @@ pub struct ClientShared {
     /// Reply bytes not yet written to the socket, including pub/sub
     /// messages still queued for it (CLIENT LIST omem; output buffer limits).
     pub omem: AtomicUsize,
-    /// Bytes allocated for the reply buffer.
+    /// Bytes allocated for the reply buffer (CLIENT LIST rbs).
     pub obuf_cap: AtomicUsize,
+    /// Most reply bytes one batch produced since the buffer was last
+    /// resized (CLIENT LIST rbp, Redis's buf_peak).
+    pub obuf_peak: AtomicUsize,
+    /// Bytes of the arguments of the command the client is in (a blocked
+    /// command's, or CLIENT LIST/INFO's own): CLIENT LIST argv-mem.
+    pub argv_mem: AtomicUsize,
     pub flags: AtomicU32,
     pub killed: AtomicBool,
     /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
@@ -314,10 +320,10 @@ impl ClientShared {
         let flags = self.flags.load(Ordering::Relaxed);
         let multi = flags & FLAG_MULTI != 0;
         let qbuf = self.qbuf.load(Ordering::Relaxed);
-        let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
+        let qcap = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -336,9 +342,11 @@ impl ClientShared {
                 -1
             },
             qbuf,
-            rbs - qbuf,
+            qcap - qbuf,
+            self.argv_mem.load(Ordering::Relaxed),
             self.multi_mem.load(Ordering::Relaxed),
-            rbs,
+            self.obuf_cap.load(Ordering::Relaxed),
+            self.obuf_peak.load(Ordering::Relaxed),
             usize::from(omem > 0),
             omem,
             self.memory(),
@@ -401,6 +409,8 @@ impl ClientRegistry {
             qbuf_cap: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             obuf_cap: AtomicUsize::new(0),
+            obuf_peak: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             subs: Default::default(),

@@ -177,7 +177,14 @@ async fn serve_client(
                 target.pushes.wait_taken(seq).await;
             }
         }
+        if out.buf.len() > shared.obuf_peak.load(Ordering::Relaxed) {
+            shared.obuf_peak.store(out.buf.len(), Ordering::Relaxed);
+        }
         try_flush(srv, stream, out, &mut written)?;
+        if shared.obuf_peak.load(Ordering::Relaxed) > out.buf.capacity() {
+            // The big buffer was given back: the peak starts over.
+            shared.obuf_peak.store(0, Ordering::Relaxed);
+        }
         if client.push_taken != 0 {
             shared.pushes.mark_taken(client.push_taken);
         }
@@ -501,12 +508,15 @@ async fn wait_blocked(
 ) -> std::io::Result<()> {
     client.blocked_waiter = Some(blocked.waiter.clone());
     *client.shared.blocked_on.lock() = Some(blocked.waiter.clone());
+    let argv_mem = blocked.argv.iter().map(|a| a.len()).sum();
+    client.shared.argv_mem.store(argv_mem, Ordering::Relaxed);
     client.shared.set_flag(super::client::FLAG_BLOCKED, true);
     srv.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
     let result = wait_wakeup(stream, inbuf, &mut blocked, client).await;
     srv.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     client.blocked_waiter = None;
     *client.shared.blocked_on.lock() = None;
+    client.shared.argv_mem.store(0, Ordering::Relaxed);
     client.shared.unblock.store(0, Ordering::Relaxed);
     client.shared.set_flag(super::client::FLAG_BLOCKED, false);
     commands::blocking::cleanup(srv, &blocked.waiter);
