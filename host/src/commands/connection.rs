@@ -394,7 +394,8 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             .clients
             .all()
             .into_iter()
-            .find(|c| c.addr.to_string() == addr);
+            // A client killed a moment ago is gone for Redis already.
+            .find(|c| c.addr.to_string() == addr && !c.killed.load(Ordering::Acquire));
         let Some(target) = target else {
             return Err(CmdError::err("ERR No such client"));
         };
@@ -452,7 +453,8 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let me = ctx.client.id();
     let mut killed = 0;
     for c in ctx.srv.clients.all() {
-        let matches = id.is_none_or(|i| c.id == i)
+        let matches = !c.killed.load(Ordering::Acquire)
+            && id.is_none_or(|i| c.id == i)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
             && class.is_none_or(|t| is_type(&c, t))
