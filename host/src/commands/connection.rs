@@ -51,6 +51,30 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .acl(&["dangerous"])
         .doc("7.0.0", "Sets the client eviction mode of the connection.", "O(1)")
         .syntax("<ON | OFF>"),
+    CommandSpec::new("tracking", -3, Group::Connection, super::tracking::client_tracking).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.0.0", "Enable or disable server assisted client side caching support", "O(1). Some options may introduce additional complexity.")
+        .syntax("<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]"),
+    CommandSpec::new("caching", 3, Group::Connection, super::tracking::client_caching).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.0.0", "Instruct the server about tracking or not keys in the next request", "O(1)")
+        .syntax("<YES | NO>"),
+    CommandSpec::new("getredir", 2, Group::Connection, super::tracking::client_getredir).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.0.0", "Get tracking notifications redirection client ID if any", "O(1)"),
+    CommandSpec::new("trackinginfo", 2, Group::Connection, super::tracking::client_trackinginfo).flags(NOSCRIPT | LOADING | STALE)
+        .doc("6.2.0", "Return information about server assisted client side caching for the current connection", "O(1)"),
+    CommandSpec::new("pause", -3, Group::Connection, super::pause::client_pause).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("2.9.50", "Stop processing commands from clients for some time", "O(1)")
+        .syntax("timeout [WRITE | ALL]"),
+    CommandSpec::new("unpause", 2, Group::Connection, super::pause::client_unpause).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("6.2.0", "Resume processing of clients that were paused", "O(N) Where N is the number of paused clients"),
+    CommandSpec::new("reply", 3, Group::Connection, client_reply).flags(NOSCRIPT | LOADING | STALE)
+        .doc("3.2.0", "Instruct the server whether to reply to commands", "O(1)")
+        .syntax("<ON | OFF | SKIP>"),
+    CommandSpec::new("unblock", -3, Group::Connection, client_unblock).flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl(&["dangerous"])
+        .doc("5.0.0", "Unblock a client blocked in a blocking command from a different connection", "O(log N) where N is the number of client connections")
+        .syntax("client-id [TIMEOUT | ERROR]"),
     CommandSpec::new("help", 2, Group::Connection, client_help).flags(LOADING | STALE)
         .doc("5.0.0", "Returns helpful text about the different subcommands.", "O(1)"),
 ];
@@ -92,6 +116,13 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     super::tx::unwatch_all(ctx.srv, ctx.client);
     super::monitor::stop(ctx.srv, ctx.client);
+    ctx.srv.tracking.disable(ctx.client);
+    ctx.client.reply_off = false;
+    ctx.client.reply_skip = false;
+    ctx.client.reply_skip_next = false;
+    ctx.client
+        .shared
+        .set_flag(crate::server::client::FLAG_NO_EVICT, false);
     ctx.client.select(0);
     ctx.out.resp3 = false;
     ctx.client.shared.resp.store(2, Ordering::Relaxed);
@@ -299,41 +330,59 @@ fn is_type(c: &crate::server::client::ClientShared, class: u32) -> bool {
     actual == class
 }
 
+/// Runs `f` with the caller's argv-mem set to its CLIENT LIST/INFO command,
+/// as Redis reports the running command's arguments.
+fn with_argv_mem<R>(ctx: &mut Ctx, argv: &[&[u8]], f: impl FnOnce(&mut Ctx) -> R) -> R {
+    let mem = argv.iter().map(|a| a.len()).sum();
+    ctx.client.shared.argv_mem.store(mem, Ordering::Relaxed);
+    let r = f(ctx);
+    ctx.client.shared.argv_mem.store(0, Ordering::Relaxed);
+    r
+}
+
 fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut ids: Option<Vec<u64>> = None;
-    let mut class = None;
-    if argv.len() == 4 && eq_ic(argv[2], "type") {
-        class = Some(check_client_type(argv[3])?);
-    } else if argv.len() >= 4 && eq_ic(argv[2], "id") {
-        let mut v = Vec::new();
-        for a in &argv[3..] {
-            match crate::util::num::parse_i64(a) {
-                Some(id) if id > 0 => v.push(id as u64),
-                _ => return Err(CmdError::err("ERR Invalid client ID")),
-            }
-        }
-        ids = Some(v);
-    } else if argv.len() != 2 {
-        return Err(CmdError::Syntax);
-    }
+    with_argv_mem(ctx, argv, |ctx| list_clients(ctx, argv))
+}
+
+fn list_clients(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut text = String::new();
-    {
-        for c in ctx.srv.clients.all() {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
-                || class.is_some_and(|t| !is_type(&c, t))
+    let mut line = |c: &crate::server::client::ClientShared| {
+        text.push_str(&c.info_line(&ctx.srv.commands));
+        text.push('\n');
+    };
+    if argv.len() == 4 && eq_ic(argv[2], "type") {
+        let class = check_client_type(argv[3])?;
+        ctx.srv
+            .clients
+            .all()
+            .iter()
+            .filter(|c| is_type(c, class))
+            .for_each(|c| line(c));
+    } else if argv.len() >= 4 && eq_ic(argv[2], "id") {
+        // In the order given, repeats included, unknown ids skipped (Redis).
+        for a in &argv[3..] {
+            let id =
+                crate::util::num::parse_i64(a).ok_or(CmdError::err("ERR Invalid client ID"))?;
+            if let Some(c) = u64::try_from(id)
+                .ok()
+                .and_then(|id| ctx.srv.clients.get(id))
             {
-                continue;
+                line(&c);
             }
-            text.push_str(&c.info_line(&ctx.srv.commands));
-            text.push('\n');
         }
+    } else if argv.len() == 2 {
+        ctx.srv.clients.all().iter().for_each(|c| line(c));
+    } else {
+        return Err(CmdError::Syntax);
     }
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
 
-fn client_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let mut line = ctx.client.shared.info_line(&ctx.srv.commands);
+fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let mut line = with_argv_mem(ctx, argv, |ctx| {
+        ctx.client.shared.info_line(&ctx.srv.commands)
+    });
     line.push('\n');
     ctx.out.verbatim(line.as_bytes());
     Ok(())
@@ -348,7 +397,8 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             .clients
             .all()
             .into_iter()
-            .find(|c| c.addr.to_string() == addr);
+            // A client killed a moment ago is gone for Redis already.
+            .find(|c| c.addr.to_string() == addr && !c.killed.load(Ordering::Acquire));
         let Some(target) = target else {
             return Err(CmdError::err("ERR No such client"));
         };
@@ -357,6 +407,8 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     }
     let (mut id, mut addr, mut laddr, mut skipme, mut class) = (None, None, None, true, None);
+    let mut user: Option<&[u8]> = None;
+    let mut maxage: Option<u64> = None;
     let mut j = 2;
     while j < argv.len() {
         let Some(val) = argv.get(j + 1) else {
@@ -364,10 +416,11 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         };
         let opt = argv[j];
         if eq_ic(opt, "id") {
+            // Redis's getRangeLongFromObjectOrReply with its own message
+            // for every failure.
             match crate::util::num::parse_i64(val) {
                 Some(v) if v >= 1 => id = Some(v as u64),
-                Some(_) => return Err(CmdError::err("ERR client-id should be greater than 0")),
-                None => return Err(CmdError::NotInteger),
+                _ => return Err(CmdError::err("ERR client-id should be greater than 0")),
             }
         } else if eq_ic(opt, "type") {
             class = Some(check_client_type(val)?);
@@ -375,7 +428,12 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             addr = Some(String::from_utf8_lossy(val).into_owned());
         } else if eq_ic(opt, "laddr") {
             laddr = Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "maxage") {
+            // Redis 7.4's filter: connections older than this many seconds.
+            let v = super::arg_i64(val)?;
+            maxage = (v > 0).then_some(v as u64);
         } else if eq_ic(opt, "user") {
+            user = Some(val);
             if *val != b"default" {
                 return Err(CmdError::owned(format!(
                     "ERR No such user '{}'",
@@ -398,10 +456,13 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let me = ctx.client.id();
     let mut killed = 0;
     for c in ctx.srv.clients.all() {
-        let matches = id.is_none_or(|i| c.id == i)
+        let matches = !c.killed.load(Ordering::Acquire)
+            && id.is_none_or(|i| c.id == i)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
             && class.is_none_or(|t| is_type(&c, t))
+            && user.is_none_or(|u| c.user_name().as_bytes() == u)
+            && maxage.is_none_or(|m| c.created.elapsed().as_secs() > m)
             && !(skipme && c.id == me);
         if matches {
             kill(ctx, &c);
@@ -419,6 +480,62 @@ fn kill(ctx: &mut Ctx, target: &crate::server::client::ClientShared) {
     } else {
         target.kill();
     }
+}
+
+/// CLIENT REPLY ON|OFF|SKIP (the dispatcher drops the replies, see
+/// `commands::execute`). OFF and SKIP have no reply of their own.
+fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if eq_ic(argv[2], "on") {
+        ctx.client.reply_off = false;
+        ctx.client.reply_skip = false;
+        ctx.client.reply_skip_next = false;
+        ctx.out.ok();
+    } else if eq_ic(argv[2], "off") {
+        ctx.client.reply_off = true;
+    } else if eq_ic(argv[2], "skip") {
+        if !ctx.client.reply_off {
+            ctx.client.reply_skip_next = true;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking
+/// command as if it timed out, or with an -UNBLOCKED error.
+fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(CmdError::owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(argv[1])
+        )));
+    }
+    let mut how = 1;
+    if argv.len() == 4 {
+        if eq_ic(argv[3], "error") {
+            how = 2;
+        } else if !eq_ic(argv[3], "timeout") {
+            return Err(CmdError::err(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ));
+        }
+    }
+    let id = super::arg_i64(argv[2])?;
+    let target = u64::try_from(id).ok().and_then(|i| ctx.srv.clients.get(i));
+    let mut done = 0;
+    if let Some(t) = target {
+        let waiter = t.blocked_on.lock().clone();
+        if let Some(w) = waiter {
+            t.unblock.store(how, Ordering::Relaxed);
+            // False when a writer served it first: its reply stands.
+            if w.cancel() {
+                done = 1;
+            }
+        }
+    }
+    ctx.out.int(done);
+    Ok(())
 }
 
 /// CLIENT NO-EVICT ON|OFF: exempts this client from `maxmemory-clients`.
@@ -442,6 +559,10 @@ fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         ctx,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -462,14 +583,25 @@ fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             "      Kill connections authenticated by <username>.",
             "    * SKIPME (YES|NO)",
             "      Skip killing current connection (default: yes).",
-            "    * ID <client-id>",
-            "      Kill connections by client id.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
         ],

@@ -104,7 +104,7 @@ impl Libraries {
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("fcall", -3, Group::Scripting, fcall)
-        .flags(CALL_FLAGS)
+        .flags(CALL_FLAGS | MAY_REPLICATE)
         .key_finder(call_keys)
         .doc(
             "7.0.0",

@@ -597,6 +597,9 @@ impl Host for Invocation<'_, '_, '_, '_> {
                     let started = std::time::Instant::now();
                     let ctx = &mut *self.ctx;
                     super::run(srv, ctx.client, &mut out, ctx.ks, &cmd, argv);
+                    // A script's read tracks the keys the script declared
+                    // for its caller, as Redis's call() does.
+                    super::tracking::after_guest_read(srv, ctx.client, &cmd, &self.grant.keys);
                     let took = started.elapsed();
                     cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
                     cmd.stats

@@ -13,7 +13,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("pfadd", -2, Group::HyperLogLog, pfadd).flags(WRITE | DENYOOM | FAST).keys(1, 1, 1)
         .doc("2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", "O(1) to add every element.")
         .syntax("key [element [element ...]]"),
-    CommandSpec::new("pfcount", -2, Group::HyperLogLog, pfcount).flags(READONLY).keys(1, -1, 1)
+    CommandSpec::new("pfcount", -2, Group::HyperLogLog, pfcount).flags(READONLY | MAY_REPLICATE).keys(1, -1, 1)
         .doc("2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.")
         .syntax("key [key ...]"),
     CommandSpec::new("pfmerge", -2, Group::HyperLogLog, pfmerge).flags(WRITE | DENYOOM).keys(1, -1, 1)

@@ -29,6 +29,7 @@ pub mod migrate;
 pub mod modules;
 pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
@@ -44,6 +45,7 @@ pub mod stream_effects;
 pub mod streams;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod tx;
 pub mod zsets;
 pub mod zsets_blocking;
@@ -261,6 +263,29 @@ pub fn lock_plan(srv: &Server, db: usize, spec: &CommandSpec, argv: &[&[u8]]) ->
 /// per batch of pipelined commands (clock reads were 15% of a pipelined GET
 /// profile), as Redis caches its time per event-loop iteration.
 pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], now_ms: i64) {
+    // CLIENT REPLY OFF|SKIP drops what the command replies.
+    let quiet = (client.reply_off || client.reply_skip).then_some(out.buf.len());
+    let skipping = client.reply_skip;
+    if srv.tracking.active() {
+        crate::server::tracking::begin_command(client.id());
+        dispatch(srv, client, out, argv, now_ms);
+        if let Some(mark) = quiet.filter(|_| client.reply_off || client.reply_skip) {
+            out.buf.truncate(mark);
+        }
+        tracking::after_command(srv, client, argv, out);
+    } else {
+        dispatch(srv, client, out, argv, now_ms);
+        if let Some(mark) = quiet.filter(|_| client.reply_off || client.reply_skip) {
+            out.buf.truncate(mark);
+        }
+    }
+    if skipping || client.reply_skip_next {
+        client.reply_skip = std::mem::take(&mut client.reply_skip_next);
+    }
+}
+
+/// [`execute`] without CLIENT REPLY and tracking's bookkeeping.
+fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], now_ms: i64) {
     let resolved = match resolve(srv, argv) {
         Ok(c) => c,
         Err(e) => {
@@ -399,6 +424,10 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
             Some(argv.iter().map(|a| a.to_vec()).collect());
         return;
     }
+    // CLIENT PAUSE holds the command; the connection runs it at the end.
+    if srv.pause.active() && pause::hold(srv, client, cmd, argv, now_ms) {
+        return;
+    }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
         if cmd.spec.has(flags::NO_MULTI) {
             cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -512,6 +541,10 @@ pub fn evict(srv: &Server, now_ms: i64) -> crate::store::evict::Outcome {
     if srv.repl.is_replica() && srv.replica.ignores_maxmemory() {
         return crate::store::evict::Outcome::Ok;
     }
+    // Nothing is evicted while CLIENT PAUSE is in force, as in Redis.
+    if srv.pause.active() && pause::expiry_paused(srv, now_ms) {
+        return crate::store::evict::Outcome::Ok;
+    }
     let mut evicted: Vec<(usize, Vec<u8>)> = Vec::new();
     let record = notify::wants(srv, crate::config::NOTIFY_EVICTED);
     let outcome = srv
@@ -591,6 +624,7 @@ pub fn run(
     if let Some(mark) = mark {
         propagate::after(ks, mark, cmd, argv, result.is_ok());
     }
+    tracking::after_run(srv, client, cmd, argv);
     if monitor::shown(&cmd.spec) {
         monitor::feed(srv, client, argv);
     }

@@ -174,7 +174,7 @@ pub const CALL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("eval", -3, Group::Scripting, eval)
-        .flags(CALL_FLAGS)
+        .flags(CALL_FLAGS | MAY_REPLICATE)
         .key_finder(call_keys)
         .doc(
             "2.6.0",
@@ -183,7 +183,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .syntax("script numkeys [key [key ...]] [arg [arg ...]]"),
     CommandSpec::new("evalsha", -3, Group::Scripting, evalsha)
-        .flags(CALL_FLAGS)
+        .flags(CALL_FLAGS | MAY_REPLICATE)
         .key_finder(call_keys)
         .doc(
             "2.6.0",

@@ -27,6 +27,7 @@ const EFFECTS: &[(&str, &str)] = &[
     ("client-query-buffer-limit", "A client whose pending input exceeds this is disconnected."),
     ("client-output-buffer-limit", "Disconnects clients (normal, pubsub) whose pending output passes the hard limit, or the soft limit for too long."),
     ("requirepass", "Password for AUTH / HELLO AUTH."),
+    ("tracking-table-max-keys", "Most keys CLIENT TRACKING remembers (0 = no limit); beyond it keys are dropped from the table and their readers sent an invalidation, as in Redis."),
     ("threads", "Ember: runtime worker threads; `1` runs a single-threaded runtime."),
     // Process.
     ("daemonize", "Forks into the background at start-up (unless supervised), stdio on /dev/null."),

@@ -80,6 +80,21 @@ pub struct Client {
     /// slot), and READONLY (reads served by a replica of the slot's master).
     pub cluster_asking: bool,
     pub cluster_readonly: bool,
+    /// CLIENT TRACKING mode bits (server/tracking.rs `ON`, `BCAST` ...; 0: off).
+    pub tracking: u8,
+    /// CLIENT CACHING YES|NO was given for the next command.
+    pub caching: bool,
+    /// Invalidation frames for this connection ([`ClientShared::pushes`]).
+    pub push_rx: Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+    /// Frames taken from `push_rx` so far.
+    pub push_taken: u64,
+    /// CLIENT REPLY: replies are being discarded (OFF) or the next one is (SKIP).
+    pub reply_off: bool,
+    pub reply_skip: bool,
+    /// CLIENT REPLY SKIP ran: the command after it is skipped.
+    pub reply_skip_next: bool,
+    /// A command held by CLIENT PAUSE, run again once the pause ends.
+    pub paused: Option<Vec<Vec<u8>>>,
 }
 
 impl Client {
@@ -91,7 +106,6 @@ impl Client {
             watched: Vec::new(),
             watch_flag: Arc::new(WatchFlag::default()),
             close: false,
-            shared,
             batch: Vec::new(),
             latency_samples: Vec::new(),
             in_exec: false,
@@ -108,6 +122,15 @@ impl Client {
             monitor: None,
             cluster_asking: false,
             cluster_readonly: false,
+            tracking: 0,
+            caching: false,
+            push_rx: shared.pushes.take_receiver(),
+            push_taken: 0,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
+            paused: None,
+            shared,
         }
     }
 
@@ -129,6 +152,11 @@ impl Client {
 
     pub fn queue(&mut self, cmd: Arc<Command>, argv: &[&[u8]]) {
         if let Some(m) = &mut self.multi {
+            // CLIENT LIST multi= and multi-mem= (Redis counts each argument
+            // and a pointer to it).
+            let mem: usize = argv.iter().map(|a| a.len() + 8).sum();
+            self.shared.multi_len.fetch_add(1, Ordering::Relaxed);
+            self.shared.multi_mem.fetch_add(mem, Ordering::Relaxed);
             m.queue.push(Queued {
                 cmd,
                 argv: argv.iter().map(|a| a.to_vec()).collect(),
@@ -138,6 +166,8 @@ impl Client {
 
     pub fn set_multi(&mut self, on: bool) {
         self.multi = if on { Some(Multi::default()) } else { None };
+        self.shared.multi_len.store(0, Ordering::Relaxed);
+        self.shared.multi_mem.store(0, Ordering::Relaxed);
         self.shared.set_flag(FLAG_MULTI, on);
     }
 }
@@ -182,6 +212,12 @@ pub const FLAG_MASTER: u32 = 16;
 pub const FLAG_MONITOR: u32 = 32;
 /// CLIENT NO-EVICT ON: never evicted under `maxmemory-clients`, shown as `e`.
 pub const FLAG_NO_EVICT: u32 = 64;
+/// CLIENT TRACKING ON: shown as `t`.
+pub const FLAG_TRACKING: u32 = 128;
+/// The tracking redirect client is gone: shown as `R`.
+pub const FLAG_TRACKING_BROKEN: u32 = 256;
+/// Tracking in BCAST mode: shown as `B`.
+pub const FLAG_TRACKING_BCAST: u32 = 512;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
@@ -204,14 +240,31 @@ pub struct ClientShared {
     /// Reply bytes not yet written to the socket, including pub/sub
     /// messages still queued for it (CLIENT LIST omem; output buffer limits).
     pub omem: AtomicUsize,
-    /// Bytes allocated for the reply buffer.
+    /// Bytes allocated for the reply buffer (CLIENT LIST rbs).
     pub obuf_cap: AtomicUsize,
+    /// Most reply bytes one batch produced since the buffer was last
+    /// resized (CLIENT LIST rbp, Redis's buf_peak).
+    pub obuf_peak: AtomicUsize,
+    /// Bytes of the arguments of the command the client is in (a blocked
+    /// command's, or CLIENT LIST/INFO's own): CLIENT LIST argv-mem.
+    pub argv_mem: AtomicUsize,
     pub flags: AtomicU32,
     pub killed: AtomicBool,
     /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
     pub subs: [AtomicUsize; 3],
     /// Aborts the connection task (CLIENT KILL); set right after it is spawned.
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Out-of-band frames for this connection (CLIENT TRACKING invalidations).
+    pub pushes: super::tracking::Pushes,
+    /// CLIENT TRACKING REDIRECT id while tracking (CLIENT LIST redir=; -1 off).
+    pub redir: std::sync::atomic::AtomicI64,
+    /// CLIENT UNBLOCK's request to the blocked connection: 1 timeout, 2 error.
+    pub unblock: AtomicU8,
+    /// Commands queued in MULTI and their argument bytes (CLIENT LIST).
+    pub multi_len: AtomicUsize,
+    pub multi_mem: AtomicUsize,
+    /// The wait this client is parked in, for CLIENT UNBLOCK.
+    pub blocked_on: Mutex<Option<Arc<crate::store::blocking::Waiter>>>,
 }
 
 impl ClientShared {
@@ -254,6 +307,12 @@ impl ClientShared {
         }
     }
 
+    /// The user this client is authenticated as (CLIENT LIST user=, CLIENT
+    /// KILL USER). Only "default" exists until ACL users land.
+    pub fn user_name(&self) -> &str {
+        "default"
+    }
+
     /// One CLIENT LIST line, Redis 7.0's format.
     pub fn info_line(&self, commands: &crate::commands::table::CommandTable) -> String {
         let age = self.created.elapsed().as_secs();
@@ -267,10 +326,10 @@ impl ClientShared {
         let flags = self.flags.load(Ordering::Relaxed);
         let multi = flags & FLAG_MULTI != 0;
         let qbuf = self.qbuf.load(Ordering::Relaxed);
-        let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
+        let qcap = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -283,15 +342,24 @@ impl ClientShared {
             self.subs[0].load(Ordering::Relaxed),
             self.subs[1].load(Ordering::Relaxed),
             self.subs[2].load(Ordering::Relaxed),
-            if multi { 0 } else { -1 },
+            if multi {
+                self.multi_len.load(Ordering::Relaxed) as i64
+            } else {
+                -1
+            },
             qbuf,
-            rbs - qbuf,
-            rbs,
+            qcap - qbuf,
+            self.argv_mem.load(Ordering::Relaxed),
+            self.multi_mem.load(Ordering::Relaxed),
+            self.obuf_cap.load(Ordering::Relaxed),
+            self.obuf_peak.load(Ordering::Relaxed),
             usize::from(omem > 0),
             omem,
             self.memory(),
             if omem > 0 { "w" } else { "" },
             commands.name_of(self.last_cmd.load(Ordering::Relaxed)),
+            self.user_name(),
+            self.redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -299,13 +367,16 @@ impl ClientShared {
 
 /// CLIENT LIST's flags field, letters in Redis's order (getClientInfoString).
 fn client_flags(flags: u32) -> String {
-    const LETTERS: [(u32, char); 7] = [
+    const LETTERS: [(u32, char); 10] = [
         (FLAG_MONITOR, 'O'),
         (FLAG_REPLICA, 'S'),
         (FLAG_MASTER, 'M'),
         (FLAG_PUBSUB, 'P'),
         (FLAG_MULTI, 'x'),
         (FLAG_BLOCKED, 'b'),
+        (FLAG_TRACKING, 't'),
+        (FLAG_TRACKING_BROKEN, 'R'),
+        (FLAG_TRACKING_BCAST, 'B'),
         (FLAG_NO_EVICT, 'e'),
     ];
     let mut s: String = LETTERS
@@ -344,10 +415,18 @@ impl ClientRegistry {
             qbuf_cap: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
             obuf_cap: AtomicUsize::new(0),
+            obuf_peak: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             subs: Default::default(),
             abort: Mutex::new(None),
+            pushes: Default::default(),
+            redir: std::sync::atomic::AtomicI64::new(-1),
+            unblock: AtomicU8::new(0),
+            blocked_on: Mutex::new(None),
+            multi_len: AtomicUsize::new(0),
+            multi_mem: AtomicUsize::new(0),
         });
         self.clients.lock().insert(id, shared.clone());
         shared

@@ -68,6 +68,7 @@ impl Drop for Connection {
         }
         commands::tx::unwatch_all(&self.srv, &mut self.client);
         commands::monitor::stop(&self.srv, &mut self.client);
+        self.srv.tracking.disable(&mut self.client);
         self.srv.clients.unregister(self.client.id());
     }
 }
@@ -168,7 +169,25 @@ async fn serve_client(
         if let Some(target) = srv.aof.barrier() {
             srv.aof.wait_synced(target).await;
         }
+        // Invalidations reach the clients caching what this batch wrote
+        // before its replies go out (server/tracking.rs).
+        if srv.tracking.active() {
+            srv.tracking.flush(client.id());
+            for (target, seq) in super::tracking::take_sent() {
+                target.pushes.wait_taken(seq).await;
+            }
+        }
+        if out.buf.len() > shared.obuf_peak.load(Ordering::Relaxed) {
+            shared.obuf_peak.store(out.buf.len(), Ordering::Relaxed);
+        }
         try_flush(srv, stream, out, &mut written)?;
+        if shared.obuf_peak.load(Ordering::Relaxed) > out.buf.capacity() {
+            // The big buffer was given back: the peak starts over.
+            shared.obuf_peak.store(0, Ordering::Relaxed);
+        }
+        if client.push_taken != 0 {
+            shared.pushes.mark_taken(client.push_taken);
+        }
         publish_sizes(&shared, &inbuf, out, written, client);
         if shared.killed.load(Ordering::Acquire) {
             // Killed (CLIENT KILL, output limits): pending output is dropped.
@@ -179,6 +198,19 @@ async fn serve_client(
             stream.write_all(&out.buf[written..]).await?;
             out.buf.clear();
             return Ok(());
+        }
+        if let Some(argv) = client.paused.take() {
+            // Held by CLIENT PAUSE: wait for its end, then run the command.
+            stream.write_all(&out.buf[written..]).await?;
+            out.buf.clear();
+            written = 0;
+            srv.pause.wait_end().await;
+            let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+            srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+            run(srv, client, out, &argv, commands::unix_ms());
+            account_batch(srv, client, std::time::Instant::now());
+            count_errors(srv, out);
+            continue;
         }
         if let Some(blocked) = client.blocked.take() {
             stream.write_all(&out.buf[written..]).await?;
@@ -276,6 +308,11 @@ async fn serve_client(
                     queue_messages(sub, msg, out);
                 }
             }
+            frame = next_push(&mut client.push_rx) => {
+                if let Some(frame) = frame {
+                    take_pushes(client, frame, out);
+                }
+            }
             line = next_monitor_line(&mut client.monitor), if monitoring => match line {
                 Some(line) => queue_monitor_lines(client, line, out),
                 // Dropped for falling too far behind.
@@ -294,6 +331,27 @@ async fn serve_client(
                     Err(e) => return Err(e),
                 }
             }
+        }
+    }
+}
+
+async fn next_push(
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>>,
+) -> Option<bytes::Bytes> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves an invalidation frame and those queued behind it into the output.
+fn take_pushes(client: &mut Client, first: bytes::Bytes, out: &mut Out) {
+    out.raw(&first);
+    client.push_taken += 1;
+    if let Some(rx) = client.push_rx.as_mut() {
+        while let Ok(f) = rx.try_recv() {
+            out.raw(&f);
+            client.push_taken += 1;
         }
     }
 }
@@ -420,6 +478,7 @@ fn run_buffered(
         }
         if client.close
             || client.blocked.is_some()
+            || client.paused.is_some()
             || client.repl.as_ref().is_some_and(|r| {
                 r.wait.is_some() || r.handoff.is_some() || r.postponed.is_some() || r.shutdown_wait
             })
@@ -485,11 +544,17 @@ async fn wait_blocked(
     mut blocked: Blocked,
 ) -> std::io::Result<()> {
     client.blocked_waiter = Some(blocked.waiter.clone());
+    *client.shared.blocked_on.lock() = Some(blocked.waiter.clone());
+    let argv_mem = blocked.argv.iter().map(|a| a.len()).sum();
+    client.shared.argv_mem.store(argv_mem, Ordering::Relaxed);
     client.shared.set_flag(super::client::FLAG_BLOCKED, true);
     srv.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
-    let result = wait_wakeup(stream, inbuf, &mut blocked).await;
+    let result = wait_wakeup(stream, inbuf, &mut blocked, client).await;
     srv.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
     client.blocked_waiter = None;
+    *client.shared.blocked_on.lock() = None;
+    client.shared.argv_mem.store(0, Ordering::Relaxed);
+    client.shared.unblock.store(0, Ordering::Relaxed);
     client.shared.set_flag(super::client::FLAG_BLOCKED, false);
     commands::blocking::cleanup(srv, &blocked.waiter);
     match result? {
@@ -534,6 +599,7 @@ async fn wait_wakeup(
     stream: &mut TcpStream,
     inbuf: &mut BytesMut,
     blocked: &mut Blocked,
+    client: &mut Client,
 ) -> std::io::Result<Wakeup> {
     let deadline = blocked.deadline.map(tokio::time::Instant::from_std);
     loop {
@@ -549,7 +615,21 @@ async fn wait_wakeup(
         tokio::select! {
             woken = &mut blocked.rx => {
                 let resp3 = blocked.waiter.resp3;
+                // Cancelled by CLIENT UNBLOCK (or served): ERROR asks for
+                // Redis's error, TIMEOUT for the timeout reply.
+                if woken.is_err() && client.shared.unblock.load(Ordering::Relaxed) == 2 {
+                    return Ok(Wakeup::Reply(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec()));
+                }
                 return Ok(woken.unwrap_or(Wakeup::Reply(blocked.waiter.op.timeout_reply(resp3))));
+            }
+            frame = next_push(&mut client.push_rx) => {
+                // Invalidations reach a blocked client too, as in Redis.
+                if let Some(frame) = frame {
+                    let mut out = Out::new(false);
+                    take_pushes(client, frame, &mut out);
+                    stream.write_all(&out.buf).await?;
+                    client.shared.pushes.mark_taken(client.push_taken);
+                }
             }
             _ = timer => {
                 if blocked.waiter.cancel() {

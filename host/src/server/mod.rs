@@ -7,6 +7,7 @@ pub mod errorstats;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;
+pub mod tracking;
 
 use crate::commands::table::CommandTable;
 use crate::config::Config;
@@ -83,6 +84,10 @@ pub struct Server {
     pub repl: Arc<crate::repl::Repl>,
     /// The replica side's link to its primary (repl/replica.rs).
     pub replica: crate::repl::replica::Replica,
+    /// Client-side caching: tracked keys and invalidations (tracking.rs).
+    pub tracking: Arc<tracking::Tracking>,
+    /// CLIENT PAUSE state (commands/pause.rs).
+    pub pause: crate::commands::pause::Pause,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
     /// Cluster mode's node table and bus (cluster/); None unless `cluster-enabled yes`.
@@ -104,9 +109,11 @@ impl Server {
                 std::process::exit(1)
             })
         });
-        Arc::new_cyclic(|me| Server {
+        let srv = Arc::new_cyclic(|me| Server {
             me: me.clone(),
             cluster,
+            tracking: Arc::default(),
+            pause: Default::default(),
             persist: crate::persist::snapshot::Persistence::new(),
             migrate_sockets: Default::default(),
             store,
@@ -137,7 +144,9 @@ impl Server {
             slowlog: Default::default(),
             monitors: Default::default(),
             latency: Default::default(),
-        })
+        });
+        srv.tracking.attach(&srv.store.observers);
+        srv
     }
 
     /// An owning handle on this server (None only while it is being dropped).
@@ -195,6 +204,9 @@ impl Server {
             crate::store::encoding::configure(cfg.encoding_thresholds());
 
             self.latency.configure_tracking(&cfg);
+            let max_keys = cfg.get_one("tracking-table-max-keys");
+            self.tracking
+                .set_max_keys(max_keys.and_then(|v| v.parse().ok()).unwrap_or(1_000_000));
         }
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);
@@ -386,6 +398,13 @@ fn expire_loop(srv: Arc<Server>) {
         let timeout = srv.config.read().timeout;
         if timeout > 0 {
             srv.clients.close_idle(timeout, crate::commands::unix_ms());
+        }
+        // Work this cron does for others: BCAST invalidations of keys
+        // expired here, the tracking table's size limit.
+        srv.tracking.flush(0);
+        // CLIENT PAUSE stops active expiry and eviction.
+        if crate::commands::pause::expiry_paused(&srv, crate::commands::unix_ms()) {
+            continue;
         }
         let mut log = Vec::new();
         let record = srv.store.record_expired.load(Ordering::Relaxed);

@@ -37,7 +37,7 @@ impl Lazy {
     /// The mode of a view about to be taken on `store` by this thread.
     #[inline]
     pub fn of(store: &Store) -> Lazy {
-        if !store.replica.load(Ordering::Relaxed) {
+        if !store.replica.load(Ordering::Relaxed) && !store.expiry_paused.load(Ordering::Relaxed) {
             Lazy::Delete
         } else if OBEYING_PRIMARY.with(|o| o.get()) {
             Lazy::Keep

@@ -53,6 +53,55 @@ impl WatchFlag {
     }
 }
 
+/// Told of every key modification, from the one place each passes
+/// (Redis's signalModifiedKey and the flush of a database): CLIENT TRACKING
+/// (server/tracking.rs) listens here. The store knows no clients: it only
+/// calls the observer, and only while one is switched on.
+pub trait KeyObserver: Send + Sync {
+    /// `key` was written, deleted, expired or evicted (in any database:
+    /// tracking is database-agnostic, as in Redis).
+    fn modified(&self, key: &[u8]);
+    /// A database was emptied (FLUSHDB, FLUSHALL, a replica's full sync).
+    fn flushed(&self);
+}
+
+/// The store's observer slot: one flag a write tests, then the observer.
+#[derive(Default)]
+pub struct Observers {
+    on: AtomicBool,
+    sink: std::sync::OnceLock<Arc<dyn KeyObserver>>,
+}
+
+impl Observers {
+    /// Installs the observer (once, at start-up); it is called only while
+    /// [`Observers::enable`] says so.
+    pub fn install(&self, sink: Arc<dyn KeyObserver>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Turns the calls on or off (on while some client tracks keys).
+    pub fn enable(&self, on: bool) {
+        self.on.store(on, Ordering::Release);
+    }
+
+    #[inline]
+    fn modified(&self, key: &[u8]) {
+        if self.on.load(Ordering::Relaxed) {
+            if let Some(s) = self.sink.get() {
+                s.modified(key);
+            }
+        }
+    }
+
+    fn flushed(&self) {
+        if self.on.load(Ordering::Relaxed) {
+            if let Some(s) = self.sink.get() {
+                s.flushed();
+            }
+        }
+    }
+}
+
 /// Counters kept per shard (under its lock, so no atomics on the hot path).
 #[derive(Default, Clone, Copy, Debug)]
 pub struct ShardStats {
@@ -78,10 +127,12 @@ pub struct Shard {
     pub stats: ShardStats,
     /// This shard's part of a running snapshot.
     snap: snapshot::ShardSnap,
+    /// The store's key observers (CLIENT TRACKING), told of each change.
+    observers: Arc<Observers>,
 }
 
 impl Shard {
-    fn new(hasher: KeyHasher) -> Self {
+    fn new(hasher: KeyHasher, observers: Arc<Observers>) -> Self {
         Shard {
             table: KeyTable::new(hasher),
             watchers: hashbrown::HashMap::new(),
@@ -90,6 +141,7 @@ impl Shard {
             blocked: hashbrown::HashMap::new(),
             stats: ShardStats::default(),
             snap: snapshot::ShardSnap::default(),
+            observers,
         }
     }
 
@@ -107,7 +159,11 @@ impl Shard {
         self.expiry.capacity() * std::mem::size_of::<Reverse<(i64, u64)>>()
     }
 
+    /// Redis's signalModifiedKey for this shard: WATCHers are marked and
+    /// key observers (CLIENT TRACKING) told. Every write, deletion, expiry
+    /// and eviction passes here.
     fn touch_watchers(&self, key: &[u8]) {
+        self.observers.modified(key);
         if !self.watchers.is_empty() {
             if let Some(flags) = self.watchers.get(key) {
                 flags.iter().for_each(|f| f.mark());
@@ -215,6 +271,11 @@ pub struct Store {
     /// This keyspace is a replica's copy (expire.rs's [`expire::Lazy`]):
     /// expired keys are hidden, not deleted, and active expiry is off.
     pub replica: AtomicBool,
+    /// Told of every key modification (CLIENT TRACKING); see [`KeyObserver`].
+    pub observers: Arc<Observers>,
+    /// CLIENT PAUSE is in force: expired keys are hidden, not deleted, as
+    /// on a replica (expire.rs's [`expire::Lazy`]).
+    pub expiry_paused: AtomicBool,
 }
 
 /// Which shards a command needs. Built from the command table's key positions.
@@ -254,10 +315,11 @@ impl LockPlan {
 impl Store {
     pub fn new(databases: usize) -> Self {
         let hasher = KeyHasher::with_seed(rand::random());
+        let observers = Arc::new(Observers::default());
         let dbs = (0..databases.max(1))
             .map(|_| Db {
                 shards: (0..SHARDS)
-                    .map(|_| Mutex::new(Shard::new(hasher.clone())))
+                    .map(|_| Mutex::new(Shard::new(hasher.clone(), observers.clone())))
                     .collect(),
             })
             .collect();
@@ -273,6 +335,8 @@ impl Store {
             busy: busy::Busy::default(),
             evict: evict::Evictor::default(),
             replica: AtomicBool::new(false),
+            observers,
+            expiry_paused: AtomicBool::new(false),
         }
     }
 
@@ -371,6 +435,7 @@ impl Store {
                 crate::effects::Pending::default()
             },
             dirty: 0,
+            flushed: false,
         })
     }
 
@@ -478,6 +543,8 @@ pub struct Locked<'a> {
     pub dirty: u64,
     /// What a lookup does with an expired key (a replica hides it).
     lazy: expire::Lazy,
+    /// A database was flushed through this view (observers told once).
+    flushed: bool,
 }
 
 /// Commits the effects while the locks are still held (fields drop after
@@ -1016,6 +1083,12 @@ impl<'a> Locked<'a> {
         let mut garbage = Vec::new();
         // FLUSHDB of an empty db is still a write Redis propagates.
         self.dirty += 1;
+        // Tracking clients are told once per command (FLUSHALL empties
+        // every db), as Redis's signalFlushedDb does once.
+        if !self.flushed {
+            self.flushed = true;
+            self.store.observers.flushed();
+        }
         for shard in self.shards_of(db) {
             shard.touch_all_existing_watchers(None);
             if !shard.table.is_empty() {
