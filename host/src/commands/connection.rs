@@ -96,6 +96,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.resp3 = false;
     ctx.client.shared.resp.store(2, Ordering::Relaxed);
     *ctx.client.shared.name.lock() = None;
+    ctx.client.set_user(None);
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.out.simple("RESET");
     Ok(())
@@ -131,22 +132,12 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-
-/// Checks credentials for AUTH and HELLO AUTH. Only the `default` user exists.
-fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
-    let ok = user == b"default" && (!ctx.srv.auth_required() || ctx.srv.check_password(pass));
-    if !ok {
-        return Err(CmdError::err(WRONGPASS));
-    }
-    ctx.client.authenticated = true;
-    Ok(())
-}
+use super::acl::authenticate;
 
 fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (user, pass) = match argv.len() {
         2 => {
-            if !ctx.srv.auth_required() {
+            if ctx.srv.acl.default_user().nopass() {
                 return Err(CmdError::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
             (&b"default"[..], argv[1])
@@ -193,7 +184,7 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         authenticate(ctx, u, p)?;
     }
     if !ctx.client.authenticated {
-        return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(n) = name {
         set_client_name(ctx, n)?;

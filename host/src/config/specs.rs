@@ -422,7 +422,6 @@ pub(super) const SYSLOG_FACILITIES: &[(&str, u8)] = &[
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("cluster-enabled", "cluster mode is not supported yet"),
     ("tls-port", "TLS is not supported yet"),
-    ("aclfile", "ACL files are not supported yet"),
     ("socket-mark-id", "socket marks are not supported"),
 ];
 

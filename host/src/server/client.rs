@@ -34,6 +34,10 @@ pub type HeldEvent = (u32, String, usize, Vec<u8>);
 pub struct Client {
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user this connection runs as (None: the `default` user).
+    /// Change it with [`Client::set_user`], which keeps
+    /// [`ClientShared::user`] (CLIENT LIST, CLIENT KILL USER) in step.
+    pub user: Option<Arc<crate::acl::User>>,
     pub multi: Option<Multi>,
     pub watched: Vec<(usize, Vec<u8>)>,
     pub watch_flag: Arc<WatchFlag>,
@@ -83,6 +87,7 @@ impl Client {
         Client {
             db: 0,
             authenticated,
+            user: None,
             multi: None,
             watched: Vec::new(),
             watch_flag: Arc::new(WatchFlag::default()),
@@ -107,6 +112,25 @@ impl Client {
 
     pub fn id(&self) -> u64 {
         self.shared.id
+    }
+
+    /// Runs as `user` from now on (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Option<Arc<crate::acl::User>>) {
+        self.user.clone_from(&user);
+        *self.shared.user.lock() = user;
+    }
+
+    /// The ACL user this connection runs as, `default` when `user` is None.
+    #[inline]
+    pub fn acl_user<'a>(&'a self, default: &'a Arc<crate::acl::User>) -> &'a Arc<crate::acl::User> {
+        self.user.as_ref().unwrap_or(default)
+    }
+
+    /// The name of the ACL user (ACL WHOAMI).
+    pub fn user_name(&self) -> String {
+        self.user
+            .as_ref()
+            .map_or_else(|| "default".to_string(), |u| u.name_str().into_owned())
     }
 
     pub fn select(&mut self, db: usize) {
@@ -204,6 +228,8 @@ pub struct ClientShared {
     pub killed: AtomicBool,
     /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
     pub subs: [AtomicUsize; 3],
+    /// The ACL user (None: `default`); see [`Client::set_user`].
+    pub user: Mutex<Option<Arc<crate::acl::User>>>,
     /// Aborts the connection task (CLIENT KILL); set right after it is spawned.
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -227,6 +253,21 @@ impl ClientShared {
         self.subs[0].store(channels, Ordering::Relaxed);
         self.subs[1].store(patterns, Ordering::Relaxed);
         self.subs[2].store(shard, Ordering::Relaxed);
+    }
+
+    /// The name of the ACL user this client runs as (CLIENT LIST `user=`,
+    /// CLIENT KILL USER).
+    pub fn user_name(&self) -> String {
+        self.user
+            .lock()
+            .as_ref()
+            .map_or_else(|| "default".to_string(), |u| u.name_str().into_owned())
+    }
+
+    /// Whether this client runs as exactly this user (not merely one of
+    /// the same name).
+    pub fn runs_as(&self, user: &Arc<crate::acl::User>) -> bool {
+        self.user.lock().as_ref().is_some_and(|u| Arc::ptr_eq(u, user))
     }
 
     /// Bytes this client holds: its buffers, pending output and state (the
@@ -264,7 +305,7 @@ impl ClientShared {
         let rbs = self.qbuf_cap.load(Ordering::Relaxed).max(qbuf);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -286,6 +327,7 @@ impl ClientShared {
             self.memory(),
             if omem > 0 { "w" } else { "" },
             commands.name_of(self.last_cmd.load(Ordering::Relaxed)),
+            self.user_name(),
             self.resp.load(Ordering::Relaxed),
         )
     }
@@ -341,6 +383,7 @@ impl ClientRegistry {
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             subs: Default::default(),
+            user: Mutex::new(None),
             abort: Mutex::new(None),
         });
         self.clients.lock().insert(id, shared.clone());

@@ -63,6 +63,8 @@ pub struct Server {
     pub scripts: RwLock<hashbrown::HashMap<String, crate::commands::scripting::Script>>,
     /// The Lua interpreter guest, compiled on first use.
     pub lua: crate::lua::Engine,
+    /// ACL users, the ACL LOG (acl/).
+    pub acl: crate::acl::Acl,
     /// Function libraries (FUNCTION LOAD, FCALL).
     pub functions: RwLock<crate::commands::functions::Libraries>,
     /// Loaded wasm modules by name.
@@ -118,6 +120,7 @@ impl Server {
             wasm: crate::wasm::Runtime::new().expect("the wasm engine could not start"),
             scripts: RwLock::new(hashbrown::HashMap::new()),
             lua: crate::lua::Engine::default(),
+            acl: crate::acl::Acl::new(),
             modules: RwLock::new(hashbrown::HashMap::new()),
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
@@ -135,15 +138,11 @@ impl Server {
         self.me.upgrade()
     }
 
-    /// True when clients must AUTH before running commands.
+    /// True when clients must AUTH before running commands: the default
+    /// user has a password or is off (Redis's authRequired).
+    #[inline]
     pub fn auth_required(&self) -> bool {
-        !self.config.read().requirepass.is_empty()
-    }
-
-    /// Checks a password against `requirepass`.
-    pub fn check_password(&self, password: &[u8]) -> bool {
-        let cfg = self.config.read();
-        !cfg.requirepass.is_empty() && cfg.requirepass.as_bytes() == password
+        self.acl.default_user_requires_password()
     }
 
     /// Records a sample of the command counter (called by the cron thread).
@@ -185,6 +184,7 @@ impl Server {
             crate::store::encoding::configure(cfg.encoding_thresholds());
 
             self.latency.configure_tracking(&cfg);
+            self.acl.apply_requirepass(&self.commands, &cfg.requirepass);
         }
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);
@@ -215,6 +215,8 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
             }
         })?;
     crate::commands::modules::load_at_startup(&srv)?;
+    // After the modules, whose commands `user` rules may name (as Redis).
+    crate::commands::acl::load_at_startup(&srv).map_err(|e| anyhow::anyhow!(e))?;
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)
