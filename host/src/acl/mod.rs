@@ -29,12 +29,11 @@ pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is
 /// processCommand rejections).
 pub fn noperm_text(reason: Denied, cmd_name: &str) -> String {
     match reason {
-        Denied::Command => format!(
-            "NOPERM this user has no permissions to run the '{cmd_name}' command"
-        ),
+        Denied::Command => {
+            format!("NOPERM this user has no permissions to run the '{cmd_name}' command")
+        }
         Denied::Key => {
-            "NOPERM this user has no permissions to access one of the keys used as arguments"
-                .into()
+            "NOPERM this user has no permissions to access one of the keys used as arguments".into()
         }
         Denied::Channel => {
             "NOPERM this user has no permissions to access one of the channels used as arguments"

@@ -13,53 +13,123 @@ use crate::server::client::Client;
 use crate::server::Server;
 use std::sync::Arc;
 
-pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("acl", -2, Group::Server, container_help)
-        .doc("6.0.0", "A container for Access List Control commands ", "Depends on subcommand.")
-        .subcommands(SUBCOMMANDS),
-];
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new("acl", -2, Group::Server, container_help)
+    .doc(
+        "6.0.0",
+        "A container for Access List Control commands ",
+        "Depends on subcommand.",
+    )
+    .subcommands(SUBCOMMANDS)];
 
 const ADMIN_CMD: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 const SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("cat", -2, Group::Server, cat).flags(NOSCRIPT | LOADING | STALE)
-        .doc("6.0.0", "List the ACL categories or the commands inside a category", "O(1) since the categories and commands are a fixed set.")
+    CommandSpec::new("cat", -2, Group::Server, cat)
+        .flags(NOSCRIPT | LOADING | STALE)
+        .doc(
+            "6.0.0",
+            "List the ACL categories or the commands inside a category",
+            "O(1) since the categories and commands are a fixed set.",
+        )
         .syntax("[categoryname]"),
-    CommandSpec::new("deluser", -3, Group::Server, deluser).flags(ADMIN_CMD)
-        .doc("6.0.0", "Remove the specified ACL users and the associated rules", "O(1) amortized time considering the typical user.")
+    CommandSpec::new("deluser", -3, Group::Server, deluser)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "Remove the specified ACL users and the associated rules",
+            "O(1) amortized time considering the typical user.",
+        )
         .syntax("username [username ...]"),
-    CommandSpec::new("dryrun", -4, Group::Server, dryrun).flags(ADMIN_CMD)
-        .doc("7.0.0", "Returns whether the user can execute the given command without executing the command.", "O(1).")
+    CommandSpec::new("dryrun", -4, Group::Server, dryrun)
+        .flags(ADMIN_CMD)
+        .doc(
+            "7.0.0",
+            "Returns whether the user can execute the given command without executing the command.",
+            "O(1).",
+        )
         .syntax("username command [arg [arg ...]]"),
-    CommandSpec::new("genpass", -2, Group::Server, genpass).flags(NOSCRIPT | LOADING | STALE)
-        .doc("6.0.0", "Generate a pseudorandom secure password to use for ACL users", "O(1)")
+    CommandSpec::new("genpass", -2, Group::Server, genpass)
+        .flags(NOSCRIPT | LOADING | STALE)
+        .doc(
+            "6.0.0",
+            "Generate a pseudorandom secure password to use for ACL users",
+            "O(1)",
+        )
         .syntax("[bits]"),
-    CommandSpec::new("getuser", 3, Group::Server, getuser).flags(ADMIN_CMD)
-        .doc("6.0.0", "Get the rules for a specific ACL user", "O(N). Where N is the number of password, command and pattern rules that the user has.")
+    CommandSpec::new("getuser", 3, Group::Server, getuser)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "Get the rules for a specific ACL user",
+            "O(N). Where N is the number of password, command and pattern rules that the user has.",
+        )
         .syntax("username"),
-    CommandSpec::new("help", 2, Group::Server, help).flags(LOADING | STALE)
-        .doc("6.0.0", "Show helpful text about the different subcommands", "O(1)"),
-    CommandSpec::new("list", 2, Group::Server, list).flags(ADMIN_CMD)
-        .doc("6.0.0", "List the current ACL rules in ACL config file format", "O(N). Where N is the number of configured users."),
-    CommandSpec::new("load", 2, Group::Server, load).flags(ADMIN_CMD)
-        .doc("6.0.0", "Reload the ACLs from the configured ACL file", "O(N). Where N is the number of configured users."),
-    CommandSpec::new("log", -2, Group::Server, log).flags(ADMIN_CMD)
-        .doc("6.0.0", "List latest events denied because of ACLs in place", "O(N) with N being the number of entries shown.")
+    CommandSpec::new("help", 2, Group::Server, help)
+        .flags(LOADING | STALE)
+        .doc(
+            "6.0.0",
+            "Show helpful text about the different subcommands",
+            "O(1)",
+        ),
+    CommandSpec::new("list", 2, Group::Server, list)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "List the current ACL rules in ACL config file format",
+            "O(N). Where N is the number of configured users.",
+        ),
+    CommandSpec::new("load", 2, Group::Server, load)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "Reload the ACLs from the configured ACL file",
+            "O(N). Where N is the number of configured users.",
+        ),
+    CommandSpec::new("log", -2, Group::Server, log)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "List latest events denied because of ACLs in place",
+            "O(N) with N being the number of entries shown.",
+        )
         .syntax("[count | RESET]"),
-    CommandSpec::new("save", 2, Group::Server, save).flags(ADMIN_CMD)
-        .doc("6.0.0", "Save the current ACL rules in the configured ACL file", "O(N). Where N is the number of configured users."),
-    CommandSpec::new("setuser", -3, Group::Server, setuser).flags(ADMIN_CMD)
-        .doc("6.0.0", "Modify or create the rules for a specific ACL user", "O(N). Where N is the number of rules provided.")
+    CommandSpec::new("save", 2, Group::Server, save)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "Save the current ACL rules in the configured ACL file",
+            "O(N). Where N is the number of configured users.",
+        ),
+    CommandSpec::new("setuser", -3, Group::Server, setuser)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "Modify or create the rules for a specific ACL user",
+            "O(N). Where N is the number of rules provided.",
+        )
         .syntax("username [rule [rule ...]]"),
-    CommandSpec::new("users", 2, Group::Server, users).flags(ADMIN_CMD)
-        .doc("6.0.0", "List the username of all the configured ACL rules", "O(N). Where N is the number of configured users."),
-    CommandSpec::new("whoami", 2, Group::Server, whoami).flags(NOSCRIPT | LOADING | STALE)
-        .doc("6.0.0", "Return the name of the user associated to the current connection", "O(1)"),
+    CommandSpec::new("users", 2, Group::Server, users)
+        .flags(ADMIN_CMD)
+        .doc(
+            "6.0.0",
+            "List the username of all the configured ACL rules",
+            "O(N). Where N is the number of configured users.",
+        ),
+    CommandSpec::new("whoami", 2, Group::Server, whoami)
+        .flags(NOSCRIPT | LOADING | STALE)
+        .doc(
+            "6.0.0",
+            "Return the name of the user associated to the current connection",
+            "O(1)",
+        ),
 ];
 
 /// `acl-pubsub-default allchannels`: new users and selectors start with `&*`.
 fn pubsub_default(srv: &Server) -> bool {
-    srv.config.read().stored_or("acl-pubsub-default", "resetchannels") == "allchannels"
+    srv.config
+        .read()
+        .stored_or("acl-pubsub-default", "resetchannels")
+        == "allchannels"
 }
 
 fn log_max_len(srv: &Server) -> usize {
@@ -150,8 +220,9 @@ pub fn noperm_in_script(reason: Denied) -> String {
 }
 
 /// AUTH / HELLO AUTH: authenticates the client as `user` (Redis's
-/// ACLAuthenticateUser), logging a failure.
-pub fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
+/// ACLAuthenticateUser), logging a failure under the command name as
+/// typed (`command`, argv[0]).
+pub fn authenticate(ctx: &mut Ctx, command: &[u8], user: &[u8], pass: &[u8]) -> CmdResult {
     match ctx.srv.acl.get(user).filter(|u| u.password_ok(pass)) {
         Some(u) => {
             ctx.client.authenticated = true;
@@ -165,8 +236,14 @@ pub fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
             } else {
                 Context::Toplevel
             };
-            let object = ctx.spec.name.as_bytes();
-            log_denied(ctx.srv, ctx.client, Denied::Auth, context, object, Some(user));
+            log_denied(
+                ctx.srv,
+                ctx.client,
+                Denied::Auth,
+                context,
+                command,
+                Some(user),
+            );
             Err(CmdError::err(crate::acl::WRONGPASS))
         }
     }
@@ -199,9 +276,10 @@ fn kill_pubsub_clients_if_needed(ctx: &mut Ctx, user: &Arc<User>, new: &crate::a
     }
     let upcoming: Vec<&Vec<u8>> = new.selectors.iter().flat_map(|s| &s.channels).collect();
     let old = user.rules();
-    let superset = old.selectors.iter().all(|s| {
-        !s.allchannels && s.channels.iter().all(|c| upcoming.contains(&c))
-    });
+    let superset = old
+        .selectors
+        .iter()
+        .all(|s| !s.allchannels && s.channels.iter().all(|c| upcoming.contains(&c)));
     if superset {
         return;
     }

@@ -145,7 +145,7 @@ fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         3 => (argv[1], argv[2]),
         _ => return Err(CmdError::Syntax),
     };
-    authenticate(ctx, user, pass)?;
+    authenticate(ctx, argv[0], user, pass)?;
     ctx.out.ok();
     Ok(())
 }
@@ -181,7 +181,7 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     if let Some((u, p)) = creds {
-        authenticate(ctx, u, p)?;
+        authenticate(ctx, argv[0], u, p)?;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));

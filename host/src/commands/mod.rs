@@ -333,7 +333,9 @@ fn refusal(
         return Some(CmdError::err(crate::acl::NOAUTH));
     }
     if client.multi.is_some() && cmd.spec.has(flags::NO_MULTI) && !tx::runs_inside_multi(name) {
-        return Some(CmdError::err("ERR Command not allowed inside a transaction"));
+        return Some(CmdError::err(
+            "ERR Command not allowed inside a transaction",
+        ));
     }
     let context = if client.multi.is_some() {
         crate::acl::log::Context::Multi

@@ -267,7 +267,10 @@ impl ClientShared {
     /// Whether this client runs as exactly this user (not merely one of
     /// the same name).
     pub fn runs_as(&self, user: &Arc<crate::acl::User>) -> bool {
-        self.user.lock().as_ref().is_some_and(|u| Arc::ptr_eq(u, user))
+        self.user
+            .lock()
+            .as_ref()
+            .is_some_and(|u| Arc::ptr_eq(u, user))
     }
 
     /// Bytes this client holds: its buffers, pending output and state (the
