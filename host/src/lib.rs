@@ -2,6 +2,7 @@
 //! `server` speaks RESP, `commands` holds the command table and one file per
 //! command family, `store` is the sharded keyspace, `config` the directives.
 
+pub mod acl;
 pub mod alloc;
 pub mod cluster;
 pub mod commands;

@@ -127,6 +127,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.resp3 = false;
     ctx.client.shared.resp.store(2, Ordering::Relaxed);
     *ctx.client.shared.name.lock() = None;
+    ctx.client.set_user(None);
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.out.simple("RESET");
     Ok(())
@@ -165,22 +166,12 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-
-/// Checks credentials for AUTH and HELLO AUTH. Only the `default` user exists.
-fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> CmdResult {
-    let ok = user == b"default" && (!ctx.srv.auth_required() || ctx.srv.check_password(pass));
-    if !ok {
-        return Err(CmdError::err(WRONGPASS));
-    }
-    ctx.client.authenticated = true;
-    Ok(())
-}
+use super::acl::authenticate;
 
 fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (user, pass) = match argv.len() {
         2 => {
-            if !ctx.srv.auth_required() {
+            if ctx.srv.acl.default_user().nopass() {
                 return Err(CmdError::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
             }
             (&b"default"[..], argv[1])
@@ -188,7 +179,7 @@ fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         3 => (argv[1], argv[2]),
         _ => return Err(CmdError::Syntax),
     };
-    authenticate(ctx, user, pass)?;
+    authenticate(ctx, argv[0], user, pass)?;
     ctx.out.ok();
     Ok(())
 }
@@ -224,10 +215,10 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     if let Some((u, p)) = creds {
-        authenticate(ctx, u, p)?;
+        authenticate(ctx, argv[0], u, p)?;
     }
     if !ctx.client.authenticated {
-        return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(n) = name {
         set_client_name(ctx, n)?;

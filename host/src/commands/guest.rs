@@ -127,6 +127,11 @@ fn run_guest_once(
             module_keys: Vec::new(),
             busy,
             ticket: None,
+            acl_context: if matches!(class, KillClass::Module) {
+                crate::acl::log::Context::Module
+            } else {
+                crate::acl::log::Context::Script
+            },
             retry: false,
         };
         let result = guest.invoke(
@@ -374,6 +379,8 @@ struct Invocation<'x, 'a, 'b, 'g> {
     /// long (`Host::running_long`): short invocations never touch the
     /// registry's lock.
     ticket: Option<u64>,
+    /// How ACL LOG records a call this invocation's user may not make.
+    acl_context: crate::acl::log::Context,
     /// A key's shard was taken by someone else: stop, undo, run again with
     /// the whole db (see [`Grant::lock_undeclared`]).
     retry: bool,
@@ -395,6 +402,13 @@ impl Invocation<'_, '_, '_, '_> {
         }
         if spec.has(flags::NOSCRIPT) {
             return Err("ERR This Redis command is not allowed from script".into());
+        }
+        // The caller's ACL rules hold inside its scripts and modules
+        // (Redis's scriptVerifyACL).
+        if let Err(reason) =
+            super::acl::check(self.ctx.srv, self.ctx.client, cmd, argv, self.acl_context)
+        {
+            return Err(super::acl::noperm_in_script(reason));
         }
         if spec.has(flags::ALL_DBS) || spec.name == "select" || spec.name == "flushdb" {
             return Err(format!(
@@ -631,12 +645,16 @@ impl Host for Invocation<'_, '_, '_, '_> {
         self.ctx.ks.effects.set_targets(targets);
     }
 
-    /// Ember has no ACL users yet: every client runs as Redis's default
-    /// user, who may run every command, so this only tells known commands
-    /// from unknown ones.
+    /// Whether the caller's ACL user may run this command line (Lua's
+    /// `redis.acl_check_cmd`): 1 yes, 0 no, -1 unknown command. Nothing is
+    /// logged: this only asks.
     fn acl_check(&mut self, argv: &[&[u8]]) -> i32 {
-        match resolve(self.ctx.srv, argv) {
-            Ok(_) => 1,
+        let srv = self.ctx.srv;
+        match resolve(srv, argv) {
+            Ok(cmd) => {
+                let user = self.ctx.client.acl_user(srv.acl.default_user());
+                i32::from(user.check(&cmd, argv).is_ok())
+            }
             Err(_) => -1,
         }
     }

@@ -38,6 +38,20 @@ pub fn derived_spec(cmd: &Command) -> Option<KeySpec> {
     })
 }
 
+/// Each key of a command line with its key-spec flags: the recorded specs
+/// of a Redis command, or [`derived_spec`] for one Redis lacks (COMMAND
+/// GETKEYSANDFLAGS, and ACL rules that grant only read or write access).
+pub fn key_access(
+    cmd: &Command,
+    key_positions: &[usize],
+    argv: &[&[u8]],
+) -> Vec<(usize, &'static [&'static str])> {
+    match super::meta::lookup(&cmd.full_name) {
+        Some(m) => keys_and_flags(m.key_specs, key_positions, argv),
+        None => keys_and_flags(derived_spec(cmd).as_slice(), key_positions, argv),
+    }
+}
+
 /// The positions one key spec selects in `argv` (empty when it finds none).
 fn positions(ks: &KeySpec, argv: &[&[u8]]) -> Vec<usize> {
     let argc = argv.len() as i64;

@@ -3,6 +3,7 @@
 //! handler, and record its statistics. One file per command family holds the
 //! handlers, the way Redis keeps t_string.c and friends.
 
+pub mod acl;
 pub mod aof;
 pub mod bitmaps;
 pub mod blocking;
@@ -123,6 +124,7 @@ pub type CmdResult = Result<(), CmdError>;
 /// Every built-in command family, for the command table.
 pub fn builtin_families() -> Vec<&'static [CommandSpec]> {
     vec![
+        acl::COMMANDS,
         aof::COMMANDS,
         bitmaps::COMMANDS,
         cluster::COMMANDS,
@@ -295,19 +297,9 @@ fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], no
         }
     };
     let cmd: &Arc<Command> = &resolved;
-    if !cmd.arity_ok(argv.len()) {
-        reject(srv, client, out, cmd, argv, arity_error(cmd));
-        return;
-    }
-    if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            argv,
-            CmdError::err("NOAUTH Authentication required."),
-        );
+    client.shared.set_last_command(cmd.id, now_ms);
+    if let Some(err) = access_refusal(srv, client, cmd, argv) {
+        reject(srv, client, out, cmd, argv, err);
         return;
     }
     // Cluster mode: a command for keys another node serves is redirected;
@@ -323,94 +315,8 @@ fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], no
         out.error(&e);
         return;
     }
-    // maxmemory (Redis's processCommand): evict first; when nothing can be
-    // evicted, deny-OOM commands are refused, and inside MULTI every command
-    // but EXEC, DISCARD, QUIT and RESET (queueing costs memory too).
-    client.oom = false;
-    if srv.store.evict.maxmemory() != 0 {
-        let oom = evict(srv, now_ms) == crate::store::evict::Outcome::Fail;
-        client.oom = oom;
-        if oom {
-            let name = cmd.spec.name;
-            let denyoom = denyoom(srv, cmd, argv)
-                || (name == "exec" && client.multi.as_ref().is_some_and(|m| m.denyoom))
-                || (client.multi.is_some()
-                    && !matches!(name, "exec" | "discard" | "quit" | "reset"));
-            if denyoom {
-                reject(srv, client, out, cmd, argv, CmdError::err(OOM_ERROR));
-                return;
-            }
-        }
-    }
-    // Redis's writeCommandsDeniedByDiskError: no writes (nor PING) while the
-    // last BGSAVE or the AOF failed.
-    if cmd.spec.has(flags::WRITE) || cmd.spec.name == "ping" {
-        if let Some(e) = disk_error(srv) {
-            reject(srv, client, out, cmd, argv, e);
-            return;
-        }
-    }
-    // Redis's min-replicas-to-write guard (checkGoodReplicasStatus).
-    if (cmd.spec.has(flags::WRITE) || cmd.spec.name == "exec" && tx::queued_writes(client))
-        && !srv.repl.replicas.writes_allowed(srv.repl.is_replica())
-    {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            argv,
-            CmdError::err(crate::repl::primary::NOREPLICAS),
-        );
-        return;
-    }
-    client.shared.set_last_command(cmd.id, now_ms);
-    let replica = srv.repl.is_replica() && !client.master;
-    if replica && srv.replica.read_only() && writes(cmd, client) {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            argv,
-            CmdError::err(crate::repl::replica::READONLY),
-        );
-        return;
-    }
-    if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(cmd.spec.name) {
-        let msg = format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            cmd.full_name
-        );
-        reject(srv, client, out, cmd, argv, CmdError::owned(msg));
-        return;
-    }
-    if replica && srv.replica.refuses_stale() && denied_when_stale(cmd, client) {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            argv,
-            CmdError::err(crate::repl::replica::MASTERDOWN),
-        );
-        return;
-    }
-    // Redis's "is_denyloading_command": while a load runs (at start-up, DEBUG
-    // RELOAD, or a replica loading its primary's RDB), only commands flagged
-    // `loading` (and an EXEC of nothing but such commands).
-    if (srv.persist.loading.load(Ordering::Relaxed) && !client.loader
-        || replica && srv.replica.loading())
-        && denied_while_loading(client, cmd)
-    {
-        reject(
-            srv,
-            client,
-            out,
-            cmd,
-            argv,
-            CmdError::err(crate::repl::replica::LOADING),
-        );
+    if let Some(err) = refusal(srv, client, cmd, argv, now_ms) {
+        reject(srv, client, out, cmd, argv, err);
         return;
     }
     // A FAILOVER or a SHUTDOWN waiting for replicas pauses what may
@@ -429,12 +335,6 @@ fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], no
         return;
     }
     if client.multi.is_some() && !tx::runs_inside_multi(cmd.spec.name) {
-        if cmd.spec.has(flags::NO_MULTI) {
-            cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            client.flag_multi_error();
-            out.error("ERR Command not allowed inside a transaction");
-            return;
-        }
         if denyoom(srv, cmd, argv) {
             if let Some(m) = client.multi.as_mut() {
                 m.denyoom = true;
@@ -480,6 +380,103 @@ fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], no
     if wrote || cmd.spec.has(flags::MAY_REPLICATE) && srv.repl.offset() != off_before {
         client.woff = srv.repl.offset();
     }
+}
+
+/// Why a command may not run for this client, in Redis's processCommand
+/// order: arity, authentication, MULTI, ACL. Cluster routing comes next (in
+/// `dispatch`: a redirect is not a rejection), then [`refusal`].
+fn access_refusal(
+    srv: &Server,
+    client: &mut Client,
+    cmd: &Command,
+    argv: &[&[u8]],
+) -> Option<CmdError> {
+    let name = cmd.spec.name;
+    if !cmd.arity_ok(argv.len()) {
+        return Some(arity_error(cmd));
+    }
+    if !client.authenticated && !cmd.spec.has(flags::NO_AUTH) && srv.auth_required() {
+        return Some(CmdError::err(crate::acl::NOAUTH));
+    }
+    if client.multi.is_some() && cmd.spec.has(flags::NO_MULTI) && !tx::runs_inside_multi(name) {
+        return Some(CmdError::err(
+            "ERR Command not allowed inside a transaction",
+        ));
+    }
+    let context = if client.multi.is_some() {
+        crate::acl::log::Context::Multi
+    } else {
+        crate::acl::log::Context::Toplevel
+    };
+    if let Err(reason) = acl::check(srv, client, cmd, argv, context) {
+        return Some(acl::noperm(reason, cmd));
+    }
+    None
+}
+
+/// What refuses a permitted command the server cannot take now (memory,
+/// disk, replication, subscription and loading states), after cluster
+/// routing, in processCommand's order.
+fn refusal(
+    srv: &Server,
+    client: &mut Client,
+    cmd: &Command,
+    argv: &[&[u8]],
+    now_ms: i64,
+) -> Option<CmdError> {
+    let name = cmd.spec.name;
+    // maxmemory (Redis's processCommand): evict first; when nothing can be
+    // evicted, deny-OOM commands are refused, and inside MULTI every command
+    // but EXEC, DISCARD, QUIT and RESET (queueing costs memory too).
+    client.oom = false;
+    if srv.store.evict.maxmemory() != 0 {
+        let oom = evict(srv, now_ms) == crate::store::evict::Outcome::Fail;
+        client.oom = oom;
+        if oom
+            && (denyoom(srv, cmd, argv)
+                || (name == "exec" && client.multi.as_ref().is_some_and(|m| m.denyoom))
+                || (client.multi.is_some()
+                    && !matches!(name, "exec" | "discard" | "quit" | "reset")))
+        {
+            return Some(CmdError::err(OOM_ERROR));
+        }
+    }
+    // Redis's writeCommandsDeniedByDiskError: no writes (nor PING) while the
+    // last BGSAVE or the AOF failed.
+    if cmd.spec.has(flags::WRITE) || name == "ping" {
+        if let Some(e) = disk_error(srv) {
+            return Some(e);
+        }
+    }
+    // Redis's min-replicas-to-write guard (checkGoodReplicasStatus).
+    if (cmd.spec.has(flags::WRITE) || name == "exec" && tx::queued_writes(client))
+        && !srv.repl.replicas.writes_allowed(srv.repl.is_replica())
+    {
+        return Some(CmdError::err(crate::repl::primary::NOREPLICAS));
+    }
+    let replica = srv.repl.is_replica() && !client.master;
+    if replica && srv.replica.read_only() && writes(cmd, client) {
+        return Some(CmdError::err(crate::repl::replica::READONLY));
+    }
+    if pubsub::in_resp2_subscribed_mode(client) && !pubsub::allowed_when_subscribed(name) {
+        return Some(CmdError::owned(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.full_name
+        )));
+    }
+    if replica && srv.replica.refuses_stale() && denied_when_stale(cmd, client) {
+        return Some(CmdError::err(crate::repl::replica::MASTERDOWN));
+    }
+    // Redis's "is_denyloading_command": while a load runs (at start-up, DEBUG
+    // RELOAD, or a replica loading its primary's RDB), only commands flagged
+    // `loading` (and an EXEC of nothing but such commands).
+    if (srv.persist.loading.load(Ordering::Relaxed) && !client.loader
+        || replica && srv.replica.loading())
+        && denied_while_loading(client, cmd)
+    {
+        return Some(CmdError::err(crate::repl::replica::LOADING));
+    }
+    None
 }
 
 /// Whether a command writes, EXEC counting as a write when it would run one

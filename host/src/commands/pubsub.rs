@@ -3,7 +3,7 @@
 //! each client's subscriptions and writes Redis's confirmation frames.
 
 use super::keys::{container_help, reply_help};
-use super::table::{flags::*, CommandSpec, Group};
+use super::table::{flags::*, Channels, CommandSpec, Group};
 use super::{CmdError, CmdResult, Ctx};
 use crate::server::client::Client;
 use crate::server::pubsub::{Kind, Subscriber};
@@ -13,28 +13,28 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("subscribe", -2, Group::PubSub, subscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE)
+    CommandSpec::new("subscribe", -2, Group::PubSub, subscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE).channels(Channels::Subscribe)
         .doc("2.0.0", "Listens for messages published to channels.", "O(N) where N is the number of channels to subscribe to.")
         .syntax("channel [channel ...]"),
     CommandSpec::new("unsubscribe", -1, Group::PubSub, unsubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE)
         .doc("2.0.0", "Stops listening to messages posted to channels.", "O(N) where N is the number of channels to unsubscribe.")
         .syntax("[channel [channel ...]]"),
-    CommandSpec::new("psubscribe", -2, Group::PubSub, psubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE)
+    CommandSpec::new("psubscribe", -2, Group::PubSub, psubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE).channels(Channels::SubscribePatterns)
         .doc("2.0.0", "Listens for messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to subscribe to.")
         .syntax("pattern [pattern ...]"),
     CommandSpec::new("punsubscribe", -1, Group::PubSub, punsubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE)
         .doc("2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to unsubscribe.")
         .syntax("[pattern [pattern ...]]"),
-    CommandSpec::new("ssubscribe", -2, Group::PubSub, ssubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE).keys(1, -1, 1)
+    CommandSpec::new("ssubscribe", -2, Group::PubSub, ssubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE).keys(1, -1, 1).channels(Channels::Subscribe)
         .doc("7.0.0", "Listens for messages published to shard channels.", "O(N) where N is the number of shard channels to subscribe to.")
         .syntax("shardchannel [shardchannel ...]"),
     CommandSpec::new("sunsubscribe", -1, Group::PubSub, sunsubscribe).flags(PUBSUB | NOSCRIPT | LOADING | STALE).keys(1, -1, 1)
         .doc("7.0.0", "Stops listening to messages posted to shard channels.", "O(N) where N is the number of shard channels to unsubscribe.")
         .syntax("[shardchannel [shardchannel ...]]"),
-    CommandSpec::new("publish", 3, Group::PubSub, publish).flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE)
+    CommandSpec::new("publish", 3, Group::PubSub, publish).flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE).channels(Channels::Publish)
         .doc("2.0.0", "Posts a message to a channel.", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).")
         .syntax("channel message"),
-    CommandSpec::new("spublish", 3, Group::PubSub, spublish).flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE).keys(1, 1, 1)
+    CommandSpec::new("spublish", 3, Group::PubSub, spublish).flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE).keys(1, 1, 1).channels(Channels::Publish)
         .doc("7.0.0", "Post a message to a shard channel", "O(N) where N is the number of clients subscribed to the receiving shard channel.")
         .syntax("shardchannel message"),
     CommandSpec::new("pubsub", -2, Group::PubSub, container_help)

@@ -918,16 +918,7 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn command_getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let target = &argv[2..];
     let (cmd, idx) = command_keys(ctx, target)?;
-    let derived;
-    let meta = super::meta::lookup(&cmd.full_name);
-    let specs: &[KeySpec] = match &meta {
-        Some(m) => m.key_specs,
-        None => {
-            derived = super::keyflags::derived_spec(&cmd);
-            derived.as_slice()
-        }
-    };
-    let keys = super::keyflags::keys_and_flags(specs, &idx, target);
+    let keys = super::keyflags::key_access(&cmd, &idx, target);
     ctx.out.array(keys.len());
     for (pos, flags) in keys {
         ctx.out.array(2);

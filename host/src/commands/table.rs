@@ -154,8 +154,9 @@ impl Group {
     }
 }
 
-/// Redis's ACL categories in the order COMMAND lists them.
-const ACL_ORDER: &[&str] = &[
+/// Redis's ACL categories in the order COMMAND and ACL CAT list them; a
+/// category's position is its bit in [`Command::acl_mask`].
+pub const ACL_ORDER: &[&str] = &[
     "keyspace",
     "read",
     "write",
@@ -204,6 +205,34 @@ pub struct CommandSpec {
     /// For commands a wasm module registered: (module name, handler number
     /// for `ember_invoke`).
     pub module: Option<(&'static str, i32)>,
+    /// Which arguments are Pub/Sub channels that ACL `&` rules govern
+    /// (Redis's commands_with_channels table).
+    pub channels: Channels,
+}
+
+/// The Pub/Sub channel arguments of a command, for ACL channel rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channels {
+    None,
+    /// argv[1] is a channel published to (PUBLISH, SPUBLISH).
+    Publish,
+    /// argv[1..] are channels subscribed to (SUBSCRIBE, SSUBSCRIBE).
+    Subscribe,
+    /// argv[1..] are channel patterns subscribed to (PSUBSCRIBE): an ACL
+    /// rule must name them literally.
+    SubscribePatterns,
+}
+
+impl Channels {
+    /// (argument index, is a pattern) of each channel in `argv`.
+    pub fn positions(self, argc: usize) -> (std::ops::Range<usize>, bool) {
+        match self {
+            Channels::None => (0..0, false),
+            Channels::Publish => (1..2.min(argc), false),
+            Channels::Subscribe => (1..argc, false),
+            Channels::SubscribePatterns => (1..argc, true),
+        }
+    }
 }
 
 impl CommandSpec {
@@ -225,7 +254,12 @@ impl CommandSpec {
             handler,
             subcommands: &[],
             module: None,
+            channels: Channels::None,
         }
+    }
+    pub const fn channels(mut self, channels: Channels) -> Self {
+        self.channels = channels;
+        self
     }
     pub const fn flags(mut self, flags: u32) -> Self {
         self.flags = flags;
@@ -300,6 +334,14 @@ impl CommandSpec {
             f(i as usize);
             i += step;
         }
+    }
+
+    /// The ACL categories as a bit set over [`ACL_ORDER`].
+    pub fn acl_mask(&self) -> u32 {
+        self.acl_categories()
+            .iter()
+            .filter_map(|c| ACL_ORDER.iter().position(|o| o == c))
+            .fold(0, |m, i| m | 1 << i)
     }
 
     /// ACL categories: the explicit ones plus those Redis implies from flags and group.
@@ -385,6 +427,12 @@ pub struct Command {
     pub full_name: String,
     pub stats: CommandStats,
     pub subcommands: HashMap<Vec<u8>, Arc<Command>>,
+    /// [`CommandSpec::acl_mask`], computed once for ACL rules; none for
+    /// module commands (Redis 7.0 modules cannot declare categories, so
+    /// only `+@all` or their names grant them).
+    pub acl_mask: u32,
+    /// A subcommand (its full name has a `|`).
+    pub is_sub: bool,
 }
 
 impl Command {
@@ -408,6 +456,12 @@ impl Command {
         Arc::new(Command {
             spec,
             id,
+            acl_mask: if spec.module.is_some() {
+                0
+            } else {
+                spec.acl_mask()
+            },
+            is_sub: parent.is_some(),
             full_name,
             stats: CommandStats::default(),
             subcommands,

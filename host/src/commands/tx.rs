@@ -139,6 +139,17 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.client.in_exec = true;
     for q in &m.queue {
         let argv: SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+        // The rules may have changed since the command was queued.
+        if let Err(reason) = super::acl::check(
+            srv,
+            ctx.client,
+            &q.cmd,
+            &argv,
+            crate::acl::log::Context::Multi,
+        ) {
+            ctx.out.error(&super::acl::noperm_at_exec(reason));
+            continue;
+        }
         let started = std::time::Instant::now();
         run(srv, ctx.client, ctx.out, &mut ks, &q.cmd, &argv);
         let took = started.elapsed();

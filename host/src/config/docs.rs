@@ -111,7 +111,7 @@ const EFFECTS: &[(&str, &str)] = &[
     ("unixsocket", "Only \"\": no unix socket listener yet."),
     ("replicaof", "Follows a primary (Redis's or Ember's) over Redis's replication protocol."),
     ("tls-port", "Only `0`: no TLS yet."),
-    ("aclfile", "Only \"\": no ACL files yet."),
+    ("aclfile", "ACL file of `user` lines (ACL LOAD / ACL SAVE); not with `user` lines in this file."),
     ("socket-mark-id", "Only `0`: socket marks are not set."),
     // Replication, the replica side (repl/replica.rs).
     ("masterauth", "Password a replica sends its primary with AUTH."),

@@ -174,7 +174,8 @@ impl Config {
                 // Redis accepts these outside its config table; Ember has no
                 // mechanism for them yet, so say so instead of "Bad directive".
                 (b"rename-command", 3) => return Err(fatal("rename-command is not supported yet")),
-                (b"user", n) if n >= 2 => return Err(fatal("ACL users are not supported yet")),
+                // Checked against the command table once it exists (acl/).
+                (b"user", n) if n >= 2 => self.users.push(argv[1..].to_vec()),
                 (b"sentinel", n) if n >= 2 => {
                     return Err(fatal("sentinel directive while not in sentinel mode"))
                 }
@@ -258,7 +259,7 @@ pub(super) fn fatal_error(at: Option<(usize, &[u8])>, err: &str) -> String {
 
 /// io::Error as C's strerror text ("No such file or directory"), without
 /// Rust's " (os error N)" suffix.
-pub(super) fn strerror(e: &io::Error) -> String {
+pub fn strerror(e: &io::Error) -> String {
     let s = e.to_string();
     match s.rfind(" (os error ") {
         Some(i) if e.raw_os_error().is_some() => s[..i].to_string(),

@@ -132,7 +132,7 @@ mod tests;
 mod values;
 
 pub use docs::{effect, markdown as directive_table_markdown, unknown_effect_names};
-pub use file::USAGE;
+pub use file::{strerror, USAGE};
 pub use notify::*;
 pub use persistence::{
     SanitizeDumpPayload, AOF_SUPPORTED, DEFAULT_SAVE_POINTS, SHUTDOWN_FORCE, SHUTDOWN_NOSAVE,
@@ -140,7 +140,7 @@ pub use persistence::{
 };
 pub use rewrite::REWRITE_SIGNATURE;
 pub use specs::is_sensitive;
-pub use syntax::{repr, split_args};
+pub use syntax::{is_c_space, repr, split_args, trim as trim_bytes};
 pub use values::{memtoull, AppendFsync, LogLevel, MaxmemoryPolicy, ProtectedAction};
 
 // Crate-private helpers shared by the files of this folder.
@@ -382,6 +382,9 @@ pub struct Config {
     pub enable_module_command: ProtectedAction,
     /// `loadmodule` lines, in order. Not visible to CONFIG GET (as in Redis).
     pub loadmodule: Vec<LoadModule>,
+    /// `user name rules...` lines (file / command line only, like Redis):
+    /// the name and its rules, applied at start-up (acl/).
+    pub users: Vec<Vec<Vec<u8>>>,
     /// Absolute path of the config file given on the command line ("" = none),
     /// for INFO's `config_file`.
     pub config_file: String,
@@ -463,6 +466,7 @@ impl Default for Config {
             enable_debug_command: ProtectedAction::No,
             enable_module_command: ProtectedAction::Local,
             loadmodule: Vec::new(),
+            users: Vec::new(),
             config_file: String::new(),
             stored: Vec::new(),
         }
@@ -480,13 +484,17 @@ impl Config {
         MaxmemoryPolicy::from_name(&self.maxmemory_policy).unwrap_or(MaxmemoryPolicy::NoEviction)
     }
 
+    /// A stored-only directive's value, or `default` when it has its default.
+    pub fn stored_or<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        self.stored
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(default, |(_, v)| v.as_str())
+    }
+
     /// `maxmemory-clients` in bytes (a percentage is of `maxmemory`; 0 = no limit).
     pub fn maxmemory_clients_bytes(&self) -> u64 {
-        let v = self
-            .stored
-            .iter()
-            .find(|(n, _)| *n == "maxmemory-clients")
-            .map_or("0", |(_, v)| v.as_str());
+        let v = self.stored_or("maxmemory-clients", "0");
         match v.strip_suffix('%') {
             Some(p) => p.parse::<u64>().map_or(0, |p| self.maxmemory / 100 * p),
             None => v.parse().unwrap_or(0),

@@ -421,7 +421,6 @@ pub(super) const SYSLOG_FACILITIES: &[(&str, u8)] = &[
 /// so a config never silently pretends.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("tls-port", "TLS is not supported yet"),
-    ("aclfile", "ACL files are not supported yet"),
     ("socket-mark-id", "socket marks are not supported"),
 ];
 

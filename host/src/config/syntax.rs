@@ -2,11 +2,11 @@
 //! inverse, sdscatrepr.
 
 /// C's isspace in the "C" locale.
-pub(super) fn is_c_space(b: u8) -> bool {
+pub fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-pub(super) fn trim<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
+pub fn trim<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     let start = s.iter().position(|b| !set.contains(b)).unwrap_or(s.len());
     let end = s
         .iter()

@@ -34,6 +34,10 @@ pub type HeldEvent = (u32, String, usize, Vec<u8>);
 pub struct Client {
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user this connection runs as (None: the `default` user).
+    /// Change it with [`Client::set_user`], which keeps
+    /// [`ClientShared::user`] (CLIENT LIST, CLIENT KILL USER) in step.
+    pub user: Option<Arc<crate::acl::User>>,
     pub multi: Option<Multi>,
     pub watched: Vec<(usize, Vec<u8>)>,
     pub watch_flag: Arc<WatchFlag>,
@@ -102,6 +106,7 @@ impl Client {
         Client {
             db: 0,
             authenticated,
+            user: None,
             multi: None,
             watched: Vec::new(),
             watch_flag: Arc::new(WatchFlag::default()),
@@ -136,6 +141,25 @@ impl Client {
 
     pub fn id(&self) -> u64 {
         self.shared.id
+    }
+
+    /// Runs as `user` from now on (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Option<Arc<crate::acl::User>>) {
+        self.user.clone_from(&user);
+        *self.shared.user.lock() = user;
+    }
+
+    /// The ACL user this connection runs as, `default` when `user` is None.
+    #[inline]
+    pub fn acl_user<'a>(&'a self, default: &'a Arc<crate::acl::User>) -> &'a Arc<crate::acl::User> {
+        self.user.as_ref().unwrap_or(default)
+    }
+
+    /// The name of the ACL user (ACL WHOAMI).
+    pub fn user_name(&self) -> String {
+        self.user
+            .as_ref()
+            .map_or_else(|| "default".to_string(), |u| u.name_str().into_owned())
     }
 
     pub fn select(&mut self, db: usize) {
@@ -252,6 +276,8 @@ pub struct ClientShared {
     pub killed: AtomicBool,
     /// Subscriptions, for CLIENT LIST's sub= psub= ssub=.
     pub subs: [AtomicUsize; 3],
+    /// The ACL user (None: `default`); see [`Client::set_user`].
+    pub user: Mutex<Option<Arc<crate::acl::User>>>,
     /// Aborts the connection task (CLIENT KILL); set right after it is spawned.
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
     /// Out-of-band frames for this connection (CLIENT TRACKING invalidations).
@@ -288,6 +314,24 @@ impl ClientShared {
         self.subs[2].store(shard, Ordering::Relaxed);
     }
 
+    /// The name of the ACL user this client runs as (CLIENT LIST `user=`,
+    /// CLIENT KILL USER).
+    pub fn user_name(&self) -> String {
+        self.user
+            .lock()
+            .as_ref()
+            .map_or_else(|| "default".to_string(), |u| u.name_str().into_owned())
+    }
+
+    /// Whether this client runs as exactly this user (not merely one of
+    /// the same name).
+    pub fn runs_as(&self, user: &Arc<crate::acl::User>) -> bool {
+        self.user
+            .lock()
+            .as_ref()
+            .is_some_and(|u| Arc::ptr_eq(u, user))
+    }
+
     /// Bytes this client holds: its buffers, pending output and state (the
     /// tot-mem of CLIENT LIST, INFO mem_clients_normal).
     pub fn memory(&self) -> usize {
@@ -305,12 +349,6 @@ impl ClientShared {
         if let Some(h) = self.abort.lock().as_ref() {
             h.abort();
         }
-    }
-
-    /// The user this client is authenticated as (CLIENT LIST user=, CLIENT
-    /// KILL USER). Only "default" exists until ACL users land.
-    pub fn user_name(&self) -> &str {
-        "default"
     }
 
     /// One CLIENT LIST line, Redis 7.0's format.
@@ -420,6 +458,7 @@ impl ClientRegistry {
             flags: AtomicU32::new(0),
             killed: AtomicBool::new(false),
             subs: Default::default(),
+            user: Mutex::new(None),
             abort: Mutex::new(None),
             pushes: Default::default(),
             redir: std::sync::atomic::AtomicI64::new(-1),

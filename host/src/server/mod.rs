@@ -64,6 +64,8 @@ pub struct Server {
     pub scripts: RwLock<hashbrown::HashMap<String, crate::commands::scripting::Script>>,
     /// The Lua interpreter guest, compiled on first use.
     pub lua: crate::lua::Engine,
+    /// ACL users, the ACL LOG (acl/).
+    pub acl: crate::acl::Acl,
     /// Function libraries (FUNCTION LOAD, FCALL).
     pub functions: RwLock<crate::commands::functions::Libraries>,
     /// Loaded wasm modules by name.
@@ -135,6 +137,7 @@ impl Server {
             wasm: crate::wasm::Runtime::new().expect("the wasm engine could not start"),
             scripts: RwLock::new(hashbrown::HashMap::new()),
             lua: crate::lua::Engine::default(),
+            acl: crate::acl::Acl::new(),
             modules: RwLock::new(hashbrown::HashMap::new()),
             functions: RwLock::new(crate::commands::functions::Libraries::default()),
             ops_samples: parking_lot::Mutex::new(std::collections::VecDeque::new()),
@@ -154,15 +157,11 @@ impl Server {
         self.me.upgrade()
     }
 
-    /// True when clients must AUTH before running commands.
+    /// True when clients must AUTH before running commands: the default
+    /// user has a password or is off (Redis's authRequired).
+    #[inline]
     pub fn auth_required(&self) -> bool {
-        !self.config.read().requirepass.is_empty()
-    }
-
-    /// Checks a password against `requirepass`.
-    pub fn check_password(&self, password: &[u8]) -> bool {
-        let cfg = self.config.read();
-        !cfg.requirepass.is_empty() && cfg.requirepass.as_bytes() == password
+        self.acl.default_user_requires_password()
     }
 
     /// Records a sample of the command counter (called by the cron thread).
@@ -207,6 +206,7 @@ impl Server {
             let max_keys = cfg.get_one("tracking-table-max-keys");
             self.tracking
                 .set_max_keys(max_keys.and_then(|v| v.parse().ok()).unwrap_or(1_000_000));
+            self.acl.apply_requirepass(&self.commands, &cfg.requirepass);
         }
         crate::persist::aof::config_changed(self);
         crate::repl::replica::config_changed(self);
@@ -238,6 +238,8 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
             }
         })?;
     crate::commands::modules::load_at_startup(&srv)?;
+    // After the modules, whose commands `user` rules may name (as Redis).
+    crate::commands::acl::load_at_startup(&srv).map_err(|e| anyhow::anyhow!(e))?;
     let (binds, port) = {
         let cfg = srv.config.read();
         (cfg.bind.clone(), cfg.port)

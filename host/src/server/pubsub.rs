@@ -128,6 +128,25 @@ impl PubSub {
         }
     }
 
+    /// A client's subscriptions as (channel or pattern, is a pattern), for
+    /// ACL SETUSER's check of its channels.
+    pub fn subscriptions_of(&self, client_id: u64) -> Vec<(Vec<u8>, bool)> {
+        let reg = self.reg.lock();
+        let mut out = Vec::new();
+        for (m, pattern) in [
+            (&reg.channels, false),
+            (&reg.shard_channels, false),
+            (&reg.patterns, true),
+        ] {
+            for (name, subs) in m {
+                if subs.iter().any(|s| s.client.id == client_id) {
+                    out.push((name.clone(), pattern));
+                }
+            }
+        }
+        out
+    }
+
     pub fn unsubscribe(&self, kind: Kind, name: &[u8], sub: &Arc<Subscriber>) {
         let mut reg = self.reg.lock();
         let m = map(&mut reg, kind);
