@@ -79,10 +79,17 @@ fn protected_mode_refuses_a_non_local_peer_with_redis_text() {
 fn protected_mode_lets_non_local_peers_in_with_a_password_or_when_off() {
     let _g = shared();
     // With a password the peer is let in (and must AUTH).
-    let ember = ServerProcess::start_ember(&[("requirepass", "s3cret")]);
+    let ember = ServerProcess::start_ember(&[]);
+    let mut local = ember.connect();
+    let reply = local
+        .command(&["CONFIG", "SET", "requirepass", "s3cret"])
+        .unwrap();
+    assert_eq!(reply, b"+OK\r\n");
     let mut c = RespConn::from_stream(connect_from("127.0.0.2", ember.addr())).unwrap();
     let reply = c.command(&["PING"]).unwrap();
     assert!(reply.starts_with(b"-NOAUTH"), "{}", escape(&reply));
+    assert_eq!(c.command(&["AUTH", "s3cret"]).unwrap(), b"+OK\r\n");
+    assert_eq!(c.command(&["PING"]).unwrap(), b"+PONG\r\n");
     drop(ember);
     // protected-mode no, from the start or set at run time from a local client.
     let ember = ServerProcess::start_ember(&[("protected-mode", "no")]);
@@ -354,4 +361,30 @@ fn idle_clients_are_closed_after_timeout() {
         c.wait_closed(Duration::from_secs(4)),
         "an idle client stayed connected past timeout"
     );
+}
+
+#[test]
+fn a_replica_connects_from_bind_source_addr() {
+    let _g = shared();
+    let primary = ServerProcess::start_ember(&[("protected-mode", "no")]);
+    let port = primary.port().to_string();
+    let replica = ServerProcess::start_ember(&[
+        ("bind-source-addr", "127.0.0.2"),
+        ("replicaof", &format!("127.0.0.1 {port}")),
+    ]);
+    let mut p = primary.connect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = p.command(&["INFO", "replication"]).unwrap();
+        let text = String::from_utf8_lossy(&info).into_owned();
+        if text.contains("slave0:ip=127.0.0.2,") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not attach from 127.0.0.2: {text}\n{}",
+            replica.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -14,6 +14,7 @@ const EFFECTS: &[(&str, &str)] = &[
     // Network and clients.
     ("port", "TCP port (0 = no TCP listener). CONFIG SET re-binds."),
     ("bind", "Addresses to listen on (`*` all IPv4, `::*` all IPv6); `-` marks an optional one. Default loopback only (Redis: `* -::*`). CONFIG SET re-binds: all-or-nothing, open sockets for kept addresses stay open."),
+    ("bind-source-addr", "Local address a replica's link to its primary leaves from."),
     ("tcp-backlog", "The listen backlog of every listener (the kernel caps it at net.core.somaxconn)."),
     ("protected-mode", "With no password for the default user, clients not on 127.0.0.1, ::1 or the unix socket get Redis's `-DENIED` text and are disconnected."),
     ("unixsocket", "Path of a unix socket listener (\"\" = none); its clients are local and show flag `U`."),
