@@ -6,8 +6,7 @@
 mod common;
 
 use common::{
-    free_port, is_error, split_aggregate, string_value, unique_temp_dir, Protocol, RespConn,
-    ServerProcess,
+    free_port, split_aggregate, string_value, unique_temp_dir, Protocol, RespConn, ServerProcess,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

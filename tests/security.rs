@@ -221,7 +221,7 @@ fn config_set_bind_rebinds_like_redis() {
         let what = server.kind().name();
         let port = server.port();
         let mut c = server.connect();
-        let two = format!("127.0.0.1 127.0.0.2");
+        let two = "127.0.0.1 127.0.0.2".to_string();
         assert_eq!(
             c.command(&["CONFIG", "SET", "bind", &two]).unwrap(),
             b"+OK\r\n",

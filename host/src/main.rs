@@ -74,7 +74,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let srv = match Server::new(config, config_file) {
+    let srv = match Server::try_new(config, config_file) {
         Ok(srv) => srv,
         Err(e) => {
             eprintln!("{e}");

@@ -95,19 +95,22 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server for `config`; if a `rename-command` line is refused by
+    /// the command table, that is logged and no rename applies
+    /// (ember-server uses [`Server::try_new`], which refuses to start
+    /// instead, as Redis).
+    pub fn new(config: Config, config_file: Option<String>) -> Arc<Server> {
+        let commands = command_table(&config).unwrap_or_else(|e| {
+            crate::log::warning(&e);
+            CommandTable::new(&crate::commands::builtin_families())
+        });
+        Self::with_commands(config, config_file, commands)
+    }
+
     /// The server for `config`. Fails only on a `rename-command` line the
     /// command table refuses (Redis's fatal config error text).
-    pub fn new(config: Config, config_file: Option<String>) -> Result<Arc<Server>, String> {
-        let mut commands = CommandTable::new(&crate::commands::builtin_families());
-        for (from, to) in &config.rename_command {
-            commands.rename(from, to).map_err(|e| {
-                format!(
-                    "\n*** FATAL CONFIG FILE ERROR (Redis {REDIS_COMPAT_VERSION}) ***\n>>> 'rename-command {} {}'\n{e}",
-                    String::from_utf8_lossy(from),
-                    String::from_utf8_lossy(to)
-                )
-            })?;
-        }
+    pub fn try_new(config: Config, config_file: Option<String>) -> Result<Arc<Server>, String> {
+        let commands = command_table(&config)?;
         Ok(Self::with_commands(config, config_file, commands))
     }
 
@@ -224,6 +227,21 @@ impl Server {
             crate::commands::evict(self, crate::commands::unix_ms());
         }
     }
+}
+
+/// The command table with the config's `rename-command` lines applied.
+fn command_table(config: &Config) -> Result<CommandTable, String> {
+    let mut commands = CommandTable::new(&crate::commands::builtin_families());
+    for (from, to) in &config.rename_command {
+        commands.rename(from, to).map_err(|e| {
+            format!(
+                "\n*** FATAL CONFIG FILE ERROR (Redis {REDIS_COMPAT_VERSION}) ***\n>>> 'rename-command {} {}'\n{e}",
+                String::from_utf8_lossy(from),
+                String::from_utf8_lossy(to)
+            )
+        })?;
+    }
+    Ok(commands)
 }
 
 /// Binds every configured address and serves until SHUTDOWN or a signal.
