@@ -1465,8 +1465,8 @@ const DIRECTIVES: &[&str] = &[
     "proto-max-bulk-len",
     "client-query-buffer-limit",
     "databases",
-    "port",
-    "bind",
+    // Not `port` or `bind`: CONFIG SET of them re-binds the listeners (as
+    // in Redis 7), and the fuzzer must be able to reconnect.
     "requirepass",
     "maxclients",
     "lua-time-limit",

@@ -74,7 +74,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let srv = Server::new(config, config_file);
+    let srv = match Server::try_new(config, config_file) {
+        Ok(srv) => srv,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     ember::log::notice(&format!(
         "Ember {} starting, {} thread(s), pid {}",
         env!("CARGO_PKG_VERSION"),

@@ -307,10 +307,41 @@ def parse_csv(text: str) -> list[dict]:
     return rows
 
 
+def make_tls_certs(d: Path) -> dict[str, str]:
+    """Throw-away CA, server and client certificates (EC P-256) for --tls, made with openssl."""
+    d.mkdir(parents=True, exist_ok=True)
+
+    def ossl(*a):
+        r = subprocess.run(["openssl", *a], cwd=d, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"openssl {' '.join(a)}: {r.stderr[-300:]}")
+
+    ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    ossl("genpkey", *ec, "-out", "ca.key")
+    ossl("req", "-x509", "-new", "-key", "ca.key", "-days", "2", "-subj", "/CN=bench CA", "-out", "ca.crt")
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        ossl("genpkey", *ec, "-out", f"{name}.key")
+        ossl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr")
+        ext = ["-extfile", "server.ext"] if name == "server" else []
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", *ext, "-out", f"{name}.crt")
+    return {k: str(d / f) for k, f in (("ca", "ca.crt"), ("cert", "server.crt"), ("key", "server.key"),
+                                        ("client_cert", "client.crt"), ("client_key", "client.key"))}
+
+
+def tls_server_args(certs: dict[str, str], tls_port: int) -> list[str]:
+    return ["--tls-port", str(tls_port), "--tls-cert-file", certs["cert"], "--tls-key-file", certs["key"],
+            "--tls-ca-cert-file", certs["ca"]]
+
+
 def run_benchmark(args, port: int, n: int, pipeline: int, test: str | None,
                   command: list[str] | None) -> list[dict]:
     cmd = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(args.clients),
            "-n", str(n), "-P", str(pipeline), "-r", str(args.random_keys), "--csv"]
+    if args.tls_certs:
+        c = args.tls_certs
+        cmd += ["--tls", "--cacert", c["ca"], "--cert", c["client_cert"], "--key", c["client_key"]]
     if command:
         cmd += command
     else:
@@ -564,6 +595,9 @@ def parse_args(argv=None):
     p.add_argument("--wait-idle-max", type=float, default=30, help="seconds (default 30)")
     p.add_argument("--quick", action="store_true", help="small N and key count, for a smoke run")
     p.add_argument("--bench-timeout", type=int, default=600, help="timeout for one redis-benchmark run, s")
+    p.add_argument("--tls", action="store_true",
+                   help="benchmark over TLS: both servers also listen on a tls-port with throw-away "
+                        "certificates (openssl CLI) and redis-benchmark runs with --tls")
     p.add_argument("--json", help="also write results to this JSON file")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (server logs, RESP file)")
     a = p.parse_args(argv)
@@ -615,6 +649,13 @@ def main(argv=None) -> int:
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="ember-bench-"))
+    args.tls_certs = None
+    if args.tls:
+        try:
+            args.tls_certs = make_tls_certs(tmp / "tls")
+        except BenchError as e:
+            log(f"error: {e}")
+            return 2
     # Run from a private copy so a rebuild during the run (e.g. a restart for the memory test)
     # cannot switch binaries under us.
     ember_src = ember_bin
@@ -641,6 +682,13 @@ def main(argv=None) -> int:
         pr = free_port(ports)
         servers["ember"] = Server("ember", ember_argv(args, ember_bin, pe, tmp / "ember"), pe, tmp / "ember")
         servers["redis"] = Server("redis", redis_style_argv(args.redis_bin, pr, tmp / "redis"), pr, tmp / "redis")
+        for s in servers.values():
+            s.bench_port = s.port
+            if args.tls_certs:
+                ports.add(s.port)
+                s.bench_port = free_port(ports)
+                ports.add(s.bench_port)
+                s.argv += tls_server_args(args.tls_certs, s.bench_port)
         for s in servers.values():
             s.start()
 
@@ -678,6 +726,7 @@ def main(argv=None) -> int:
             "redis-benchmark": f"-c {args.clients} -r {args.random_keys} --csv, "
                                f"-n {args.requests} (-P 1) / {args.requests_pipelined} (-P >1)",
             "pipelines": ",".join(map(str, args.pipeline_list)),
+            "transport": "TLS (redis-benchmark --tls, client certificates, EC P-256)" if args.tls else "plain TCP",
             "repeat": f"{args.repeat} (report {args.pick} by ops/s; servers alternate first)",
             "machine": f"nproc={os.cpu_count()}, {cpu_model}, load average at start "
                        + " ".join(f"{x:.2f}" for x in os.getloadavg()),
@@ -712,7 +761,7 @@ def main(argv=None) -> int:
                             wait_idle(args, idle_stats)
                             t0 = time.monotonic()
                             try:
-                                rows = run_benchmark(args, servers[name].port, n, pipeline, test, cmd)
+                                rows = run_benchmark(args, servers[name].bench_port, n, pipeline, test, cmd)
                             except BenchError as e:
                                 servers[name].check_alive()  # a crash ends the run
                                 errors.setdefault(name, str(e).splitlines()[0])

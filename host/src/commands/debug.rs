@@ -92,7 +92,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let allowed = match ctx.srv.config.read().enable_debug_command {
         ProtectedAction::Yes => true,
         ProtectedAction::No => false,
-        ProtectedAction::Local => ctx.client.shared.addr.ip().is_loopback(),
+        ProtectedAction::Local => ctx.client.shared.is_local(),
     };
     if !allowed {
         return Err(CmdError::err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));

@@ -275,7 +275,7 @@ pub fn load_at_startup(srv: &Server) -> anyhow::Result<()> {
     }
     let lines = srv.config.read().loadmodule.clone();
     for m in lines {
-        let bytes = std::fs::read(&m.path)
+        let bytes = read_module_file(&m.path)
             .map_err(|e| anyhow::anyhow!("Module {} failed to load: {e}", m.path))?;
         let args: Vec<&[u8]> = m.args.iter().map(|a| a.as_slice()).collect();
         load_module(srv, &bytes, &m.path, &args)
@@ -320,7 +320,7 @@ fn module_command_allowed(ctx: &Ctx) -> CmdResult {
     let allowed = match ctx.srv.config.read().enable_module_command {
         ProtectedAction::Yes => true,
         ProtectedAction::No => false,
-        ProtectedAction::Local => ctx.client.shared.addr.ip().is_loopback(),
+        ProtectedAction::Local => ctx.client.shared.is_local(),
     };
     if allowed {
         Ok(())
@@ -339,10 +339,50 @@ fn load_reply(ctx: &mut Ctx, result: Result<String, String>) -> CmdResult {
     }
 }
 
+/// The largest module accepted, from a file or an upload. A compiled guest
+/// is a few hundred KiB (the bundled ones are); the bound exists so that a
+/// path like `/dev/zero` or a huge upload cannot make the server allocate
+/// without limit while it holds a worker thread.
+pub const MODULE_MAX_BYTES: u64 = 64 << 20;
+
+/// Reads a module file: a regular file of at most [`MODULE_MAX_BYTES`],
+/// read with that bound whatever the file claims (it may grow meanwhile).
+/// Devices (`/dev/zero`), FIFOs and directories are refused before any
+/// read; the open itself is non-blocking so a FIFO without a writer cannot
+/// park the caller.
+pub fn read_module_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MODULE_MAX_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MODULE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MODULE_MAX_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn too_big(len: u64) -> String {
+    format!("module of {len} bytes is over the limit of {MODULE_MAX_BYTES} bytes")
+}
+
 /// MODULE LOAD and LOADEX: loads the module file at `path` with `args`.
 fn load_file(ctx: &mut Ctx, path: &[u8], args: &[&[u8]]) -> CmdResult {
     let path = String::from_utf8_lossy(path).into_owned();
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let bytes = read_module_file(&path).map_err(|e| {
         CmdError::owned(format!(
             "ERR Error loading the extension. Please check the server logs. ({path}: {e})"
         ))
@@ -373,6 +413,12 @@ fn module_loadex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 fn module_upload(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     module_command_allowed(ctx)?;
     let (bytes, args) = argv[2..].split_last().ok_or(CmdError::Syntax)?;
+    if bytes.len() as u64 > MODULE_MAX_BYTES {
+        return Err(CmdError::owned(format!(
+            "ERR Error loading the extension. Please check the server logs. ({})",
+            too_big(bytes.len() as u64)
+        )));
+    }
     let result = load_module(ctx.srv, bytes, "<upload>", args);
     load_reply(ctx, result)
 }

@@ -271,12 +271,28 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (p[0], p[1])).collect();
-    let local = ctx.client.shared.addr.ip().is_loopback();
+    let local = ctx.client.shared.is_local();
+    let before = ctx.srv.config.read().clone();
     ctx.srv
         .config
         .write()
         .set_from(&pairs, local)
         .map_err(CmdError::owned)?;
+    // bind, port and the TLS settings re-apply the listeners; if that
+    // fails the whole CONFIG SET is undone, as in Redis.
+    let relisten = pairs
+        .iter()
+        .find_map(|&(name, _)| crate::server::listen::reapplied_by(name).map(|why| (name, why)));
+    if let (Some((name, why)), Some(srv)) = (relisten, ctx.srv.arc()) {
+        if let Err(e) = srv.listeners.apply(&srv) {
+            crate::log::warning(&e);
+            *ctx.srv.config.write() = before;
+            return Err(CmdError::owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+                String::from_utf8_lossy(name)
+            )));
+        }
+    }
     ctx.srv.config_changed();
     let cfg = ctx.srv.config.read();
     let _ = crate::log::configure(&cfg.loglevel, &cfg.logfile);

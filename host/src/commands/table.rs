@@ -543,6 +543,27 @@ impl CommandTable {
         }
     }
 
+    /// `rename-command from to`, as Redis applies it while loading its
+    /// config: the command answers to `to` only (everywhere a name is
+    /// looked up: clients, MULTI, scripts, the AOF), or to nothing when `to`
+    /// is empty. Its own name (COMMAND INFO, commandstats) is unchanged.
+    pub fn rename(&mut self, from: &[u8], to: &[u8]) -> Result<(), String> {
+        let from = from.to_ascii_lowercase();
+        let to = to.to_ascii_lowercase();
+        let Some(cmd) = self.commands.remove(&from) else {
+            return Err("No such command in rename-command".into());
+        };
+        if to.is_empty() {
+            return Ok(());
+        }
+        if self.commands.contains_key(&to) {
+            self.commands.insert(from, cmd);
+            return Err("Target command name already exists".into());
+        }
+        self.commands.insert(to, cmd);
+        Ok(())
+    }
+
     /// Full name of the command with this id.
     pub fn name_of(&self, id: u32) -> String {
         let mut name = String::from("NULL");

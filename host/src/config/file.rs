@@ -171,9 +171,12 @@ impl Config {
                         args: argv[2..].to_vec(),
                     });
                 }
-                // Redis accepts these outside its config table; Ember has no
-                // mechanism for them yet, so say so instead of "Bad directive".
-                (b"rename-command", 3) => return Err(fatal("rename-command is not supported yet")),
+                // Checked against the command table when the server starts
+                // (the config layer does not know the commands).
+                (b"rename-command", 3) => {
+                    self.rename_command
+                        .push((argv[1].to_vec(), argv[2].to_vec()));
+                }
                 // Checked against the command table once it exists (acl/).
                 (b"user", n) if n >= 2 => self.users.push(argv[1..].to_vec()),
                 (b"sentinel", n) if n >= 2 => {

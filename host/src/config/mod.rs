@@ -28,8 +28,8 @@
 //! - typed fields on [`Config`] that the server honours (or will honour soon:
 //!   each field's doc says which);
 //! - directives accepted only with the value we can honour today (`save ""`
-//!   until RDB snapshots land, empty `unixsocket`,
-//!   `replicaof no one`, `tls-port 0`, empty `aclfile`,
+//!   until RDB snapshots land,
+//!   `replicaof no one`,
 //!   `socket-mark-id 0`), so that a user's config cannot silently ask for
 //!   something we do not do;
 //! - "stored-only" tuning knobs from the stock redis.conf (encoding thresholds,
@@ -219,8 +219,10 @@ pub struct Config {
     /// means all IPv4 and `::*` all IPv6 interfaces. Default is loopback only
     /// (Redis's is `* -::*`), per DESIGN. Immutable at runtime.
     pub bind: Vec<String>,
-    /// `tcp-backlog`. Immutable at runtime.
+    /// `tcp-backlog`: the listen backlog of every listener. Immutable at runtime.
     pub tcp_backlog: u32,
+    /// `unixsocket`: the path of a unix socket listener ("" = none).
+    pub unixsocket: String,
     /// `tcp-keepalive` seconds (0 = off).
     pub tcp_keepalive: u64,
     /// `timeout`: close a client idle this many seconds (0 = never).
@@ -385,6 +387,10 @@ pub struct Config {
     /// `user name rules...` lines (file / command line only, like Redis):
     /// the name and its rules, applied at start-up (acl/).
     pub users: Vec<Vec<Vec<u8>>>,
+    /// `rename-command old new` lines, in order (file / command line only,
+    /// like Redis); applied to the command table when the server starts.
+    /// An empty new name removes the command.
+    pub rename_command: Vec<(Vec<u8>, Vec<u8>)>,
     /// Absolute path of the config file given on the command line ("" = none),
     /// for INFO's `config_file`.
     pub config_file: String,
@@ -399,6 +405,7 @@ impl Default for Config {
             port: 6379,
             bind: vec!["127.0.0.1".to_string()],
             tcp_backlog: 511,
+            unixsocket: String::new(),
             tcp_keepalive: 300,
             timeout: 0,
             protected_mode: true,
@@ -467,6 +474,7 @@ impl Default for Config {
             enable_module_command: ProtectedAction::Local,
             loadmodule: Vec::new(),
             users: Vec::new(),
+            rename_command: Vec::new(),
             config_file: String::new(),
             stored: Vec::new(),
         }

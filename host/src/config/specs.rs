@@ -134,10 +134,12 @@ const fn join<const N: usize>(groups: &[&[Spec]]) -> [Spec; N] {
 /// The core server's typed directives.
 #[rustfmt::skip] // one directive per line reads best as a table
 const CORE: &[Spec] = &[
-    typed!("port", IMMUTABLE, port, int(0, 65535) as u16),
+    // CONFIG SET of port, tls-port and bind re-binds the listeners
+    // (server/listen.rs), as Redis 7 does.
+    typed!("port", 0, port, int(0, 65535) as u16),
     field(
         "bind",
-        IMMUTABLE | MULTI_ARG,
+        MULTI_ARG,
         |c| c.bind.join(" "),
         set_bind,
     ),
@@ -239,11 +241,9 @@ const CORE: &[Spec] = &[
     field(
         "unixsocket",
         IMMUTABLE,
-        |_| String::new(),
-        |_, a, _| {
-            if !one(a)?.is_empty() {
-                return Err("unixsocket is not supported yet; use port/bind".to_string());
-            }
+        |c| c.unixsocket.clone(),
+        |c, a, _| {
+            c.unixsocket = utf8(one(a)?)?;
             Ok(())
         },
     ),
@@ -376,8 +376,11 @@ const STORED_ONLY: &[Spec] = &[
     stored("cluster-migration-barrier", None, 0, Kind::Int(0, INT_MAX), "1"),
     stored("cluster-link-sendbuf-limit", None, 0, Kind::Mem(0, ULLONG_MAX), "0"),
     stored("cluster-preferred-endpoint-type", None, 0, Kind::Enum(&[("ip", 0), ("hostname", 1), ("unknown-endpoint", 2)]), "ip"),
-    // TLS (no TLS listener yet: a non-zero `tls-port` is refused; the rest
-    // only matter once it exists).
+    // TLS: read by server/tls.rs and server/listen.rs when the listeners are
+    // applied (start-up, CONFIG SET). Not honoured: tls-cluster (no cluster
+    // bus), tls-replication and tls-client-* (replication is plain TCP),
+    // tls-dh-params-file (rustls has no finite-field DH), and
+    // tls-session-cache-timeout (rustls's cache is bounded by size only).
     stored("tls-port", None, 0, Kind::Int(0, 65535), "0"),
     stored("tls-session-cache-size", None, 0, Kind::Int(0, INT_MAX), "20480"),
     stored("tls-session-cache-timeout", None, 0, Kind::Int(0, INT_MAX), "300"),
@@ -388,7 +391,7 @@ const STORED_ONLY: &[Spec] = &[
     stored("tls-session-caching", None, 0, Kind::Bool, "yes"),
     stored("tls-cert-file", None, 0, Kind::Str, ""),
     stored("tls-key-file", None, 0, Kind::Str, ""),
-    stored("tls-key-file-pass", None, 0, Kind::Str, ""),
+    stored("tls-key-file-pass", None, SENSITIVE, Kind::Str, ""),
     stored("tls-client-cert-file", None, 0, Kind::Str, ""),
     stored("tls-client-key-file", None, 0, Kind::Str, ""),
     stored("tls-client-key-file-pass", None, 0, Kind::Str, ""),
@@ -420,7 +423,10 @@ pub(super) const SYSLOG_FACILITIES: &[(&str, u8)] = &[
 /// cannot do at all: refused with the reason (after Redis's own validation),
 /// so a config never silently pretends.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("tls-port", "TLS is not supported yet"),
+    (
+        "tls-replication",
+        "replication over TLS is not supported yet",
+    ),
     ("socket-mark-id", "socket marks are not supported"),
 ];
 

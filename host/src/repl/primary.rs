@@ -801,7 +801,7 @@ pub fn wait_command(
 pub async fn wait_acks(
     srv: &Server,
     wait: (i64, i64, Option<Instant>),
-    stream: &mut TcpStream,
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
     inbuf: &mut BytesMut,
 ) -> std::io::Result<i64> {
     let (offset, num, deadline) = wait;

@@ -257,6 +257,9 @@ struct Settings {
     masterauth: String,
     announce_ip: String,
     announce_port: u16,
+    /// `bind-source-addr`: the local address the link to the primary
+    /// leaves from ("" = the kernel's choice).
+    source_addr: String,
 }
 
 impl Settings {
@@ -268,6 +271,7 @@ impl Settings {
             timeout: Duration::from_secs(get("repl-timeout").parse().unwrap_or(60).max(1)),
             masteruser: get("masteruser"),
             masterauth: get("masterauth"),
+            source_addr: get("bind-source-addr"),
             announce_ip: get("replica-announce-ip"),
             announce_port: if announce_port != 0 {
                 announce_port
@@ -341,10 +345,35 @@ enum Psync {
     Continue { replid: Option<String> },
 }
 
+/// Connects to the primary, from `bind-source-addr` when it is set (as
+/// Redis's connectWithMaster does).
+async fn connect(host: &str, port: u16, source: &str) -> std::io::Result<TcpStream> {
+    if source.is_empty() {
+        return TcpStream::connect((host, port)).await;
+    }
+    let source: std::net::IpAddr = source.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bind-source-addr '{source}' is not an IP address"),
+        )
+    })?;
+    let target = tokio::net::lookup_host((host, port))
+        .await?
+        .find(|a| a.is_ipv6() == source.is_ipv6())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrNotAvailable))?;
+    let socket = if source.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    socket.connect(target).await
+}
+
 /// One connection to the primary, from connect to the end of its stream.
 async fn link_once(srv: &Arc<Server>, host: &str, port: u16, generation: u64) -> LinkResult {
     let s = Settings::of(srv);
-    let stream = tokio::time::timeout(s.timeout, TcpStream::connect((host, port)))
+    let stream = tokio::time::timeout(s.timeout, connect(host, port, &s.source_addr))
         .await
         .map_err(|_| "Timeout connecting to the MASTER...".to_string())?
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;

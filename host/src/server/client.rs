@@ -243,6 +243,9 @@ pub const FLAG_TRACKING_BROKEN: u32 = 256;
 /// Tracking in BCAST mode: shown as `B`.
 pub const FLAG_TRACKING_BCAST: u32 = 512;
 
+/// Connected through the unix socket: local, shown as `U`.
+pub const FLAG_UNIX_SOCKET: u32 = 128;
+
 /// The part of a client other tasks can see.
 pub struct ClientShared {
     pub id: u64,
@@ -351,6 +354,32 @@ impl ClientShared {
         }
     }
 
+    /// Whether the client is local as Redis's islocalClient decides it
+    /// (the `enable-*-command local` settings and protected mode).
+    pub fn is_local(&self) -> bool {
+        let unix = self.flags.load(Ordering::Relaxed) & FLAG_UNIX_SOCKET != 0;
+        super::protected::is_local(&self.addr, unix)
+    }
+
+    /// CLIENT LIST's `addr`: `ip:port`, or Redis's `/unixsocket:0` for a
+    /// unix socket client.
+    pub fn addr_text(&self) -> String {
+        if self.flags.load(Ordering::Relaxed) & FLAG_UNIX_SOCKET != 0 {
+            "/unixsocket:0".to_string()
+        } else {
+            self.addr.to_string()
+        }
+    }
+
+    /// CLIENT LIST's `laddr`, like [`ClientShared::addr_text`].
+    pub fn laddr_text(&self) -> String {
+        if self.flags.load(Ordering::Relaxed) & FLAG_UNIX_SOCKET != 0 {
+            "/unixsocket:0".to_string()
+        } else {
+            self.laddr.to_string()
+        }
+    }
+
     /// One CLIENT LIST line, Redis 7.0's format.
     pub fn info_line(&self, commands: &crate::commands::table::CommandTable) -> String {
         let age = self.created.elapsed().as_secs();
@@ -369,8 +398,8 @@ impl ClientShared {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={}",
             self.id,
-            self.addr,
-            self.laddr,
+            self.addr_text(),
+            self.laddr_text(),
             self.fd,
             String::from_utf8_lossy(&name),
             age,
@@ -405,7 +434,7 @@ impl ClientShared {
 
 /// CLIENT LIST's flags field, letters in Redis's order (getClientInfoString).
 fn client_flags(flags: u32) -> String {
-    const LETTERS: [(u32, char); 10] = [
+    const LETTERS: [(u32, char); 11] = [
         (FLAG_MONITOR, 'O'),
         (FLAG_REPLICA, 'S'),
         (FLAG_MASTER, 'M'),
@@ -415,6 +444,7 @@ fn client_flags(flags: u32) -> String {
         (FLAG_TRACKING, 't'),
         (FLAG_TRACKING_BROKEN, 'R'),
         (FLAG_TRACKING_BCAST, 'B'),
+        (FLAG_UNIX_SOCKET, 'U'),
         (FLAG_NO_EVICT, 'e'),
     ];
     let mut s: String = LETTERS

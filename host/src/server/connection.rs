@@ -5,18 +5,15 @@
 use super::client::{output_limit_reached, Client, ClientShared};
 use super::protocol::{Limits, Request, RequestParser};
 use super::reply::Out;
+use super::transport::{Io, Transport};
 use super::Server;
 use crate::commands;
 use crate::commands::blocking::Blocked;
 use crate::store::blocking::Wakeup;
 use bytes::{Buf, BytesMut};
 use smallvec::SmallVec;
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Limits a connection caches, refreshed when CONFIG SET bumps the epoch.
 struct Cached {
@@ -39,12 +36,6 @@ impl Cached {
             normal_limit: cfg.client_output_buffer_limit.normal,
         }
     }
-}
-
-/// Registers a new connection; the caller spawns [`handle`] with the result.
-pub fn register(srv: &Server, stream: &TcpStream, addr: SocketAddr) -> Arc<ClientShared> {
-    let laddr = stream.local_addr().unwrap_or(addr);
-    srv.clients.register(addr, laddr, stream.as_raw_fd())
 }
 
 /// Owns a connection's client state and cleans up when dropped, which also
@@ -73,7 +64,10 @@ impl Drop for Connection {
     }
 }
 
-pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientShared>) {
+/// Serves one client until it leaves or is closed. Generic over the
+/// stream so that each transport gets its own compiled loop (plain TCP
+/// pays nothing for TLS existing).
+pub async fn handle<S: Transport>(srv: Arc<Server>, mut stream: S, shared: Arc<ClientShared>) {
     let client = Client::new(shared, !srv.auth_required());
     let mut conn = Connection { srv, client };
     let mut out = Out::new(false);
@@ -82,7 +76,7 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientS
         if let Some(target) = conn.srv.aof.barrier() {
             conn.srv.aof.wait_synced(target).await;
         }
-        let _ = stream.write_all(&out.buf).await;
+        let _ = stream.write_all_flush(&out.buf).await;
     }
     let big = out.buf.capacity() > BIG_BUFFER;
     drop(out);
@@ -115,9 +109,9 @@ fn close_over_limit(srv: &Server, client: &Client) {
     client.shared.killed.store(true, Ordering::Release);
 }
 
-async fn serve_client(
+async fn serve_client<S: Transport>(
     srv: &Arc<Server>,
-    stream: &mut TcpStream,
+    stream: &mut S,
     client: &mut Client,
     out: &mut Out,
 ) -> std::io::Result<()> {
@@ -195,13 +189,13 @@ async fn serve_client(
             return Ok(());
         }
         if client.close {
-            stream.write_all(&out.buf[written..]).await?;
+            stream.write_all_flush(&out.buf[written..]).await?;
             out.buf.clear();
             return Ok(());
         }
         if let Some(argv) = client.paused.take() {
             // Held by CLIENT PAUSE: wait for its end, then run the command.
-            stream.write_all(&out.buf[written..]).await?;
+            stream.write_all_flush(&out.buf[written..]).await?;
             out.buf.clear();
             written = 0;
             srv.pause.wait_end().await;
@@ -213,7 +207,7 @@ async fn serve_client(
             continue;
         }
         if let Some(blocked) = client.blocked.take() {
-            stream.write_all(&out.buf[written..]).await?;
+            stream.write_all_flush(&out.buf[written..]).await?;
             out.buf.clear();
             written = 0;
             wait_blocked(srv, stream, client, out, &mut inbuf, blocked).await?;
@@ -223,7 +217,7 @@ async fn serve_client(
             // WAIT blocks until replicas acknowledge; SYNC/PSYNC hands the
             // socket to the primary side of replication for good.
             if let Some(wait) = repl.wait.take() {
-                stream.write_all(&out.buf[written..]).await?;
+                stream.write_all_flush(&out.buf[written..]).await?;
                 out.buf.clear();
                 written = 0;
                 let n = crate::repl::primary::wait_acks(srv, wait, stream, &mut inbuf).await?;
@@ -231,14 +225,26 @@ async fn serve_client(
                 continue;
             }
             if repl.handoff.is_some() {
-                stream.write_all(&out.buf[written..]).await?;
+                stream.write_all_flush(&out.buf[written..]).await?;
                 out.buf.clear();
-                return crate::repl::primary::serve_replica(srv, stream, client, &mut inbuf).await;
+                let Some(tcp) = stream.as_tcp() else {
+                    // The replication stream is written for a plain socket
+                    // (repl/primary.rs); over TLS or a unix socket the
+                    // replica is told so and the link closed.
+                    crate::log::warning(
+                        "Replica connected over TLS or a unix socket: not supported, closing it",
+                    );
+                    let _ = stream
+                        .write_all_flush(b"-ERR Ember serves replicas over plain TCP only\r\n")
+                        .await;
+                    return Ok(());
+                };
+                return crate::repl::primary::serve_replica(srv, tcp, client, &mut inbuf).await;
             }
             // SHUTDOWN waiting for replicas: the process exits, or the
             // shutdown is aborted (or its save failed) and we say so.
             if std::mem::take(&mut repl.shutdown_wait) {
-                stream.write_all(&out.buf[written..]).await?;
+                stream.write_all_flush(&out.buf[written..]).await?;
                 out.buf.clear();
                 written = 0;
                 let cancelled = srv.repl.shutdown.cancelled();
@@ -249,7 +255,7 @@ async fn serve_client(
                     }
                     tokio::select! {
                         _ = &mut cancelled => break,
-                        n = stream.read_buf(&mut inbuf) => {
+                        n = stream.read_some(&mut inbuf) => {
                             if n? == 0 {
                                 return Ok(());
                             }
@@ -263,7 +269,7 @@ async fn serve_client(
             // A write paused by a FAILOVER or SHUTDOWN: run it when the
             // pause ends (after a failover, as a replica's client: READONLY).
             if let Some(argv) = repl.postponed.take() {
-                stream.write_all(&out.buf[written..]).await?;
+                stream.write_all_flush(&out.buf[written..]).await?;
                 out.buf.clear();
                 written = 0;
                 wait_resumed(srv, stream, &mut inbuf).await?;
@@ -296,7 +302,7 @@ async fn serve_client(
         // Wait for input, for room to write pending output, or for a pub/sub
         // message. Input is read even while output is pending, as Redis does:
         // a client that writes a whole pipeline before reading must not deadlock.
-        let pending = written < out.buf.len();
+        let pending = written < out.buf.len() || stream.has_buffered_output();
         let subscribed = client.sub.is_some() && out.buf.len() - written < MESSAGE_OUTPUT_MAX;
         let monitoring = client.monitor.is_some() && out.buf.len() - written < MESSAGE_OUTPUT_MAX;
         tokio::select! {
@@ -318,19 +324,14 @@ async fn serve_client(
                 // Dropped for falling too far behind.
                 None => return Ok(()),
             },
-            r = stream.writable(), if pending => r?,
-            r = stream.readable() => {
-                r?;
-                match stream.try_read_buf(&mut inbuf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
-                        srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        shared.last_active_ms.store(commands::unix_ms() as u64, Ordering::Relaxed);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
+            r = stream.ready_io(pending, &mut inbuf) => match r? {
+                Io::Writable => {}
+                Io::Read(0) => return Ok(()),
+                Io::Read(n) => {
+                    srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    shared.last_active_ms.store(commands::unix_ms() as u64, Ordering::Relaxed);
                 }
-            }
+            },
         }
     }
 }
@@ -404,14 +405,14 @@ fn queue_monitor_lines(client: &mut Client, first: bytes::Bytes, out: &mut Out) 
 }
 
 /// Writes as much pending output as the socket takes without waiting.
-fn try_flush(
+fn try_flush<S: Transport>(
     srv: &Server,
-    stream: &TcpStream,
+    stream: &mut S,
     out: &mut Out,
     written: &mut usize,
 ) -> std::io::Result<()> {
     while *written < out.buf.len() {
-        match stream.try_write(&out.buf[*written..]) {
+        match stream.try_write_now(&out.buf[*written..]) {
             Ok(n) => {
                 *written += n;
                 srv.stats
@@ -535,9 +536,9 @@ fn queue_messages(sub: &mut commands::pubsub::SubState, first: bytes::Bytes, out
 /// Waits while the client is parked on keys: until a writer serves it, its
 /// timeout passes, or it disconnects. Commands it sends meanwhile are
 /// buffered, as in Redis, and run after it is unblocked.
-async fn wait_blocked(
+async fn wait_blocked<S: Transport>(
     srv: &Server,
-    stream: &mut TcpStream,
+    stream: &mut S,
     client: &mut Client,
     out: &mut Out,
     inbuf: &mut BytesMut,
@@ -573,9 +574,9 @@ async fn wait_blocked(
 
 /// Waits for replication's write pause to end; what the client sends
 /// meanwhile is buffered, and a client that goes away ends the wait.
-async fn wait_resumed(
+async fn wait_resumed<S: Transport>(
     srv: &Server,
-    stream: &mut TcpStream,
+    stream: &mut S,
     inbuf: &mut BytesMut,
 ) -> std::io::Result<()> {
     let resumed = srv.repl.pause.resumed();
@@ -586,7 +587,7 @@ async fn wait_resumed(
         }
         tokio::select! {
             _ = &mut resumed => return Ok(()),
-            n = stream.read_buf(inbuf) => {
+            n = stream.read_some(inbuf) => {
                 if n? == 0 {
                     return Err(std::io::ErrorKind::ConnectionAborted.into());
                 }
@@ -595,8 +596,8 @@ async fn wait_resumed(
     }
 }
 
-async fn wait_wakeup(
-    stream: &mut TcpStream,
+async fn wait_wakeup<S: Transport>(
+    stream: &mut S,
     inbuf: &mut BytesMut,
     blocked: &mut Blocked,
     client: &mut Client,
@@ -627,7 +628,7 @@ async fn wait_wakeup(
                 if let Some(frame) = frame {
                     let mut out = Out::new(false);
                     take_pushes(client, frame, &mut out);
-                    stream.write_all(&out.buf).await?;
+                    stream.write_all_flush(&out.buf).await?;
                     client.shared.pushes.mark_taken(client.push_taken);
                 }
             }
@@ -640,7 +641,7 @@ async fn wait_wakeup(
                     return Ok(w);
                 }
             }
-            n = stream.read_buf(inbuf) => {
+            n = stream.read_some(inbuf) => {
                 let n = n?;
                 if n == 0 {
                     // Gone: cancel, so no writer pops an element for a dead client.

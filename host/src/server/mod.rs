@@ -1,13 +1,18 @@
-//! The network side: the shared [`Server`] state, the listener and accept loop
-//! (with maxclients), and the per-connection task in [`connection`].
+//! The network side: the shared [`Server`] state, the listeners and accept
+//! loops ([`listen`], [`tls`], [`protected`]), and the per-connection task
+//! in [`connection`] over a [`transport`].
 
 pub mod client;
 pub mod connection;
 pub mod errorstats;
+pub mod listen;
+pub mod protected;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;
 pub mod tracking;
+pub mod tls;
+pub mod transport;
 
 use crate::commands::table::CommandTable;
 use crate::config::Config;
@@ -17,8 +22,6 @@ use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
 
 /// The Redis version we are compatible with, reported where clients look for it
 /// (INFO redis_version, HELLO version) because they gate features on it.
@@ -94,12 +97,37 @@ pub struct Server {
     pub persist: crate::persist::snapshot::Persistence,
     /// Cluster mode's node table and bus (cluster/); None unless `cluster-enabled yes`.
     pub cluster: Option<crate::cluster::Cluster>,
+    /// The listening sockets (listen.rs).
+    pub listeners: listen::Listeners,
     /// This server's own `Arc`, for background jobs a handler starts (BGSAVE).
     me: std::sync::Weak<Server>,
 }
 
 impl Server {
+    /// The server for `config`; if a `rename-command` line is refused by
+    /// the command table, that is logged and no rename applies
+    /// (ember-server uses [`Server::try_new`], which refuses to start
+    /// instead, as Redis).
     pub fn new(config: Config, config_file: Option<String>) -> Arc<Server> {
+        let commands = command_table(&config).unwrap_or_else(|e| {
+            crate::log::warning(&e);
+            CommandTable::new(&crate::commands::builtin_families())
+        });
+        Self::with_commands(config, config_file, commands)
+    }
+
+    /// The server for `config`. Fails only on a `rename-command` line the
+    /// command table refuses (Redis's fatal config error text).
+    pub fn try_new(config: Config, config_file: Option<String>) -> Result<Arc<Server>, String> {
+        let commands = command_table(&config)?;
+        Ok(Self::with_commands(config, config_file, commands))
+    }
+
+    fn with_commands(
+        config: Config,
+        config_file: Option<String>,
+        commands: CommandTable,
+    ) -> Arc<Server> {
         let store = Store::new(config.databases);
         let run_id: String = (0..40)
             .map(|_| format!("{:x}", rand::random::<u8>() % 16))
@@ -116,13 +144,14 @@ impl Server {
             cluster,
             tracking: Arc::default(),
             pause: Default::default(),
+            listeners: Default::default(),
             persist: crate::persist::snapshot::Persistence::new(),
             migrate_sockets: Default::default(),
             store,
             port: AtomicU64::new(config.port as u64),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(0),
-            commands: CommandTable::new(&crate::commands::builtin_families()),
+            commands,
             clients: ClientRegistry::default(),
             pubsub: pubsub::PubSub::default(),
             notify_flags: std::sync::atomic::AtomicU32::new(0),
@@ -223,6 +252,21 @@ impl Server {
     }
 }
 
+/// The command table with the config's `rename-command` lines applied.
+fn command_table(config: &Config) -> Result<CommandTable, String> {
+    let mut commands = CommandTable::new(&crate::commands::builtin_families());
+    for (from, to) in &config.rename_command {
+        commands.rename(from, to).map_err(|e| {
+            format!(
+                "\n*** FATAL CONFIG FILE ERROR (Redis {REDIS_COMPAT_VERSION}) ***\n>>> 'rename-command {} {}'\n{e}",
+                String::from_utf8_lossy(from),
+                String::from_utf8_lossy(to)
+            )
+        })?;
+    }
+    Ok(commands)
+}
+
 /// Binds every configured address and serves until SHUTDOWN or a signal.
 pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     srv.config_changed();
@@ -240,36 +284,17 @@ pub async fn serve(srv: Arc<Server>) -> anyhow::Result<()> {
     crate::commands::modules::load_at_startup(&srv)?;
     // After the modules, whose commands `user` rules may name (as Redis).
     crate::commands::acl::load_at_startup(&srv).map_err(|e| anyhow::anyhow!(e))?;
-    let (binds, port) = {
-        let cfg = srv.config.read();
-        (cfg.bind.clone(), cfg.port)
-    };
-    let mut listeners = Vec::new();
-    for addr in &binds {
-        let addr = addr.trim_start_matches('-');
-        let listener = TcpListener::bind((addr, port)).await.map_err(|e| {
-            anyhow::anyhow!("Could not create server TCP listening socket {addr}:{port}: {e}")
-        })?;
-        srv.port
-            .store(listener.local_addr()?.port() as u64, Ordering::Relaxed);
-        listeners.push(listener);
-    }
-    crate::cluster::start(&srv).await?;
     // As Redis does, clients may connect while the data set loads: INFO and
     // the other commands flagged `loading` answer, the rest get -LOADING
     // (commands/mod.rs). As in Redis 7.0, a server with appendonly on loads
     // only its AOF (and starts appending); otherwise dbfilename is loaded
     // (after the modules: their values are in the file).
     srv.persist.loading.store(true, Ordering::Release);
-    for listener in &listeners {
-        crate::log::notice(&format!(
-            "Ready to accept connections tcp on {}",
-            listener.local_addr()?
-        ));
+    srv.listeners.apply(&srv).map_err(|e| anyhow::anyhow!(e))?;
+    if srv.listeners.is_empty() {
+        anyhow::bail!("Configured to not listen anywhere, exiting.");
     }
-    for listener in listeners {
-        tokio::spawn(accept_loop(srv.clone(), listener));
-    }
+    crate::cluster::start(&srv).await?;
     let loader = srv.clone();
     let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let aof_on = crate::persist::aof::start(&loader).map_err(|e| anyhow::anyhow!(e))?;
@@ -340,51 +365,6 @@ async fn shutdown_signal() -> &'static str {
             }
         }
         _ => std::future::pending().await,
-    }
-}
-
-async fn accept_loop(srv: Arc<Server>, listener: TcpListener) {
-    loop {
-        let (mut stream, addr) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                crate::log::warning(&format!("Accepting client connection: {e}"));
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        srv.stats
-            .connections_received
-            .fetch_add(1, Ordering::Relaxed);
-        let (maxclients, keepalive) = {
-            let cfg = srv.config.read();
-            (cfg.maxclients, cfg.tcp_keepalive)
-        };
-        if srv.clients.count() as u64 >= maxclients {
-            srv.stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let _ = stream
-                    .write_all(b"-ERR max number of clients reached\r\n")
-                    .await;
-            });
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        if keepalive > 0 {
-            let ka =
-                socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive));
-            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
-        }
-        let shared = connection::register(&srv, &stream, addr);
-        let task = tokio::spawn(connection::handle(srv.clone(), stream, shared.clone()));
-        *shared.abort.lock() = Some(task.abort_handle());
-        // A CLIENT KILL that landed before the handle was stored only set the flag.
-        if shared.killed.load(Ordering::Acquire) {
-            task.abort();
-        }
     }
 }
 
