@@ -39,6 +39,9 @@ pub struct Grant<'g> {
     /// Deny-OOM commands are refused (a script in compatibility mode,
     /// started while over maxmemory: Redis's scriptVerifyOOM).
     pub deny_oom: bool,
+    /// Undo the invocation's writes even when it succeeds (a Lua debugger
+    /// session in YES mode, commands/ldb.rs): its reply still goes out.
+    pub discard: bool,
 }
 
 /// The BUSY replies other clients get while a script (SCRIPT KILL) or a
@@ -144,14 +147,12 @@ fn run_guest_once(
         ctx.ks.effects.set_targets(crate::effects::TO_ALL);
     }
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
-    let failed = match result {
+    let outcome = match result {
         // The usual Lua reply to a RESP2 client (strings, integers, arrays)
         // goes out as the guest wrote it, without building a tree.
         Ok(reply) if !ctx.out.resp3 && !reply.is_empty() && is_plain_resp2(&reply) => {
             ctx.out.raw(&reply);
-            commit_events(ctx, events);
-            propagate_module_values(ctx, &module_keys);
-            return Ok(());
+            Ok(())
         }
         Ok(reply) => {
             let parsed = if reply.is_empty() {
@@ -162,23 +163,26 @@ fn run_guest_once(
             match parsed {
                 Some(v) => {
                     write_reply(ctx.out, &v);
-                    commit_events(ctx, events);
-                    propagate_module_values(ctx, &module_keys);
-                    return Ok(());
+                    Ok(())
                 }
-                None => Some(CmdError::err("ERR guest returned a malformed reply")),
+                None => Err(Some(CmdError::err("ERR guest returned a malformed reply"))),
             }
         }
-        Err(Failure::Aborted(reply)) => Some(match reply.as_deref().and_then(parse_value) {
+        Err(Failure::Aborted(reply)) => Err(Some(match reply.as_deref().and_then(parse_value) {
             Some(Resp::Error(text)) => CmdError::owned(String::from_utf8_lossy(text).into_owned()),
             _ => CmdError::err("ERR guest aborted"),
-        }),
-        Err(Failure::Error(text)) => Some(CmdError::owned(text)),
-        Err(Failure::Retry) => None,
+        })),
+        Err(Failure::Error(text)) => Err(Some(CmdError::owned(text))),
+        Err(Failure::Retry) => Err(None),
     };
+    if outcome.is_ok() && !grant.discard {
+        commit_events(ctx, events);
+        propagate_module_values(ctx, &module_keys);
+        return Ok(());
+    }
     undo.rollback(ctx.ks);
     ctx.ks.effects.truncate(effects_mark);
-    Err(failed)
+    outcome
 }
 
 /// The effects of module-value writes: the values' final state, as RESTORE
@@ -615,6 +619,14 @@ impl Host for Invocation<'_, '_, '_, '_> {
 
     fn retry_wanted(&self) -> bool {
         self.retry
+    }
+
+    fn debugger_send(&mut self, lines: &[&[u8]]) {
+        super::ldb::send(self.ctx.client, lines);
+    }
+
+    fn debugger_recv(&mut self) -> Result<Vec<Vec<u8>>, i32> {
+        super::ldb::recv(self.ctx.client)
     }
 
     fn running_long(&mut self, since: std::time::Instant) {

@@ -76,6 +76,8 @@ pub struct Client {
     pub woff: i64,
     /// MONITOR's queue of lines (commands/monitor.rs), while monitoring.
     pub monitor: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
+    /// SCRIPT DEBUG YES|SYNC: the Lua debugger's state (commands/ldb.rs).
+    pub ldb: Option<Box<crate::commands::ldb::Debugger>>,
 }
 
 impl Client {
@@ -102,6 +104,7 @@ impl Client {
             repl: None,
             woff: 0,
             monitor: None,
+            ldb: None,
         }
     }
 

@@ -38,7 +38,23 @@ pub trait Host {
     fn value_read(&mut self, key: &[u8], type_id: u32, offset: u64, dst: &mut [u8]) -> i64;
     fn value_write(&mut self, key: &[u8], type_id: u32, offset: u64, src: &[u8]) -> i64;
     fn value_truncate(&mut self, key: &[u8], type_id: u32, len: u64) -> i64;
+    /// The Lua debugger (`ldb_send`): sends log lines to the debugging
+    /// client, as one array of status replies.
+    fn debugger_send(&mut self, _lines: &[&[u8]]) {}
+    /// The Lua debugger (`ldb_recv`): waits for the debugging client's next
+    /// command; Err with the import's code when there is none
+    /// ([`LDB_GONE`] ...). Only an invocation run under the debugger has one.
+    fn debugger_recv(&mut self) -> std::result::Result<Vec<Vec<u8>>, i32> {
+        Err(LDB_GONE)
+    }
 }
+
+/// `ldb_recv` results: the client left (or stayed idle too long).
+pub const LDB_GONE: i32 = -1;
+/// `ldb_recv`: what the client sent is not a debugger command.
+pub const LDB_PROTOCOL_ERROR: i32 = -2;
+/// `ldb_recv`: the client sent more than 1 MB without a complete command.
+pub const LDB_BUFFER_FULL: i32 = -3;
 
 /// The host of the invocation in progress, with its lifetime erased so it
 /// can sit in the `'static` store data.
@@ -159,6 +175,14 @@ pub struct HostState {
     pub code: Option<Arc<Code>>,
     /// The protocol `call` replies in, set by `protocol`; 2 at every start.
     pub resp3: bool,
+    /// The invocation runs under the Lua debugger (`Entry::Debug`): the
+    /// time limit stops it for the user (`interrupted` returns 2) instead
+    /// of ending it, and restarts whenever the user resumes it.
+    pub debugging: bool,
+    /// The time limit passed while debugging (reported once by `interrupted`).
+    pub ldb_timeout: bool,
+    /// The invocation's time limit (deadline - started at its start).
+    pub time_limit: std::time::Duration,
 }
 
 impl HostState {
@@ -187,6 +211,9 @@ impl HostState {
             cooperative_kill: false,
             code: None,
             resp3: false,
+            debugging: false,
+            ldb_timeout: false,
+            time_limit: std::time::Duration::ZERO,
         }
     }
 
@@ -462,7 +489,67 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "ember",
         "interrupted",
-        |caller: Caller<'_, HostState>| -> i32 { caller.data().kill_requested.is_some() as i32 },
+        |mut caller: Caller<'_, HostState>| -> i32 {
+            let st = caller.data_mut();
+            if st.kill_requested.is_some() {
+                1
+            } else if std::mem::take(&mut st.ldb_timeout) {
+                2
+            } else {
+                0
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "ldb_send",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<()> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let src = range(st, data.len(), ptr, len)?;
+            let bytes = &data[src];
+            if bytes == b"*0\r\n" {
+                st.host("ldb_send")?.debugger_send(&[]);
+                return Ok(());
+            }
+            let Some(lines) = resp::parse_command(bytes) else {
+                return Err(
+                    st.fault("ember ABI: ldb_send takes a RESP array of bulk strings".into())
+                );
+            };
+            st.host("ldb_send")?.debugger_send(&lines);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "ldb_recv",
+        |mut caller: Caller<'_, HostState>, dst_ptr: i32, dst_cap: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let dst = range(st, data.len(), dst_ptr, dst_cap)?;
+            if !st.debugging {
+                return Ok(LDB_GONE);
+            }
+            let got = st.host("ldb_recv")?.debugger_recv();
+            // The user resumes the script: its time limit starts again, as
+            // Redis restarts a debugged script's clock after each stop.
+            let now = Instant::now();
+            st.started = now;
+            st.deadline = now + st.time_limit;
+            st.ldb_timeout = false;
+            let argv = match got {
+                Ok(argv) => argv,
+                Err(code) => return Ok(code),
+            };
+            let mut req = std::mem::take(&mut st.last_reply);
+            req.clear();
+            let argv: smallvec::SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+            crate::effects::encode_command(&mut req, &argv);
+            let n = copy_out(data, dst, &req);
+            st.last_reply = req;
+            Ok(n)
+        },
     )?;
     linker.func_wrap(
         "ember",
@@ -576,4 +663,6 @@ pub const IMPORTS: &[&str] = &[
     "acl_check",
     "interrupted",
     "set_repl",
+    "ldb_send",
+    "ldb_recv",
 ];

@@ -38,6 +38,9 @@ pub enum Entry {
     /// `ember_load(kind)` (engines): compile a script (0) or load a library
     /// and register its functions (1).
     Load(i32),
+    /// `ember_debug` (engines that have it): run the current code as a
+    /// script under the Lua debugger (docs/abi.md, "The Lua debugger").
+    Debug,
 }
 
 /// Why an invocation did not succeed.
@@ -69,6 +72,7 @@ struct Warm {
     main: Option<TypedFunc<(), i32>>,
     invoke: Option<TypedFunc<i32, i32>>,
     load: Option<TypedFunc<i32, i32>>,
+    debug: Option<TypedFunc<(), i32>>,
 }
 
 /// A compiled, validated guest.
@@ -236,9 +240,13 @@ impl Guest {
         let mut specs = Vec::new();
         let mut flags = 0;
         let mut load = None;
+        let mut debug = None;
         let (main, invoke) = match self.kind {
             Kind::Engine => {
                 load = Some(typed(&instance, &mut store, "ember_load")?);
+                debug = instance
+                    .get_typed_func::<(), i32>(&mut store, "ember_debug")
+                    .ok();
                 (
                     Some(typed(&instance, &mut store, "ember_main")?),
                     Some(typed(&instance, &mut store, "ember_invoke")?),
@@ -281,6 +289,7 @@ impl Guest {
                 main,
                 invoke,
                 load,
+                debug,
             },
             specs,
         ))
@@ -375,6 +384,7 @@ impl Guest {
             st.reply = None;
             st.code = code.cloned();
             st.resp3 = false;
+            st.debugging = matches!(entry, Entry::Debug);
             if specs.is_some() {
                 st.registrations = Some(Vec::new());
             }
@@ -395,11 +405,16 @@ impl Guest {
                     Some(f) => f.call(&mut *entered.store, kind),
                     None => return Err(Failure::Error("ERR guest has no 'ember_load'".into())),
                 },
+                Entry::Debug => match &warm.debug {
+                    Some(f) => f.call(&mut *entered.store, ()),
+                    None => return Err(Failure::Error("ERR guest has no 'ember_debug'".into())),
+                },
             }
         };
         let st = warm.store.data_mut();
         st.settle_hand_off();
         st.code = None;
+        st.debugging = false;
         let registered = st.registrations.take();
         if let (Some(out), Some(list)) = (specs, registered) {
             *out = list;
@@ -454,7 +469,9 @@ fn start_clock(store: &mut Store<HostState>, shared: &Shared, class: KillClass, 
     let limit = shared.time_limit_ms.load(Ordering::Relaxed);
     let st = store.data_mut();
     st.started = Instant::now();
-    st.deadline = st.started + Duration::from_millis(limit);
+    st.time_limit = Duration::from_millis(limit);
+    st.deadline = st.started + st.time_limit;
+    st.ldb_timeout = false;
     st.kill_class = class as usize;
     st.kill_generation = shared.kill_generation[class as usize].load(Ordering::Acquire);
     st.stop = None;
@@ -481,8 +498,15 @@ fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
         }
     }
     if now >= st.deadline {
-        st.stop = Some(Stop::Timeout);
-        return UpdateDeadline::Interrupt;
+        if st.debugging {
+            // Under the debugger the time limit stops the script for the
+            // user (Redis: "timeout reached, infinite loop?"), not for good.
+            st.ldb_timeout = true;
+            st.deadline = now + st.time_limit;
+        } else {
+            st.stop = Some(Stop::Timeout);
+            return UpdateDeadline::Interrupt;
+        }
     }
     if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER {
         st.handed_off = true;
