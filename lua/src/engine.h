@@ -68,6 +68,7 @@ int ldb_logging(void);
 void ldb_log_command(const char *req, size_t len);
 void ldb_log_reply(const char *reply, size_t len);
 void ldb_log_error(const char *msg, size_t len);
+void ldb_log_call_error(const char *reply, size_t len);
 int ldb_debug_command(lua_State *L);
 int ldb_breakpoint_command(lua_State *L);
 

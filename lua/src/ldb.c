@@ -370,9 +370,35 @@ void ldb_log_command(const char *req, size_t len) {
     free(b.p);
 }
 
+/* The errors Redis's script layer gives before a command runs (script.c):
+ * the debugger shows them as `<error> text`, with no `<reply>`, where a
+ * command's own error shows as `<error> -ERR text` and `<reply> "-ERR text"`.
+ * The host gives them as replies like any other (docs/abi.md, `call`). */
+static const char *const SCRIPT_LAYER_ERRORS[] = {
+    "-ERR Wrong number of args calling Redis command from script",
+    "-ERR Unknown Redis command called from script",
+    "-ERR This Redis command is not allowed from script",
+    "-ERR Write commands are not allowed from read-only scripts.",
+    NULL};
+
+static int script_layer_error(const char *reply, size_t len) {
+    int i;
+    while (len > 0 && (reply[len - 1] == '\r' || reply[len - 1] == '\n')) len--;
+    for (i = 0; SCRIPT_LAYER_ERRORS[i]; i++)
+        if (strlen(SCRIPT_LAYER_ERRORS[i]) == len && !memcmp(SCRIPT_LAYER_ERRORS[i], reply, len))
+            return 1;
+    return 0;
+}
+
+/* An error reply of redis.call (or an error inside a reply). */
+void ldb_log_call_error(const char *reply, size_t len) {
+    if (script_layer_error(reply, len)) ldb_log_error(reply + 5, len - 5);
+    else ldb_log_error(reply, len);
+}
+
 void ldb_log_reply(const char *reply, size_t len) {
     buf_t b = {0};
-    if (!ldb_logging()) return;
+    if (!ldb_logging() || script_layer_error(reply, len)) return;
     buf_str(&b, "<reply> ");
     add_human(&b, reply, reply + len);
     log_trimmed(&b);

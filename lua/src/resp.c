@@ -100,6 +100,7 @@ const char *resp_to_lua(lua_State *L, const char *p, const char *end, int depth)
         set_field_str(L, "ok", p + 1, (size_t)(q - p - 1));
         return q + 2;
     case '-':
+        ldb_log_call_error(p, (size_t)(q - p)); /* the debugger's <error> line */
         lua_newtable(L);
         set_field_str(L, "err", p + 1, (size_t)(q - p - 1));
         return q + 2;

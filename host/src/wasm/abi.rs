@@ -253,10 +253,27 @@ impl HostState {
     /// The invocation's host, for the epoch callback (None between
     /// invocations). Sound for the same reason as `host`: the callback runs
     /// between two guest instructions, inside the call `Entered` guards,
-    /// never during an import that borrows the host.
+    /// never during an import that borrows the host (`ldb_recv` calls it
+    /// through `begin_long_run` before it borrows the host itself).
     pub(super) fn current_host(&mut self) -> Option<&mut dyn Host> {
         // SAFETY: see `host` and the doc above.
         self.host.0.map(|mut p| unsafe { p.as_mut() })
+    }
+
+    /// The invocation starts to count as running long (it may hold its
+    /// locks for a while): other clients wait for them off their tokio
+    /// worker, and get BUSY past busy-reply-threshold. False if it already did.
+    pub(super) fn begin_long_run(&mut self) -> bool {
+        if self.handed_off {
+            return false;
+        }
+        self.handed_off = true;
+        crate::store::LONG_LOCK_HOLDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = self.started;
+        if let Some(host) = self.current_host() {
+            host.running_long(started);
+        }
+        true
     }
 
     fn fault(&mut self, msg: String) -> wasmtime::Error {
@@ -531,6 +548,8 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
             if !st.debugging {
                 return Ok(LDB_GONE);
             }
+            // Waiting for a person: the locks are held for a while.
+            st.begin_long_run();
             let got = st.host("ldb_recv")?.debugger_recv();
             // The user resumes the script: its time limit starts again, as
             // Redis restarts a debugged script's clock after each stop.

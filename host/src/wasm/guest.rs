@@ -508,13 +508,7 @@ fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
             return UpdateDeadline::Interrupt;
         }
     }
-    if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER {
-        st.handed_off = true;
-        crate::store::LONG_LOCK_HOLDERS.fetch_add(1, Ordering::Relaxed);
-        let started = st.started;
-        if let Some(host) = st.current_host() {
-            host.running_long(started);
-        }
+    if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER && st.begin_long_run() {
         hand_off_worker();
     }
     UpdateDeadline::Continue(1)
