@@ -405,7 +405,7 @@ static int32_t run(lua_State *L, int nargs, const char *name) {
         return reply_error(L, name);
     }
     buf_reset(&out);
-    lua_to_resp(L, &out, 0);
+    lua_to_resp(L, &out);
     es->resp = 2;
     ember_reply(out.p, (int32_t)out.len);
     return 0;

@@ -45,7 +45,7 @@ engine_state_t *engine_state(lua_State *L);
 
 /* resp.c */
 const char *resp_to_lua(lua_State *L, const char *p, const char *end, int depth);
-void lua_to_resp(lua_State *L, buf_t *out, int depth);
+void lua_to_resp(lua_State *L, buf_t *out);
 long long lua_number_to_int(lua_Number n);
 
 /* redis_api.c */
