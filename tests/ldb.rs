@@ -236,6 +236,14 @@ fn session_errors_match_redis() {
             Cmd(&["EVAL", "local x = 1\nreturn x + nil", "0"]),
             Cmd(&["c"]),
         ],
+        // A shebang line is listed as sent (the engine runs the text with it blanked).
+        &[
+            Cmd(&["SCRIPT", "DEBUG", "YES"]),
+            Cmd(&["EVAL", "#!lua flags=no-writes\nlocal a = 1\nreturn a", "0"]),
+            Cmd(&["w"]),
+            Cmd(&["l", "1", "0"]),
+            Cmd(&["c"]),
+        ],
         // EVAL_RO is debugged too.
         &[
             Cmd(&["SCRIPT", "DEBUG", "SYNC"]),

@@ -32,6 +32,7 @@ static struct {
     size_t maxlen;
     int maxlen_hint_sent;
     char *src;          /* the script's text, lines split at '\n' (NULs) */
+    char *first;        /* its #! line, which the host removed from the text */
     char **lines;
     int nlines;
     buf_t logs;         /* RESP bulk strings, one per log line */
@@ -149,6 +150,15 @@ static void load_source(void) {
     len = (size_t)n;
     while (len > 0 && (ldb.src[len - 1] == '\n' || ldb.src[len - 1] == '\r')) len--;
     ldb.src[len] = '\0';
+    /* The engine runs the text with its #! line blanked; the listing shows
+     * the script as the client sent it, as Redis's does. */
+    free(ldb.first);
+    ldb.first = NULL;
+    n = ember_code(NULL, 0, 2);
+    if (n > 0 && (ldb.first = malloc((size_t)n + 1)) != NULL) {
+        ember_code(ldb.first, n, 2);
+        ldb.first[n] = '\0';
+    }
     if (len == 0) return;
     for (i = 0; i < len; i++)
         if (ldb.src[i] == '\n') count++;
@@ -161,6 +171,7 @@ static void load_source(void) {
             start = i + 1;
         }
     }
+    if (ldb.first && ldb.nlines > 0 && ldb.lines[0][0] == '\0') ldb.lines[0] = ldb.first;
 }
 
 /* ---- values ------------------------------------------------------------------ */
@@ -837,7 +848,9 @@ void ldb_end(lua_State *L) {
     ldb.active = 0;
     free(ldb.src);
     free(ldb.lines);
+    free(ldb.first);
     ldb.src = NULL;
     ldb.lines = NULL;
+    ldb.first = NULL;
     ldb.nlines = 0;
 }

@@ -318,6 +318,7 @@ fn load_script(ctx: &mut Ctx, body: &[u8]) -> Result<(String, Script), CmdError>
             let code = Arc::new(Code {
                 id: sha.clone(),
                 body: code.into(),
+                first_line: body[..body.len() - code.len()].into(),
             });
             ctx.srv
                 .lua

@@ -92,6 +92,9 @@ pub enum Stop {
 pub struct Code {
     pub id: String,
     pub body: Arc<[u8]>,
+    /// The `#!` line removed from `body` (empty when none): the Lua
+    /// debugger lists the script as the client sent it.
+    pub first_line: Box<[u8]>,
 }
 
 /// Linear-memory and table caps of one instance.
@@ -473,6 +476,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(match part {
                 0 => copy_out(data, dst, code.id.as_bytes()),
                 1 => copy_out(data, dst, &code.body),
+                2 => copy_out(data, dst, &code.first_line),
                 _ => return Err(st.fault(format!("ember ABI: 'code' has no part {part}"))),
             })
         },
