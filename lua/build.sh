@@ -70,7 +70,7 @@ LUA_CORE="lapi lcode ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes lpars
           ltable ltm lundump lvm lzio lauxlib lbaselib ltablib lstrlib lmathlib"
 SOURCES=()
 for f in $LUA_CORE; do SOURCES+=("$BUILD/lua/$f.c"); done
-SOURCES+=("$HERE"/src/engine.c "$HERE"/src/redis_api.c "$HERE"/src/resp.c "$HERE"/src/rand48.c
+SOURCES+=("$HERE"/src/engine.c "$HERE"/src/ldb.c "$HERE"/src/redis_api.c "$HERE"/src/resp.c "$HERE"/src/rand48.c
           "$HERE"/src/sha1.c "$HERE"/src/sjlj.c "$HERE"/src/shim.c "$HERE"/src/memcmp.c "${EXTRA[@]}")
 pids=()
 for src in "${SOURCES[@]}"; do

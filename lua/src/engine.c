@@ -6,9 +6,9 @@
  * globals and library tables, errors for unknown globals, Redis's error
  * tables and error texts.
  *
- * Exports: ember_main (run a script), ember_invoke (run a library function),
- * ember_load (compile a script, or load a library and register its
- * functions). */
+ * Exports: ember_main (run a script), ember_debug (run it under the Lua
+ * debugger, ldb.c), ember_invoke (run a library function), ember_load
+ * (compile a script, or load a library and register its functions). */
 #include "engine.h"
 #include "lstate.h" /* nCcalls: see run() */
 #include <stdlib.h>
@@ -405,7 +405,7 @@ static int32_t run(lua_State *L, int nargs, const char *name) {
         return reply_error(L, name);
     }
     buf_reset(&out);
-    lua_to_resp(L, &out, 0);
+    lua_to_resp(L, &out);
     es->resp = 2;
     ember_reply(out.p, (int32_t)out.len);
     return 0;
@@ -446,6 +446,7 @@ static int eval_protected(lua_State *L) {
         *result = 1;
         return 0;
     }
+    if (ldb_active()) ldb_arm(L);
     /* KEYS and ARGV are globals of EVAL: set them through the protection */
     push_keys_args(L);
     lua_enablereadonlytable(L, LUA_GLOBALSINDEX, 0);
@@ -497,6 +498,19 @@ int32_t ember_main(void) __attribute__((export_name("ember_main")));
 int32_t ember_main(void) {
     ember_protocol(2);
     return guarded(state(0), eval_protected, 0);
+}
+
+/* EVAL under the debugger: the session spans the compile too, so that a
+ * script that does not compile still ends it with `<endsession>`. */
+int32_t ember_debug(void) __attribute__((export_name("ember_debug")));
+int32_t ember_debug(void) {
+    lua_State *L = state(0);
+    int32_t result;
+    ember_protocol(2);
+    ldb_start();
+    result = guarded(L, eval_protected, 0);
+    ldb_end(L);
+    return result;
 }
 
 /* ---- functions ------------------------------------------------------------ */

@@ -45,7 +45,7 @@ engine_state_t *engine_state(lua_State *L);
 
 /* resp.c */
 const char *resp_to_lua(lua_State *L, const char *p, const char *end, int depth);
-void lua_to_resp(lua_State *L, buf_t *out, int depth);
+void lua_to_resp(lua_State *L, buf_t *out);
 long long lua_number_to_int(lua_Number n);
 
 /* redis_api.c */
@@ -58,6 +58,19 @@ int register_function_impl(lua_State *L);
 /* rand48.c, sha1.c */
 void ember_install_random(lua_State *L);
 void ember_sha1hex(const char *data, size_t len, char out[41]);
+
+/* ldb.c: the Lua debugger (SCRIPT DEBUG) */
+void ldb_start(void);
+void ldb_arm(lua_State *L);
+void ldb_end(lua_State *L);
+int ldb_active(void);
+int ldb_logging(void);
+void ldb_log_command(const char *req, size_t len);
+void ldb_log_reply(const char *reply, size_t len);
+void ldb_log_error(const char *msg, size_t len);
+void ldb_log_call_error(const char *reply, size_t len);
+int ldb_debug_command(lua_State *L);
+int ldb_breakpoint_command(lua_State *L);
 
 /* engine.c: a full collection in both states (to make room for a buffer). */
 void engine_collect_garbage(void);

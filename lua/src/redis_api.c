@@ -17,6 +17,7 @@ static buf_t answer;   /* the reply of the last call */
 void push_error_table(lua_State *L, const char *msg, size_t len) {
     luaL_Buffer b;
     while (len > 0 && (msg[len - 1] == '\r' || msg[len - 1] == '\n')) len--;
+    ldb_log_error(msg, len); /* shown while stepping in the debugger */
     luaL_buffinit(L, &b);
     if (len > 0 && msg[0] == '-') {
         const char *sp = memchr(msg, ' ', len);
@@ -112,8 +113,10 @@ static int generic_call(lua_State *L, int raise) {
         push_error_table(L, msg, strlen(msg));
         return raise ? lua_error(L) : 1;
     }
+    ldb_log_command(req.p, req.len);
     run_request();
     resp_to_lua(L, answer.p, answer.p + answer.len, 0);
+    ldb_log_reply(answer.p, answer.len);
     if (raise && answer.len > 0 && answer.p[0] == '-') return lua_error(L);
     return 1;
 }
@@ -216,16 +219,6 @@ static int redis_replicate_commands(lua_State *L) {
     return 1;
 }
 
-static int redis_breakpoint(lua_State *L) {
-    lua_pushboolean(L, 0); /* no debugger session: nothing to stop in */
-    return 1;
-}
-
-static int redis_debug(lua_State *L) {
-    (void)L; /* only the debugger shows these; no debugger session runs */
-    return 0;
-}
-
 static int redis_acl_check_cmd(lua_State *L) {
     int argc = lua_gettop(L), r;
     if (argc == 0) return raise_error(L, "Please specify at least one argument for this redis lib call");
@@ -280,8 +273,8 @@ void redis_api_open(lua_State *L, int functions) {
     set_num(L, "REPL_ALL", 3);
     if (!functions) {
         set_fn(L, "replicate_commands", redis_replicate_commands);
-        set_fn(L, "breakpoint", redis_breakpoint);
-        set_fn(L, "debug", redis_debug);
+        set_fn(L, "breakpoint", ldb_breakpoint_command); /* ldb.c */
+        set_fn(L, "debug", ldb_debug_command);
     }
     common_fields(L);
     lua_setglobal(L, "redis");

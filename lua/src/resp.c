@@ -100,6 +100,7 @@ const char *resp_to_lua(lua_State *L, const char *p, const char *end, int depth)
         set_field_str(L, "ok", p + 1, (size_t)(q - p - 1));
         return q + 2;
     case '-':
+        ldb_log_call_error(p, (size_t)(q - p)); /* the debugger's <error> line */
         lua_newtable(L);
         set_field_str(L, "err", p + 1, (size_t)(q - p - 1));
         return q + 2;
@@ -181,19 +182,39 @@ static void add_bulk(buf_t *out, const char *s, size_t n) {
     buf_add(out, "\r\n", 2);
 }
 
-/* Writes an aggregate's element count into the header reserved at `header`
- * ("*0000000000\r\n"): the elements are converted before their number is
- * known. The unused digits are closed up (the host's RESP parser, like
- * Redis's, refuses leading zeros). */
-static void patch_count(buf_t *out, size_t header, long long count) {
-    char digits[16];
-    int n = 0, k;
-    size_t gap;
-    do { digits[n++] = (char)('0' + count % 10); count /= 10; } while (count);
-    for (k = 0; k < n; k++) out->p[header + 1 + k] = digits[n - 1 - k];
-    gap = 10 - (size_t)n;
-    memmove(out->p + header + 1 + n, out->p + header + 11, out->len - header - 11);
-    out->len -= gap;
+/* Aggregates whose element count is only known once their elements are
+ * converted get a fixed-width header ("*0000000000\r\n"), noted here; one
+ * pass at the end writes the counts and closes up the unused digits (the
+ * host's RESP parser, like Redis's, refuses leading zeros). One pass, not a
+ * move of the rest of the reply per aggregate: a reply nested thousands deep
+ * would cost quadratic time. */
+typedef struct {
+    size_t header; /* offset of the header in the reply */
+    long long count;
+} patch_t;
+
+#define HEADER_DIGITS 10
+
+static void close_up_headers(buf_t *out, const patch_t *patches, size_t n) {
+    size_t i, w, r;
+    if (n == 0) return;
+    w = patches[0].header;
+    r = w;
+    for (i = 0; i < n; i++) {
+        char digits[24];
+        int nd = 0, k;
+        long long c = patches[i].count;
+        size_t h = patches[i].header;
+        /* the bytes between the previous header and this one move down */
+        memmove(out->p + w, out->p + r, h - r);
+        w += h - r;
+        do { digits[nd++] = (char)('0' + c % 10); c /= 10; } while (c);
+        out->p[w++] = out->p[h]; /* the type byte */
+        for (k = 0; k < nd; k++) out->p[w++] = digits[nd - 1 - k];
+        r = h + 1 + HEADER_DIGITS;
+    }
+    memmove(out->p + w, out->p + r, out->len - r);
+    out->len = w + (out->len - r);
 }
 
 /* Looks up t[field] (raw) for the table at the top; leaves it pushed and
@@ -204,11 +225,57 @@ static int field(lua_State *L, const char *name) {
     return lua_type(L, -1);
 }
 
-/* Appends the reply for the value at the top of the stack and pops it. */
-void lua_to_resp(lua_State *L, buf_t *out, int depth) {
+/* An aggregate being converted: its table sits on the Lua stack (for maps
+ * and sets the {map=...}/{set=...} wrapper below it, and the iteration key
+ * above it between elements). */
+enum { AGG_ARRAY, AGG_MAP, AGG_SET };
+typedef struct {
+    int kind;
+    int value_next;  /* a map whose key was converted: its value is next */
+    long long next;  /* arrays: the next index */
+    size_t patch;    /* its entry in the patch list */
+} frame_t;
+
+typedef struct {
+    frame_t *frames;
+    size_t nframes, cap_frames;
+    patch_t *patches;
+    size_t npatches, cap_patches;
+} walk_t;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return p;
+    *cap = *cap ? *cap * 2 : 16;
+    if (*cap < need) *cap = need;
+    p = realloc(p, *cap * size);
+    if (p == NULL) __builtin_trap(); /* the host discards the trapped instance */
+    return p;
+}
+
+/* Starts an aggregate: writes its header placeholder and opens a frame. */
+static void open_aggregate(walk_t *w, buf_t *out, int kind) {
+    frame_t *f;
+    w->patches = grow(w->patches, &w->cap_patches, w->npatches + 1, sizeof *w->patches);
+    w->frames = grow(w->frames, &w->cap_frames, w->nframes + 1, sizeof *w->frames);
+    w->patches[w->npatches].header = out->len;
+    w->patches[w->npatches].count = 0;
+    buf_str(out, kind == AGG_MAP ? "%0000000000\r\n" : kind == AGG_SET ? "~0000000000\r\n"
+                                                                         : "*0000000000\r\n");
+    f = &w->frames[w->nframes++];
+    f->kind = kind;
+    f->value_next = 0;
+    f->next = 1;
+    f->patch = w->npatches++;
+}
+
+/* Converts the value at the top of the stack: a scalar (or an error, status,
+ * double ... table) is written and popped; an aggregate is opened and stays
+ * on the stack until its elements are done. */
+static void convert_one(lua_State *L, walk_t *w, buf_t *out) {
     size_t n;
     const char *s;
-    if (depth > 128 || !lua_checkstack(L, 4)) {
+    /* Redis's limit on nesting: the Lua stack (LUAI_MAXCSTACK) runs out. */
+    if (!lua_checkstack(L, 4)) {
         buf_str(out, "-ERR reached lua stack limit\r\n");
         lua_pop(L, 1);
         return;
@@ -226,8 +293,6 @@ void lua_to_resp(lua_State *L, buf_t *out, int depth) {
         buf_fmt_int(out, ':', lua_number_to_int(lua_tonumber(L, -1)));
         break;
     case LUA_TTABLE: {
-        long long j, count;
-        size_t header;
         if (field(L, "err") == LUA_TSTRING) {
             s = lua_tolstring(L, -1, &n);
             buf_add(out, "-", 1);
@@ -282,46 +347,21 @@ void lua_to_resp(lua_State *L, buf_t *out, int depth) {
             lua_pop(L, 2);
         }
         lua_pop(L, 1);
-        {
-            int kind = 0; /* 1: {map={...}}, 2: {set={...}} */
-            if (field(L, "map") == LUA_TTABLE) kind = 1;
-            else {
-                lua_pop(L, 1);
-                if (field(L, "set") == LUA_TTABLE) kind = 2;
-            }
-            if (kind) {
-                header = out->len;
-                buf_str(out, kind == 1 ? "%0000000000\r\n" : "~0000000000\r\n");
-                count = 0;
-                lua_pushnil(L);
-                while (lua_next(L, -2)) {
-                    if (kind == 1) {
-                        lua_pushvalue(L, -2);
-                        lua_to_resp(L, out, depth + 1); /* the key */
-                        lua_to_resp(L, out, depth + 1); /* the value */
-                    } else {
-                        lua_pop(L, 1);
-                        lua_pushvalue(L, -1);
-                        lua_to_resp(L, out, depth + 1);
-                    }
-                    count++;
-                }
-                patch_count(out, header, count);
-                lua_pop(L, 2);
-                return;
-            }
+        if (field(L, "map") == LUA_TTABLE) {
+            open_aggregate(w, out, AGG_MAP);
+            lua_pushnil(L); /* stack: wrapper, map, key */
+            return;
+        }
+        lua_pop(L, 1);
+        if (field(L, "set") == LUA_TTABLE) {
+            open_aggregate(w, out, AGG_SET);
+            lua_pushnil(L);
+            return;
         }
         lua_pop(L, 1);
         /* an array: elements 1..n up to the first nil */
-        header = out->len;
-        buf_str(out, "*0000000000\r\n");
-        for (j = 1;; j++) {
-            lua_rawgeti(L, -1, (int)j);
-            if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
-            lua_to_resp(L, out, depth + 1);
-        }
-        patch_count(out, header, j - 1);
-        break;
+        open_aggregate(w, out, AGG_ARRAY);
+        return;
     }
     default:
         /* nil, functions, userdata ...: a nil reply */
@@ -329,4 +369,48 @@ void lua_to_resp(lua_State *L, buf_t *out, int depth) {
         break;
     }
     lua_pop(L, 1);
+}
+
+/* Appends the reply for the value at the top of the stack and pops it.
+ * Iterative, with the aggregates being converted in `walk_t`: a reply
+ * nested as deep as the Lua stack allows (Redis's limit, about 8000) would
+ * overflow the wasm stack as recursion. */
+void lua_to_resp(lua_State *L, buf_t *out) {
+    walk_t w = {0};
+    for (;;) {
+        convert_one(L, &w, out);
+        /* Find the next value to convert: push it, or close aggregates. */
+        while (w.nframes > 0) {
+            frame_t *f = &w.frames[w.nframes - 1];
+            if (f->kind == AGG_ARRAY) {
+                lua_rawgeti(L, -1, (int)f->next);
+                if (!lua_isnil(L, -1)) {
+                    f->next++;
+                    w.patches[f->patch].count++;
+                    break;
+                }
+                lua_pop(L, 2); /* the nil, the array */
+            } else if (f->value_next) {
+                f->value_next = 0; /* stack: ..., key, value: the value next */
+                break;
+            } else if (lua_next(L, -2)) {
+                w.patches[f->patch].count++;
+                if (f->kind == AGG_MAP) {
+                    lua_pushvalue(L, -2); /* the key, then the value */
+                    f->value_next = 1;
+                } else {
+                    lua_pop(L, 1);
+                    lua_pushvalue(L, -1); /* a set's members are its keys */
+                }
+                break;
+            } else {
+                lua_pop(L, 2); /* the map or set, and its wrapper */
+            }
+            w.nframes--;
+        }
+        if (w.nframes == 0) break;
+    }
+    close_up_headers(out, w.patches, w.npatches);
+    free(w.frames);
+    free(w.patches);
 }

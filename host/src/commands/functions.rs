@@ -278,6 +278,7 @@ fn compile_library(srv: &crate::server::Server, code: &[u8]) -> Result<Library, 
         let lua = Arc::new(Code {
             id: sha1_hex(code),
             body: rest.into(),
+            first_line: code[..code.len() - rest.len()].into(),
         });
         let specs = srv
             .lua

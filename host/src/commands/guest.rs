@@ -11,7 +11,7 @@ use super::{resolve, CmdError, CmdResult, Ctx};
 use crate::server::reply::Out;
 use crate::store::value::ModuleValue;
 use crate::store::{LockPlan, Locked, Value};
-use crate::wasm::resp::{is_plain_resp2, parse_value, Value as Resp};
+use crate::wasm::resp::{is_plain_resp2, tokens, Token};
 use crate::wasm::{Code, Entry, Failure, Guest, Host, KillClass};
 use smallvec::SmallVec;
 use std::sync::atomic::Ordering;
@@ -39,6 +39,9 @@ pub struct Grant<'g> {
     /// Deny-OOM commands are refused (a script in compatibility mode,
     /// started while over maxmemory: Redis's scriptVerifyOOM).
     pub deny_oom: bool,
+    /// Undo the invocation's writes even when it succeeds (a Lua debugger
+    /// session in YES mode, commands/ldb.rs): its reply still goes out.
+    pub discard: bool,
 }
 
 /// The BUSY replies other clients get while a script (SCRIPT KILL) or a
@@ -149,41 +152,46 @@ fn run_guest_once(
         ctx.ks.effects.set_targets(crate::effects::TO_ALL);
     }
     let events = std::mem::replace(&mut ctx.client.guest_events, outer_events).unwrap_or_default();
-    let failed = match result {
+    let outcome = match result {
         // The usual Lua reply to a RESP2 client (strings, integers, arrays)
         // goes out as the guest wrote it, without building a tree.
         Ok(reply) if !ctx.out.resp3 && !reply.is_empty() && is_plain_resp2(&reply) => {
             ctx.out.raw(&reply);
-            commit_events(ctx, events);
-            propagate_module_values(ctx, &module_keys);
-            return Ok(());
+            Ok(())
         }
         Ok(reply) => {
             let parsed = if reply.is_empty() {
-                Some(Resp::Null)
+                Some(vec![Token::Null])
             } else {
-                parse_value(&reply)
+                tokens(&reply)
             };
             match parsed {
                 Some(v) => {
                     write_reply(ctx.out, &v);
-                    commit_events(ctx, events);
-                    propagate_module_values(ctx, &module_keys);
-                    return Ok(());
+                    Ok(())
                 }
-                None => Some(CmdError::err("ERR guest returned a malformed reply")),
+                None => Err(Some(CmdError::err("ERR guest returned a malformed reply"))),
             }
         }
-        Err(Failure::Aborted(reply)) => Some(match reply.as_deref().and_then(parse_value) {
-            Some(Resp::Error(text)) => CmdError::owned(String::from_utf8_lossy(text).into_owned()),
-            _ => CmdError::err("ERR guest aborted"),
-        }),
-        Err(Failure::Error(text)) => Some(CmdError::owned(text)),
-        Err(Failure::Retry) => None,
+        Err(Failure::Aborted(reply)) => {
+            Err(Some(match reply.as_deref().and_then(tokens).as_deref() {
+                Some([Token::Error(text)]) => {
+                    CmdError::owned(String::from_utf8_lossy(text).into_owned())
+                }
+                _ => CmdError::err("ERR guest aborted"),
+            }))
+        }
+        Err(Failure::Error(text)) => Err(Some(CmdError::owned(text))),
+        Err(Failure::Retry) => Err(None),
     };
+    if outcome.is_ok() && !grant.discard {
+        commit_events(ctx, events);
+        propagate_module_values(ctx, &module_keys);
+        return Ok(());
+    }
     undo.rollback(ctx.ks);
     ctx.ks.effects.truncate(effects_mark);
-    Err(failed)
+    outcome
 }
 
 /// The effects of module-value writes: the values' final state, as RESTORE
@@ -235,60 +243,51 @@ fn commit_events(ctx: &mut Ctx, events: Vec<crate::server::client::HeldEvent>) {
     }
 }
 
-/// Writes a guest's reply in the client's protocol. RESP3 types reach RESP2
+/// Writes a guest's reply in the client's protocol, token by token (no
+/// recursion: a Lua reply may nest thousands deep). RESP3 types reach RESP2
 /// clients the way Redis hands Lua's RESP3 values to them.
-fn write_reply(out: &mut Out, v: &Resp) {
-    match v {
-        Resp::Simple(s) => out.simple(&String::from_utf8_lossy(s)),
-        Resp::Error(s) => out.error(&String::from_utf8_lossy(s)),
-        Resp::Int(n) => out.int(*n),
-        Resp::Bulk(b) => out.bulk(b),
-        Resp::Null => out.null(),
-        Resp::NullArray => out.null_array(),
-        Resp::Array(items) => {
-            out.array(items.len());
-            items.iter().for_each(|i| write_reply(out, i));
-        }
-        Resp::Set(items) => {
-            out.set(items.len());
-            items.iter().for_each(|i| write_reply(out, i));
-        }
-        Resp::Map(pairs) => {
-            out.map(pairs.len());
-            for (k, v) in pairs {
-                write_reply(out, k);
-                write_reply(out, v);
+fn write_reply(out: &mut Out, reply: &[Token]) {
+    for t in reply {
+        match t {
+            Token::Simple(s) => out.simple(&String::from_utf8_lossy(s)),
+            Token::Error(s) => out.error(&String::from_utf8_lossy(s)),
+            Token::Int(n) => out.int(*n),
+            Token::Bulk(b) => out.bulk(b),
+            Token::Null => out.null(),
+            Token::NullArray => out.null_array(),
+            Token::Array(n) => out.array(*n),
+            Token::Set(n) => out.set(*n),
+            Token::Map(n) => out.map(*n),
+            Token::Double(d) => out.double(*d),
+            // Redis's addReplyBool: RESP2 clients get :1 / :0.
+            Token::Bool(b) => {
+                if out.resp3 {
+                    out.boolean(*b)
+                } else {
+                    out.int(*b as i64)
+                }
             }
-        }
-        Resp::Double(d) => out.double(*d),
-        // Redis's addReplyBool: RESP2 clients get :1 / :0.
-        Resp::Bool(b) => {
-            if out.resp3 {
-                out.boolean(*b)
-            } else {
-                out.int(*b as i64)
+            Token::BigNumber(digits) => {
+                if out.resp3 {
+                    out.raw(b"(");
+                    out.raw(digits);
+                    out.raw(b"\r\n");
+                } else {
+                    out.bulk(digits)
+                }
             }
-        }
-        Resp::BigNumber(digits) => {
-            if out.resp3 {
-                out.raw(b"(");
-                out.raw(digits);
-                out.raw(b"\r\n");
-            } else {
-                out.bulk(digits)
-            }
-        }
-        // `fmt:text`: RESP3 clients get it as sent, RESP2 clients the text
-        // alone, as Redis hands verbatim strings to each.
-        Resp::Verbatim(body) => {
-            if out.resp3 {
-                out.raw(b"=");
-                out.raw(itoa::Buffer::new().format(body.len()).as_bytes());
-                out.raw(b"\r\n");
-                out.raw(body);
-                out.raw(b"\r\n");
-            } else {
-                out.bulk(&body[4..])
+            // `fmt:text`: RESP3 clients get it as sent, RESP2 clients the text
+            // alone, as Redis hands verbatim strings to each.
+            Token::Verbatim(body) => {
+                if out.resp3 {
+                    out.raw(b"=");
+                    out.raw(itoa::Buffer::new().format(body.len()).as_bytes());
+                    out.raw(b"\r\n");
+                    out.raw(body);
+                    out.raw(b"\r\n");
+                } else {
+                    out.bulk(&body[4..])
+                }
             }
         }
     }
@@ -632,6 +631,14 @@ impl Host for Invocation<'_, '_, '_, '_> {
 
     fn retry_wanted(&self) -> bool {
         self.retry
+    }
+
+    fn debugger_send(&mut self, lines: &[&[u8]]) {
+        super::ldb::send(self.ctx.client, lines);
+    }
+
+    fn debugger_recv(&mut self) -> Result<Vec<Vec<u8>>, i32> {
+        super::ldb::recv(self.ctx.client)
     }
 
     fn running_long(&mut self, since: std::time::Instant) {

@@ -21,6 +21,7 @@ pub mod keyflags;
 pub mod keys;
 pub mod latency;
 pub mod latency_doctor;
+pub mod ldb;
 pub mod lists;
 pub mod lists_blocking;
 pub mod lolwut;

@@ -303,6 +303,7 @@ fn module_command(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         read_only: !spec.has(WRITE),
         types: &module.types,
         deny_oom: false,
+        discard: false,
     };
     run_guest(
         ctx,

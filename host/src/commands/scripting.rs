@@ -223,6 +223,10 @@ const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
         .flags(NOSCRIPT | STALE)
         .doc("2.6.0", "Loads a server-side Lua script to the script cache.", "O(N) with N being the length in bytes of the script body.")
         .syntax("script"),
+    CommandSpec::new("debug", 3, Group::Scripting, super::ldb::script_debug)
+        .flags(NOSCRIPT)
+        .doc("3.2.0", "Set the debug mode for executed scripts.", "O(1)")
+        .syntax("YES | SYNC | NO"),
     CommandSpec::new("exists", -3, Group::Scripting, script_exists)
         .flags(NOSCRIPT)
         .doc("2.6.0", "Determines whether server-side Lua scripts exist in the script cache.", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).")
@@ -314,6 +318,7 @@ fn load_script(ctx: &mut Ctx, body: &[u8]) -> Result<(String, Script), CmdError>
             let code = Arc::new(Code {
                 id: sha.clone(),
                 body: code.into(),
+                first_line: body[..body.len() - code.len()].into(),
             });
             ctx.srv
                 .lua
@@ -347,6 +352,10 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) -> CmdResult {
+    // SCRIPT DEBUG: the EVAL starts a debugging session (commands/ldb.rs).
+    if let Some(result) = super::ldb::intercept(ctx, argv, by_sha) {
+        return result;
+    }
     // Shown before the commands the script runs (EVAL is skip_monitor).
     super::monitor::feed(ctx.srv, ctx.client, argv);
     let (keys, args) = split_keys(argv)?;
@@ -408,12 +417,19 @@ fn eval_generic(ctx: &mut Ctx, argv: &[&[u8]], by_sha: bool, read_only: bool) ->
                 ));
             }
             let guest = ctx.srv.lua.guest(&ctx.srv.wasm).map_err(CmdError::owned)?;
+            // Under the debugger the script holds its whole db from the
+            // start: running it again with more locks would replay the session.
+            let (entry, whole) = match super::ldb::debugging(ctx.client) {
+                Some(_) => (Entry::Debug, script_flags::WHOLE_KEYSPACE),
+                None => (Entry::Main, 0),
+            };
             run_with_flags(
                 ctx,
                 &guest,
-                Entry::Main,
+                entry,
                 KillClass::Script,
                 lua.flags
+                    | whole
                     | if lua.shebang {
                         script_flags::DECLARED
                     } else {
@@ -474,6 +490,9 @@ pub fn run_with_flags(
         types: &[],
         // Compatibility mode: each deny-OOM command is checked as it runs.
         deny_oom: !declared && ctx.client.oom && flags & script_flags::ALLOW_OOM == 0,
+        // A SCRIPT DEBUG YES session's writes are undone (Redis forks for it).
+        discard: matches!(entry, Entry::Debug)
+            && super::ldb::debugging(ctx.client) == Some(super::ldb::Mode::Yes),
     };
     run_guest(ctx, guest, entry, class, &grant, args, code)
 }
@@ -537,6 +556,8 @@ fn script_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         ctx,
         "SCRIPT",
         &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed (YES: their writes are undone at the end).",
             "EXISTS <sha1> [<sha1> ...]",
             "    Return information about the existence of the scripts in the script cache.",
             "FLUSH [ASYNC|SYNC]",

@@ -99,6 +99,8 @@ pub struct Client {
     pub reply_skip_next: bool,
     /// A command held by CLIENT PAUSE, run again once the pause ends.
     pub paused: Option<Vec<Vec<u8>>>,
+    /// SCRIPT DEBUG YES|SYNC: the Lua debugger's state (commands/ldb.rs).
+    pub ldb: Option<Box<crate::commands::ldb::Debugger>>,
 }
 
 impl Client {
@@ -136,6 +138,7 @@ impl Client {
             reply_skip_next: false,
             paused: None,
             shared,
+            ldb: None,
         }
     }
 

@@ -188,6 +188,13 @@ async fn serve_client<S: Transport>(
             out.buf.clear();
             return Ok(());
         }
+        // SCRIPT DEBUG's session: the socket goes to the debugger until the
+        // script ends; then the connection closes, as Redis closes it.
+        if let Some(eval) = commands::ldb::take_pending(client) {
+            stream.write_all_flush(&out.buf[written..]).await?;
+            out.buf.clear();
+            return commands::ldb::serve(srv, stream, client, out, eval).await;
+        }
         if client.close {
             stream.write_all_flush(&out.buf[written..]).await?;
             out.buf.clear();

@@ -10,8 +10,8 @@ pub mod protected;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;
-pub mod tracking;
 pub mod tls;
+pub mod tracking;
 pub mod transport;
 
 use crate::commands::table::CommandTable;

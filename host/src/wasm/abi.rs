@@ -58,7 +58,23 @@ pub trait Host {
         }
         len
     }
+    /// The Lua debugger (`ldb_send`): sends log lines to the debugging
+    /// client, as one array of status replies.
+    fn debugger_send(&mut self, _lines: &[&[u8]]) {}
+    /// The Lua debugger (`ldb_recv`): waits for the debugging client's next
+    /// command; Err with the import's code when there is none
+    /// ([`LDB_GONE`] ...). Only an invocation run under the debugger has one.
+    fn debugger_recv(&mut self) -> std::result::Result<Vec<Vec<u8>>, i32> {
+        Err(LDB_GONE)
+    }
 }
+
+/// `ldb_recv` results: the client left (or stayed idle too long).
+pub const LDB_GONE: i32 = -1;
+/// `ldb_recv`: what the client sent is not a debugger command.
+pub const LDB_PROTOCOL_ERROR: i32 = -2;
+/// `ldb_recv`: the client sent more than 1 MB without a complete command.
+pub const LDB_BUFFER_FULL: i32 = -3;
 
 /// The host of the invocation in progress, with its lifetime erased so it
 /// can sit in the `'static` store data.
@@ -96,6 +112,9 @@ pub enum Stop {
 pub struct Code {
     pub id: String,
     pub body: Arc<[u8]>,
+    /// The `#!` line removed from `body` (empty when none): the Lua
+    /// debugger lists the script as the client sent it.
+    pub first_line: Box<[u8]>,
 }
 
 /// Linear-memory and table caps of one instance.
@@ -179,6 +198,14 @@ pub struct HostState {
     pub code: Option<Arc<Code>>,
     /// The protocol `call` replies in, set by `protocol`; 2 at every start.
     pub resp3: bool,
+    /// The invocation runs under the Lua debugger (`Entry::Debug`): the
+    /// time limit stops it for the user (`interrupted` returns 2) instead
+    /// of ending it, and restarts whenever the user resumes it.
+    pub debugging: bool,
+    /// The time limit passed while debugging (reported once by `interrupted`).
+    pub ldb_timeout: bool,
+    /// The invocation's time limit (deadline - started at its start).
+    pub time_limit: std::time::Duration,
 }
 
 impl HostState {
@@ -207,6 +234,9 @@ impl HostState {
             cooperative_kill: false,
             code: None,
             resp3: false,
+            debugging: false,
+            ldb_timeout: false,
+            time_limit: std::time::Duration::ZERO,
         }
     }
 
@@ -246,10 +276,27 @@ impl HostState {
     /// The invocation's host, for the epoch callback (None between
     /// invocations). Sound for the same reason as `host`: the callback runs
     /// between two guest instructions, inside the call `Entered` guards,
-    /// never during an import that borrows the host.
+    /// never during an import that borrows the host (`ldb_recv` calls it
+    /// through `begin_long_run` before it borrows the host itself).
     pub(super) fn current_host(&mut self) -> Option<&mut dyn Host> {
         // SAFETY: see `host` and the doc above.
         self.host.0.map(|mut p| unsafe { p.as_mut() })
+    }
+
+    /// The invocation starts to count as running long (it may hold its
+    /// locks for a while): other clients wait for them off their tokio
+    /// worker, and get BUSY past busy-reply-threshold. False if it already did.
+    pub(super) fn begin_long_run(&mut self) -> bool {
+        if self.handed_off {
+            return false;
+        }
+        self.handed_off = true;
+        crate::store::LONG_LOCK_HOLDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = self.started;
+        if let Some(host) = self.current_host() {
+            host.running_long(started);
+        }
+        true
     }
 
     fn fault(&mut self, msg: String) -> wasmtime::Error {
@@ -449,6 +496,7 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(match part {
                 0 => copy_out(data, dst, code.id.as_bytes()),
                 1 => copy_out(data, dst, &code.body),
+                2 => copy_out(data, dst, &code.first_line),
                 _ => return Err(st.fault(format!("ember ABI: 'code' has no part {part}"))),
             })
         },
@@ -482,7 +530,69 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "ember",
         "interrupted",
-        |caller: Caller<'_, HostState>| -> i32 { caller.data().kill_requested.is_some() as i32 },
+        |mut caller: Caller<'_, HostState>| -> i32 {
+            let st = caller.data_mut();
+            if st.kill_requested.is_some() {
+                1
+            } else if std::mem::take(&mut st.ldb_timeout) {
+                2
+            } else {
+                0
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "ldb_send",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<()> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let src = range(st, data.len(), ptr, len)?;
+            let bytes = &data[src];
+            if bytes == b"*0\r\n" {
+                st.host("ldb_send")?.debugger_send(&[]);
+                return Ok(());
+            }
+            let Some(lines) = resp::parse_command(bytes) else {
+                return Err(
+                    st.fault("ember ABI: ldb_send takes a RESP array of bulk strings".into())
+                );
+            };
+            st.host("ldb_send")?.debugger_send(&lines);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "ember",
+        "ldb_recv",
+        |mut caller: Caller<'_, HostState>, dst_ptr: i32, dst_cap: i32| -> Result<i32> {
+            let mem = memory(&mut caller)?;
+            let (data, st) = mem.data_and_store_mut(&mut caller);
+            let dst = range(st, data.len(), dst_ptr, dst_cap)?;
+            if !st.debugging {
+                return Ok(LDB_GONE);
+            }
+            // Waiting for a person: the locks are held for a while.
+            st.begin_long_run();
+            let got = st.host("ldb_recv")?.debugger_recv();
+            // The user resumes the script: its time limit starts again, as
+            // Redis restarts a debugged script's clock after each stop.
+            let now = Instant::now();
+            st.started = now;
+            st.deadline = now + st.time_limit;
+            st.ldb_timeout = false;
+            let argv = match got {
+                Ok(argv) => argv,
+                Err(code) => return Ok(code),
+            };
+            let mut req = std::mem::take(&mut st.last_reply);
+            req.clear();
+            let argv: smallvec::SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+            crate::effects::encode_command(&mut req, &argv);
+            let n = copy_out(data, dst, &req);
+            st.last_reply = req;
+            Ok(n)
+        },
     )?;
     linker.func_wrap(
         "ember",
@@ -682,6 +792,8 @@ pub const IMPORTS: &[&str] = &[
     "set_repl",
     "value_readv",
     "value_writev",
+    "ldb_send",
+    "ldb_recv",
 ];
 
 /// Imports a guest must speak ABI version 2 (or later) to use.

@@ -38,6 +38,9 @@ pub enum Entry {
     /// `ember_load(kind)` (engines): compile a script (0) or load a library
     /// and register its functions (1).
     Load(i32),
+    /// `ember_debug` (engines that have it): run the current code as a
+    /// script under the Lua debugger (docs/abi.md, "The Lua debugger").
+    Debug,
 }
 
 /// Why an invocation did not succeed.
@@ -69,6 +72,7 @@ struct Warm {
     main: Option<TypedFunc<(), i32>>,
     invoke: Option<TypedFunc<i32, i32>>,
     load: Option<TypedFunc<i32, i32>>,
+    debug: Option<TypedFunc<(), i32>>,
 }
 
 /// A compiled, validated guest.
@@ -239,17 +243,23 @@ impl Guest {
                     .into(),
             )),
             Ok(ABI_VERSION) => {}
-            Ok(v) => return Err(Failure::Error(format!(
+            Ok(v) => {
+                return Err(Failure::Error(format!(
                 "ERR guest speaks ABI version {v}; this server speaks versions 1 to {ABI_VERSION}"
-            ))),
+            )))
+            }
             Err(e) => return Err(failure(&store, &e, shared)),
         }
         let mut specs = Vec::new();
         let mut flags = 0;
         let mut load = None;
+        let mut debug = None;
         let (main, invoke) = match self.kind {
             Kind::Engine => {
                 load = Some(typed(&instance, &mut store, "ember_load")?);
+                debug = instance
+                    .get_typed_func::<(), i32>(&mut store, "ember_debug")
+                    .ok();
                 (
                     Some(typed(&instance, &mut store, "ember_main")?),
                     Some(typed(&instance, &mut store, "ember_invoke")?),
@@ -292,6 +302,7 @@ impl Guest {
                 main,
                 invoke,
                 load,
+                debug,
             },
             specs,
         ))
@@ -386,6 +397,7 @@ impl Guest {
             st.reply = None;
             st.code = code.cloned();
             st.resp3 = false;
+            st.debugging = matches!(entry, Entry::Debug);
             if specs.is_some() {
                 st.registrations = Some(Vec::new());
             }
@@ -406,11 +418,16 @@ impl Guest {
                     Some(f) => f.call(&mut *entered.store, kind),
                     None => return Err(Failure::Error("ERR guest has no 'ember_load'".into())),
                 },
+                Entry::Debug => match &warm.debug {
+                    Some(f) => f.call(&mut *entered.store, ()),
+                    None => return Err(Failure::Error("ERR guest has no 'ember_debug'".into())),
+                },
             }
         };
         let st = warm.store.data_mut();
         st.settle_hand_off();
         st.code = None;
+        st.debugging = false;
         let registered = st.registrations.take();
         if let (Some(out), Some(list)) = (specs, registered) {
             *out = list;
@@ -465,7 +482,9 @@ fn start_clock(store: &mut Store<HostState>, shared: &Shared, class: KillClass, 
     let limit = shared.time_limit_ms.load(Ordering::Relaxed);
     let st = store.data_mut();
     st.started = Instant::now();
-    st.deadline = st.started + Duration::from_millis(limit);
+    st.time_limit = Duration::from_millis(limit);
+    st.deadline = st.started + st.time_limit;
+    st.ldb_timeout = false;
     st.kill_class = class as usize;
     st.kill_generation = shared.kill_generation[class as usize].load(Ordering::Acquire);
     st.stop = None;
@@ -492,16 +511,17 @@ fn epoch_check(st: &mut HostState, shared: &Shared) -> UpdateDeadline {
         }
     }
     if now >= st.deadline {
-        st.stop = Some(Stop::Timeout);
-        return UpdateDeadline::Interrupt;
-    }
-    if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER {
-        st.handed_off = true;
-        crate::store::LONG_LOCK_HOLDERS.fetch_add(1, Ordering::Relaxed);
-        let started = st.started;
-        if let Some(host) = st.current_host() {
-            host.running_long(started);
+        if st.debugging {
+            // Under the debugger the time limit stops the script for the
+            // user (Redis: "timeout reached, infinite loop?"), not for good.
+            st.ldb_timeout = true;
+            st.deadline = now + st.time_limit;
+        } else {
+            st.stop = Some(Stop::Timeout);
+            return UpdateDeadline::Interrupt;
         }
+    }
+    if !st.handed_off && now.duration_since(st.started) >= HAND_OFF_AFTER && st.begin_long_run() {
         hand_off_worker();
     }
     UpdateDeadline::Continue(1)

@@ -2,13 +2,15 @@
 //! bulk strings, borrowed from guest memory without copying) and the value a
 //! guest replies with (any RESP2/RESP3 type), parsed strictly: guests are
 //! untrusted, so every length is checked against the bytes present and
-//! nesting is bounded.
+//! nesting is bounded. Nothing here recurses: a reply nested as deep as
+//! Redis's Lua allows (about 8000 levels) is read with an explicit stack.
 
 use smallvec::SmallVec;
 
-/// How deep a guest's reply may nest (a hostile `*1\r\n*1\r\n...` must not
-/// exhaust the host's stack).
-pub const MAX_DEPTH: usize = 128;
+/// How deep a guest's reply may nest: beyond what Redis's Lua can build
+/// (its Lua stack stops a reply about 8000 levels down), and a bound for
+/// hostile guests. The readers are iterative, so depth costs no host stack.
+pub const MAX_DEPTH: usize = 10_000;
 
 /// Parses a whole buffer holding exactly one array of bulk strings.
 pub fn parse_command(buf: &[u8]) -> Option<SmallVec<[&[u8]; 8]>> {
@@ -30,40 +32,87 @@ pub fn parse_command(buf: &[u8]) -> Option<SmallVec<[&[u8]; 8]>> {
     (p.pos == buf.len()).then_some(argv)
 }
 
-/// One RESP value from a guest.
+/// One piece of a guest's reply, in order: an aggregate gives its length,
+/// and its elements follow it (a map's as key, value, key, value ...).
 #[derive(Debug, PartialEq)]
-pub enum Value<'a> {
+pub enum Token<'a> {
     Simple(&'a [u8]),
     Error(&'a [u8]),
     Int(i64),
     Bulk(&'a [u8]),
-    /// `$-1`, `*-1` and RESP3 `_`.
+    /// `$-1` and RESP3 `_`.
     Null,
+    /// `*-1`.
     NullArray,
-    Array(Vec<Value<'a>>),
-    Set(Vec<Value<'a>>),
-    Map(Vec<(Value<'a>, Value<'a>)>),
+    Array(usize),
+    Set(usize),
+    /// The number of pairs.
+    Map(usize),
     Double(f64),
     Bool(bool),
     BigNumber(&'a [u8]),
     Verbatim(&'a [u8]),
 }
 
-/// Parses a whole buffer holding exactly one value.
-pub fn parse_value(buf: &[u8]) -> Option<Value<'_>> {
+impl Token<'_> {
+    /// How many values follow as this one's elements.
+    fn elements(&self) -> usize {
+        match self {
+            Token::Array(n) | Token::Set(n) => *n,
+            Token::Map(n) => 2 * n,
+            _ => 0,
+        }
+    }
+}
+
+/// Splits a whole buffer holding exactly one value into its tokens; None
+/// when it is malformed, is followed by anything, or nests deeper than
+/// [`MAX_DEPTH`].
+pub fn tokens(buf: &[u8]) -> Option<Vec<Token<'_>>> {
     let mut p = Parser { buf, pos: 0 };
-    let v = p.value(0)?;
-    (p.pos == buf.len()).then_some(v)
+    let mut out = Vec::new();
+    // Values still to read at each open level.
+    let mut left: Vec<usize> = vec![1];
+    while let Some(top) = left.last_mut() {
+        if *top == 0 {
+            left.pop();
+            continue;
+        }
+        *top -= 1;
+        let t = p.token()?;
+        let n = t.elements();
+        out.push(t);
+        if n > 0 {
+            if left.len() > MAX_DEPTH {
+                return None;
+            }
+            left.push(n);
+        }
+    }
+    (p.pos == buf.len()).then_some(out)
 }
 
 /// True when `buf` holds exactly one value made only of RESP2's simple
 /// strings, integers (in canonical form), bulk strings, nulls and arrays,
-/// nested at most [`MAX_DEPTH`] deep: what [`parse_value`] then a RESP2
-/// writer would give back byte for byte, so a host may copy it as it is.
-/// Errors are not plain (a writer counts them).
+/// nested at most [`MAX_DEPTH`] deep: what [`tokens`] then a RESP2 writer
+/// would give back byte for byte, so a host may copy it as it is. Errors
+/// are not plain (a writer counts them).
 pub fn is_plain_resp2(buf: &[u8]) -> bool {
     let mut p = Parser { buf, pos: 0 };
-    p.plain(0).is_some() && p.pos == buf.len()
+    let mut left: Vec<usize> = vec![1];
+    while let Some(top) = left.last_mut() {
+        if *top == 0 {
+            left.pop();
+            continue;
+        }
+        *top -= 1;
+        match p.plain() {
+            Some(0) => {}
+            Some(n) if left.len() <= MAX_DEPTH => left.push(n),
+            _ => return false,
+        }
+    }
+    p.pos == buf.len()
 }
 
 struct Parser<'a> {
@@ -120,11 +169,9 @@ impl<'a> Parser<'a> {
         Some(Ok(n))
     }
 
-    /// One plain RESP2 value (see [`is_plain_resp2`]), skipped.
-    fn plain(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
+    /// One plain RESP2 value's header (see [`is_plain_resp2`]), skipped;
+    /// Some(its number of elements).
+    fn plain(&mut self) -> Option<usize> {
         match self.byte()? {
             b'+' => {
                 self.line()?;
@@ -146,36 +193,35 @@ impl<'a> Parser<'a> {
             b'*' => {
                 if self.buf[self.pos..].starts_with(b"-1\r\n") {
                     self.pos += 4;
-                    return Some(());
+                    return Some(0);
                 }
                 let text = self.line()?;
                 let n = crate::util::num::parse_i64(text)?;
                 if n < 0 || itoa::Buffer::new().format(n).as_bytes() != text {
                     return None;
                 }
-                for _ in 0..n {
-                    self.plain(depth + 1)?;
-                }
+                // Each element needs 3 bytes at least.
+                return usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n <= (self.buf.len() - self.pos) / 3);
             }
             _ => return None,
         }
-        Some(())
+        Some(0)
     }
 
-    fn value(&mut self, depth: usize) -> Option<Value<'a>> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
+    /// One value, or an aggregate's header (its elements are the next tokens).
+    fn token(&mut self) -> Option<Token<'a>> {
         Some(match self.byte()? {
-            b'+' => Value::Simple(self.line()?),
-            b'-' => Value::Error(self.line()?),
-            b':' => Value::Int(self.int()?),
+            b'+' => Token::Simple(self.line()?),
+            b'-' => Token::Error(self.line()?),
+            b':' => Token::Int(self.int()?),
             b'$' => {
                 if self.buf[self.pos..].starts_with(b"-1\r\n") {
                     self.pos += 4;
-                    Value::Null
+                    Token::Null
                 } else {
-                    Value::Bulk(self.bulk_body()?)
+                    Token::Bulk(self.bulk_body()?)
                 }
             }
             b'=' => {
@@ -184,22 +230,22 @@ impl<'a> Parser<'a> {
                 if body.len() < 4 || body[3] != b':' {
                     return None;
                 }
-                Value::Verbatim(body)
+                Token::Verbatim(body)
             }
             b'_' => {
                 if !self.line()?.is_empty() {
                     return None;
                 }
-                Value::Null
+                Token::Null
             }
             b'#' => match self.line()? {
-                b"t" => Value::Bool(true),
-                b"f" => Value::Bool(false),
+                b"t" => Token::Bool(true),
+                b"f" => Token::Bool(false),
                 _ => return None,
             },
             b',' => {
                 let text = std::str::from_utf8(self.line()?).ok()?;
-                Value::Double(match text {
+                Token::Double(match text {
                     "inf" => f64::INFINITY,
                     "-inf" => f64::NEG_INFINITY,
                     t => t.parse().ok()?,
@@ -211,33 +257,14 @@ impl<'a> Parser<'a> {
                 if body.is_empty() || !body.iter().all(u8::is_ascii_digit) {
                     return None;
                 }
-                Value::BigNumber(digits)
+                Token::BigNumber(digits)
             }
-            kind @ (b'*' | b'~') => match self.count()? {
-                Err(()) if kind == b'*' => Value::NullArray,
-                Err(()) => return None,
-                Ok(n) => {
-                    let mut items = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        items.push(self.value(depth + 1)?);
-                    }
-                    if kind == b'*' {
-                        Value::Array(items)
-                    } else {
-                        Value::Set(items)
-                    }
-                }
+            b'*' => match self.count()? {
+                Err(()) => Token::NullArray,
+                Ok(n) => Token::Array(n),
             },
-            b'%' => {
-                let n = self.count()?.ok()?;
-                let mut pairs = Vec::with_capacity(n / 2);
-                for _ in 0..n {
-                    let k = self.value(depth + 1)?;
-                    let v = self.value(depth + 1)?;
-                    pairs.push((k, v));
-                }
-                Value::Map(pairs)
-            }
+            b'~' => Token::Set(self.count()?.ok()?),
+            b'%' => Token::Map(self.count()?.ok()?),
             _ => return None,
         })
     }
@@ -277,6 +304,9 @@ mod tests {
         }
         let deep = "*1\r\n".repeat(MAX_DEPTH + 2) + ":1\r\n";
         assert!(!is_plain_resp2(deep.as_bytes()));
+        // As deep as Redis's Lua goes: plain, and no recursion to overflow.
+        let lua_deep = "*1\r\n".repeat(7995) + "*0\r\n";
+        assert!(is_plain_resp2(lua_deep.as_bytes()));
     }
 
     #[test]
@@ -293,27 +323,33 @@ mod tests {
 
     #[test]
     fn values_of_every_type() {
-        let v = parse_value(b"*3\r\n:1\r\n$-1\r\n%1\r\n+a\r\n,1.5\r\n").unwrap();
+        let v = tokens(b"*3\r\n:1\r\n$-1\r\n%1\r\n+a\r\n,1.5\r\n").unwrap();
         assert_eq!(
             v,
-            Value::Array(vec![
-                Value::Int(1),
-                Value::Null,
-                Value::Map(vec![(Value::Simple(b"a"), Value::Double(1.5))])
-            ])
+            vec![
+                Token::Array(3),
+                Token::Int(1),
+                Token::Null,
+                Token::Map(1),
+                Token::Simple(b"a"),
+                Token::Double(1.5)
+            ]
         );
-        assert_eq!(parse_value(b"*-1\r\n"), Some(Value::NullArray));
-        assert_eq!(parse_value(b"#t\r\n"), Some(Value::Bool(true)));
-        assert_eq!(parse_value(b"(-12\r\n"), Some(Value::BigNumber(b"-12")));
-        assert!(parse_value(b"*2000000000\r\n").is_none());
-        assert!(parse_value(b"*-2\r\n").is_none());
+        assert_eq!(tokens(b"*-1\r\n"), Some(vec![Token::NullArray]));
+        assert_eq!(tokens(b"#t\r\n"), Some(vec![Token::Bool(true)]));
+        assert_eq!(tokens(b"(-12\r\n"), Some(vec![Token::BigNumber(b"-12")]));
+        assert!(tokens(b"*2000000000\r\n").is_none());
+        assert!(tokens(b"*-2\r\n").is_none());
+        assert!(tokens(b"~-1\r\n").is_none());
         assert_eq!(
-            parse_value(b"=6\r\ntxt:hi\r\n"),
-            Some(Value::Verbatim(b"txt:hi"))
+            tokens(b"=6\r\ntxt:hi\r\n"),
+            Some(vec![Token::Verbatim(b"txt:hi")])
         );
-        assert!(parse_value(b"=2\r\nhi\r\n").is_none());
-        assert!(parse_value(b"(1x\r\n").is_none());
-        assert!(parse_value(b":1\r\n:2\r\n").is_none());
+        assert!(tokens(b"=2\r\nhi\r\n").is_none());
+        assert!(tokens(b"(1x\r\n").is_none());
+        assert!(tokens(b":1\r\n:2\r\n").is_none());
+        assert!(tokens(b"*2\r\n:1\r\n").is_none());
+        assert!(tokens(b"%1\r\n:1\r\n").is_none());
     }
 
     #[test]
@@ -323,6 +359,12 @@ mod tests {
             deep.extend_from_slice(b"*1\r\n");
         }
         deep.extend_from_slice(b":1\r\n");
-        assert!(parse_value(&deep).is_none());
+        assert!(tokens(&deep).is_none());
+        assert!(!is_plain_resp2(&deep));
+        // What Redis's Lua sends past its stack limit: arrays, then the error.
+        let lua = "*1\r\n".repeat(7995) + "-ERR reached lua stack limit\r\n";
+        let t = tokens(lua.as_bytes()).unwrap();
+        assert_eq!(t.len(), 7996);
+        assert_eq!(t[7995], Token::Error(b"ERR reached lua stack limit"));
     }
 }
