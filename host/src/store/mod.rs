@@ -20,6 +20,7 @@ pub mod stream;
 pub mod table;
 pub mod value;
 pub mod zset;
+pub mod zset_listpack;
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;

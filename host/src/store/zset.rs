@@ -19,22 +19,23 @@
 
 use super::value::SmallBytes;
 use hashbrown::HashTable;
-use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
 use super::encoding::{zset_max_entries, zset_max_value};
+pub use super::zset_listpack::ListpackRange;
+use super::zset_listpack::ZListpack;
 
 #[derive(Clone, Debug)]
 pub enum ZSetValue {
-    /// Sorted by (score, member).
-    Listpack(Vec<(f64, SmallBytes)>),
+    /// Sorted by (score, member), packed into one buffer.
+    Listpack(ZListpack),
     /// Boxed so that the many small sets stay one small allocation.
     Skiplist(Box<ZTree>),
 }
 
 impl Default for ZSetValue {
     fn default() -> Self {
-        ZSetValue::Listpack(Vec::new())
+        ZSetValue::Listpack(ZListpack::default())
     }
 }
 
@@ -106,18 +107,6 @@ fn listpack_score(s: f64) -> f64 {
     }
 }
 
-/// (score, member) order, with C's double comparison (-0 == 0).
-#[inline]
-fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
-    if s1 < s2 {
-        Ordering::Less
-    } else if s1 > s2 {
-        Ordering::Greater
-    } else {
-        m1.cmp(m2)
-    }
-}
-
 impl ZSetValue {
     /// The empty set ZADD creates for a new key whose first member is `first`
     /// (Redis creates it as a skiplist right away when that member is too long).
@@ -125,7 +114,7 @@ impl ZSetValue {
         if zset_max_entries() == 0 || first.len() > zset_max_value() {
             ZSetValue::Skiplist(Box::default())
         } else {
-            ZSetValue::Listpack(Vec::new())
+            ZSetValue::Listpack(ZListpack::default())
         }
     }
 
@@ -141,7 +130,7 @@ impl ZSetValue {
             for (s, _) in items.iter_mut() {
                 *s = listpack_score(*s);
             }
-            ZSetValue::Listpack(items)
+            ZSetValue::Listpack(ZListpack::from_sorted(&items))
         } else {
             ZSetValue::Skiplist(Box::new(ZTree::from_sorted(items)))
         }
@@ -168,10 +157,7 @@ impl ZSetValue {
     /// Approximate heap bytes, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
-            ZSetValue::Listpack(v) => {
-                v.capacity() * std::mem::size_of::<(f64, SmallBytes)>()
-                    + v.iter().map(|(_, m)| m.heap_size()).sum::<usize>()
-            }
+            ZSetValue::Listpack(v) => v.heap_size(),
             ZSetValue::Skiplist(t) => std::mem::size_of::<ZTree>() + t.heap_size(),
         }
     }
@@ -180,10 +166,7 @@ impl ZSetValue {
     #[inline]
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(v) => v
-                .iter()
-                .find(|(_, m)| m.as_slice() == member)
-                .map(|(s, _)| *s),
+            ZSetValue::Listpack(v) => v.score(member),
             ZSetValue::Skiplist(t) => t.score(member),
         }
     }
@@ -201,10 +184,7 @@ impl ZSetValue {
             }
             if let ZSetValue::Listpack(v) = self {
                 if v.len() < zset_max_entries() && member.len() <= zset_max_value() {
-                    let pos = v.partition_point(|(s, m)| {
-                        cmp_key(*s, m.as_slice(), score, member) == Ordering::Less
-                    });
-                    v.insert(pos, (listpack_score(score), SmallBytes::new(member)));
+                    v.insert(member, listpack_score(score));
                     return AddOutcome::Added(score);
                 }
                 self.convert_to_tree();
@@ -232,12 +212,8 @@ impl ZSetValue {
         }
         match self {
             ZSetValue::Listpack(v) => {
-                if let Some(old) = v.iter().position(|(_, m)| m.as_slice() == member) {
-                    let (_, m) = v.remove(old);
-                    let pos = v.partition_point(|(s, x)| {
-                        cmp_key(*s, x.as_slice(), score, member) == Ordering::Less
-                    });
-                    v.insert(pos, (listpack_score(score), m));
+                if v.remove(member).is_some() {
+                    v.insert(member, listpack_score(score));
                 }
             }
             ZSetValue::Skiplist(t) => t.update(member, score),
@@ -248,13 +224,7 @@ impl ZSetValue {
     /// Removes `member`; true if it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            ZSetValue::Listpack(v) => match v.iter().position(|(_, m)| m.as_slice() == member) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
+            ZSetValue::Listpack(v) => v.remove(member).is_some(),
             ZSetValue::Skiplist(t) => t.remove(member).is_some(),
         }
     }
@@ -262,7 +232,7 @@ impl ZSetValue {
     /// 0-based rank of `member` in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match self {
-            ZSetValue::Listpack(v) => v.iter().position(|(_, m)| m.as_slice() == member),
+            ZSetValue::Listpack(v) => v.rank(member),
             ZSetValue::Skiplist(t) => t.rank(member),
         }
     }
@@ -270,7 +240,7 @@ impl ZSetValue {
     /// The rank of the first element for which `probe` holds (len if none).
     pub fn lower_bound(&self, probe: Probe<'_>) -> usize {
         match self {
-            ZSetValue::Listpack(v) => v.partition_point(|(s, m)| !probe.holds(*s, || m.as_slice())),
+            ZSetValue::Listpack(v) => v.lower_bound(|s, m| probe.holds(s, || m)),
             ZSetValue::Skiplist(t) => t.lower_bound(probe),
         }
     }
@@ -278,7 +248,7 @@ impl ZSetValue {
     /// The element at `rank`.
     pub fn get(&self, rank: usize) -> Option<(&[u8], f64)> {
         match self {
-            ZSetValue::Listpack(v) => v.get(rank).map(|(s, m)| (m.as_slice(), *s)),
+            ZSetValue::Listpack(v) => v.get(rank),
             ZSetValue::Skiplist(t) => t.get(rank),
         }
     }
@@ -289,10 +259,7 @@ impl ZSetValue {
         let end = end.min(self.len());
         let start = start.min(end);
         match self {
-            ZSetValue::Listpack(v) => RangeIter::Listpack {
-                v: &v[start..end],
-                rev,
-            },
+            ZSetValue::Listpack(v) => RangeIter::Listpack(v.range(start, end, rev)),
             ZSetValue::Skiplist(t) => RangeIter::Tree(t.range(start, end, rev)),
         }
     }
@@ -309,9 +276,7 @@ impl ZSetValue {
             return 0;
         }
         match self {
-            ZSetValue::Listpack(v) => {
-                v.drain(start..end);
-            }
+            ZSetValue::Listpack(v) => v.remove_range(start, end),
             ZSetValue::Skiplist(t) => t.remove_rank_range(start, end),
         }
         end - start
@@ -320,14 +285,7 @@ impl ZSetValue {
     /// Removes and returns the lowest (or, with `max`, highest) element.
     pub fn pop(&mut self, max: bool) -> Option<(SmallBytes, f64)> {
         match self {
-            ZSetValue::Listpack(v) => {
-                if v.is_empty() {
-                    None
-                } else {
-                    let (s, m) = if max { v.pop()? } else { v.remove(0) };
-                    Some((m, s))
-                }
-            }
+            ZSetValue::Listpack(v) => v.pop(max),
             ZSetValue::Skiplist(t) => {
                 let len = t.len();
                 if len == 0 {
@@ -346,8 +304,8 @@ impl ZSetValue {
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
         match self {
             ZSetValue::Listpack(v) => {
-                for (s, m) in v {
-                    f(m.as_slice(), *s);
+                for (m, s) in v.range(0, v.len(), false) {
+                    f(m, s);
                 }
                 0
             }
@@ -357,7 +315,7 @@ impl ZSetValue {
 
     fn convert_to_tree(&mut self) {
         if let ZSetValue::Listpack(v) = self {
-            let items = std::mem::take(v);
+            let items = v.to_vec();
             *self = ZSetValue::Skiplist(Box::new(ZTree::from_sorted(items)));
         }
     }
@@ -365,10 +323,7 @@ impl ZSetValue {
 
 /// Iterator over a rank range: `(member, score)` pairs.
 pub enum RangeIter<'a> {
-    Listpack {
-        v: &'a [(f64, SmallBytes)],
-        rev: bool,
-    },
+    Listpack(ListpackRange<'a>),
     Tree(TreeRange<'a>),
 }
 
@@ -378,25 +333,14 @@ impl<'a> Iterator for RangeIter<'a> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            RangeIter::Listpack { v, rev } => {
-                let item = if *rev {
-                    let (last, rest) = v.split_last()?;
-                    *v = rest;
-                    last
-                } else {
-                    let (first, rest) = v.split_first()?;
-                    *v = rest;
-                    first
-                };
-                Some((item.1.as_slice(), item.0))
-            }
+            RangeIter::Listpack(l) => l.next(),
             RangeIter::Tree(t) => t.next(),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = match self {
-            RangeIter::Listpack { v, .. } => v.len(),
+            RangeIter::Listpack(l) => l.remaining,
             RangeIter::Tree(t) => t.remaining,
         };
         (n, Some(n))
