@@ -256,6 +256,7 @@ pub async fn start(srv: &Arc<Server>) -> anyhow::Result<()> {
     {
         let s = cluster.settings();
         let mut st = cluster.state.lock();
+        st.started = crate::commands::unix_ms();
         let me = st.me_mut();
         me.port = if s.announce_port != 0 {
             s.announce_port
