@@ -161,6 +161,10 @@ fn cluster_commands_match_redis() {
         let script2: Vec<Vec<&str>> = vec![
             vec!["SET", "foo", "bar"],
             vec!["GET", "foo"],
+            vec!["MOVE", "foo", "1"],
+            vec!["SWAPDB", "0", "1"],
+            vec!["COPY", "{t}a", "{t}b", "DB", "1"],
+            vec!["COPY", "{t}a", "{t}b", "DB", "x"],
             vec!["MSET", "a", "1", "b", "2"],
             vec!["MSET", "{t}a", "1", "{t}b", "2"],
             vec!["MGET", "{t}a", "{t}b", "{t}a"],

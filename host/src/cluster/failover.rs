@@ -205,7 +205,7 @@ fn cron(srv: &Arc<Server>, cluster: &Cluster, iteration: u64) {
     }
     if st.me().is_slave() {
         handle_manual_failover(&mut st, offset);
-        handle_replica_failover(&mut st, &s, now, offset);
+        handle_replica_failover(&mut st, &s, now, offset, data_age(srv, now));
     }
     if update || !st.ok {
         st.update_state(s.require_full_coverage);
@@ -351,8 +351,19 @@ fn handle_manual_failover(st: &mut State, offset: i64) {
     }
 }
 
+/// Milliseconds since this replica last heard from its master: since the
+/// last byte while the link is up, else since it went down (never up:
+/// unbounded, as Redis's repl_down_since of 0).
+fn data_age(srv: &Server, now: i64) -> i64 {
+    match srv.repl.master_link() {
+        Some(l) if l.state == "connected" => now - l.last_io_ms,
+        Some(l) if l.down_since_ms > 0 => now - l.down_since_ms,
+        _ => now,
+    }
+}
+
 /// The replica's side of an election (clusterHandleSlaveFailover).
-fn handle_replica_failover(st: &mut State, s: &Settings, now: i64, offset: i64) {
+fn handle_replica_failover(st: &mut State, s: &Settings, now: i64, offset: i64, data_age: i64) {
     let quorum = st.size / 2 + 1;
     let manual = st.election.mf_end != 0 && st.election.mf_can_start;
     let auth_timeout = (s.node_timeout * 2).max(2000);
@@ -365,6 +376,19 @@ fn handle_replica_failover(st: &mut State, s: &Settings, now: i64, offset: i64) 
         return;
     };
     if (!manual && (!m.failed() || s.replica_no_failover)) || m.numslots() == 0 {
+        return;
+    }
+    // Too stale a replica does not run (cluster-replica-validity-factor):
+    // the node timeout is not counted, it is the master's silence itself.
+    let age = if data_age > s.node_timeout {
+        data_age - s.node_timeout
+    } else {
+        data_age
+    };
+    if s.replica_validity_factor != 0
+        && age > s.repl_ping_period * 1000 + s.node_timeout * s.replica_validity_factor
+        && !manual
+    {
         return;
     }
     if now - st.election.auth_time > auth_retry {

@@ -39,6 +39,8 @@ pub struct Settings {
     pub allow_pubsubshard_when_down: bool,
     pub allow_replica_migration: bool,
     pub replica_validity_factor: i64,
+    /// repl-ping-replica-period, seconds (part of the data-age limit).
+    pub repl_ping_period: i64,
     pub migration_barrier: i64,
     pub replica_no_failover: bool,
     pub announce_ip: String,
@@ -61,6 +63,7 @@ impl Settings {
             allow_pubsubshard_when_down: yes("cluster-allow-pubsubshard-when-down"),
             allow_replica_migration: yes("cluster-allow-replica-migration"),
             replica_validity_factor: int("cluster-replica-validity-factor"),
+            repl_ping_period: int("repl-ping-replica-period"),
             migration_barrier: int("cluster-migration-barrier"),
             replica_no_failover: yes("cluster-replica-no-failover"),
             announce_ip: get("cluster-announce-ip"),
@@ -253,6 +256,7 @@ pub async fn start(srv: &Arc<Server>) -> anyhow::Result<()> {
     {
         let s = cluster.settings();
         let mut st = cluster.state.lock();
+        st.started = crate::commands::unix_ms();
         let me = st.me_mut();
         me.port = if s.announce_port != 0 {
             s.announce_port

@@ -159,6 +159,9 @@ pub fn parse_name(s: &[u8]) -> Option<NodeId> {
     Some(n)
 }
 
+/// Milliseconds a master waits after start-up before it may turn "ok".
+pub const WRITABLE_DELAY: i64 = 2000;
+
 /// The whole cluster view of this node.
 pub struct State {
     pub myself: NodeId,
@@ -189,6 +192,10 @@ pub struct State {
     /// Slots this node lost while holding keys in them: their keys are
     /// deleted once the lock is released (the store is never locked under it).
     pub dirty_slots: Vec<u16>,
+    /// When the state was first computed: a master stays "fail" for its
+    /// first 2 s (Redis's CLUSTER_WRITABLE_DELAY), so a restarted master
+    /// does not take writes before the cluster could reconfigure it.
+    pub started: i64,
 }
 
 impl State {
@@ -214,6 +221,7 @@ impl State {
             election: Default::default(),
             role_change: None,
             dirty_slots: Vec::new(),
+            started: now,
         }
     }
 
@@ -337,6 +345,10 @@ impl State {
 
     /// Recomputes the cluster state and size (clusterUpdateState).
     pub fn update_state(&mut self, require_full_coverage: bool) {
+        let now = crate::commands::unix_ms();
+        if self.me().is_master() && !self.ok && now - self.started < WRITABLE_DELAY {
+            return;
+        }
         let mut ok = true;
         if require_full_coverage {
             ok = self.slots.iter().all(|o| {

@@ -40,8 +40,8 @@ pub const FAIL_LEN: usize = NAMELEN;
 pub const UPDATE_LEN: usize = 8 + NAMELEN + SLOTS / 8;
 pub const IP_LEN: usize = 46;
 /// A guard on what a peer may make us buffer (Redis allocates what the
-/// header asks; a 1 MiB gossip message would be 10,000 nodes).
-pub const MAX_LEN: usize = 1 << 20;
+/// header asks): room for big PUBLISH payloads, not for a hostile 4 GiB.
+pub const MAX_LEN: usize = 64 << 20;
 
 pub const MFLAG_PAUSED: u8 = 1;
 pub const MFLAG_FORCEACK: u8 = 2;

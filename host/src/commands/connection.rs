@@ -159,6 +159,9 @@ fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::err("ERR SWAPDB is not allowed in cluster mode"));
+    }
     let a = db_arg(ctx, argv[1], "ERR invalid first DB index")?;
     let b = db_arg(ctx, argv[2], "ERR invalid second DB index")?;
     ctx.ks.swap_dbs(a, b);

@@ -225,6 +225,11 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         j += 1;
     }
+    if ctx.srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        return Err(CmdError::err(
+            "ERR Copying to another database is not allowed in cluster mode",
+        ));
+    }
     if src_db == dst_db && src == dst {
         return Err(CmdError::err(
             "ERR source and destination objects are the same",
@@ -250,6 +255,9 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if ctx.srv.cluster.is_some() {
+        return Err(CmdError::err("ERR MOVE is not allowed in cluster mode"));
+    }
     let key = argv[1];
     let src_db = ctx.db();
     let dst_db = db_index(ctx, argv[2])?;

@@ -121,6 +121,7 @@ const EFFECTS: &[(&str, &str)] = &[
     ("cluster-allow-pubsubshard-when-down", "`yes`: shard pub/sub works while the cluster is down."),
     ("cluster-allow-replica-migration", "`yes`: a master left without slots becomes a replica of their new owner."),
     ("cluster-replica-no-failover", "`yes`: this replica never starts an election (manual failover still works)."),
+    ("cluster-replica-validity-factor", "A replica whose data is older than node timeout × this (+ the ping period) does not run for election (0: always runs)."),
     ("repl-diskless-sync-max-replicas", "A waiting diskless sync starts at once when this many replicas wait (0 = no limit)."),
     ("repl-disable-tcp-nodelay", "Replica links send with Nagle's algorithm on."),
     ("min-replicas-to-write", "Writes get NOREPLICAS unless this many replicas acknowledged within `min-replicas-max-lag` seconds (0 = off)."),
