@@ -14,7 +14,6 @@
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/guests.rs"]
-#[allow(dead_code)]
 mod guests;
 
 use common::{escape, split_aggregate, Protocol, RespConn, ServerProcess};

@@ -200,15 +200,15 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ver = Some(v);
         j = 2;
     }
-    let mut creds = None;
-    let mut name = None;
+    // Options apply in order, as Redis's helloCommand: an AUTH or SETNAME
+    // before a bad option has taken effect.
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if eq_ic(argv[j], "auth") && more >= 2 {
-            creds = Some((argv[j + 1], argv[j + 2]));
+            authenticate(ctx, argv[0], argv[j + 1], argv[j + 2])?;
             j += 3;
         } else if eq_ic(argv[j], "setname") && more >= 1 {
-            name = Some(argv[j + 1]);
+            set_client_name(ctx, argv[j + 1])?;
             j += 2;
         } else {
             return Err(CmdError::owned(format!(
@@ -217,14 +217,8 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             )));
         }
     }
-    if let Some((u, p)) = creds {
-        authenticate(ctx, argv[0], u, p)?;
-    }
     if !ctx.client.authenticated {
         return Err(CmdError::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
-    }
-    if let Some(n) = name {
-        set_client_name(ctx, n)?;
     }
     if let Some(v) = ver {
         ctx.out.resp3 = v == 3;

@@ -195,6 +195,8 @@ fn is_redacted(name: &str, argv: &[&[u8]], i: usize) -> bool {
             }
             false
         }
+        // ACL SETUSER name rules...: the name and every rule (passwords).
+        "setuser" if super::eq_ic(argv[0], "acl") => i >= 2,
         "set" if argv.len() > 2 && super::eq_ic(argv[0], "config") => {
             // CONFIG SET name value [name value ...]: values of secrets.
             i >= 3 && (i - 3).is_multiple_of(2) && crate::config::is_sensitive(argv[i - 1])
