@@ -858,13 +858,15 @@ fn clients_connect_while_the_dump_loads_at_start() {
     drop(srv);
     // Started by hand: ServerProcess waits for PING, which answers -LOADING.
     let port = common::free_port();
-    let mut child = std::process::Command::new(common::ember_server_path())
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn ember-server");
+    let mut child = Killed(
+        std::process::Command::new(common::ember_server_path())
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ember-server"),
+    );
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut c = loop {
@@ -920,19 +922,20 @@ fn clients_connect_while_the_dump_loads_at_start() {
     assert_eq!(info_field(&mut c, "loading"), "0");
     assert!(!info_text(&mut c, "persistence").contains("loading_start_time"));
     assert_eq!(run(&mut c, &["DBSIZE"]), b":2000\r\n");
-    let _ = child.kill();
-    let _ = child.wait();
+    child.stop();
     // redis-server loading the same file prints the same fields in order.
     let port = common::free_port();
-    let mut child = std::process::Command::new(common::redis_server_path())
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
-        // Redis answers while loading only between such chunks.
-        .args(["--loading-process-events-interval-bytes", "1024"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
+    let mut child = Killed(
+        std::process::Command::new(common::redis_server_path())
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", dir.s(), "--save", "", "--key-load-delay", "2000"])
+            // Redis answers while loading only between such chunks.
+            .args(["--loading-process-events-interval-bytes", "1024"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server"),
+    );
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut r = loop {
@@ -946,10 +949,25 @@ fn clients_connect_while_the_dump_loads_at_start() {
         std::thread::sleep(Duration::from_millis(10));
     };
     let theirs = loading_fields(&mut r);
-    let _ = child.kill();
-    let _ = child.wait();
+    child.stop();
     let names = |f: &[(String, String)]| f.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     assert_eq!(names(&fields), names(&theirs));
+}
+
+/// A server started by hand, killed however the test ends.
+struct Killed(std::process::Child);
+
+impl Killed {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 fn info_text(c: &mut RespConn, section: &str) -> String {

@@ -27,7 +27,7 @@ impl Progress {
         self.active.load(Ordering::Acquire)
     }
 
-    fn start(&self, total: u64) {
+    pub(in crate::persist) fn start(&self, total: u64) {
         self.start_time
             .store(crate::commands::unix_ms() / 1000, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
@@ -36,8 +36,13 @@ impl Progress {
         self.active.store(true, Ordering::Release);
     }
 
-    fn stop(&self) {
+    pub(in crate::persist) fn stop(&self) {
         self.active.store(false, Ordering::Release);
+    }
+
+    /// Bytes loaded so far, for loaders that count themselves (the AOF's).
+    pub(in crate::persist) fn set_loaded(&self, bytes: u64) {
+        self.loaded.store(bytes, Ordering::Relaxed);
     }
 
     /// The loading_* lines, computed as Redis 7.0 does (the RDB's

@@ -112,6 +112,8 @@ pub struct Replayer<'s> {
     srv: &'s Server,
     client: Client,
     out: Out,
+    /// Bytes of the files before this one, for INFO's loading_loaded_bytes.
+    pub progress_base: u64,
 }
 
 impl<'s> Replayer<'s> {
@@ -126,6 +128,7 @@ impl<'s> Replayer<'s> {
             srv,
             client,
             out: Out::new(false),
+            progress_base: 0,
         }
     }
 
@@ -162,6 +165,10 @@ impl<'s> Replayer<'s> {
                     let cmd = argv[0];
                     self.run(&argv);
                     loaded.commands += 1;
+                    if loaded.commands % 1024 == 0 {
+                        let at = self.progress_base + (base + pos) as u64;
+                        self.srv.persist.progress.set_loaded(at);
+                    }
                     if cmd.eq_ignore_ascii_case(b"multi") {
                         in_multi = true;
                     } else if cmd.eq_ignore_ascii_case(b"exec") {

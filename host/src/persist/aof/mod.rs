@@ -603,9 +603,28 @@ pub fn start(srv: &Arc<Server>) -> Result<bool, String> {
 /// Replays the base then the incremental files `m` names (only the last
 /// may have a cut tail). Returns the bytes loaded.
 fn load_files(srv: &Server, dir: &Path, m: &Manifest, load_truncated: bool) -> Result<u64, String> {
+    let files: Vec<_> = m.load_order().cloned().collect();
+    // INFO's loading_* fields: the files' total size, and how far we are.
+    let total = files
+        .iter()
+        .filter_map(|e| std::fs::metadata(dir.join(&e.name)).ok())
+        .map(|md| md.len())
+        .sum();
+    let progress = &srv.persist.progress;
+    progress.start(total);
+    let r = replay_files(srv, dir, &files, load_truncated);
+    progress.stop();
+    r
+}
+
+fn replay_files(
+    srv: &Server,
+    dir: &Path,
+    files: &[manifest::Entry],
+    load_truncated: bool,
+) -> Result<u64, String> {
     let mut settled = 0;
     let mut replayer = loader::Replayer::new(srv);
-    let files: Vec<_> = m.load_order().cloned().collect();
     let started = std::time::Instant::now();
     for (i, e) in files.iter().enumerate() {
         let path = dir.join(&e.name);
@@ -631,6 +650,8 @@ fn load_files(srv: &Server, dir: &Path, m: &Manifest, load_truncated: bool) -> R
         }
         let loaded = replayer.replay(&path, &data[skip..], skip, last, load_truncated)?;
         settled += loaded.truncated_at.unwrap_or(data.len() as u64);
+        replayer.progress_base += data.len() as u64;
+        srv.persist.progress.set_loaded(replayer.progress_base);
     }
     if !files.is_empty() {
         crate::log::notice(&format!(
