@@ -92,6 +92,25 @@ pub async fn handle(srv: Arc<Server>, mut stream: TcpStream, shared: Arc<ClientS
     }
 }
 
+/// A client held by CLIENT PAUSE, counted as blocked until dropped (also
+/// when CLIENT KILL aborts the wait).
+struct Held<'a>(&'a Server, &'a ClientShared);
+
+impl<'a> Held<'a> {
+    fn new(srv: &'a Server, shared: &'a ClientShared) -> Self {
+        shared.set_flag(super::client::FLAG_BLOCKED, true);
+        srv.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
+        Held(srv, shared)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+        self.1.set_flag(super::client::FLAG_BLOCKED, false);
+    }
+}
+
 /// Calls [`crate::alloc::release_freed`] when dropped, if set.
 struct ReleaseOnDrop(bool);
 
@@ -174,7 +193,21 @@ async fn serve_client(
         if srv.tracking.active() {
             srv.tracking.flush(client.id());
             for (target, seq) in super::tracking::take_sent() {
-                target.pushes.wait_taken(seq).await;
+                // Frames sent to us meanwhile are taken as we wait: two
+                // writers invalidating each other must not wait on each other.
+                let taken = target.pushes.wait_taken(seq);
+                tokio::pin!(taken);
+                loop {
+                    tokio::select! {
+                        _ = &mut taken => break,
+                        frame = next_push(&mut client.push_rx) => {
+                            if let Some(frame) = frame {
+                                take_pushes(client, frame, out);
+                                shared.pushes.mark_taken(client.push_taken);
+                            }
+                        }
+                    }
+                }
             }
         }
         if out.buf.len() > shared.obuf_peak.load(Ordering::Relaxed) {
@@ -204,7 +237,12 @@ async fn serve_client(
             stream.write_all(&out.buf[written..]).await?;
             out.buf.clear();
             written = 0;
-            srv.pause.wait_end().await;
+            // A held client is blocked as Redis's BLOCKED_POSTPONE: `b`
+            // in CLIENT LIST, counted in blocked_clients.
+            {
+                let _held = Held::new(srv, &client.shared);
+                srv.pause.wait_end().await;
+            }
             let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
             srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
             run(srv, client, out, &argv, commands::unix_ms());
