@@ -184,15 +184,22 @@ async fn serve_client(
                 return Ok(());
             }
         }
+        // The invalidations this batch sent, taken from the thread before
+        // any await (the task may move to another thread at one).
+        let sent = if srv.tracking.active() {
+            srv.tracking.flush(client.id());
+            super::tracking::take_sent()
+        } else {
+            Vec::new()
+        };
         // Effects reach the AOF before the replies that acknowledge them.
         if let Some(target) = srv.aof.barrier() {
             srv.aof.wait_synced(target).await;
         }
         // Invalidations reach the clients caching what this batch wrote
         // before its replies go out (server/tracking.rs).
-        if srv.tracking.active() {
-            srv.tracking.flush(client.id());
-            for (target, seq) in super::tracking::take_sent() {
+        {
+            for (target, seq) in sent {
                 // Frames sent to us meanwhile are taken as we wait: two
                 // writers invalidating each other must not wait on each other.
                 let taken = target.pushes.wait_taken(seq);
