@@ -526,6 +526,15 @@ fn pause_write_holds_writes_and_serves_reads() {
         w.set_timeout(Duration::from_millis(300));
         got.push(w.read_reply().is_err().to_string()); // held
         got.push(show(&r.command(&["GET", "k"]).unwrap()));
+        // The held client counts as blocked.
+        let info = r.command(&["INFO", "clients"]).unwrap();
+        got.push(
+            String::from_utf8_lossy(&info)
+                .split("\r\n")
+                .find(|l| l.starts_with("blocked_clients"))
+                .unwrap_or("")
+                .to_string(),
+        );
         // Expiry waits: the key is hidden from reads but not deleted.
         std::thread::sleep(Duration::from_millis(200));
         got.push(show(&r.command(&["GET", "ttl"]).unwrap()));

@@ -612,7 +612,7 @@ impl Host for Invocation<'_, '_, '_, '_> {
                     super::run(srv, ctx.client, &mut out, ctx.ks, &cmd, argv);
                     // A script's read tracks the keys the script declared
                     // for its caller, as Redis's call() does.
-                    super::tracking::after_guest_read(srv, ctx.client, &cmd, &self.grant.keys);
+                    super::tracking::after_guest_read(srv, ctx.client, &cmd, self.grant.keys);
                     let took = started.elapsed();
                     cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
                     cmd.stats

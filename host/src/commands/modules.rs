@@ -89,7 +89,7 @@ fn flag_bit(name: &str) -> Option<u32> {
         "no-monitor" => SKIP_MONITOR,
         "no-slowlog" => SKIP_SLOWLOG,
         "no-auth" => NO_AUTH,
-        "may-replicate" => MAY_REPLICATE,
+        "may-replicate" | "may_replicate" => MAY_REPLICATE,
         "no-mandatory-keys" => NO_MANDATORY_KEYS,
         "allow-busy" => ALLOW_BUSY,
         // Accepted for RedisModule compatibility; nothing to do here.

@@ -86,6 +86,25 @@ pub async fn handle<S: Transport>(srv: Arc<Server>, mut stream: S, shared: Arc<C
     }
 }
 
+/// A client held by CLIENT PAUSE, counted as blocked until dropped (also
+/// when CLIENT KILL aborts the wait).
+struct Held<'a>(&'a Server, &'a ClientShared);
+
+impl<'a> Held<'a> {
+    fn new(srv: &'a Server, shared: &'a ClientShared) -> Self {
+        shared.set_flag(super::client::FLAG_BLOCKED, true);
+        srv.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
+        Held(srv, shared)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+        self.1.set_flag(super::client::FLAG_BLOCKED, false);
+    }
+}
+
 /// Calls [`crate::alloc::release_freed`] when dropped, if set.
 struct ReleaseOnDrop(bool);
 
@@ -159,16 +178,37 @@ async fn serve_client<S: Transport>(
                 return Ok(());
             }
         }
+        // The invalidations this batch sent, taken from the thread before
+        // any await (the task may move to another thread at one).
+        let sent = if srv.tracking.active() {
+            srv.tracking.flush(client.id());
+            super::tracking::take_sent()
+        } else {
+            Vec::new()
+        };
         // Effects reach the AOF before the replies that acknowledge them.
         if let Some(target) = srv.aof.barrier() {
             srv.aof.wait_synced(target).await;
         }
         // Invalidations reach the clients caching what this batch wrote
         // before its replies go out (server/tracking.rs).
-        if srv.tracking.active() {
-            srv.tracking.flush(client.id());
-            for (target, seq) in super::tracking::take_sent() {
-                target.pushes.wait_taken(seq).await;
+        {
+            for (target, seq) in sent {
+                // Frames sent to us meanwhile are taken as we wait: two
+                // writers invalidating each other must not wait on each other.
+                let taken = target.pushes.wait_taken(seq);
+                tokio::pin!(taken);
+                loop {
+                    tokio::select! {
+                        _ = &mut taken => break,
+                        frame = next_push(&mut client.push_rx) => {
+                            if let Some(frame) = frame {
+                                take_pushes(client, frame, out);
+                                shared.pushes.mark_taken(client.push_taken);
+                            }
+                        }
+                    }
+                }
             }
         }
         if out.buf.len() > shared.obuf_peak.load(Ordering::Relaxed) {
@@ -205,7 +245,12 @@ async fn serve_client<S: Transport>(
             stream.write_all_flush(&out.buf[written..]).await?;
             out.buf.clear();
             written = 0;
-            srv.pause.wait_end().await;
+            // A held client is blocked as Redis's BLOCKED_POSTPONE: `b`
+            // in CLIENT LIST, counted in blocked_clients.
+            {
+                let _held = Held::new(srv, &client.shared);
+                srv.pause.wait_end().await;
+            }
             let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
             srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
             run(srv, client, out, &argv, commands::unix_ms());

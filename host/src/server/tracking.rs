@@ -150,6 +150,8 @@ pub struct Tracking {
     bcast_pending: AtomicBool,
     /// `tracking-table-max-keys` (0: no limit).
     max_keys: AtomicUsize,
+    /// Keys in the table, readable without the lock (the limit check).
+    keys: AtomicUsize,
     /// The store's observer switch, flipped with `clients_on`.
     observers: Mutex<Option<Arc<crate::store::Observers>>>,
 }
@@ -318,6 +320,7 @@ impl Tracking {
                 g.items += 1;
             }
         }
+        self.keys.store(g.table.len(), Ordering::Relaxed);
     }
 
     /// Sends an invalidation for `id`'s tracking, to it or its redirect
@@ -403,8 +406,10 @@ impl Tracking {
     /// reply waits for the frames sent to others.
     pub fn flush(&self, by: u64) {
         let max = self.max_keys.load(Ordering::Relaxed);
-        let bcast = self.bcast_pending.swap(false, Ordering::AcqRel);
-        if !bcast && (max == 0 || !self.active()) {
+        let bcast = self.bcast_pending.load(Ordering::Relaxed)
+            && self.bcast_pending.swap(false, Ordering::AcqRel);
+        let over = max != 0 && self.keys.load(Ordering::Relaxed) > max;
+        if !bcast && !over {
             return;
         }
         RECORD.with(|c| c.set(by));
@@ -416,6 +421,7 @@ impl Tracking {
                 };
                 Self::invalidate(&mut g, &k, false);
             }
+            self.keys.store(g.table.len(), Ordering::Relaxed);
         }
         let mut sends: Vec<(u64, Vec<u8>)> = Vec::new();
         let Inner {
@@ -486,6 +492,7 @@ impl KeyObserver for Tracking {
     fn modified(&self, key: &[u8]) {
         let mut g = self.inner.lock();
         Self::invalidate(&mut g, key, true);
+        self.keys.store(g.table.len(), Ordering::Relaxed);
         if !g.prefixes.is_empty() {
             self.bcast_pending.store(true, Ordering::Release);
         }
@@ -506,6 +513,7 @@ impl KeyObserver for Tracking {
         }
         g.table = HashMap::new();
         g.items = 0;
+        self.keys.store(0, Ordering::Relaxed);
     }
 }
 
