@@ -319,11 +319,13 @@ def make_tls_certs(d: Path) -> dict[str, str]:
     ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
     ossl("genpkey", *ec, "-out", "ca.key")
     ossl("req", "-x509", "-new", "-key", "ca.key", "-days", "2", "-subj", "/CN=bench CA", "-out", "ca.crt")
+    # Extensions make them X.509 v3: rustls (webpki) refuses v1 certificates.
     (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
     for name in ("server", "client"):
         ossl("genpkey", *ec, "-out", f"{name}.key")
         ossl("req", "-new", "-key", f"{name}.key", "-subj", f"/CN={name}", "-out", f"{name}.csr")
-        ext = ["-extfile", "server.ext"] if name == "server" else []
+        ext = ["-extfile", f"{name}.ext"]
         ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
              "-CAcreateserial", "-days", "2", *ext, "-out", f"{name}.crt")
     return {k: str(d / f) for k, f in (("ca", "ca.crt"), ("cert", "server.crt"), ("key", "server.key"),

@@ -35,6 +35,11 @@ enum Bound {
 struct Active {
     key: Key,
     task: tokio::task::AbortHandle,
+    /// A second handle on the listening socket, to stop it at once when
+    /// the listener is dropped from the config (aborting the accept task
+    /// closes its copy only when the runtime next gets to it; Redis closes
+    /// synchronously, so a connect right after CONFIG SET is refused).
+    socket: Option<Socket>,
 }
 
 /// The open listeners and the TLS acceptor new TLS clients use.
@@ -111,10 +116,17 @@ impl Listeners {
             let keep = wanted.contains(&a.key);
             if !keep {
                 a.task.abort();
+                if let Some(s) = &a.socket {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
             }
             keep
         });
         for (key, bound) in fresh {
+            let socket = match &bound {
+                Bound::Tcp(l, _) => l.try_clone().ok().map(Socket::from),
+                Bound::Unix(l) => l.try_clone().ok().map(Socket::from),
+            };
             let task = match bound {
                 Bound::Tcp(l, tls) => {
                     if let Ok(addr) = l.local_addr() {
@@ -136,6 +148,7 @@ impl Listeners {
             active.push(Active {
                 key,
                 task: task.abort_handle(),
+                socket,
             });
         }
         Ok(())
