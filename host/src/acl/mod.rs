@@ -142,6 +142,12 @@ impl Acl {
         self.default.requires_auth()
     }
 
+    /// Whether the default user has `nopass`: Redis's protected mode refuses
+    /// remote clients then, whether or not the user is `off`.
+    pub fn default_user_nopass(&self) -> bool {
+        self.default.nopass()
+    }
+
     pub fn get(&self, name: &[u8]) -> Option<Arc<User>> {
         self.users.read().get(name).cloned()
     }

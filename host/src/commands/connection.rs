@@ -422,7 +422,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             maxage = (v > 0).then_some(v as u64);
         } else if eq_ic(opt, "user") {
             user = Some(val);
-            if *val != b"default" {
+            if ctx.srv.acl.get(val).is_none() {
                 return Err(CmdError::owned(format!(
                     "ERR No such user '{}'",
                     String::from_utf8_lossy(val)

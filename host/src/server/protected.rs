@@ -19,11 +19,10 @@ pub fn is_local(peer: &SocketAddr, unix_socket: bool) -> bool {
         || matches!(peer.ip(), IpAddr::V6(ip) if ip == Ipv6Addr::LOCALHOST)
 }
 
-/// Whether the default user can be used without a password. Until ACL
-/// users exist that is "no `requirepass`"; with them it becomes the default
-/// user's `nopass` flag, and only this function changes.
+/// Whether the default user can be used without a password: its `nopass`
+/// flag, as Redis's protected mode tests it.
 pub fn default_user_has_no_password(srv: &Server) -> bool {
-    !srv.auth_required()
+    srv.acl.default_user_nopass()
 }
 
 /// The protected-mode decision for a new connection: true when it must be
