@@ -239,9 +239,11 @@ impl Guest {
                     .into(),
             )),
             Ok(ABI_VERSION) => {}
-            Ok(v) => return Err(Failure::Error(format!(
+            Ok(v) => {
+                return Err(Failure::Error(format!(
                 "ERR guest speaks ABI version {v}; this server speaks versions 1 to {ABI_VERSION}"
-            ))),
+            )))
+            }
             Err(e) => return Err(failure(&store, &e, shared)),
         }
         let mut specs = Vec::new();
