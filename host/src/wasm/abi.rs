@@ -743,14 +743,11 @@ pub fn define_imports(linker: &mut Linker<HostState>) -> Result<()> {
 /// (u64), pointer (u32), length (u32), little-endian (docs/abi.md).
 const SEGMENT: usize = 16;
 
-/// Decodes and bounds-checks the segment descriptors at `iov_ptr`: each a
-/// value offset and a guest memory range.
-fn segments(
-    st: &mut HostState,
-    data: &[u8],
-    iov_ptr: i32,
-    iov_count: i32,
-) -> Result<SmallVec<[(u64, Range<usize>); 16]>> {
+/// Decoded segment descriptors: a value offset and a guest memory range each.
+type Segments = SmallVec<[(u64, Range<usize>); 16]>;
+
+/// Decodes and bounds-checks the segment descriptors at `iov_ptr`.
+fn segments(st: &mut HostState, data: &[u8], iov_ptr: i32, iov_count: i32) -> Result<Segments> {
     let bytes = iov_count
         .checked_mul(SEGMENT as i32)
         .ok_or_else(|| st.fault(format!("ember ABI: {iov_count} segments are too many")))?;
