@@ -1651,6 +1651,8 @@ const SKIP: &[&str] = &[
     "failover",
     "wait",
     "waitaof",
+    // The next EVAL becomes a Lua debugging session, which ends the connection.
+    "script|debug",
 ];
 
 /// Commands that may answer with other than exactly one reply.
@@ -1695,6 +1697,9 @@ fn targets(srv: &Server) -> Vec<Target> {
         let mut subs: Vec<&Arc<Command>> = c.subcommands.values().collect();
         subs.sort_by_key(|s| s.spec.name);
         for s in subs {
+            if SKIP.contains(&format!("{}|{}", c.spec.name, s.spec.name).as_str()) {
+                continue;
+            }
             out.push(Target {
                 words: vec![c.spec.name.to_string(), s.spec.name.to_string()],
                 arity: s.spec.arity,
