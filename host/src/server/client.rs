@@ -247,7 +247,7 @@ pub const FLAG_TRACKING_BROKEN: u32 = 256;
 pub const FLAG_TRACKING_BCAST: u32 = 512;
 
 /// Connected through the unix socket: local, shown as `U`.
-pub const FLAG_UNIX_SOCKET: u32 = 128;
+pub const FLAG_UNIX_SOCKET: u32 = 1024;
 
 /// The part of a client other tasks can see.
 pub struct ClientShared {
