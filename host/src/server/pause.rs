@@ -189,3 +189,49 @@ pub fn in_force(pause: &Pause, store: &Store, now_ms: i64) -> bool {
     store.expiry_paused.store(paused, Ordering::Relaxed);
     paused
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expiry_stopped(store: &Store) -> bool {
+        store.expiry_paused.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn strictest_purpose_wins_and_unpause_ends_only_its_own() {
+        let (p, store) = (Pause::default(), Store::new(1));
+        assert!(!p.active() && !p.holds(1_000, true));
+        pause(&p, &store, Purpose::Failover, Mode::Write, NO_END);
+        pause(&p, &store, Purpose::ClientCommand, Mode::All, 5_000);
+        assert!(expiry_stopped(&store));
+        assert!(p.holds(1_000, false), "ALL holds reads");
+        // CLIENT UNPAUSE leaves the failover's WRITE pause.
+        unpause(&p, &store, Purpose::ClientCommand);
+        assert!(p.active() && p.holds(1_000, true) && !p.holds(1_000, false));
+        assert!(in_force(&p, &store, 1_000) && expiry_stopped(&store));
+        unpause(&p, &store, Purpose::Failover);
+        assert!(!p.active() && !expiry_stopped(&store));
+    }
+
+    #[test]
+    fn within_a_purpose_the_stricter_mode_and_later_end_win() {
+        let (p, store) = (Pause::default(), Store::new(1));
+        pause(&p, &store, Purpose::ClientCommand, Mode::All, 2_000);
+        pause(&p, &store, Purpose::ClientCommand, Mode::Write, 1_000);
+        assert!(p.holds(1_500, false), "ALL kept, end 2000 kept");
+        pause(&p, &store, Purpose::ClientCommand, Mode::Write, 3_000);
+        assert!(p.holds(2_500, false), "end extended to 3000, still ALL");
+        // Runs out: nothing held, expiry resumes.
+        assert!(!in_force(&p, &store, 3_001));
+        assert!(!p.active() && !expiry_stopped(&store));
+    }
+
+    #[test]
+    fn a_timed_out_client_pause_leaves_the_others() {
+        let (p, store) = (Pause::default(), Store::new(1));
+        pause(&p, &store, Purpose::Shutdown, Mode::Write, NO_END);
+        pause(&p, &store, Purpose::ClientCommand, Mode::All, 1_000);
+        assert!(!p.holds(2_000, false) && p.holds(2_000, true));
+    }
+}
