@@ -320,18 +320,9 @@ fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]], no
         reject(srv, client, out, cmd, argv, err);
         return;
     }
-    // A FAILOVER or a SHUTDOWN waiting for replicas pauses what may
-    // replicate (Redis's CLIENT_PAUSE_WRITE): the command waits and runs
-    // when the pause ends (server/connection.rs).
-    if srv.repl.pause.active()
-        && !client.master
-        && runs_flagged(cmd, client, flags::WRITE | flags::MAY_REPLICATE)
-    {
-        client.repl.get_or_insert_with(Default::default).postponed =
-            Some(argv.iter().map(|a| a.to_vec()).collect());
-        return;
-    }
-    // CLIENT PAUSE holds the command; the connection runs it at the end.
+    // A pause (CLIENT PAUSE, or a FAILOVER or SHUTDOWN waiting for
+    // replicas: server/pause.rs) holds the command; the connection runs it
+    // when the pause ends (after a failover, as a replica's client: READONLY).
     if srv.pause.active() && pause::hold(srv, client, cmd, argv, now_ms) {
         return;
     }
@@ -539,8 +530,8 @@ pub fn evict(srv: &Server, now_ms: i64) -> crate::store::evict::Outcome {
     if srv.repl.is_replica() && srv.replica.ignores_maxmemory() {
         return crate::store::evict::Outcome::Ok;
     }
-    // Nothing is evicted while CLIENT PAUSE is in force, as in Redis.
-    if srv.pause.active() && pause::expiry_paused(srv, now_ms) {
+    // Nothing is evicted while a pause is in force, as in Redis.
+    if srv.pause.active() && crate::server::pause::in_force(&srv.pause, &srv.store, now_ms) {
         return crate::store::evict::Outcome::Ok;
     }
     let mut evicted: Vec<(usize, Vec<u8>)> = Vec::new();

@@ -1,81 +1,11 @@
-//! CLIENT PAUSE / CLIENT UNPAUSE (Redis's pauseClients): while a pause
-//! lasts, client commands that may replicate (WRITE mode) or all of them
-//! (ALL mode) are held and run once it ends; replicas are never held; keys
-//! do not expire (lazy expiry hides them, active expiry waits) and nothing
-//! is evicted, so a primary's data stays still for a failover.
-//!
-//! The dispatcher tests one flag ([`Pause::active`]) per command.
+//! CLIENT PAUSE / CLIENT UNPAUSE, the client-command purpose of the
+//! server's pause (server/pause.rs, which FAILOVER and SHUTDOWN share), and
+//! the dispatcher's check that holds a command while any pause is in force.
 
 use super::table::flags;
 use super::{eq_ic, CmdError, CmdResult, Ctx};
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
-
-const OFF: u8 = 0;
-const WRITE: u8 = 1;
-const ALL: u8 = 2;
-
-#[derive(Default)]
-pub struct Pause {
-    /// OFF, WRITE or ALL.
-    mode: AtomicU8,
-    /// Unix ms the pause ends at.
-    end_ms: AtomicI64,
-    ended: tokio::sync::Notify,
-}
-
-impl Pause {
-    /// Whether a pause is set (it may have run out: see [`Pause::holds`]).
-    #[inline]
-    pub fn active(&self) -> bool {
-        self.mode.load(Ordering::Relaxed) != OFF
-    }
-
-    /// Whether a pause is in force at `now_ms`; ends one that ran out
-    /// (Redis's checkClientPauseTimeoutAndReturnIfPaused).
-    pub fn in_force(&self, now_ms: i64) -> bool {
-        if !self.active() {
-            return false;
-        }
-        if self.end_ms.load(Ordering::Relaxed) < now_ms {
-            self.unpause();
-            return false;
-        }
-        true
-    }
-
-    /// Whether a command that may replicate (or not) is held at `now_ms`.
-    fn holds(&self, now_ms: i64, may_replicate: bool) -> bool {
-        self.in_force(now_ms) && (self.mode.load(Ordering::Relaxed) == ALL || may_replicate)
-    }
-
-    /// Starts or extends a pause: the stricter mode and the later end win,
-    /// as Redis merges pauses.
-    fn pause(&self, end_ms: i64, mode: u8, store: &crate::store::Store) {
-        self.end_ms.fetch_max(end_ms, Ordering::Relaxed);
-        self.mode.fetch_max(mode, Ordering::Relaxed);
-        store.expiry_paused.store(true, Ordering::Relaxed);
-    }
-
-    /// Ends the pause; held clients run their commands.
-    pub fn unpause(&self) {
-        self.mode.store(OFF, Ordering::Relaxed);
-        self.end_ms.store(0, Ordering::Relaxed);
-        self.ended.notify_waiters();
-    }
-
-    /// Waits until the pause ends (UNPAUSE or its timeout).
-    pub async fn wait_end(&self) {
-        loop {
-            let ended = self.ended.notified();
-            if !self.in_force(super::unix_ms()) {
-                return;
-            }
-            let left = self.end_ms.load(Ordering::Relaxed) - super::unix_ms() + 1;
-            let left = std::time::Duration::from_millis(left.clamp(1, 3_600_000) as u64);
-            let _ = tokio::time::timeout(left, ended).await;
-        }
-    }
-}
+use crate::server::pause::{self, HeldCommand, Mode, Purpose};
+use std::sync::atomic::Ordering;
 
 /// The dispatcher's check (processCommand's pause test): true when the
 /// command was held; the connection runs it again once the pause ends.
@@ -87,33 +17,22 @@ pub fn hold(
     now_ms: i64,
 ) -> bool {
     use crate::server::client::FLAG_REPLICA;
-    if client.shared.flags.load(Ordering::Relaxed) & FLAG_REPLICA != 0 {
+    // Replicas and the primary link are never held (Redis pauses only
+    // what clients send, so the replication stream keeps flowing).
+    if client.master || client.shared.flags.load(Ordering::Relaxed) & FLAG_REPLICA != 0 {
         return false;
     }
     // EVAL, FCALL, PUBLISH, PFCOUNT carry `may_replicate` in the table;
     // a script's declared flags do not remove it (as in Redis).
-    let may_replicate =
-        |spec: &super::table::CommandSpec| spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE);
-    let replicates = may_replicate(&cmd.spec)
-        || (cmd.spec.name == "exec"
-            && client
-                .multi
-                .as_ref()
-                .is_some_and(|m| m.queue.iter().any(|q| may_replicate(&q.cmd.spec))));
-    if !srv.pause.holds(now_ms, replicates) {
+    let may_replicate = super::runs_flagged(cmd, client, flags::WRITE | flags::MAY_REPLICATE);
+    if !srv.pause.holds(now_ms, may_replicate) {
         return false;
     }
-    client.paused = Some(argv.iter().map(|a| a.to_vec()).collect());
+    client.paused = Some(HeldCommand {
+        argv: argv.iter().map(|a| a.to_vec()).collect(),
+        may_replicate,
+    });
     true
-}
-
-/// Whether expiry and eviction wait (a pause is in force).
-pub fn expiry_paused(srv: &crate::server::Server, now_ms: i64) -> bool {
-    let paused = srv.pause.in_force(now_ms);
-    if !paused {
-        srv.store.expiry_paused.store(false, Ordering::Relaxed);
-    }
-    paused
 }
 
 /// CLIENT PAUSE timeout [WRITE|ALL].
@@ -124,10 +43,10 @@ pub fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             String::from_utf8_lossy(argv[1])
         )));
     }
-    let mut mode = ALL;
+    let mut mode = Mode::All;
     if argv.len() == 4 {
         if eq_ic(argv[3], "write") {
-            mode = WRITE;
+            mode = Mode::Write;
         } else if !eq_ic(argv[3], "all") {
             return Err(CmdError::err("ERR CLIENT PAUSE mode must be WRITE or ALL"));
         }
@@ -143,15 +62,22 @@ pub fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     } else {
         0
     };
-    ctx.srv.pause.pause(end, mode, &ctx.srv.store);
+    pause::pause(
+        &ctx.srv.pause,
+        &ctx.srv.store,
+        Purpose::ClientCommand,
+        mode,
+        end,
+    );
     ctx.out.ok();
     Ok(())
 }
 
 /// CLIENT UNPAUSE.
 pub fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    ctx.srv.pause.unpause();
-    ctx.srv.store.expiry_paused.store(false, Ordering::Relaxed);
+    // Only CLIENT PAUSE's own purpose ends: a FAILOVER's or SHUTDOWN's
+    // pause stays (Redis's unpauseClients(PAUSE_BY_CLIENT_COMMAND)).
+    pause::unpause(&ctx.srv.pause, &ctx.srv.store, Purpose::ClientCommand);
     ctx.out.ok();
     Ok(())
 }

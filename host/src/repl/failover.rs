@@ -15,9 +15,9 @@
 //!
 //! The states are Redis's, as INFO's `master_failover_state` names them:
 //! `no-failover`, `waiting-for-sync`, `failover-in-progress`. The pause is
-//! [`super::pause`]'s.
+//! the server's (server/pause.rs), purpose FAILOVER.
 
-use super::pause;
+use crate::server::pause::{self, Mode, Purpose};
 use crate::server::Server;
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
@@ -41,7 +41,7 @@ struct State {
 }
 
 /// The failover state of a server (`Repl::failover`); the write pause it
-/// holds is `Repl::pause`'s FAILOVER reason.
+/// holds is the server pause's FAILOVER purpose.
 pub struct Failover {
     state: Mutex<State>,
 }
@@ -101,7 +101,7 @@ fn clear(srv: &Server) {
         s.force = false;
         s.target = None;
     }
-    srv.repl.pause.unpause(pause::FAILOVER);
+    pause::unpause(&srv.pause, &srv.store, Purpose::Failover);
 }
 
 /// FAILOVER with its arguments checked by the command: the checks against
@@ -143,7 +143,13 @@ pub fn start(srv: &Server, req: Request) -> Result<(), &'static str> {
     s.target = req.target;
     s.phase = Phase::WaitForSync;
     drop(s);
-    srv.repl.pause.pause(pause::FAILOVER);
+    pause::pause(
+        &srv.pause,
+        &srv.store,
+        Purpose::Failover,
+        Mode::Write,
+        pause::NO_END,
+    );
     Ok(())
 }
 

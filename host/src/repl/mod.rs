@@ -26,7 +26,6 @@
 pub mod backlog;
 pub mod failover;
 pub mod fullsync;
-pub mod pause;
 pub mod primary;
 pub mod replica;
 pub mod shutdown;
@@ -124,8 +123,6 @@ pub struct Repl {
     pub replicas: primary::Replicas,
     /// FAILOVER's state.
     pub failover: failover::Failover,
-    /// Writes paused while a FAILOVER or a SHUTDOWN waits for replicas.
-    pub pause: pause::WritePause,
     /// A SHUTDOWN waiting for lagging replicas.
     pub shutdown: shutdown::ShutdownWait,
     /// While a replica: held by the replica side across applying a piece of
@@ -149,7 +146,6 @@ impl Default for Repl {
             backlog: backlog::Backlog::default(),
             replicas: primary::Replicas::default(),
             failover: failover::Failover::default(),
-            pause: pause::WritePause::default(),
             shutdown: shutdown::ShutdownWait::default(),
             apply_gate: Mutex::new(()),
         }

@@ -91,9 +91,6 @@ pub struct ClientRepl {
     pub handoff: Option<Handoff>,
     /// Set by a WAIT that must block: (offset, replicas, deadline).
     pub wait: Option<(i64, i64, Option<Instant>)>,
-    /// A write command postponed while a FAILOVER pauses writes: the
-    /// connection runs it again when the pause ends.
-    pub postponed: Option<Vec<Vec<u8>>>,
     /// A SHUTDOWN waiting for replicas: the connection waits for the end.
     pub shutdown_wait: bool,
 }

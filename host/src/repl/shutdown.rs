@@ -9,6 +9,7 @@
 //!
 //! SIGTERM/SIGINT go through the same wait (server/mod.rs).
 
+use crate::server::pause::{self, Mode, Purpose};
 use crate::server::Server;
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
@@ -84,12 +85,18 @@ pub fn begin(srv: &Server, flags: Flags, now: bool) -> Begin {
     }
     *pending = Some((crate::commands::unix_ms() + timeout_s * 1000, flags));
     drop(pending);
-    if !srv.repl.pause.active() {
+    if !pause::in_force(&srv.pause, &srv.store, crate::commands::unix_ms()) {
         srv.repl
             .backlog
             .feed_command(&[b"REPLCONF", b"GETACK", b"*"]);
     }
-    srv.repl.pause.pause(super::pause::SHUTDOWN);
+    pause::pause(
+        &srv.pause,
+        &srv.store,
+        Purpose::Shutdown,
+        Mode::Write,
+        pause::NO_END,
+    );
     crate::log::notice("Waiting for replicas before shutting down.");
     Begin::Waiting
 }
@@ -106,7 +113,7 @@ pub fn abort(srv: &Server) -> bool {
 
 fn cancel(srv: &Server) {
     *srv.repl.shutdown.pending.lock() = None;
-    srv.repl.pause.unpause(super::pause::SHUTDOWN);
+    pause::unpause(&srv.pause, &srv.store, Purpose::Shutdown);
     srv.repl.shutdown.cancelled.send_modify(|n| *n += 1);
 }
 

@@ -97,8 +97,9 @@ pub struct Client {
     pub reply_skip: bool,
     /// CLIENT REPLY SKIP ran: the command after it is skipped.
     pub reply_skip_next: bool,
-    /// A command held by CLIENT PAUSE, run again once the pause ends.
-    pub paused: Option<Vec<Vec<u8>>>,
+    /// A command held by a pause (server/pause.rs), run again once the
+    /// pause ends.
+    pub paused: Option<super::pause::HeldCommand>,
     /// SCRIPT DEBUG YES|SYNC: the Lua debugger's state (commands/ldb.rs).
     pub ldb: Option<Box<crate::commands::ldb::Debugger>>,
 }

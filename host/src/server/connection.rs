@@ -86,7 +86,7 @@ pub async fn handle<S: Transport>(srv: Arc<Server>, mut stream: S, shared: Arc<C
     }
 }
 
-/// A client held by CLIENT PAUSE, counted as blocked until dropped (also
+/// A client held by a pause, counted as blocked until dropped (also
 /// when CLIENT KILL aborts the wait).
 struct Held<'a>(&'a Server, &'a ClientShared);
 
@@ -240,8 +240,9 @@ async fn serve_client<S: Transport>(
             out.buf.clear();
             return Ok(());
         }
-        if let Some(argv) = client.paused.take() {
-            // Held by CLIENT PAUSE: wait for its end, then run the command.
+        if let Some(held) = client.paused.take() {
+            // Held by a pause (CLIENT PAUSE, FAILOVER, SHUTDOWN): wait for
+            // its end, then run the command (dispatch checks it again).
             stream.write_all_flush(&out.buf[written..]).await?;
             out.buf.clear();
             written = 0;
@@ -249,9 +250,9 @@ async fn serve_client<S: Transport>(
             // in CLIENT LIST, counted in blocked_clients.
             {
                 let _held = Held::new(srv, &client.shared);
-                srv.pause.wait_end().await;
+                wait_unpaused(srv, stream, &mut inbuf, held.may_replicate).await?;
             }
-            let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+            let argv: SmallVec<[&[u8]; 8]> = held.argv.iter().map(|a| a.as_slice()).collect();
             srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
             run(srv, client, out, &argv, commands::unix_ms());
             account_batch(srv, client, std::time::Instant::now());
@@ -315,19 +316,6 @@ async fn serve_client<S: Transport>(
                     }
                 }
                 out.error(crate::repl::shutdown::FAILED);
-                count_errors(srv, out);
-                continue;
-            }
-            // A write paused by a FAILOVER or SHUTDOWN: run it when the
-            // pause ends (after a failover, as a replica's client: READONLY).
-            if let Some(argv) = repl.postponed.take() {
-                stream.write_all_flush(&out.buf[written..]).await?;
-                out.buf.clear();
-                written = 0;
-                wait_resumed(srv, stream, &mut inbuf).await?;
-                let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
-                run(srv, client, out, &argv, commands::unix_ms());
-                account_batch(srv, client, std::time::Instant::now());
                 count_errors(srv, out);
                 continue;
             }
@@ -532,9 +520,10 @@ fn run_buffered(
         if client.close
             || client.blocked.is_some()
             || client.paused.is_some()
-            || client.repl.as_ref().is_some_and(|r| {
-                r.wait.is_some() || r.handoff.is_some() || r.postponed.is_some() || r.shutdown_wait
-            })
+            || client
+                .repl
+                .as_ref()
+                .is_some_and(|r| r.wait.is_some() || r.handoff.is_some() || r.shutdown_wait)
         {
             break;
         }
@@ -624,14 +613,16 @@ async fn wait_blocked<S: Transport>(
     Ok(())
 }
 
-/// Waits for replication's write pause to end; what the client sends
-/// meanwhile is buffered, and a client that goes away ends the wait.
-async fn wait_resumed<S: Transport>(
+/// Waits until no pause holds a command that may replicate (or not); what
+/// the client sends meanwhile is buffered, and a client that goes away
+/// ends the wait.
+async fn wait_unpaused<S: Transport>(
     srv: &Server,
     stream: &mut S,
     inbuf: &mut BytesMut,
+    may_replicate: bool,
 ) -> std::io::Result<()> {
-    let resumed = srv.repl.pause.resumed();
+    let resumed = srv.pause.wait_end(may_replicate);
     tokio::pin!(resumed);
     loop {
         if inbuf.capacity() - inbuf.len() < 4096 {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod connection;
 pub mod errorstats;
 pub mod listen;
+pub mod pause;
 pub mod protected;
 pub mod protocol;
 pub mod pubsub;
@@ -91,8 +92,8 @@ pub struct Server {
     pub replica: crate::repl::replica::Replica,
     /// Client-side caching: tracked keys and invalidations (tracking.rs).
     pub tracking: Arc<tracking::Tracking>,
-    /// CLIENT PAUSE state (commands/pause.rs).
-    pub pause: crate::commands::pause::Pause,
+    /// The client pause CLIENT PAUSE, FAILOVER and SHUTDOWN set (pause.rs).
+    pub pause: pause::Pause,
     /// Snapshot lifecycle state (persist/snapshot.rs).
     pub persist: crate::persist::snapshot::Persistence,
     /// Cluster mode's node table and bus (cluster/); None unless `cluster-enabled yes`.
@@ -384,8 +385,8 @@ fn expire_loop(srv: Arc<Server>) {
         // Work this cron does for others: BCAST invalidations of keys
         // expired here, the tracking table's size limit.
         srv.tracking.flush(0);
-        // CLIENT PAUSE stops active expiry and eviction.
-        if crate::commands::pause::expiry_paused(&srv, crate::commands::unix_ms()) {
+        // A pause stops active expiry and eviction.
+        if pause::in_force(&srv.pause, &srv.store, crate::commands::unix_ms()) {
             continue;
         }
         let mut log = Vec::new();
