@@ -430,8 +430,9 @@ fn cat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         3 => {
             let Some(bit) = crate::acl::selector::category_bit(argv[2]) else {
-                let mut name = String::from_utf8_lossy(argv[2]).into_owned();
-                name.truncate(128);
+                // Redis's `%.128s`: the first 128 bytes, cut before decoding
+                // (a cut inside a UTF-8 sequence must not panic).
+                let name = String::from_utf8_lossy(&argv[2][..argv[2].len().min(128)]);
                 return Err(CmdError::owned(format!("ERR Unknown category '{name}'")));
             };
             let names: Vec<String> = crate::acl::selector::all_commands(&ctx.srv.commands)
