@@ -269,18 +269,16 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut Out, argv: &[&[u8]],
     // CLIENT REPLY OFF|SKIP drops what the command replies.
     let quiet = (client.reply_off || client.reply_skip).then_some(out.buf.len());
     let skipping = client.reply_skip;
-    if srv.tracking.active() {
+    let tracked = srv.tracking.active();
+    if tracked {
         crate::server::tracking::begin_command(client.id());
-        dispatch(srv, client, out, argv, now_ms);
-        if let Some(mark) = quiet.filter(|_| client.reply_off || client.reply_skip) {
-            out.buf.truncate(mark);
-        }
+    }
+    dispatch(srv, client, out, argv, now_ms);
+    if let Some(mark) = quiet.filter(|_| client.reply_off || client.reply_skip) {
+        out.buf.truncate(mark);
+    }
+    if tracked {
         tracking::after_command(srv, client, argv, out);
-    } else {
-        dispatch(srv, client, out, argv, now_ms);
-        if let Some(mark) = quiet.filter(|_| client.reply_off || client.reply_skip) {
-            out.buf.truncate(mark);
-        }
     }
     if skipping || client.reply_skip_next {
         client.reply_skip = std::mem::take(&mut client.reply_skip_next);
@@ -441,9 +439,7 @@ fn refusal(
         }
     }
     // Redis's min-replicas-to-write guard (checkGoodReplicasStatus).
-    if (cmd.spec.has(flags::WRITE) || name == "exec" && tx::queued_writes(client))
-        && !srv.repl.replicas.writes_allowed(srv.repl.is_replica())
-    {
+    if writes(cmd, client) && !srv.repl.replicas.writes_allowed(srv.repl.is_replica()) {
         return Some(CmdError::err(crate::repl::primary::NOREPLICAS));
     }
     let replica = srv.repl.is_replica() && !client.master;

@@ -53,17 +53,6 @@ pub fn runs_inside_multi(name: &str) -> bool {
     )
 }
 
-/// Whether the open transaction queued a write command (Redis's
-/// mstate.cmd_flags & CMD_WRITE: EXEC is then a write for the
-/// min-replicas-to-write check).
-pub fn queued_writes(client: &Client) -> bool {
-    client.multi.as_ref().is_some_and(|m| {
-        m.queue
-            .iter()
-            .any(|q| q.cmd.spec.has(super::table::flags::WRITE))
-    })
-}
-
 fn multi(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     if ctx.client.multi.is_some() {
         return Err(CmdError::err("ERR MULTI calls can not be nested"));
